@@ -1,0 +1,16 @@
+//! `dataplane`: a userspace packet-forwarding data plane to embed in a VNF.
+//!
+//! The layers, bottom up (see `docs/ARCHITECTURE.md`):
+//! - [`mbuf`]: packet buffers carved from one mapped region (hugepages when available), with
+//!   per-core caches; the region doubles as AF_XDP UMEM and VFIO DMA area.
+//! - [`ring`]: bounded lock-free rings with DPDK semantics (SPSC and MPMC, burst and bulk).
+//! - [`port`]: one trait for every backend (null, ring, pcap; AF_XDP, AF_PACKET, DPDK).
+//! - [`lcore`]: pinned poll-mode workers running rx → process → buffered tx.
+//! - [`fwd`]: forwarding stages (l2fwd MAC rewrite) generic over [`buf::PacketBuf`].
+#![deny(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod arch;
+pub mod buf;
+
+pub use buf::{PacketBuf, PacketMeta};

@@ -1,0 +1,2 @@
+//! vnf-l2fwd: the VNF binary.
+fn main() {}
