@@ -14,3 +14,10 @@ pub mod arch;
 pub mod buf;
 
 pub use buf::{PacketBuf, PacketMeta};
+pub mod burst;
+pub mod mbuf;
+pub mod ring;
+mod sync;
+
+pub use burst::{Burst, DEFAULT_BURST, MAX_BURST};
+pub use mbuf::{Mbuf, Mempool, MempoolConfig};
