@@ -103,8 +103,9 @@ pub trait Kernel {
 pub struct SysfsKernel;
 
 fn write_sysfs(path: &std::path::Path, value: &str) -> io::Result<()> {
-    // sysfs attributes: open for writing without create or truncate, one write.
-    let mut f = OpenOptions::new().write(true).open(path)?;
+    // sysfs attributes: open for writing as `echo v > attr` does (truncate, which sysfs
+    // ignores; never create), one write.
+    let mut f = OpenOptions::new().write(true).truncate(true).open(path)?;
     f.write_all(value.as_bytes())
 }
 
@@ -357,4 +358,368 @@ pub fn unbind(root: &SysRoot, kernel: &mut dyn Kernel, dev: PciAddr) -> Result<B
         iommu_group: sysfs::device_iommu_group(root, dev).ok(),
         group_offenders: Vec::new(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::InUse;
+    use crate::testing::{standard_fixture, Fault, SimKernel};
+    use std::fs;
+
+    const PF: PciAddr = PciAddr::new(0, 0x18, 0, 0);
+    const VF0: PciAddr = PciAddr::new(0, 0x18, 1, 0);
+    const VF1: PciAddr = PciAddr::new(0, 0x18, 1, 1);
+    const ENO1: PciAddr = PciAddr::new(0, 0x3b, 0, 0);
+    const X710_0: PciAddr = PciAddr::new(0, 0x5e, 0, 0);
+    const X710_1: PciAddr = PciAddr::new(0, 0x5e, 0, 1);
+    const CX5: PciAddr = PciAddr::new(0, 0xaf, 0, 0);
+
+    fn fixture() -> (tempfile::TempDir, SysRoot, SimKernel) {
+        let dir = tempfile::tempdir().unwrap();
+        let (root, k) = standard_fixture(dir.path()).unwrap();
+        (dir, root, k)
+    }
+
+    fn drv(root: &SysRoot, a: PciAddr) -> Option<String> {
+        current_driver(root, a)
+    }
+
+    fn override_of(root: &SysRoot, a: PciAddr) -> String {
+        fs::read_to_string(root.pci_device(a).join("driver_override"))
+            .unwrap()
+            .trim()
+            .to_string()
+    }
+
+    /// The driver's directory lists the device exactly when the device's link names it.
+    fn links_consistent(root: &SysRoot, a: PciAddr) {
+        for d in crate::testing::STANDARD_DRIVERS {
+            let listed = root.pci_driver(d).join(a.to_string()).exists();
+            assert_eq!(listed, drv(root, a).as_deref() == Some(d), "{a} / {d}");
+        }
+    }
+
+    #[test]
+    fn bind_vf_to_vfio_and_back() {
+        let (_d, root, mut k) = fixture();
+        let out = bind_vfio(&root, &mut k, VF0, false).unwrap();
+        assert_eq!(out.previous_driver.as_deref(), Some("iavf"));
+        assert_eq!(out.driver.as_deref(), Some("vfio-pci"));
+        assert!(out.changed);
+        assert_eq!(out.iommu_group, Some(41));
+        assert!(out.group_offenders.is_empty());
+        assert_eq!(drv(&root, VF0).as_deref(), Some("vfio-pci"));
+        assert_eq!(override_of(&root, VF0), "vfio-pci");
+        links_consistent(&root, VF0);
+        let steps: Vec<Step> = k.log.iter().map(|(s, _, _)| *s).collect();
+        assert_eq!(steps, [Step::SetOverride, Step::Unbind, Step::Probe]);
+        assert_eq!(k.log[1].2, "iavf");
+
+        k.log.clear();
+        let out = unbind(&root, &mut k, VF0).unwrap();
+        assert_eq!(out.previous_driver.as_deref(), Some("vfio-pci"));
+        assert_eq!(out.driver.as_deref(), Some("iavf"));
+        assert!(out.changed);
+        assert_eq!(override_of(&root, VF0), "(null)");
+        links_consistent(&root, VF0);
+        let steps: Vec<Step> = k.log.iter().map(|(s, _, _)| *s).collect();
+        assert_eq!(steps, [Step::ClearOverride, Step::Unbind, Step::Probe]);
+    }
+
+    #[test]
+    fn bind_is_a_no_op_when_already_bound() {
+        let (_d, root, mut k) = fixture();
+        let out = bind_vfio(&root, &mut k, VF1, false).unwrap();
+        assert!(!out.changed);
+        assert_eq!(out.driver.as_deref(), Some("vfio-pci"));
+        assert!(k.log.is_empty());
+    }
+
+    #[test]
+    fn bind_an_unbound_device() {
+        let (_d, root, mut k) = fixture();
+        let out = bind_vfio(&root, &mut k, CX5, false).unwrap();
+        assert_eq!(out.previous_driver, None);
+        assert_eq!(out.driver.as_deref(), Some("vfio-pci"));
+        // No unbind step for a device without a driver.
+        assert!(!k.log.iter().any(|(s, _, _)| *s == Step::Unbind));
+        // Unbinding it: mlx5_core is not loaded, so it stays without a driver.
+        let out = unbind(&root, &mut k, CX5).unwrap();
+        assert_eq!(out.driver, None);
+        links_consistent(&root, CX5);
+    }
+
+    #[test]
+    fn rollback_when_probe_fails() {
+        let (_d, root, mut k) = fixture();
+        k.inject(Step::Probe, Fault::Fail);
+        let e = bind_vfio(&root, &mut k, VF0, false).unwrap_err();
+        match &e {
+            Error::BindFailed {
+                device,
+                step,
+                path,
+                cause,
+                rollback,
+                ..
+            } => {
+                assert_eq!(*device, VF0);
+                assert_eq!(*step, Step::Probe);
+                assert_eq!(path, &root.drivers_probe());
+                assert!(matches!(cause, crate::FailCause::Io(_)));
+                assert!(
+                    matches!(&**rollback, Rollback::Restored { driver } if driver.as_deref() == Some("iavf")),
+                    "{rollback}"
+                );
+            }
+            other => panic!("unexpected {other}"),
+        }
+        let msg = e.to_string();
+        assert!(msg.contains("failed at step drivers_probe"), "{msg}");
+        assert!(msg.contains("rolled back, device is on iavf"), "{msg}");
+        // Really restored: original driver, override cleared, links consistent.
+        assert_eq!(drv(&root, VF0).as_deref(), Some("iavf"));
+        assert_eq!(override_of(&root, VF0), "(null)");
+        links_consistent(&root, VF0);
+        // The device was unbound, then re-probed during the rollback.
+        let steps: Vec<Step> = k.log.iter().map(|(s, _, _)| *s).collect();
+        assert_eq!(
+            steps,
+            [
+                Step::SetOverride,
+                Step::Unbind,
+                Step::Probe,
+                Step::ClearOverride,
+                Step::Probe
+            ]
+        );
+    }
+
+    #[test]
+    fn rollback_when_unbind_fails() {
+        let (_d, root, mut k) = fixture();
+        k.inject(Step::Unbind, Fault::Fail);
+        let e = bind_vfio(&root, &mut k, VF0, false).unwrap_err();
+        assert!(
+            matches!(&e, Error::BindFailed { step: Step::Unbind, path, .. }
+                if path.ends_with("drivers/iavf/unbind")),
+            "{e}"
+        );
+        assert_eq!(drv(&root, VF0).as_deref(), Some("iavf"));
+        assert_eq!(override_of(&root, VF0), "(null)");
+    }
+
+    #[test]
+    fn rollback_when_the_wrong_driver_takes_the_device() {
+        let (_d, root, mut k) = fixture();
+        k.inject(Step::Probe, Fault::IgnoreOverride);
+        let e = bind_vfio(&root, &mut k, VF0, false).unwrap_err();
+        match &e {
+            Error::BindFailed {
+                step: Step::Verify,
+                cause: crate::FailCause::WrongDriver { found },
+                rollback,
+                ..
+            } => {
+                assert_eq!(found.as_deref(), Some("iavf"));
+                assert!(matches!(&**rollback, Rollback::Restored { .. }));
+            }
+            other => panic!("unexpected {other}"),
+        }
+        assert_eq!(drv(&root, VF0).as_deref(), Some("iavf"));
+        assert_eq!(override_of(&root, VF0), "(null)");
+    }
+
+    #[test]
+    fn failed_rollback_is_reported() {
+        let (_d, root, mut k) = fixture();
+        k.inject(Step::Probe, Fault::Fail);
+        k.inject(Step::Probe, Fault::Fail);
+        let e = bind_vfio(&root, &mut k, VF0, false).unwrap_err();
+        match &e {
+            Error::BindFailed { rollback, .. } => match &**rollback {
+                Rollback::Failed {
+                    step, driver_now, ..
+                } => {
+                    assert_eq!(*step, Step::Probe);
+                    assert_eq!(*driver_now, None);
+                }
+                r => panic!("unexpected {r}"),
+            },
+            other => panic!("unexpected {other}"),
+        }
+        assert!(e.to_string().contains("rollback failed too"), "{e}");
+        // Left without a driver; a later unbind (clear, probe) brings it back.
+        assert_eq!(drv(&root, VF0), None);
+        let out = unbind(&root, &mut k, VF0).unwrap();
+        assert_eq!(out.driver.as_deref(), Some("iavf"));
+    }
+
+    #[test]
+    fn set_override_failure_leaves_the_device_alone() {
+        let (_d, root, mut k) = fixture();
+        k.inject(Step::SetOverride, Fault::Fail);
+        let e = bind_vfio(&root, &mut k, PF, false).unwrap_err();
+        assert!(
+            matches!(&e, Error::BindFailed { step: Step::SetOverride, rollback, .. }
+                if matches!(&**rollback, Rollback::Restored { driver } if driver.as_deref() == Some("ice"))),
+            "{e}"
+        );
+        assert!(!k.log.iter().any(|(s, _, _)| *s == Step::Unbind));
+        assert_eq!(drv(&root, PF).as_deref(), Some("ice"));
+    }
+
+    #[test]
+    fn default_route_guard_and_force() {
+        let (_d, root, mut k) = fixture();
+        let e = bind_vfio(&root, &mut k, ENO1, false).unwrap_err();
+        match &e {
+            Error::InterfaceInUse {
+                device,
+                iface,
+                reason,
+            } => {
+                assert_eq!(*device, ENO1);
+                assert_eq!(iface, "eno1");
+                assert_eq!(*reason, InUse::DefaultRoute);
+            }
+            other => panic!("unexpected {other}"),
+        }
+        assert!(
+            e.to_string().contains("eno1 carries the default route"),
+            "{e}"
+        );
+        assert!(k.log.is_empty(), "nothing written when refused");
+        assert_eq!(drv(&root, ENO1).as_deref(), Some("ixgbe"));
+
+        let out = bind_vfio(&root, &mut k, ENO1, true).unwrap();
+        assert_eq!(out.driver.as_deref(), Some("vfio-pci"));
+    }
+
+    #[test]
+    fn up_with_routes_is_guarded_too() {
+        let (_d, root, mut k) = fixture();
+        // Give the (up) E810 PF a subnet route, no default route.
+        let mut route = fs::read_to_string(root.proc_net_route()).unwrap();
+        route.push_str("ens1f0\t0064A8C0\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0\n");
+        fs::write(root.proc_net_route(), &route).unwrap();
+        let e = bind_vfio(&root, &mut k, PF, false).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                Error::InterfaceInUse {
+                    reason: InUse::ActiveWithRoutes,
+                    ..
+                }
+            ),
+            "{e}"
+        );
+        // The same route on a down interface (the X710's ens2f1) does not block.
+        route.push_str("ens2f1\t0065A8C0\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0\n");
+        fs::write(root.proc_net_route(), &route).unwrap();
+        bind_vfio(&root, &mut k, X710_1, false).unwrap();
+        // Unreadable routes: the guard fails closed, force bypasses it.
+        fs::remove_file(root.proc_net_route()).unwrap();
+        assert!(matches!(
+            bind_vfio(&root, &mut k, VF0, false),
+            Err(Error::Io { .. })
+        ));
+        bind_vfio(&root, &mut k, VF0, true).unwrap();
+    }
+
+    #[test]
+    fn binding_reports_and_fixes_group_viability() {
+        let (_d, root, mut k) = fixture();
+        // Group 42: 5e:00.0 on vfio-pci, 5e:00.1 on i40e. Binding 5e:00.0 again reports 5e:00.1.
+        let out = bind_vfio(&root, &mut k, X710_0, false).unwrap();
+        assert!(!out.changed);
+        assert_eq!(out.group_offenders.len(), 1);
+        assert_eq!(out.group_offenders[0].addr, X710_1);
+        // Binding the other function makes the group viable.
+        let out = bind_vfio(&root, &mut k, X710_1, false).unwrap();
+        assert!(out.changed);
+        assert!(out.group_offenders.is_empty());
+        crate::sysfs::check_group_viable(&root, 42).unwrap();
+        // Unbinding one makes it not viable again.
+        unbind(&root, &mut k, X710_1).unwrap();
+        assert!(matches!(
+            crate::sysfs::check_group_viable(&root, 42),
+            Err(Error::GroupNotViable { .. })
+        ));
+    }
+
+    #[test]
+    fn driver_not_loaded_and_no_such_device() {
+        let (_d, root, mut k) = fixture();
+        let e = bind(&root, &mut k, VF0, "igb_uio", false).unwrap_err();
+        assert!(matches!(&e, Error::DriverNotLoaded { module, .. } if module == "igb_uio"));
+        fs::remove_dir_all(root.pci_driver("vfio-pci")).unwrap();
+        let e = bind_vfio(&root, &mut k, VF0, false).unwrap_err();
+        assert!(e.to_string().contains("modprobe vfio_pci"), "{e}");
+        let nodev = PciAddr::new(0, 0x77, 0, 0);
+        assert!(matches!(
+            bind_vfio(&root, &mut k, nodev, false),
+            Err(Error::NoSuchDevice { .. })
+        ));
+        assert!(matches!(
+            unbind(&root, &mut k, nodev),
+            Err(Error::NoSuchDevice { .. })
+        ));
+        assert!(k.log.is_empty());
+    }
+
+    #[test]
+    fn unbind_failure_says_where_the_device_is() {
+        let (_d, root, mut k) = fixture();
+        k.inject(Step::Probe, Fault::Fail);
+        let e = unbind(&root, &mut k, VF1).unwrap_err();
+        match e {
+            Error::UnbindFailed {
+                step, driver_now, ..
+            } => {
+                assert_eq!(step, Step::Probe);
+                assert_eq!(driver_now, None);
+            }
+            other => panic!("unexpected {other}"),
+        }
+    }
+
+    #[test]
+    fn sysfs_kernel_writes_the_files() {
+        // The real implementation against plain files: check what it writes where.
+        let (_d, root, _) = fixture();
+        let mut k = SysfsKernel;
+        k.set_driver_override(&root, VF0, Some("vfio-pci")).unwrap();
+        assert_eq!(
+            fs::read_to_string(root.pci_device(VF0).join("driver_override")).unwrap(),
+            "vfio-pci\n"
+        );
+        k.set_driver_override(&root, VF0, None).unwrap();
+        assert_eq!(
+            fs::read_to_string(root.pci_device(VF0).join("driver_override")).unwrap(),
+            "\n"
+        );
+        k.unbind(&root, VF0, "iavf").unwrap();
+        assert_eq!(
+            fs::read_to_string(root.pci_driver("iavf").join("unbind")).unwrap(),
+            "0000:18:01.0"
+        );
+        k.probe(&root, VF0).unwrap();
+        assert_eq!(
+            fs::read_to_string(root.drivers_probe()).unwrap(),
+            "0000:18:01.0"
+        );
+        // It does not create files: a missing attribute is an error.
+        let e = k.unbind(&root, VF0, "nosuchdriver").unwrap_err();
+        assert_eq!(e.kind(), std::io::ErrorKind::NotFound);
+        // And a full bind on plain files fails at verify (no kernel moved the link) and the
+        // rollback reports the device still on iavf.
+        let e = bind_vfio(&root, &mut k, VF0, false).unwrap_err();
+        assert!(
+            matches!(&e, Error::BindFailed { step: Step::Verify, rollback, .. }
+                if matches!(&**rollback, Rollback::Restored { driver } if driver.as_deref() == Some("iavf"))),
+            "{e}"
+        );
+    }
 }

@@ -139,3 +139,92 @@ pub fn format_status(devices: &[PciDevice], iommu: Option<&IommuStatus>) -> Stri
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::standard_fixture;
+
+    fn status() -> (tempfile::TempDir, Status) {
+        let dir = tempfile::tempdir().unwrap();
+        let (root, _) = standard_fixture(dir.path()).unwrap();
+        let st = Status::read(&root).unwrap();
+        (dir, st)
+    }
+
+    #[test]
+    fn text_listing_like_dpdk_devbind() {
+        let (_d, st) = status();
+        let text = st.to_text();
+        let expected = "
+Network devices using DPDK-compatible driver
+============================================
+0000:18:01.1 'Ethernet Adaptive Virtual Function 1889' drv=vfio-pci unused=iavf numa=0 iommu_group=44 pf=0000:18:00.0
+0000:5e:00.0 'Ethernet Controller X710 for 10GbE SFP+ 1572' drv=vfio-pci unused=i40e numa=1 iommu_group=42
+
+Network devices using kernel driver
+===================================
+0000:18:00.0 'Ethernet Controller E810-C for QSFP 1592' if=ens1f0 drv=ice unused=vfio-pci numa=0 iommu_group=40 vfs=2/8
+0000:18:01.0 'Ethernet Adaptive Virtual Function 1889' if=ens1f0v0 drv=iavf unused=vfio-pci numa=0 iommu_group=41 pf=0000:18:00.0
+0000:3b:00.0 '82599ES 10-Gigabit SFI/SFP+ Network Connection 10fb' if=eno1 drv=ixgbe unused=vfio-pci numa=1 iommu_group=60 *Active*
+0000:5e:00.1 'Ethernet Controller X710 for 10GbE SFP+ 1572' if=ens2f1 drv=i40e unused=vfio-pci numa=1 iommu_group=42
+
+Other Network devices
+=====================
+0000:af:00.0 'MT27800 Family [ConnectX-5] 1017' unused=mlx5_core,vfio-pci numa=1 iommu_group=70
+
+VFIO: IOMMU on (7 groups); vfio-pci loaded; /dev/vfio/vfio absent
+";
+        assert_eq!(text, expected);
+    }
+
+    #[test]
+    fn empty_sections_say_none_and_unknown_devices_get_ids() {
+        let mut d = {
+            let (_d, st) = status();
+            st.devices[0].clone()
+        };
+        d.name = None;
+        d.device = None;
+        d.driver = None;
+        d.unused.clear();
+        d.interfaces.clear();
+        d.numa_node = None;
+        d.iommu_group = None;
+        d.sriov = None;
+        let text = format_status(&[d], None);
+        assert_eq!(
+            text,
+            "\nNetwork devices using DPDK-compatible driver\n\
+             ============================================\n<none>\n\
+             \nNetwork devices using kernel driver\n\
+             ===================================\n<none>\n\
+             \nOther Network devices\n=====================\n\
+             0000:18:00.0 'Device ????'\n"
+        );
+    }
+
+    #[test]
+    fn json_form() {
+        let (_d, st) = status();
+        let v: serde_json::Value = serde_json::from_str(&st.to_json()).unwrap();
+        assert_eq!(v["iommu"]["mode"], "iommu");
+        assert_eq!(v["iommu"]["vfio_pci_loaded"], true);
+        let devs = v["devices"].as_array().unwrap();
+        assert_eq!(devs.len(), 7);
+        let pf = &devs[0];
+        assert_eq!(pf["addr"], "0000:18:00.0");
+        assert_eq!(pf["vendor"], 0x8086);
+        assert_eq!(pf["device"], 0x1592);
+        assert_eq!(pf["driver"], "ice");
+        assert_eq!(pf["interfaces"][0]["name"], "ens1f0");
+        assert_eq!(pf["numa_node"], 0);
+        assert_eq!(pf["iommu_group"], 40);
+        assert_eq!(pf["sriov"]["num_vfs"], 2);
+        assert_eq!(pf["sriov"]["total_vfs"], 8);
+        assert_eq!(pf["sriov"]["vfs"][1], "0000:18:01.1");
+        assert_eq!(devs[1]["physfn"], "0000:18:00.0");
+        assert_eq!(devs[3]["interfaces"][0]["default_route"], true);
+        assert!(devs[6]["driver"].is_null());
+    }
+}

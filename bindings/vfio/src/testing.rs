@@ -393,8 +393,9 @@ pub enum Fault {
 }
 
 /// A simulated kernel: `driver_override` writes go to the file; unbind removes the `driver`
-/// link and the driver's device link; probe binds the override (if loaded) or the native
-/// driver (if loaded). Faults can be injected per step; every call is logged.
+/// link and the driver's device link, and the device's netdevs (`net/`, `class/net` links);
+/// probe binds the override (if loaded) or the native driver (if loaded), and a kernel
+/// driver brings the netdevs back. Faults can be injected per step; every call is logged.
 #[derive(Debug, Default)]
 pub struct SimKernel {
     native: HashMap<PciAddr, String>,
@@ -434,12 +435,57 @@ impl SimKernel {
             .map_err(|_| io::Error::other("device outside sys/"))
     }
 
+    fn stash(root: &SysRoot, dev: PciAddr) -> PathBuf {
+        root.path().join("sim-stash").join(format!("{dev}-net"))
+    }
+
+    /// A kernel driver going away unregisters the device's netdevs: move `net/` aside and
+    /// drop the `class/net` links.
+    fn detach_netdevs(root: &SysRoot, dev: PciAddr) -> io::Result<()> {
+        let net = root.pci_device(dev).join("net");
+        let Ok(rd) = fs::read_dir(&net) else {
+            return Ok(());
+        };
+        for e in rd {
+            let _ = fs::remove_file(root.class_net().join(e?.file_name()));
+        }
+        let stash = Self::stash(root, dev);
+        fs::create_dir_all(stash.parent().unwrap_or(root.path()))?;
+        fs::rename(net, stash)
+    }
+
+    /// A kernel (non-DPDK) driver taking the device registers its netdevs again.
+    fn attach_netdevs(root: &SysRoot, dev: PciAddr, phys: &Path) -> io::Result<()> {
+        let stash = Self::stash(root, dev);
+        if !stash.is_dir() {
+            return Ok(());
+        }
+        let net = root.pci_device(dev).join("net");
+        fs::rename(&stash, &net)?;
+        let sys = root.path().join("sys");
+        for e in fs::read_dir(&net)? {
+            let name = e?.file_name();
+            let name = name.to_string_lossy();
+            sys_link(
+                &sys,
+                Path::new("class/net"),
+                &name,
+                &phys.join("net").join(&*name),
+            )?;
+        }
+        Ok(())
+    }
+
     fn attach(root: &SysRoot, dev: PciAddr, driver: &str) -> io::Result<()> {
         let sys = root.path().join("sys");
         let phys = Self::phys(root, dev)?;
         let drv_dir = Path::new("bus/pci/drivers").join(driver);
         sys_link(&sys, &phys, "driver", &drv_dir)?;
-        sys_link(&sys, &drv_dir, &dev.to_string(), &phys)
+        sys_link(&sys, &drv_dir, &dev.to_string(), &phys)?;
+        if !crate::sysfs::DPDK_DRIVERS.contains(&driver) {
+            Self::attach_netdevs(root, dev, &phys)?;
+        }
+        Ok(())
     }
 }
 
@@ -483,7 +529,7 @@ impl Kernel for SimKernel {
         }
         fs::remove_file(&link)?;
         let _ = fs::remove_file(root.pci_driver(driver).join(dev.to_string()));
-        Ok(())
+        Self::detach_netdevs(root, dev)
     }
 
     fn probe(&mut self, root: &SysRoot, dev: PciAddr) -> io::Result<()> {
