@@ -11,6 +11,22 @@
 //!   mappings, and DMA mappings (`VFIO_IOMMU_MAP_DMA`), unmapped on drop.
 //! - `testing` (feature `testing`, always in this crate's own tests): a realistic sysfs fixture
 //!   and a simulated kernel that moves `driver` links the way the real one does.
+//!
+//! What `vnf-l2fwd devbind --status|--bind vfio-pci ADDR|--unbind ADDR [--force] [--json]`
+//! needs:
+//! ```no_run
+//! use vfio::{devbind, status::Status, SysRoot};
+//! let root = SysRoot::host();
+//! let st = Status::read(&root)?;
+//! print!("{}", st.to_text()); // or st.to_json()
+//! let addr = root.resolve("ens1f0")?; // or "0000:18:00.0"
+//! let out = devbind::bind_vfio(&root, &mut devbind::SysfsKernel, addr, false)?;
+//! if !out.group_offenders.is_empty() {
+//!     eprintln!("IOMMU group {:?} is not viable yet", out.iommu_group);
+//! }
+//! devbind::unbind(&root, &mut devbind::SysfsKernel, addr)?;
+//! # Ok::<(), vfio::Error>(())
+//! ```
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 

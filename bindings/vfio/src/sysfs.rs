@@ -357,7 +357,7 @@ impl PciDevice {
 /// Routes per interface, from `proc/net/route` and `proc/net/ipv6_route`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RouteTable {
-    /// (interface, destination is default, route count) for IPv4.
+    /// IPv4 routes: (interface, is a default route).
     v4: Vec<(String, bool)>,
     /// Interfaces with an IPv6 default route.
     v6_default: Vec<String>,
@@ -521,8 +521,7 @@ impl ReadContext {
     }
 }
 
-fn read_interfaces(root: &SysRoot, dev_dir: &Path, routes: &RouteTable) -> Vec<Interface> {
-    let _ = root;
+fn read_interfaces(dev_dir: &Path, routes: &RouteTable) -> Vec<Interface> {
     let Ok(rd) = fs::read_dir(dev_dir.join("net")) else {
         return Vec::new();
     };
@@ -610,7 +609,7 @@ pub fn read_device(root: &SysRoot, addr: PciAddr, ctx: &ReadContext) -> Result<P
         name: vendor.zip(device).and_then(|(v, d)| device_name(v, d)),
         driver,
         driver_override,
-        interfaces: read_interfaces(root, &dir, &ctx.routes),
+        interfaces: read_interfaces(&dir, &ctx.routes),
         numa_node,
         iommu_group: link_name(&dir.join("iommu_group")).and_then(|g| g.parse().ok()),
         sriov: read_sriov(&dir),
