@@ -598,6 +598,23 @@ mod tests {
     }
 
     #[test]
+    fn virtio_net_interface_is_guarded_and_comes_back() {
+        let (_d, root, mut k) = fixture();
+        let virtio = PciAddr::new(0, 0, 3, 0);
+        let e = bind_vfio(&root, &mut k, virtio, false).unwrap_err();
+        assert!(
+            matches!(&e, Error::InterfaceInUse { iface, reason: InUse::ActiveWithRoutes, .. } if iface == "eth1"),
+            "{e}"
+        );
+        bind_vfio(&root, &mut k, virtio, true).unwrap();
+        assert!(!root.class_net().join("eth1").exists());
+        assert!(!root.pci_device(virtio).join("virtio2").exists());
+        let out = unbind(&root, &mut k, virtio).unwrap();
+        assert_eq!(out.driver.as_deref(), Some("virtio-pci"));
+        assert_eq!(root.resolve("eth1").unwrap(), virtio);
+    }
+
+    #[test]
     fn up_with_routes_is_guarded_too() {
         let (_d, root, mut k) = fixture();
         // Give the (up) E810 PF a subnet route, no default route.

@@ -164,6 +164,7 @@ Network devices using DPDK-compatible driver
 
 Network devices using kernel driver
 ===================================
+0000:00:03.0 'Virtio 1.0 network device 1041' if=eth1 drv=virtio-pci unused=vfio-pci *Active*
 0000:18:00.0 'Ethernet Controller E810-C for QSFP 1592' if=ens1f0 drv=ice unused=vfio-pci numa=0 iommu_group=40 vfs=2/8
 0000:18:01.0 'Ethernet Adaptive Virtual Function 1889' if=ens1f0v0 drv=iavf unused=vfio-pci numa=0 iommu_group=41 pf=0000:18:00.0
 0000:3b:00.0 '82599ES 10-Gigabit SFI/SFP+ Network Connection 10fb' if=eno1 drv=ixgbe unused=vfio-pci numa=1 iommu_group=60 *Active*
@@ -200,7 +201,7 @@ VFIO: IOMMU on (7 groups); vfio-pci loaded; /dev/vfio/vfio absent
              \nNetwork devices using kernel driver\n\
              ===================================\n<none>\n\
              \nOther Network devices\n=====================\n\
-             0000:18:00.0 'Device ????'\n"
+             0000:00:03.0 'Device ????'\n"
         );
     }
 
@@ -211,8 +212,10 @@ VFIO: IOMMU on (7 groups); vfio-pci loaded; /dev/vfio/vfio absent
         assert_eq!(v["iommu"]["mode"], "iommu");
         assert_eq!(v["iommu"]["vfio_pci_loaded"], true);
         let devs = v["devices"].as_array().unwrap();
-        assert_eq!(devs.len(), 7);
-        let pf = &devs[0];
+        assert_eq!(devs.len(), 8);
+        assert_eq!(devs[0]["interfaces"][0]["name"], "eth1");
+        assert!(devs[0]["numa_node"].is_null());
+        let pf = &devs[1];
         assert_eq!(pf["addr"], "0000:18:00.0");
         assert_eq!(pf["vendor"], 0x8086);
         assert_eq!(pf["device"], 0x1592);
@@ -223,8 +226,8 @@ VFIO: IOMMU on (7 groups); vfio-pci loaded; /dev/vfio/vfio absent
         assert_eq!(pf["sriov"]["num_vfs"], 2);
         assert_eq!(pf["sriov"]["total_vfs"], 8);
         assert_eq!(pf["sriov"]["vfs"][1], "0000:18:01.1");
-        assert_eq!(devs[1]["physfn"], "0000:18:00.0");
-        assert_eq!(devs[3]["interfaces"][0]["default_route"], true);
-        assert!(devs[6]["driver"].is_null());
+        assert_eq!(devs[2]["physfn"], "0000:18:00.0");
+        assert_eq!(devs[4]["interfaces"][0]["default_route"], true);
+        assert!(devs[7]["driver"].is_null());
     }
 }

@@ -4,7 +4,8 @@
 //! - `sys/bus/pci/devices/<addr>` → `../../../devices/pci0000:17/0000:17:00.0/<addr>`, holding
 //!   `class`, `vendor`, `device`, `numa_node`, `driver_override`, `modalias`, the links
 //!   `driver` (→ `…/bus/pci/drivers/<name>`), `iommu_group` (→ `…/kernel/iommu_groups/<n>`),
-//!   `physfn` / `virtfnN` (SR-IOV), `sriov_totalvfs`, `sriov_numvfs`, and `net/<iface>/`;
+//!   `physfn` / `virtfnN` (SR-IOV), `sriov_totalvfs`, `sriov_numvfs`, and `net/<iface>/`
+//!   (or `virtioN/net/<iface>/` for virtio-net);
 //! - `sys/class/net/<iface>` → the device's `net/<iface>`;
 //! - `sys/kernel/iommu_groups/<n>/devices/<addr>`;
 //! - `proc/net/route` and `proc/net/ipv6_route` (default-route guard);
@@ -521,18 +522,42 @@ impl ReadContext {
     }
 }
 
+/// The `net/` directories of a device: its own, and those of its virtio child devices
+/// (virtio-net puts the netdev under `<dev>/virtioN/net/`, not `<dev>/net/`).
+fn net_dirs(dev_dir: &Path) -> Vec<PathBuf> {
+    let mut dirs = vec![dev_dir.join("net")];
+    if let Ok(rd) = fs::read_dir(dev_dir) {
+        let mut virtio: Vec<PathBuf> = rd
+            .filter_map(|e| {
+                let e = e.ok()?;
+                e.file_name()
+                    .to_str()?
+                    .starts_with("virtio")
+                    .then(|| e.path().join("net"))
+            })
+            .collect();
+        virtio.sort();
+        dirs.extend(virtio);
+    }
+    dirs
+}
+
 fn read_interfaces(dev_dir: &Path, routes: &RouteTable) -> Vec<Interface> {
-    let Ok(rd) = fs::read_dir(dev_dir.join("net")) else {
-        return Vec::new();
-    };
-    let mut names: Vec<String> = rd
-        .filter_map(|e| e.ok()?.file_name().into_string().ok())
-        .collect();
-    names.sort();
-    names
+    let mut found: Vec<(String, PathBuf)> = net_dirs(dev_dir)
         .into_iter()
-        .map(|name| {
-            let dir = dev_dir.join("net").join(&name);
+        .filter_map(|net| fs::read_dir(&net).ok().map(|rd| (net, rd)))
+        .flat_map(|(net, rd)| {
+            rd.filter_map(move |e| {
+                let name = e.ok()?.file_name().into_string().ok()?;
+                let dir = net.join(&name);
+                Some((name, dir))
+            })
+        })
+        .collect();
+    found.sort();
+    found
+        .into_iter()
+        .map(|(name, dir)| {
             let operstate = read_trimmed(&dir.join("operstate"));
             let up = read_hex(&dir.join("flags"))
                 .map(|f| f & 1 != 0)
@@ -933,6 +958,7 @@ mod fixture_tests {
         assert_eq!(
             addrs,
             [
+                "0000:00:03.0",
                 "0000:18:00.0",
                 "0000:18:01.0",
                 "0000:18:01.1",
@@ -969,6 +995,16 @@ mod fixture_tests {
         assert!(eno1.interfaces[0].default_route);
         assert_eq!(eno1.interfaces[0].routes, 2);
         assert!(eno1.in_use().is_some());
+
+        // virtio-net: the netdev sits under the virtio child device.
+        let virtio = find(&devs, "0000:00:03.0");
+        assert_eq!(virtio.interfaces.len(), 1);
+        assert_eq!(virtio.interfaces[0].name, "eth1");
+        assert_eq!(virtio.interfaces[0].routes, 1);
+        assert_eq!(virtio.numa_node, None);
+        assert_eq!(virtio.iommu_group, None);
+        assert_eq!(virtio.kernel_modules, ["virtio_pci"]);
+        assert_eq!(virtio.unused, ["vfio-pci"]);
 
         let cx5 = find(&devs, "0000:af:00.0");
         assert_eq!(cx5.driver, None);
@@ -1086,6 +1122,7 @@ mod fixture_tests {
         let st = iommu_status(&root);
         assert_eq!(st.mode, IommuMode::Iommu);
         assert_eq!(st.iommu_groups, 7);
+        assert_eq!(root.resolve("eth1").unwrap(), PciAddr::new(0, 0, 3, 0));
         assert!(!st.noiommu_enabled);
         assert!(st.vfio_pci_loaded);
         assert!(!st.dev_vfio);

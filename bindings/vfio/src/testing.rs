@@ -43,6 +43,8 @@ pub struct FixtureDevice {
     pub physfn: Option<PciAddr>,
     /// driver_override content.
     pub driver_override: Option<String>,
+    /// virtio child device name (`virtio2`): interfaces go under `<dev>/virtio2/net/`.
+    pub virtio_child: Option<String>,
 }
 
 impl FixtureDevice {
@@ -63,6 +65,7 @@ impl FixtureDevice {
             vfs: Vec::new(),
             physfn: None,
             driver_override: None,
+            virtio_child: None,
         }
     }
 
@@ -196,7 +199,10 @@ pub fn build_tree(
             sys_link(&sys, &gdir.join("devices"), &addr, &phys)?;
         }
         for (name, up) in &d.ifaces {
-            let ndir = phys.join("net").join(name);
+            let ndir = match &d.virtio_child {
+                Some(v) => phys.join(v).join("net").join(name),
+                None => phys.join("net").join(name),
+            };
             write(
                 &sys.join(&ndir).join("operstate"),
                 if *up { "up\n" } else { "down\n" },
@@ -223,6 +229,8 @@ pub fn build_tree(
 }
 
 /// The standard fixture's devices:
+/// - `0000:00:03.0` virtio-net (virtio-pci), `eth1` under `virtio2/net/`, up with a
+///   192.168.0.0/16 route, no NUMA node (`-1`), no IOMMU group;
 /// - `0000:17:00.0` root port (pcieport), group 17;
 /// - `0000:18:00.0` Intel E810 PF, ice, `ens1f0` (up, no routes), NUMA 0, group 40,
 ///   2 of 8 VFs: `0000:18:01.0` (iavf, `ens1f0v0`, group 41) and `0000:18:01.1` (vfio-pci,
@@ -275,7 +283,18 @@ pub fn standard_devices() -> Vec<FixtureDevice> {
     .group(44);
     vf1_dev.physfn = Some(pf);
     vf1_dev.driver_override = Some("vfio-pci".into());
+    let mut virtio = FixtureDevice::new(
+        "0000:00:03.0",
+        "pci0000:00/0000:00:03.0",
+        0x020000,
+        0x1af4,
+        0x1041,
+    )
+    .driver("virtio-pci")
+    .iface("eth1", true);
+    virtio.virtio_child = Some("virtio2".into());
     vec![
+        virtio,
         FixtureDevice::new(
             "0000:00:1f.2",
             "pci0000:00/0000:00:1f.2",
@@ -345,25 +364,35 @@ pub fn standard_devices() -> Vec<FixtureDevice> {
 }
 
 /// `proc/net/route` of the standard fixture: `eno1` carries the default route and a
-/// 192.0.2.0/24 route; nothing goes through the E810.
+/// 192.0.2.0/24 route, `eth1` (virtio) a 192.168.0.0/16 route; nothing goes through the
+/// E810.
 pub const STANDARD_ROUTE: &str =
     "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT\n\
 eno1\t00000000\t010200C0\t0003\t0\t0\t100\t00000000\t0\t0\t0\n\
-eno1\t000200C0\t00000000\t0001\t0\t0\t100\t00FFFFFF\t0\t0\t0\n";
+eno1\t000200C0\t00000000\t0001\t0\t0\t100\t00FFFFFF\t0\t0\t0\n\
+eth1\t0000A8C0\t00000000\t0001\t0\t0\t0\t0000FFFF\t0\t0\t0\n";
 
 /// `modules.alias` of the standard fixture.
 pub const STANDARD_ALIASES: &str = "# Aliases extracted from modules themselves.\n\
 alias pci:v00008086d00001592sv*sd*bc*sc*i* ice\n\
 alias pci:v00008086d00001889sv*sd*bc*sc*i* iavf\n\
 alias pci:v00008086d000010FBsv*sd*bc*sc*i* ixgbe\n\
+alias pci:v00001AF4d*sv*sd*bc*sc*i* virtio_pci\n\
 alias pci:v00008086d00001572sv*sd*bc*sc*i* i40e\n\
 alias pci:v000015B3d00001017sv*sd*bc*sc*i* mlx5_core\n\
 alias pci:v*d*sv*sd*bc01sc06i01* ahci\n\
 alias vfio_pci:v*d*sv*sd*bc*sc*i* vfio_pci\n";
 
 /// The loaded drivers of the standard fixture (mlx5_core is not loaded).
-pub const STANDARD_DRIVERS: [&str; 7] = [
-    "ice", "iavf", "ixgbe", "i40e", "vfio-pci", "pcieport", "ahci",
+pub const STANDARD_DRIVERS: [&str; 8] = [
+    "ice",
+    "iavf",
+    "ixgbe",
+    "i40e",
+    "vfio-pci",
+    "pcieport",
+    "ahci",
+    "virtio-pci",
 ];
 
 /// Builds the standard fixture under `root` and a simulated kernel that knows each
@@ -436,42 +465,61 @@ impl SimKernel {
     }
 
     fn stash(root: &SysRoot, dev: PciAddr) -> PathBuf {
-        root.path().join("sim-stash").join(format!("{dev}-net"))
+        root.path().join("sim-stash").join(dev.to_string())
     }
 
-    /// A kernel driver going away unregisters the device's netdevs: move `net/` aside and
-    /// drop the `class/net` links.
+    /// A kernel driver going away unregisters the device's netdevs (and virtio child
+    /// devices): move `net/` and `virtio*/` aside and drop their `class/net` links.
     fn detach_netdevs(root: &SysRoot, dev: PciAddr) -> io::Result<()> {
-        let net = root.pci_device(dev).join("net");
-        let Ok(rd) = fs::read_dir(&net) else {
-            return Ok(());
-        };
-        for e in rd {
-            let _ = fs::remove_file(root.class_net().join(e?.file_name()));
-        }
+        let dev_dir = root.pci_device(dev);
         let stash = Self::stash(root, dev);
-        fs::create_dir_all(stash.parent().unwrap_or(root.path()))?;
-        fs::rename(net, stash)
+        for e in fs::read_dir(&dev_dir)? {
+            let e = e?;
+            let name = e.file_name();
+            let n = name.to_string_lossy();
+            if n != "net" && !n.starts_with("virtio") {
+                continue;
+            }
+            let net = if n == "net" {
+                e.path()
+            } else {
+                e.path().join("net")
+            };
+            if let Ok(rd) = fs::read_dir(&net) {
+                for i in rd {
+                    let _ = fs::remove_file(root.class_net().join(i?.file_name()));
+                }
+            }
+            fs::create_dir_all(&stash)?;
+            fs::rename(e.path(), stash.join(&name))?;
+        }
+        Ok(())
     }
 
     /// A kernel (non-DPDK) driver taking the device registers its netdevs again.
     fn attach_netdevs(root: &SysRoot, dev: PciAddr, phys: &Path) -> io::Result<()> {
         let stash = Self::stash(root, dev);
-        if !stash.is_dir() {
+        let Ok(rd) = fs::read_dir(&stash) else {
             return Ok(());
-        }
-        let net = root.pci_device(dev).join("net");
-        fs::rename(&stash, &net)?;
+        };
         let sys = root.path().join("sys");
-        for e in fs::read_dir(&net)? {
-            let name = e?.file_name();
-            let name = name.to_string_lossy();
-            sys_link(
-                &sys,
-                Path::new("class/net"),
-                &name,
-                &phys.join("net").join(&*name),
-            )?;
+        for e in rd {
+            let e = e?;
+            let name = e.file_name();
+            let n = name.to_string_lossy().into_owned();
+            fs::rename(e.path(), root.pci_device(dev).join(&name))?;
+            let rel = if n == "net" {
+                phys.join("net")
+            } else {
+                phys.join(&n).join("net")
+            };
+            if let Ok(ifs) = fs::read_dir(sys.join(&rel)) {
+                for i in ifs {
+                    let iname = i?.file_name();
+                    let iname = iname.to_string_lossy();
+                    sys_link(&sys, Path::new("class/net"), &iname, &rel.join(&*iname))?;
+                }
+            }
         }
         Ok(())
     }
