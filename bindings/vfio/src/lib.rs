@@ -38,7 +38,7 @@ pub mod sysfs;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 
-pub use error::{Error, FailCause, Rollback};
+pub use error::{Error, FailCause, InUse, Rollback};
 pub use sysfs::{PciAddr, SysRoot};
 
 #[cfg(test)]
