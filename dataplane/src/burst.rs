@@ -210,7 +210,7 @@ impl<T, const N: usize> Drop for Burst<T, N> {
         // SAFETY: the first `len` items are initialised; len was reset first so a panic in a
         // destructor cannot cause a double drop.
         unsafe {
-            ptr::drop_in_place(core::slice::from_raw_parts_mut(self.as_mut_ptr(), len))
+            ptr::drop_in_place(ptr::slice_from_raw_parts_mut(self.as_mut_ptr(), len))
         };
     }
 }

@@ -16,7 +16,9 @@ pub mod buf;
 pub use buf::{PacketBuf, PacketMeta};
 pub mod burst;
 pub mod mbuf;
+pub mod port;
 pub mod ring;
+pub mod stats;
 mod sync;
 
 pub use burst::{Burst, DEFAULT_BURST, MAX_BURST};

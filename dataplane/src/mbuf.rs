@@ -125,12 +125,7 @@ impl MemRegion {
                     backing: "2 MiB hugepages",
                     source: e,
                 })?;
-                Ok(MemRegion {
-                    map,
-                    page_size: M2,
-                    hugepages: true,
-                    _file: None,
-                })
+                Ok(MemRegion { map, page_size: M2, hugepages: true, _file: None })
             }
             MemBacking::Huge1G => {
                 let l = round(len, G1);
@@ -139,22 +134,12 @@ impl MemRegion {
                     backing: "1 GiB hugepages",
                     source: e,
                 })?;
-                Ok(MemRegion {
-                    map,
-                    page_size: G1,
-                    hugepages: true,
-                    _file: None,
-                })
+                Ok(MemRegion { map, page_size: G1, hugepages: true, _file: None })
             }
             MemBacking::Auto => {
                 let l = round(len, M2);
                 match anon(l, Some(21)) {
-                    Ok(map) => Ok(MemRegion {
-                        map,
-                        page_size: M2,
-                        hugepages: true,
-                        _file: None,
-                    }),
+                    Ok(map) => Ok(MemRegion { map, page_size: M2, hugepages: true, _file: None }),
                     Err(e) => {
                         log::warn!(
                             "no 2 MiB hugepages for {l} bytes ({e}); using normal pages (reserve some with \
@@ -172,29 +157,15 @@ impl MemRegion {
                     std::process::id(),
                     REGION_SEQ.fetch_add(1, Ordering::Relaxed)
                 ));
-                let err = |e| MempoolError::Map {
-                    len: l,
-                    backing: "hugetlbfs file",
-                    source: e,
-                };
-                let file = std::fs::OpenOptions::new()
-                    .read(true)
-                    .write(true)
-                    .create_new(true)
-                    .open(&path)
-                    .map_err(err)?;
+                let err = |e| MempoolError::Map { len: l, backing: "hugetlbfs file", source: e };
+                let file =
+                    std::fs::OpenOptions::new().read(true).write(true).create_new(true).open(&path).map_err(err)?;
                 let _ = std::fs::remove_file(&path);
                 file.set_len(l as u64).map_err(err)?;
                 // SAFETY: the file was just created and unlinked: no other process can map or
                 // truncate it, so the mapping stays valid for the region's lifetime.
-                let map = unsafe { memmap2::MmapOptions::new().len(l).populate().map_mut(&file) }
-                    .map_err(err)?;
-                Ok(MemRegion {
-                    map,
-                    page_size: page,
-                    hugepages: true,
-                    _file: Some(file),
-                })
+                let map = unsafe { memmap2::MmapOptions::new().len(l).populate().map_mut(&file) }.map_err(err)?;
+                Ok(MemRegion { map, page_size: page, hugepages: true, _file: Some(file) })
             }
         }
     }
@@ -203,21 +174,12 @@ impl MemRegion {
         let page = page_size();
         let l = len.div_ceil(page) * page;
         let mut o = memmap2::MmapOptions::new();
-        let map = o
-            .len(l)
-            .populate()
-            .map_anon()
-            .map_err(|e| MempoolError::Map {
-                len: l,
-                backing: "normal pages",
-                source: e,
-            })?;
-        Ok(MemRegion {
-            map,
-            page_size: page,
-            hugepages: false,
-            _file: None,
-        })
+        let map = o.len(l).populate().map_anon().map_err(|e| MempoolError::Map {
+            len: l,
+            backing: "normal pages",
+            source: e,
+        })?;
+        Ok(MemRegion { map, page_size: page, hugepages: false, _file: None })
     }
 
     /// Base address (page aligned). Register it for DMA (AF_XDP UMEM, VFIO DMA map).
@@ -324,34 +286,19 @@ impl MempoolConfig {
     fn validate(&self) -> Result<(), MempoolError> {
         let bad = |m: String| Err(MempoolError::Config(format!("pool {:?}: {m}", self.name)));
         if self.size == 0 || self.size > (1 << 28) {
-            return bad(format!(
-                "size {} must be between 1 and 2^28 mbufs",
-                self.size
-            ));
+            return bad(format!("size {} must be between 1 and 2^28 mbufs", self.size));
         }
         if !self.chunk_size.is_power_of_two() || !(1024..=65536).contains(&self.chunk_size) {
-            return bad(format!(
-                "chunk size {} must be a power of two from 1024 to 65536",
-                self.chunk_size
-            ));
+            return bad(format!("chunk size {} must be a power of two from 1024 to 65536", self.chunk_size));
         }
         if self.headroom < MIN_HEADROOM {
-            return bad(format!(
-                "headroom {} is below the minimum {MIN_HEADROOM}",
-                self.headroom
-            ));
+            return bad(format!("headroom {} is below the minimum {MIN_HEADROOM}", self.headroom));
         }
         if MBUF_HEADER + self.headroom as usize + 64 > self.chunk_size as usize {
-            return bad(format!(
-                "headroom {} leaves no data room in a {}-byte chunk",
-                self.headroom, self.chunk_size
-            ));
+            return bad(format!("headroom {} leaves no data room in a {}-byte chunk", self.headroom, self.chunk_size));
         }
         if self.cache_size > MAX_CACHE {
-            return bad(format!(
-                "cache size {} is above the maximum {MAX_CACHE}",
-                self.cache_size
-            ));
+            return bad(format!("cache size {} is above the maximum {MAX_CACHE}", self.cache_size));
         }
         Ok(())
     }
@@ -413,8 +360,7 @@ static POOL_IDS: AtomicUsize = AtomicUsize::new(1);
 
 // ---- thread cache slots ----
 
-static SLOTS_USED: [AtomicU64; MAX_THREAD_CACHES / 64] =
-    [const { AtomicU64::new(0) }; MAX_THREAD_CACHES / 64];
+static SLOTS_USED: [AtomicU64; MAX_THREAD_CACHES / 64] = [const { AtomicU64::new(0) }; MAX_THREAD_CACHES / 64];
 
 thread_local! {
     static SLOT: Cell<usize> = const { Cell::new(usize::MAX - 1) };
@@ -454,12 +400,7 @@ fn claim_slot() -> usize {
         while cur != u64::MAX {
             let bit = (!cur).trailing_zeros() as usize;
             // Acquire: the previous owner's cache accesses happen before ours.
-            match word.compare_exchange_weak(
-                cur,
-                cur | (1 << bit),
-                Ordering::Acquire,
-                Ordering::Relaxed,
-            ) {
+            match word.compare_exchange_weak(cur, cur | (1 << bit), Ordering::Acquire, Ordering::Relaxed) {
                 Ok(_) => {
                     let s = w * 64 + bit;
                     // Register the guard that frees the slot at thread exit; if the thread is
@@ -539,8 +480,7 @@ impl Shared {
         let start = len - n;
         out.copy_from_slice(&objs[start..len]);
         c.len.store(start as u32, Ordering::Relaxed);
-        c.gets
-            .store(c.gets.load(Ordering::Relaxed) + n as u64, Ordering::Relaxed);
+        c.gets.store(c.gets.load(Ordering::Relaxed) + n as u64, Ordering::Relaxed);
         Ok(())
     }
 
@@ -572,8 +512,7 @@ impl Shared {
         }
         c.len.store(len as u32, Ordering::Relaxed);
         // Last access of the put: see `ThreadCache::puts`.
-        c.puts
-            .store(c.puts.load(Ordering::Relaxed) + n as u64, Ordering::Release);
+        c.puts.store(c.puts.load(Ordering::Relaxed) + n as u64, Ordering::Release);
     }
 
     fn outstanding(&self) -> i64 {
@@ -639,8 +578,8 @@ impl Mempool {
         cfg.validate()?;
         let chunk = cfg.chunk_size as usize;
         let region = MemRegion::map(cfg.size as usize * chunk, &cfg.backing)?;
-        let ring = Ring::new((cfg.size as usize).next_power_of_two())
-            .map_err(|e| MempoolError::Config(e.to_string()))?;
+        let ring =
+            Ring::new((cfg.size as usize).next_power_of_two()).map_err(|e| MempoolError::Config(e.to_string()))?;
         let cache_size = cfg.cache_size.min(cfg.size);
         let shared = Box::new(Shared {
             ring,
@@ -697,17 +636,9 @@ impl Mempool {
             i += k;
         }
         if !shared.region.is_hugepages() {
-            log::debug!(
-                "mempool {:?}: {} mbufs on normal pages",
-                shared.cfg.name,
-                shared.cfg.size
-            );
+            log::debug!("mempool {:?}: {} mbufs on normal pages", shared.cfg.name, shared.cfg.size);
         }
-        Ok(Mempool {
-            inner: Arc::new(PoolHandle {
-                shared: ManuallyDrop::new(shared),
-            }),
-        })
+        Ok(Mempool { inner: Arc::new(PoolHandle { shared: ManuallyDrop::new(shared) }) })
     }
 
     #[inline(always)]
@@ -723,9 +654,7 @@ impl Mempool {
     pub fn alloc(&self) -> Result<Mbuf, MempoolError> {
         let mut c = [0usize; 1];
         self.shared().get_chunks(&mut c)?;
-        Ok(Mbuf {
-            hdr: self.shared().reset(c[0]),
-        })
+        Ok(Mbuf { hdr: self.shared().reset(c[0]) })
     }
 
     /// Appends `n` fresh mbufs to `out`: all of them, or none (like
@@ -735,16 +664,9 @@ impl Mempool {
     /// [`MempoolError::Exhausted`] when fewer than `n` are free; `Config` when `out` has no
     /// room for `n`.
     #[inline]
-    pub fn alloc_bulk<const N: usize>(
-        &self,
-        out: &mut Burst<Mbuf, N>,
-        n: usize,
-    ) -> Result<(), MempoolError> {
+    pub fn alloc_bulk<const N: usize>(&self, out: &mut Burst<Mbuf, N>, n: usize) -> Result<(), MempoolError> {
         if n > out.spare() {
-            return Err(MempoolError::Config(format!(
-                "alloc_bulk of {n} into a burst with room for {}",
-                out.spare()
-            )));
+            return Err(MempoolError::Config(format!("alloc_bulk of {n} into a burst with room for {}", out.spare())));
         }
         let mut chunks = [0usize; crate::burst::MAX_BURST];
         let mut done = 0;
@@ -757,9 +679,7 @@ impl Mempool {
                 return Err(e);
             }
             for &c in &chunks[..k] {
-                let m = Mbuf {
-                    hdr: self.shared().reset(c),
-                };
+                let m = Mbuf { hdr: self.shared().reset(c) };
                 // Room was checked above.
                 let _ = out.push(m);
             }
@@ -781,11 +701,7 @@ impl Mempool {
     /// Mbufs free: in the global ring plus all thread caches.
     pub fn available(&self) -> usize {
         let s = self.shared();
-        s.ring.len()
-            + s.caches
-                .iter()
-                .map(|c| c.len.load(Ordering::Relaxed) as usize)
-                .sum::<usize>()
+        s.ring.len() + s.caches.iter().map(|c| c.len.load(Ordering::Relaxed) as usize).sum::<usize>()
     }
 
     /// Statistics snapshot.
@@ -831,14 +747,12 @@ impl Mempool {
 
     /// Offset of `m`'s chunk in the region (the AF_XDP UMEM frame address of the chunk).
     pub fn chunk_offset(&self, m: &Mbuf) -> Option<u64> {
-        self.owns(m)
-            .then(|| (m.hdr.as_ptr() as usize - self.region().base() as usize) as u64)
+        self.owns(m).then(|| (m.hdr.as_ptr() as usize - self.region().base() as usize) as u64)
     }
 
     /// Offset in the region of `m`'s first data byte (an AF_XDP tx descriptor address).
     pub fn data_offset(&self, m: &Mbuf) -> Option<u64> {
-        self.owns(m)
-            .then(|| (m.data().as_ptr() as usize - self.region().base() as usize) as u64)
+        self.owns(m).then(|| (m.data().as_ptr() as usize - self.region().base() as usize) as u64)
     }
 
     /// Turns an address within the region (an AF_XDP descriptor: chunk offset plus data
@@ -866,19 +780,14 @@ impl Mempool {
         unsafe {
             (*h).data_off = (off - MBUF_HEADER as u64) as u16;
             (*h).data_len = len as u16;
-            Some(Mbuf {
-                hdr: NonNull::new_unchecked(h),
-            })
+            Some(Mbuf { hdr: NonNull::new_unchecked(h) })
         }
     }
 }
 
 impl fmt::Debug for Mempool {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Mempool")
-            .field("name", &self.shared().cfg.name)
-            .field("size", &self.size())
-            .finish()
+        f.debug_struct("Mempool").field("name", &self.shared().cfg.name).field("size", &self.size()).finish()
     }
 }
 
@@ -1055,12 +964,7 @@ impl PacketBuf for Mbuf {
     fn data(&self) -> &[u8] {
         let h = self.h();
         // SAFETY: data_off + data_len <= buf_len is kept by every setter; the chunk is ours.
-        unsafe {
-            core::slice::from_raw_parts(
-                self.buf_ptr().add(h.data_off as usize),
-                h.data_len as usize,
-            )
-        }
+        unsafe { core::slice::from_raw_parts(self.buf_ptr().add(h.data_off as usize), h.data_len as usize) }
     }
 
     #[inline(always)]
@@ -1208,10 +1112,7 @@ mod tests {
         let p = pool(20);
         let mut b: Burst<Mbuf, 32> = Burst::new();
         p.alloc_bulk(&mut b, 16).unwrap();
-        assert!(matches!(
-            p.alloc_bulk(&mut b, 8),
-            Err(MempoolError::Exhausted)
-        ));
+        assert!(matches!(p.alloc_bulk(&mut b, 8), Err(MempoolError::Exhausted)));
         assert_eq!(b.len(), 16, "a failed bulk alloc leaves nothing behind");
         assert_eq!(p.in_use(), 16);
         Mbuf::free_bulk(&mut b);
@@ -1277,7 +1178,9 @@ mod tests {
         // Out of range addresses are refused.
         // SAFETY: these return None without touching memory.
         assert!(unsafe { p.mbuf_from_offset(p.region().len() as u64 + 64, 10) }.is_none());
+        // SAFETY: refused before touching memory.
         assert!(unsafe { p.mbuf_from_offset(off + 8, 10) }.is_none());
+        // SAFETY: refused before touching memory.
         assert!(unsafe { p.mbuf_from_offset(off + 2000, 100) }.is_none());
     }
 
@@ -1312,10 +1215,7 @@ mod tests {
         h.join().unwrap();
         assert_eq!(p.in_use(), 0);
         let st = p.stats();
-        assert_eq!(
-            st.in_ring + st.caches.iter().map(|c| c.1).sum::<usize>(),
-            256
-        );
+        assert_eq!(st.in_ring + st.caches.iter().map(|c| c.1).sum::<usize>(), 256);
     }
 
     #[test]

@@ -6,10 +6,7 @@
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let json = args.iter().any(|a| a == "--json");
-    let root = args
-        .iter()
-        .find(|a| !a.starts_with("--"))
-        .map_or_else(vfio::SysRoot::host, vfio::SysRoot::new);
+    let root = args.iter().find(|a| !a.starts_with("--")).map_or_else(vfio::SysRoot::host, vfio::SysRoot::new);
     match vfio::status::Status::read(&root) {
         Ok(st) if json => println!("{}", st.to_json()),
         Ok(st) => print!("{}", st.to_text()),

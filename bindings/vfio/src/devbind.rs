@@ -26,9 +26,7 @@ use std::path::PathBuf;
 use serde::Serialize;
 
 use crate::error::{Error, FailCause, Rollback};
-use crate::sysfs::{
-    self, current_driver, GroupMember, PciAddr, ReadContext, RouteTable, SysRoot, VFIO_PCI,
-};
+use crate::sysfs::{self, current_driver, GroupMember, PciAddr, ReadContext, RouteTable, SysRoot, VFIO_PCI};
 
 /// A step of a bind or unbind.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -78,12 +76,7 @@ pub trait Kernel {
     ///
     /// # Errors
     /// The write's error.
-    fn set_driver_override(
-        &mut self,
-        root: &SysRoot,
-        dev: PciAddr,
-        driver: Option<&str>,
-    ) -> io::Result<()>;
+    fn set_driver_override(&mut self, root: &SysRoot, dev: PciAddr, driver: Option<&str>) -> io::Result<()>;
 
     /// Unbinds the device from `driver` (`drivers/<driver>/unbind`).
     ///
@@ -110,22 +103,14 @@ fn write_sysfs(path: &std::path::Path, value: &str) -> io::Result<()> {
 }
 
 impl Kernel for SysfsKernel {
-    fn set_driver_override(
-        &mut self,
-        root: &SysRoot,
-        dev: PciAddr,
-        driver: Option<&str>,
-    ) -> io::Result<()> {
+    fn set_driver_override(&mut self, root: &SysRoot, dev: PciAddr, driver: Option<&str>) -> io::Result<()> {
         // A lone newline clears the override (the kernel strips it and stores nothing).
         let value = driver.map_or_else(|| "\n".to_string(), |d| format!("{d}\n"));
         write_sysfs(&Step::SetOverride.path(root, dev, None), &value)
     }
 
     fn unbind(&mut self, root: &SysRoot, dev: PciAddr, driver: &str) -> io::Result<()> {
-        write_sysfs(
-            &Step::Unbind.path(root, dev, Some(driver)),
-            &dev.to_string(),
-        )
+        write_sysfs(&Step::Unbind.path(root, dev, Some(driver)), &dev.to_string())
     }
 
     fn probe(&mut self, root: &SysRoot, dev: PciAddr) -> io::Result<()> {
@@ -158,17 +143,10 @@ pub struct BindOutcome {
 /// [`Error::InterfaceInUse`]; [`Error::Io`] when `proc/net/route` cannot be read (the guard
 /// fails closed); [`Error::NoSuchDevice`].
 pub fn check_not_in_use(root: &SysRoot, dev: PciAddr) -> Result<(), Error> {
-    let ctx = ReadContext {
-        routes: RouteTable::read(root)?,
-        ..ReadContext::default()
-    };
+    let ctx = ReadContext { routes: RouteTable::read(root)?, ..ReadContext::default() };
     let d = sysfs::read_device(root, dev, &ctx)?;
     match d.in_use() {
-        Some((iface, reason)) => Err(Error::InterfaceInUse {
-            device: dev,
-            iface: iface.name.clone(),
-            reason,
-        }),
+        Some((iface, reason)) => Err(Error::InterfaceInUse { device: dev, iface: iface.name.clone(), reason }),
         None => Ok(()),
     }
 }
@@ -177,12 +155,7 @@ pub fn check_not_in_use(root: &SysRoot, dev: PciAddr) -> Result<(), Error> {
 ///
 /// # Errors
 /// As [`bind`].
-pub fn bind_vfio(
-    root: &SysRoot,
-    kernel: &mut dyn Kernel,
-    dev: PciAddr,
-    force: bool,
-) -> Result<BindOutcome, Error> {
+pub fn bind_vfio(root: &SysRoot, kernel: &mut dyn Kernel, dev: PciAddr, force: bool) -> Result<BindOutcome, Error> {
     bind(root, kernel, dev, VFIO_PCI, force)
 }
 
@@ -203,10 +176,7 @@ pub fn bind(
 ) -> Result<BindOutcome, Error> {
     let dev_dir = root.pci_device(dev);
     if !dev_dir.is_dir() {
-        return Err(Error::NoSuchDevice {
-            device: dev,
-            path: dev_dir,
-        });
+        return Err(Error::NoSuchDevice { device: dev, path: dev_dir });
     }
     let original = current_driver(root, dev);
     let group = sysfs::device_iommu_group(root, dev).ok();
@@ -263,11 +233,7 @@ pub fn bind(
     }
     let now = current_driver(root, dev);
     if now.as_deref() != Some(driver) {
-        return Err(fail(
-            kernel,
-            Step::Verify,
-            FailCause::WrongDriver { found: now },
-        ));
+        return Err(fail(kernel, Step::Verify, FailCause::WrongDriver { found: now }));
     }
     Ok(BindOutcome {
         device: dev,
@@ -281,12 +247,7 @@ pub fn bind(
 
 /// Puts `dev` back on `original`: clear the override, unbind from whatever holds it now,
 /// re-probe, check.
-fn rollback(
-    root: &SysRoot,
-    kernel: &mut dyn Kernel,
-    dev: PciAddr,
-    original: Option<&str>,
-) -> Rollback {
+fn rollback(root: &SysRoot, kernel: &mut dyn Kernel, dev: PciAddr, original: Option<&str>) -> Rollback {
     let failed = |kernel_step: Step, cause: FailCause| Rollback::Failed {
         step: kernel_step,
         cause,
@@ -327,10 +288,7 @@ fn rollback(
 pub fn unbind(root: &SysRoot, kernel: &mut dyn Kernel, dev: PciAddr) -> Result<BindOutcome, Error> {
     let dev_dir = root.pci_device(dev);
     if !dev_dir.is_dir() {
-        return Err(Error::NoSuchDevice {
-            device: dev,
-            path: dev_dir,
-        });
+        return Err(Error::NoSuchDevice { device: dev, path: dev_dir });
     }
     let original = current_driver(root, dev);
     let fail = |step: Step, source: io::Error| Error::UnbindFailed {
@@ -340,13 +298,9 @@ pub fn unbind(root: &SysRoot, kernel: &mut dyn Kernel, dev: PciAddr) -> Result<B
         source,
         driver_now: current_driver(root, dev),
     };
-    kernel
-        .set_driver_override(root, dev, None)
-        .map_err(|e| fail(Step::ClearOverride, e))?;
+    kernel.set_driver_override(root, dev, None).map_err(|e| fail(Step::ClearOverride, e))?;
     if let Some(orig) = original.as_deref() {
-        kernel
-            .unbind(root, dev, orig)
-            .map_err(|e| fail(Step::Unbind, e))?;
+        kernel.unbind(root, dev, orig).map_err(|e| fail(Step::Unbind, e))?;
     }
     kernel.probe(root, dev).map_err(|e| fail(Step::Probe, e))?;
     let now = current_driver(root, dev);
@@ -386,10 +340,7 @@ mod tests {
     }
 
     fn override_of(root: &SysRoot, a: PciAddr) -> String {
-        fs::read_to_string(root.pci_device(a).join("driver_override"))
-            .unwrap()
-            .trim()
-            .to_string()
+        fs::read_to_string(root.pci_device(a).join("driver_override")).unwrap().trim().to_string()
     }
 
     /// The driver's directory lists the device exactly when the device's link names it.
@@ -456,14 +407,7 @@ mod tests {
         k.inject(Step::Probe, Fault::Fail);
         let e = bind_vfio(&root, &mut k, VF0, false).unwrap_err();
         match &e {
-            Error::BindFailed {
-                device,
-                step,
-                path,
-                cause,
-                rollback,
-                ..
-            } => {
+            Error::BindFailed { device, step, path, cause, rollback, .. } => {
                 assert_eq!(*device, VF0);
                 assert_eq!(*step, Step::Probe);
                 assert_eq!(path, &root.drivers_probe());
@@ -484,16 +428,7 @@ mod tests {
         links_consistent(&root, VF0);
         // The device was unbound, then re-probed during the rollback.
         let steps: Vec<Step> = k.log.iter().map(|(s, _, _)| *s).collect();
-        assert_eq!(
-            steps,
-            [
-                Step::SetOverride,
-                Step::Unbind,
-                Step::Probe,
-                Step::ClearOverride,
-                Step::Probe
-            ]
-        );
+        assert_eq!(steps, [Step::SetOverride, Step::Unbind, Step::Probe, Step::ClearOverride, Step::Probe]);
     }
 
     #[test]
@@ -517,10 +452,7 @@ mod tests {
         let e = bind_vfio(&root, &mut k, VF0, false).unwrap_err();
         match &e {
             Error::BindFailed {
-                step: Step::Verify,
-                cause: crate::FailCause::WrongDriver { found },
-                rollback,
-                ..
+                step: Step::Verify, cause: crate::FailCause::WrongDriver { found }, rollback, ..
             } => {
                 assert_eq!(found.as_deref(), Some("iavf"));
                 assert!(matches!(&**rollback, Rollback::Restored { .. }));
@@ -539,9 +471,7 @@ mod tests {
         let e = bind_vfio(&root, &mut k, VF0, false).unwrap_err();
         match &e {
             Error::BindFailed { rollback, .. } => match &**rollback {
-                Rollback::Failed {
-                    step, driver_now, ..
-                } => {
+                Rollback::Failed { step, driver_now, .. } => {
                     assert_eq!(*step, Step::Probe);
                     assert_eq!(*driver_now, None);
                 }
@@ -575,21 +505,14 @@ mod tests {
         let (_d, root, mut k) = fixture();
         let e = bind_vfio(&root, &mut k, ENO1, false).unwrap_err();
         match &e {
-            Error::InterfaceInUse {
-                device,
-                iface,
-                reason,
-            } => {
+            Error::InterfaceInUse { device, iface, reason } => {
                 assert_eq!(*device, ENO1);
                 assert_eq!(iface, "eno1");
                 assert_eq!(*reason, InUse::DefaultRoute);
             }
             other => panic!("unexpected {other}"),
         }
-        assert!(
-            e.to_string().contains("eno1 carries the default route"),
-            "{e}"
-        );
+        assert!(e.to_string().contains("eno1 carries the default route"), "{e}");
         assert!(k.log.is_empty(), "nothing written when refused");
         assert_eq!(drv(&root, ENO1).as_deref(), Some("ixgbe"));
 
@@ -622,26 +545,14 @@ mod tests {
         route.push_str("ens1f0\t0064A8C0\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0\n");
         fs::write(root.proc_net_route(), &route).unwrap();
         let e = bind_vfio(&root, &mut k, PF, false).unwrap_err();
-        assert!(
-            matches!(
-                e,
-                Error::InterfaceInUse {
-                    reason: InUse::ActiveWithRoutes,
-                    ..
-                }
-            ),
-            "{e}"
-        );
+        assert!(matches!(e, Error::InterfaceInUse { reason: InUse::ActiveWithRoutes, .. }), "{e}");
         // The same route on a down interface (the X710's ens2f1) does not block.
         route.push_str("ens2f1\t0065A8C0\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0\n");
         fs::write(root.proc_net_route(), &route).unwrap();
         bind_vfio(&root, &mut k, X710_1, false).unwrap();
         // Unreadable routes: the guard fails closed, force bypasses it.
         fs::remove_file(root.proc_net_route()).unwrap();
-        assert!(matches!(
-            bind_vfio(&root, &mut k, VF0, false),
-            Err(Error::Io { .. })
-        ));
+        assert!(matches!(bind_vfio(&root, &mut k, VF0, false), Err(Error::Io { .. })));
         bind_vfio(&root, &mut k, VF0, true).unwrap();
     }
 
@@ -660,10 +571,7 @@ mod tests {
         crate::sysfs::check_group_viable(&root, 42).unwrap();
         // Unbinding one makes it not viable again.
         unbind(&root, &mut k, X710_1).unwrap();
-        assert!(matches!(
-            crate::sysfs::check_group_viable(&root, 42),
-            Err(Error::GroupNotViable { .. })
-        ));
+        assert!(matches!(crate::sysfs::check_group_viable(&root, 42), Err(Error::GroupNotViable { .. })));
     }
 
     #[test]
@@ -675,14 +583,8 @@ mod tests {
         let e = bind_vfio(&root, &mut k, VF0, false).unwrap_err();
         assert!(e.to_string().contains("modprobe vfio_pci"), "{e}");
         let nodev = PciAddr::new(0, 0x77, 0, 0);
-        assert!(matches!(
-            bind_vfio(&root, &mut k, nodev, false),
-            Err(Error::NoSuchDevice { .. })
-        ));
-        assert!(matches!(
-            unbind(&root, &mut k, nodev),
-            Err(Error::NoSuchDevice { .. })
-        ));
+        assert!(matches!(bind_vfio(&root, &mut k, nodev, false), Err(Error::NoSuchDevice { .. })));
+        assert!(matches!(unbind(&root, &mut k, nodev), Err(Error::NoSuchDevice { .. })));
         assert!(k.log.is_empty());
     }
 
@@ -692,9 +594,7 @@ mod tests {
         k.inject(Step::Probe, Fault::Fail);
         let e = unbind(&root, &mut k, VF1).unwrap_err();
         match e {
-            Error::UnbindFailed {
-                step, driver_now, ..
-            } => {
+            Error::UnbindFailed { step, driver_now, .. } => {
                 assert_eq!(step, Step::Probe);
                 assert_eq!(driver_now, None);
             }
@@ -708,25 +608,13 @@ mod tests {
         let (_d, root, _) = fixture();
         let mut k = SysfsKernel;
         k.set_driver_override(&root, VF0, Some("vfio-pci")).unwrap();
-        assert_eq!(
-            fs::read_to_string(root.pci_device(VF0).join("driver_override")).unwrap(),
-            "vfio-pci\n"
-        );
+        assert_eq!(fs::read_to_string(root.pci_device(VF0).join("driver_override")).unwrap(), "vfio-pci\n");
         k.set_driver_override(&root, VF0, None).unwrap();
-        assert_eq!(
-            fs::read_to_string(root.pci_device(VF0).join("driver_override")).unwrap(),
-            "\n"
-        );
+        assert_eq!(fs::read_to_string(root.pci_device(VF0).join("driver_override")).unwrap(), "\n");
         k.unbind(&root, VF0, "iavf").unwrap();
-        assert_eq!(
-            fs::read_to_string(root.pci_driver("iavf").join("unbind")).unwrap(),
-            "0000:18:01.0"
-        );
+        assert_eq!(fs::read_to_string(root.pci_driver("iavf").join("unbind")).unwrap(), "0000:18:01.0");
         k.probe(&root, VF0).unwrap();
-        assert_eq!(
-            fs::read_to_string(root.drivers_probe()).unwrap(),
-            "0000:18:01.0"
-        );
+        assert_eq!(fs::read_to_string(root.drivers_probe()).unwrap(), "0000:18:01.0");
         // It does not create files: a missing attribute is an error.
         let e = k.unbind(&root, VF0, "nosuchdriver").unwrap_err();
         assert_eq!(e.kind(), std::io::ErrorKind::NotFound);

@@ -131,9 +131,7 @@ pub enum VfioError {
         path: PathBuf,
     },
     /// The group's node does not exist.
-    #[error(
-        "{path} not found: no device of IOMMU group {group} is bound to vfio-pci (bind it first)"
-    )]
+    #[error("{path} not found: no device of IOMMU group {group} is bound to vfio-pci (bind it first)")]
     GroupMissing {
         /// The group.
         group: u32,
@@ -141,7 +139,9 @@ pub enum VfioError {
         path: PathBuf,
     },
     /// The group is not viable: some device of it is on a kernel driver.
-    #[error("IOMMU group {group} is not viable: bind every device of the group to vfio-pci (devbind --status shows them)")]
+    #[error(
+        "IOMMU group {group} is not viable: bind every device of the group to vfio-pci (devbind --status shows them)"
+    )]
     GroupNotViable {
         /// The group.
         group: u32,
@@ -219,11 +219,7 @@ impl IommuType {
 }
 
 fn ioctl_err(op: &'static str, path: &Path) -> VfioError {
-    VfioError::Ioctl {
-        op,
-        path: path.to_path_buf(),
-        source: io::Error::last_os_error(),
-    }
+    VfioError::Ioctl { op, path: path.to_path_buf(), source: io::Error::last_os_error() }
 }
 
 fn open_node(path: &Path) -> Result<File, VfioError> {
@@ -231,10 +227,7 @@ fn open_node(path: &Path) -> Result<File, VfioError> {
         .read(true)
         .write(true)
         .open(path)
-        .map_err(|source| VfioError::Open {
-            path: path.to_path_buf(),
-            source,
-        })
+        .map_err(|source| VfioError::Open { path: path.to_path_buf(), source })
 }
 
 /// A VFIO container (`/dev/vfio/vfio`): the IOMMU context that groups attach to and DMA
@@ -275,11 +268,7 @@ impl Container {
             return Err(ioctl_err("VFIO_GET_API_VERSION", &path));
         }
         if version as u32 != sys::VFIO_API_VERSION {
-            return Err(VfioError::ApiVersion {
-                path,
-                found: version,
-                expected: sys::VFIO_API_VERSION,
-            });
+            return Err(VfioError::ApiVersion { path, found: version, expected: sys::VFIO_API_VERSION });
         }
         let mut supported = Vec::new();
         for t in [IommuType::Type1v2, IommuType::Type1, IommuType::NoIommu] {
@@ -292,12 +281,7 @@ impl Container {
         if supported.is_empty() {
             return Err(VfioError::NoIommuBackend { path });
         }
-        Ok(Container {
-            fd: Arc::new(OwnedFd::from(file)),
-            path,
-            supported,
-            iommu: None,
-        })
+        Ok(Container { fd: Arc::new(OwnedFd::from(file)), path, supported, iommu: None })
     }
 
     /// The IOMMU back-ends the kernel offers, best first.
@@ -326,10 +310,7 @@ impl Container {
         } else if noiommu_path.exists() {
             (noiommu_path, true)
         } else {
-            return Err(VfioError::GroupMissing {
-                group,
-                path: normal,
-            });
+            return Err(VfioError::GroupMissing { group, path: normal });
         };
         let wanted = if noiommu {
             if !self.supported.contains(&IommuType::NoIommu) {
@@ -360,10 +341,8 @@ impl Container {
         }
         let file = open_node(&path)?;
         let gfd = file.as_raw_fd();
-        let mut status = sys::vfio_group_status {
-            argsz: std::mem::size_of::<sys::vfio_group_status>() as u32,
-            flags: 0,
-        };
+        let mut status =
+            sys::vfio_group_status { argsz: std::mem::size_of::<sys::vfio_group_status>() as u32, flags: 0 };
         // SAFETY: `gfd` is open; VFIO_GROUP_GET_STATUS writes a `vfio_group_status` of at
         // most `argsz` bytes through the pointer, which points to one on our stack.
         let r = unsafe { libc::ioctl(gfd, ioctl::GROUP_GET_STATUS as _, &mut status) };
@@ -382,25 +361,13 @@ impl Container {
         }
         if self.iommu.is_none() {
             // SAFETY: the container fd is open; VFIO_SET_IOMMU takes the type by value.
-            let r = unsafe {
-                libc::ioctl(
-                    self.fd.as_raw_fd(),
-                    ioctl::SET_IOMMU as _,
-                    wanted.raw() as c_ulong,
-                )
-            };
+            let r = unsafe { libc::ioctl(self.fd.as_raw_fd(), ioctl::SET_IOMMU as _, wanted.raw() as c_ulong) };
             if r < 0 {
                 return Err(ioctl_err("VFIO_SET_IOMMU", &self.path));
             }
             self.iommu = Some(wanted);
         }
-        Ok(Group {
-            file,
-            group,
-            path,
-            noiommu,
-            _container: Arc::clone(&self.fd),
-        })
+        Ok(Group { file, group, path, noiommu, _container: Arc::clone(&self.fd) })
     }
 
     /// Maps `len` bytes at `vaddr` for device DMA at `iova` (read and write), with
@@ -416,12 +383,7 @@ impl Container {
     /// # Errors
     /// [`VfioError::BadDmaRange`], [`VfioError::DmaNoIommu`], [`VfioError::NoGroup`],
     /// [`VfioError::Ioctl`].
-    pub unsafe fn map_dma(
-        &self,
-        vaddr: *mut u8,
-        len: usize,
-        iova: u64,
-    ) -> Result<DmaMapping, VfioError> {
+    pub unsafe fn map_dma(&self, vaddr: *mut u8, len: usize, iova: u64) -> Result<DmaMapping, VfioError> {
         check_dma_range(vaddr as usize, len, iova, page_size())?;
         match self.iommu {
             None => return Err(VfioError::NoGroup),
@@ -442,13 +404,7 @@ impl Container {
         if r < 0 {
             return Err(ioctl_err("VFIO_IOMMU_MAP_DMA", &self.path));
         }
-        Ok(DmaMapping {
-            container: Arc::clone(&self.fd),
-            path: self.path.clone(),
-            iova,
-            len,
-            unmapped: false,
-        })
+        Ok(DmaMapping { container: Arc::clone(&self.fd), path: self.path.clone(), iova, len, unmapped: false })
     }
 }
 
@@ -464,12 +420,7 @@ fn page_size() -> usize {
 
 /// Checks a DMA range: non-empty, page-aligned, no wrap-around.
 fn check_dma_range(vaddr: usize, len: usize, iova: u64, page: usize) -> Result<(), VfioError> {
-    let bad = |why| VfioError::BadDmaRange {
-        vaddr,
-        len,
-        iova,
-        why,
-    };
+    let bad = |why| VfioError::BadDmaRange { vaddr, len, iova, why };
     if len == 0 {
         return Err(bad("empty"));
     }
@@ -513,13 +464,7 @@ impl Group {
         let name = CString::new(addr.to_string()).unwrap_or_default();
         // SAFETY: the group fd is open; VFIO_GROUP_GET_DEVICE_FD reads a NUL-terminated
         // string through the pointer and returns a new fd (or -1).
-        let fd = unsafe {
-            libc::ioctl(
-                self.file.as_raw_fd(),
-                ioctl::GROUP_GET_DEVICE_FD as _,
-                name.as_ptr(),
-            )
-        };
+        let fd = unsafe { libc::ioctl(self.file.as_raw_fd(), ioctl::GROUP_GET_DEVICE_FD as _, name.as_ptr()) };
         if fd < 0 {
             return Err(ioctl_err("VFIO_GROUP_GET_DEVICE_FD", &self.path));
         }
@@ -527,10 +472,8 @@ impl Group {
         // else owns.
         let file = unsafe { File::from_raw_fd(fd) };
         let path = self.path.join(addr.to_string());
-        let mut info = sys::vfio_device_info {
-            argsz: std::mem::size_of::<sys::vfio_device_info>() as u32,
-            ..Default::default()
-        };
+        let mut info =
+            sys::vfio_device_info { argsz: std::mem::size_of::<sys::vfio_device_info>() as u32, ..Default::default() };
         // SAFETY: the device fd is open; VFIO_DEVICE_GET_INFO writes at most `argsz` bytes
         // of `vfio_device_info` through the pointer, which points to one on our stack.
         let r = unsafe { libc::ioctl(file.as_raw_fd(), ioctl::DEVICE_GET_INFO as _, &mut info) };
@@ -541,11 +484,7 @@ impl Group {
             file,
             addr,
             path,
-            info: DeviceInfo {
-                flags: info.flags,
-                num_regions: info.num_regions,
-                num_irqs: info.num_irqs,
-            },
+            info: DeviceInfo { flags: info.flags, num_regions: info.num_regions, num_irqs: info.num_irqs },
         })
     }
 }
@@ -630,11 +569,7 @@ impl Device {
     /// [`VfioError::Region`] for an index past `num_regions`, [`VfioError::Ioctl`].
     pub fn region_info(&self, index: u32) -> Result<RegionInfo, VfioError> {
         if index >= self.info.num_regions {
-            return Err(VfioError::Region {
-                device: self.addr,
-                index,
-                why: "no such region",
-            });
+            return Err(VfioError::Region { device: self.addr, index, why: "no such region" });
         }
         let mut ri = sys::vfio_region_info {
             argsz: std::mem::size_of::<sys::vfio_region_info>() as u32,
@@ -644,22 +579,11 @@ impl Device {
         // SAFETY: the device fd is open; VFIO_DEVICE_GET_REGION_INFO writes at most `argsz`
         // bytes of `vfio_region_info` through the pointer (capabilities past `argsz` are not
         // written), which points to one on our stack.
-        let r = unsafe {
-            libc::ioctl(
-                self.file.as_raw_fd(),
-                ioctl::DEVICE_GET_REGION_INFO as _,
-                &mut ri,
-            )
-        };
+        let r = unsafe { libc::ioctl(self.file.as_raw_fd(), ioctl::DEVICE_GET_REGION_INFO as _, &mut ri) };
         if r < 0 {
             return Err(ioctl_err("VFIO_DEVICE_GET_REGION_INFO", &self.path));
         }
-        Ok(RegionInfo {
-            index,
-            flags: ri.flags,
-            size: ri.size,
-            offset: ri.offset,
-        })
+        Ok(RegionInfo { index, flags: ri.flags, size: ri.size, offset: ri.offset })
     }
 
     /// The implemented BARs (regions 0–5 with a non-zero size).
@@ -690,30 +614,19 @@ impl Device {
     /// [`VfioError::Ioctl`].
     pub fn map_region(&self, index: u32) -> Result<RegionMapping, VfioError> {
         let info = self.region_info(index)?;
-        let region = |why| VfioError::Region {
-            device: self.addr,
-            index,
-            why,
-        };
+        let region = |why| VfioError::Region { device: self.addr, index, why };
         if info.size == 0 {
             return Err(region("not implemented (size 0)"));
         }
         if !info.mmappable() {
-            return Err(region(
-                "cannot be mmapped (use read/write on the device fd)",
-            ));
+            return Err(region("cannot be mmapped (use read/write on the device fd)"));
         }
-        let len =
-            usize::try_from(info.size).map_err(|_| region("larger than the address space"))?;
+        let len = usize::try_from(info.size).map_err(|_| region("larger than the address space"))?;
         let map = memmap2::MmapOptions::new()
             .offset(info.offset)
             .len(len)
             .map_raw(&self.file)
-            .map_err(|source| VfioError::Mmap {
-                device: self.addr,
-                index,
-                source,
-            })?;
+            .map_err(|source| VfioError::Mmap { device: self.addr, index, source })?;
         Ok(RegionMapping { map, info })
     }
 
@@ -730,13 +643,11 @@ impl Device {
                 why: "read past the end of config space",
             });
         }
-        self.file
-            .read_exact_at(buf, info.offset + offset)
-            .map_err(|source| VfioError::Ioctl {
-                op: "pread(config)",
-                path: self.path.clone(),
-                source,
-            })
+        self.file.read_exact_at(buf, info.offset + offset).map_err(|source| VfioError::Ioctl {
+            op: "pread(config)",
+            path: self.path.clone(),
+            source,
+        })
     }
 
     /// Resets the device (`VFIO_DEVICE_RESET`).
@@ -845,13 +756,7 @@ impl DmaMapping {
         // SAFETY: the container fd is kept open by our Arc; VFIO_IOMMU_UNMAP_DMA reads (and
         // writes back `size` into) a `vfio_iommu_type1_dma_unmap` of `argsz` bytes on our
         // stack.
-        let r = unsafe {
-            libc::ioctl(
-                self.container.as_raw_fd(),
-                ioctl::IOMMU_UNMAP_DMA as _,
-                &unmap,
-            )
-        };
+        let r = unsafe { libc::ioctl(self.container.as_raw_fd(), ioctl::IOMMU_UNMAP_DMA as _, &unmap) };
         if r < 0 {
             return Err(ioctl_err("VFIO_IOMMU_UNMAP_DMA", &self.path));
         }
@@ -896,11 +801,7 @@ pub fn open_device(root: &SysRoot, addr: PciAddr) -> Result<VfioPciDevice, VfioE
     let group_id = sysfs::device_iommu_group(root, addr)?;
     let group = container.open_group(root, group_id)?;
     let device = group.open_device(addr)?;
-    Ok(VfioPciDevice {
-        container,
-        group,
-        device,
-    })
+    Ok(VfioPciDevice { container, group, device })
 }
 
 #[cfg(test)]
@@ -935,10 +836,7 @@ mod tests {
             (0x1000, 0x2000, !0xfff_u64),
         ] {
             let e = check_dma_range(v, l, i, 4096);
-            assert!(
-                matches!(e, Err(VfioError::BadDmaRange { .. })),
-                "{v:#x} {l:#x} {i:#x}"
-            );
+            assert!(matches!(e, Err(VfioError::BadDmaRange { .. })), "{v:#x} {l:#x} {i:#x}");
         }
     }
 
@@ -980,13 +878,8 @@ mod tests {
             return;
         }
         let e = Container::open().unwrap_err();
-        assert!(
-            matches!(e, VfioError::NotAvailable { ref path } if path == host),
-            "{e}"
-        );
-        assert!(e
-            .to_string()
-            .starts_with("/dev/vfio/vfio not found: load the vfio-pci module"));
+        assert!(matches!(e, VfioError::NotAvailable { ref path } if path == host), "{e}");
+        assert!(e.to_string().starts_with("/dev/vfio/vfio not found: load the vfio-pci module"));
     }
 
     #[test]
@@ -1003,10 +896,7 @@ mod tests {
                 // ENOTTY from a kernel; qemu-user (aarch64 tests on x86) answers ENOSYS for
                 // ioctls it does not translate.
                 let errno = source.raw_os_error();
-                assert!(
-                    errno == Some(libc::ENOTTY) || errno == Some(libc::ENOSYS),
-                    "{source}"
-                );
+                assert!(errno == Some(libc::ENOTTY) || errno == Some(libc::ENOSYS), "{source}");
             }
             other => panic!("unexpected {other}"),
         }

@@ -107,14 +107,8 @@ fn driver_display(d: &Option<String>) -> String {
 }
 
 fn offenders_display(o: &[GroupMember]) -> String {
-    let list: Vec<String> = o
-        .iter()
-        .map(|m| format!("{} (drv={})", m.addr, driver_display(&m.driver)))
-        .collect();
-    format!(
-        "{} bound to a kernel driver; bind them to vfio-pci too",
-        list.join(", ")
-    )
+    let list: Vec<String> = o.iter().map(|m| format!("{} (drv={})", m.addr, driver_display(&m.driver))).collect();
+    format!("{} bound to a kernel driver; bind them to vfio-pci too", list.join(", "))
 }
 
 /// Why an interface is considered in use.
@@ -183,11 +177,7 @@ impl fmt::Display for Rollback {
             Rollback::Restored { driver } => {
                 write!(f, "rolled back, device is on {}", driver_display(driver))
             }
-            Rollback::Failed {
-                step,
-                cause,
-                driver_now,
-            } => write!(
+            Rollback::Failed { step, cause, driver_now } => write!(
                 f,
                 "rollback failed too at step {step}: {cause}; device is now on {}",
                 driver_display(driver_now)
@@ -198,9 +188,6 @@ impl fmt::Display for Rollback {
 
 impl Error {
     pub(crate) fn io(path: impl Into<PathBuf>, source: io::Error) -> Self {
-        Error::Io {
-            path: path.into(),
-            source,
-        }
+        Error::Io { path: path.into(), source }
     }
 }

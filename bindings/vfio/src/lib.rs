@@ -59,9 +59,7 @@ mod tests {
         let text = status::Status::read(&root).unwrap().to_text();
         let dpdk_section = text.split("\n\n").next().unwrap();
         assert!(
-            dpdk_section.contains(
-                "0000:18:01.0 'Ethernet Adaptive Virtual Function 1889' drv=vfio-pci unused=iavf"
-            ),
+            dpdk_section.contains("0000:18:01.0 'Ethernet Adaptive Virtual Function 1889' drv=vfio-pci unused=iavf"),
             "{text}"
         );
         // Once bound, the interface is gone from sysfs on a real kernel; in the fixture it

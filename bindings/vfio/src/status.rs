@@ -38,10 +38,7 @@ impl Status {
     /// # Errors
     /// [`Error::Io`] when `sys/bus/pci/devices` cannot be read.
     pub fn read(root: &SysRoot) -> Result<Self, Error> {
-        Ok(Status {
-            iommu: sysfs::iommu_status(root),
-            devices: sysfs::list_network_devices(root)?,
-        })
+        Ok(Status { iommu: sysfs::iommu_status(root), devices: sysfs::list_network_devices(root)? })
     }
 
     /// The text listing (see the module docs).
@@ -60,9 +57,7 @@ impl Status {
 /// One device's line, without a newline.
 pub fn device_line(d: &PciDevice) -> String {
     let mut s = d.addr.to_string();
-    let id = d
-        .device
-        .map_or_else(|| "????".to_string(), |i| format!("{i:04x}"));
+    let id = d.device.map_or_else(|| "????".to_string(), |i| format!("{i:04x}"));
     let name = d.name.unwrap_or("Device");
     let _ = write!(s, " '{name} {id}'");
     if !d.interfaces.is_empty() {
@@ -106,34 +101,22 @@ fn section(out: &mut String, title: &str, devs: &[&PciDevice]) {
 
 /// The `--status` text for these devices; with `iommu`, a closing line on IOMMU mode.
 pub fn format_status(devices: &[PciDevice], iommu: Option<&IommuStatus>) -> String {
-    let (dpdk, rest): (Vec<&PciDevice>, Vec<&PciDevice>) =
-        devices.iter().partition(|d| d.on_dpdk_driver());
-    let (kernel, other): (Vec<&PciDevice>, Vec<&PciDevice>) =
-        rest.into_iter().partition(|d| d.driver.is_some());
+    let (dpdk, rest): (Vec<&PciDevice>, Vec<&PciDevice>) = devices.iter().partition(|d| d.on_dpdk_driver());
+    let (kernel, other): (Vec<&PciDevice>, Vec<&PciDevice>) = rest.into_iter().partition(|d| d.driver.is_some());
     let mut out = String::new();
-    section(
-        &mut out,
-        "Network devices using DPDK-compatible driver",
-        &dpdk,
-    );
+    section(&mut out, "Network devices using DPDK-compatible driver", &dpdk);
     section(&mut out, "Network devices using kernel driver", &kernel);
     section(&mut out, "Other Network devices", &other);
     if let Some(st) = iommu {
         let mode = match st.mode {
             sysfs::IommuMode::Iommu => format!("IOMMU on ({} groups)", st.iommu_groups),
             sysfs::IommuMode::NoIommu => "no IOMMU, vfio unsafe no-IOMMU mode on".to_string(),
-            sysfs::IommuMode::Unavailable => {
-                "no IOMMU and no-IOMMU mode off: VFIO unusable".to_string()
-            }
+            sysfs::IommuMode::Unavailable => "no IOMMU and no-IOMMU mode off: VFIO unusable".to_string(),
         };
         let _ = writeln!(
             out,
             "\nVFIO: {mode}; vfio-pci {}; /dev/vfio/vfio {}",
-            if st.vfio_pci_loaded {
-                "loaded"
-            } else {
-                "not loaded"
-            },
+            if st.vfio_pci_loaded { "loaded" } else { "not loaded" },
             if st.dev_vfio { "present" } else { "absent" }
         );
     }

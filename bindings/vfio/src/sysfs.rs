@@ -51,22 +51,13 @@ pub struct PciAddr {
 impl PciAddr {
     /// Builds an address.
     pub const fn new(domain: u32, bus: u8, device: u8, function: u8) -> Self {
-        PciAddr {
-            domain,
-            bus,
-            device,
-            function,
-        }
+        PciAddr { domain, bus, device, function }
     }
 }
 
 impl fmt::Display for PciAddr {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{:04x}:{:02x}:{:02x}.{:x}",
-            self.domain, self.bus, self.device, self.function
-        )
+        write!(f, "{:04x}:{:02x}:{:02x}.{:x}", self.domain, self.bus, self.device, self.function)
     }
 }
 
@@ -174,8 +165,7 @@ impl SysRoot {
 
     /// `<root>/sys/module/vfio/parameters/enable_unsafe_noiommu_mode`.
     pub fn noiommu_param(&self) -> PathBuf {
-        self.root
-            .join("sys/module/vfio/parameters/enable_unsafe_noiommu_mode")
+        self.root.join("sys/module/vfio/parameters/enable_unsafe_noiommu_mode")
     }
 
     /// `<root>/dev/vfio`.
@@ -210,10 +200,7 @@ pub(crate) fn read_trimmed(path: &Path) -> Option<String> {
 /// Reads a sysfs hex value like `0x020000`.
 fn read_hex(path: &Path) -> Option<u32> {
     let s = read_trimmed(path)?;
-    let digits = s
-        .strip_prefix("0x")
-        .or_else(|| s.strip_prefix("0X"))
-        .unwrap_or(&s);
+    let digits = s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")).unwrap_or(&s);
     hex_field(digits, 8)
 }
 
@@ -342,16 +329,12 @@ impl PciDevice {
 
     /// Bound to a DPDK-compatible driver (vfio-pci, igb_uio, uio_pci_generic).
     pub fn on_dpdk_driver(&self) -> bool {
-        self.driver
-            .as_deref()
-            .is_some_and(|d| DPDK_DRIVERS.contains(&d))
+        self.driver.as_deref().is_some_and(|d| DPDK_DRIVERS.contains(&d))
     }
 
     /// The first interface in use (see [`Interface::in_use`]), if any.
     pub fn in_use(&self) -> Option<(&Interface, crate::error::InUse)> {
-        self.interfaces
-            .iter()
-            .find_map(|i| i.in_use().map(|u| (i, u)))
+        self.interfaces.iter().find_map(|i| i.in_use().map(|u| (i, u)))
     }
 }
 
@@ -429,11 +412,7 @@ impl ModAliases {
         if rel.is_empty() || rel.contains('/') {
             return Self::default();
         }
-        let p = root
-            .path()
-            .join("lib/modules")
-            .join(rel)
-            .join("modules.alias");
+        let p = root.path().join("lib/modules").join(rel).join("modules.alias");
         Self::parse(&fs::read_to_string(p).unwrap_or_default())
     }
 
@@ -446,8 +425,7 @@ impl ModAliases {
                 (f.next()? == "alias").then_some(())?;
                 let pat = f.next()?;
                 let module = f.next()?;
-                pat.starts_with("pci:")
-                    .then(|| (pat.to_string(), module.to_string()))
+                pat.starts_with("pci:").then(|| (pat.to_string(), module.to_string()))
             })
             .collect();
         ModAliases { aliases }
@@ -513,11 +491,7 @@ impl ReadContext {
         ReadContext {
             routes: RouteTable::read(root).unwrap_or_default(),
             aliases: ModAliases::read(root),
-            loaded_dpdk_drivers: DPDK_DRIVERS
-                .iter()
-                .copied()
-                .filter(|d| root.pci_driver(d).is_dir())
-                .collect(),
+            loaded_dpdk_drivers: DPDK_DRIVERS.iter().copied().filter(|d| root.pci_driver(d).is_dir()).collect(),
         }
     }
 }
@@ -530,10 +504,7 @@ fn net_dirs(dev_dir: &Path) -> Vec<PathBuf> {
         let mut virtio: Vec<PathBuf> = rd
             .filter_map(|e| {
                 let e = e.ok()?;
-                e.file_name()
-                    .to_str()?
-                    .starts_with("virtio")
-                    .then(|| e.path().join("net"))
+                e.file_name().to_str()?.starts_with("virtio").then(|| e.path().join("net"))
             })
             .collect();
         virtio.sort();
@@ -559,16 +530,8 @@ fn read_interfaces(dev_dir: &Path, routes: &RouteTable) -> Vec<Interface> {
         .into_iter()
         .map(|(name, dir)| {
             let operstate = read_trimmed(&dir.join("operstate"));
-            let up = read_hex(&dir.join("flags"))
-                .map(|f| f & 1 != 0)
-                .unwrap_or(operstate.as_deref() == Some("up"));
-            Interface {
-                default_route: routes.has_default(&name),
-                routes: routes.routes(&name),
-                name,
-                operstate,
-                up,
-            }
+            let up = read_hex(&dir.join("flags")).map(|f| f & 1 != 0).unwrap_or(operstate.as_deref() == Some("up"));
+            Interface { default_route: routes.has_default(&name), routes: routes.routes(&name), name, operstate, up }
         })
         .collect()
 }
@@ -587,11 +550,7 @@ fn read_sriov(dev_dir: &Path) -> Option<SriovPf> {
         })
         .collect();
     vfs.sort();
-    Some(SriovPf {
-        total_vfs,
-        num_vfs,
-        vfs: vfs.into_iter().map(|(_, a)| a).collect(),
-    })
+    Some(SriovPf { total_vfs, num_vfs, vfs: vfs.into_iter().map(|(_, a)| a).collect() })
 }
 
 /// Reads one device.
@@ -601,25 +560,16 @@ fn read_sriov(dev_dir: &Path) -> Option<SriovPf> {
 pub fn read_device(root: &SysRoot, addr: PciAddr, ctx: &ReadContext) -> Result<PciDevice, Error> {
     let dir = root.pci_device(addr);
     if !dir.is_dir() {
-        return Err(Error::NoSuchDevice {
-            device: addr,
-            path: dir,
-        });
+        return Err(Error::NoSuchDevice { device: addr, path: dir });
     }
     let vendor = read_hex(&dir.join("vendor")).and_then(|v| u16::try_from(v).ok());
     let device = read_hex(&dir.join("device")).and_then(|v| u16::try_from(v).ok());
     let driver = link_name(&dir.join("driver"));
-    let driver_override =
-        read_trimmed(&dir.join("driver_override")).filter(|s| !s.is_empty() && s != "(null)");
+    let driver_override = read_trimmed(&dir.join("driver_override")).filter(|s| !s.is_empty() && s != "(null)");
     let numa_node = read_trimmed(&dir.join("numa_node")).and_then(|s| s.parse::<u32>().ok());
-    let kernel_modules = read_trimmed(&dir.join("modalias"))
-        .map(|m| ctx.aliases.modules_for(&m))
-        .unwrap_or_default();
+    let kernel_modules = read_trimmed(&dir.join("modalias")).map(|m| ctx.aliases.modules_for(&m)).unwrap_or_default();
     let mut unused: Vec<String> = Vec::new();
-    let candidates = kernel_modules
-        .iter()
-        .map(String::as_str)
-        .chain(ctx.loaded_dpdk_drivers.iter().copied());
+    let candidates = kernel_modules.iter().map(String::as_str).chain(ctx.loaded_dpdk_drivers.iter().copied());
     for c in candidates {
         let is_current = driver.as_deref().is_some_and(|d| same_driver(d, c));
         if !is_current && !unused.iter().any(|u| same_driver(u, c)) {
@@ -652,9 +602,7 @@ pub fn read_device(root: &SysRoot, addr: PciAddr, ctx: &ReadContext) -> Result<P
 pub fn pci_addresses(root: &SysRoot) -> Result<Vec<PciAddr>, Error> {
     let dir = root.pci_devices();
     let rd = fs::read_dir(&dir).map_err(|e| Error::io(&dir, e))?;
-    let mut v: Vec<PciAddr> = rd
-        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
-        .collect();
+    let mut v: Vec<PciAddr> = rd.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok()).collect();
     v.sort();
     Ok(v)
 }
@@ -694,10 +642,7 @@ impl GroupMember {
     pub fn vfio_compatible(&self) -> bool {
         match &self.driver {
             None => true,
-            Some(d) => {
-                VFIO_GROUP_SAFE_DRIVERS.contains(&d.as_str())
-                    || self.class.is_some_and(|c| c >> 8 == 0x0604)
-            }
+            Some(d) => VFIO_GROUP_SAFE_DRIVERS.contains(&d.as_str()) || self.class.is_some_and(|c| c >> 8 == 0x0604),
         }
     }
 }
@@ -714,11 +659,7 @@ pub fn iommu_group_members(root: &SysRoot, group: u32) -> Result<Vec<GroupMember
             let e = e.ok()?;
             let addr: PciAddr = e.file_name().to_str()?.parse().ok()?;
             let p = e.path();
-            Some(GroupMember {
-                addr,
-                driver: link_name(&p.join("driver")),
-                class: read_hex(&p.join("class")),
-            })
+            Some(GroupMember { addr, driver: link_name(&p.join("driver")), class: read_hex(&p.join("class")) })
         })
         .collect();
     v.sort_by_key(|m| m.addr);
@@ -730,10 +671,7 @@ pub fn iommu_group_members(root: &SysRoot, group: u32) -> Result<Vec<GroupMember
 /// # Errors
 /// As [`iommu_group_members`].
 pub fn group_offenders(root: &SysRoot, group: u32) -> Result<Vec<GroupMember>, Error> {
-    Ok(iommu_group_members(root, group)?
-        .into_iter()
-        .filter(|m| !m.vfio_compatible())
-        .collect())
+    Ok(iommu_group_members(root, group)?.into_iter().filter(|m| !m.vfio_compatible()).collect())
 }
 
 /// Checks that every device of `group` is on vfio-pci, pci-stub, pcieport, no driver, or is a
@@ -758,18 +696,10 @@ pub fn check_group_viable(root: &SysRoot, group: u32) -> Result<(), Error> {
 pub fn device_iommu_group(root: &SysRoot, addr: PciAddr) -> Result<u32, Error> {
     let dir = root.pci_device(addr);
     if !dir.is_dir() {
-        return Err(Error::NoSuchDevice {
-            device: addr,
-            path: dir,
-        });
+        return Err(Error::NoSuchDevice { device: addr, path: dir });
     }
     let link = dir.join("iommu_group");
-    link_name(&link)
-        .and_then(|g| g.parse().ok())
-        .ok_or(Error::NoIommuGroup {
-            device: addr,
-            path: link,
-        })
+    link_name(&link).and_then(|g| g.parse().ok()).ok_or(Error::NoIommuGroup { device: addr, path: link })
 }
 
 /// How VFIO can isolate devices on this machine.
@@ -813,8 +743,7 @@ pub fn iommu_status(root: &SysRoot) -> IommuStatus {
                 .count()
         })
         .unwrap_or(0);
-    let noiommu_enabled = read_trimmed(&root.noiommu_param())
-        .is_some_and(|s| s.eq_ignore_ascii_case("y") || s == "1");
+    let noiommu_enabled = read_trimmed(&root.noiommu_param()).is_some_and(|s| s.eq_ignore_ascii_case("y") || s == "1");
     let mode = if iommu_groups > 0 {
         IommuMode::Iommu
     } else if noiommu_enabled {
@@ -840,14 +769,8 @@ mod tests {
         let a: PciAddr = "0000:18:01.1".parse().unwrap();
         assert_eq!(a, PciAddr::new(0, 0x18, 1, 1));
         assert_eq!(a.to_string(), "0000:18:01.1");
-        assert_eq!(
-            "3b:00.0".parse::<PciAddr>().unwrap().to_string(),
-            "0000:3b:00.0"
-        );
-        assert_eq!(
-            "10000:e1:1f.7".parse::<PciAddr>().unwrap().to_string(),
-            "10000:e1:1f.7"
-        );
+        assert_eq!("3b:00.0".parse::<PciAddr>().unwrap().to_string(), "0000:3b:00.0");
+        assert_eq!("10000:e1:1f.7".parse::<PciAddr>().unwrap().to_string(), "10000:e1:1f.7");
         for bad in [
             "",
             "0000:18:00",
@@ -866,8 +789,7 @@ mod tests {
 
     #[test]
     fn route_table_parse() {
-        let v4 =
-            "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT\n\
+        let v4 = "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT\n\
                   eno1\t00000000\t010200C0\t0003\t0\t0\t0\t00000000\t0\t0\t0\n\
                   eno1\t000200C0\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0\n\
                   ens2\t006433C6\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0\n\
@@ -887,14 +809,8 @@ mod tests {
 
     #[test]
     fn glob_and_aliases() {
-        assert!(glob_match(
-            b"pci:v00008086d*sv*",
-            b"pci:v00008086d00001592sv0000"
-        ));
-        assert!(!glob_match(
-            b"pci:v00008086d*sv*",
-            b"pci:v000015B3d00001017sv0000"
-        ));
+        assert!(glob_match(b"pci:v00008086d*sv*", b"pci:v00008086d00001592sv0000"));
+        assert!(!glob_match(b"pci:v00008086d*sv*", b"pci:v000015B3d00001017sv0000"));
         assert!(glob_match(b"a?c*", b"abc"));
         assert!(!glob_match(b"abc", b"abcd"));
         assert!(glob_match(b"*", b""));
@@ -1024,10 +940,7 @@ mod fixture_tests {
         let pf = find(&devs, "0000:18:00.0");
         let sr = pf.sriov.clone().unwrap();
         assert_eq!((sr.total_vfs, sr.num_vfs), (8, 2));
-        assert_eq!(
-            sr.vfs,
-            [PciAddr::new(0, 0x18, 1, 0), PciAddr::new(0, 0x18, 1, 1)]
-        );
+        assert_eq!(sr.vfs, [PciAddr::new(0, 0x18, 1, 0), PciAddr::new(0, 0x18, 1, 1)]);
         assert_eq!(pf.physfn, None);
         for vf in ["0000:18:01.0", "0000:18:01.1"] {
             let v = find(&devs, vf);
@@ -1053,28 +966,16 @@ mod fixture_tests {
             rl("sys/devices/pci0000:17/0000:17:00.0/0000:18:00.0/iommu_group"),
             Path::new("../../../../kernel/iommu_groups/40")
         );
-        assert_eq!(
-            rl("sys/devices/pci0000:17/0000:17:00.0/0000:18:00.0/virtfn1"),
-            Path::new("../0000:18:01.1")
-        );
+        assert_eq!(rl("sys/devices/pci0000:17/0000:17:00.0/0000:18:00.0/virtfn1"), Path::new("../0000:18:01.1"));
         assert_eq!(
             rl("sys/class/net/ens1f0"),
             Path::new("../../devices/pci0000:17/0000:17:00.0/0000:18:00.0/net/ens1f0")
         );
         // And they resolve.
-        assert!(d
-            .path()
-            .join("sys/class/net/ens1f0/device/driver/unbind")
-            .is_file());
-        assert!(d
-            .path()
-            .join("sys/kernel/iommu_groups/42/devices/0000:5e:00.1/net/ens2f1")
-            .is_dir());
+        assert!(d.path().join("sys/class/net/ens1f0/device/driver/unbind").is_file());
+        assert!(d.path().join("sys/kernel/iommu_groups/42/devices/0000:5e:00.1/net/ens2f1").is_dir());
         assert_eq!(root.resolve("ens1f0").unwrap(), PciAddr::new(0, 0x18, 0, 0));
-        assert_eq!(
-            root.resolve("18:01.0").unwrap(),
-            PciAddr::new(0, 0x18, 1, 0)
-        );
+        assert_eq!(root.resolve("18:01.0").unwrap(), PciAddr::new(0, 0x18, 1, 0));
         assert!(matches!(root.resolve("nosuch0"), Err(Error::BadAddress(_))));
         assert!(matches!(root.resolve("../x"), Err(Error::BadAddress(_))));
     }
@@ -1098,22 +999,10 @@ mod fixture_tests {
         check_group_viable(&root, 44).unwrap(); // the VF already on vfio-pci
         check_group_viable(&root, 17).unwrap(); // a root port on pcieport
         check_group_viable(&root, 70).unwrap(); // no driver
-        assert!(matches!(
-            check_group_viable(&root, 99),
-            Err(Error::Io { .. })
-        ));
-        assert_eq!(
-            device_iommu_group(&root, PciAddr::new(0, 0x18, 1, 1)).unwrap(),
-            44
-        );
-        assert!(matches!(
-            device_iommu_group(&root, PciAddr::new(0, 0, 0x1f, 2)),
-            Err(Error::NoIommuGroup { .. })
-        ));
-        assert!(matches!(
-            device_iommu_group(&root, PciAddr::new(0, 0x99, 0, 0)),
-            Err(Error::NoSuchDevice { .. })
-        ));
+        assert!(matches!(check_group_viable(&root, 99), Err(Error::Io { .. })));
+        assert_eq!(device_iommu_group(&root, PciAddr::new(0, 0x18, 1, 1)).unwrap(), 44);
+        assert!(matches!(device_iommu_group(&root, PciAddr::new(0, 0, 0x1f, 2)), Err(Error::NoIommuGroup { .. })));
+        assert!(matches!(device_iommu_group(&root, PciAddr::new(0, 0x99, 0, 0)), Err(Error::NoSuchDevice { .. })));
     }
 
     #[test]
@@ -1130,11 +1019,7 @@ mod fixture_tests {
         // No IOMMU groups, no-IOMMU mode on, groups named vfio-noiommu: NoIommu.
         fs::remove_dir_all(d.path().join("sys/kernel/iommu_groups")).unwrap();
         fs::create_dir_all(d.path().join("sys/kernel/iommu_groups/0")).unwrap();
-        fs::write(
-            d.path().join("sys/kernel/iommu_groups/0/name"),
-            "vfio-noiommu\n",
-        )
-        .unwrap();
+        fs::write(d.path().join("sys/kernel/iommu_groups/0/name"), "vfio-noiommu\n").unwrap();
         fs::write(root.noiommu_param(), "Y\n").unwrap();
         let st = iommu_status(&root);
         assert_eq!(st.mode, IommuMode::NoIommu);
@@ -1150,9 +1035,7 @@ mod fixture_tests {
     #[test]
     fn malformed_sysfs_gives_none_not_panics() {
         let (d, root) = fixture();
-        let dev = d
-            .path()
-            .join("sys/devices/pci0000:17/0000:17:00.0/0000:18:00.0");
+        let dev = d.path().join("sys/devices/pci0000:17/0000:17:00.0/0000:18:00.0");
         fs::write(dev.join("numa_node"), "banana\n").unwrap();
         fs::write(dev.join("vendor"), "0x1234567890\n").unwrap();
         fs::write(dev.join("device"), [0xff, 0xfe, 0x00]).unwrap();
@@ -1165,9 +1048,7 @@ mod fixture_tests {
         fs::write(dev.join("driver"), "a file where a link should be").unwrap();
         fs::write(dev.join("net/ens1f0/flags"), "zz").unwrap();
         // A VF whose physfn link dangles and whose class is garbage.
-        let vf = d
-            .path()
-            .join("sys/devices/pci0000:17/0000:17:00.0/0000:18:01.0");
+        let vf = d.path().join("sys/devices/pci0000:17/0000:17:00.0/0000:18:01.0");
         fs::remove_file(vf.join("physfn")).unwrap();
         std::os::unix::fs::symlink("../nowhere", vf.join("physfn")).unwrap();
         // A non-address entry in the devices directory.
@@ -1191,8 +1072,7 @@ mod fixture_tests {
         assert_eq!(find(&devs, "0000:18:01.0").physfn, None);
         assert!(!devs.iter().any(|d| d.addr == PciAddr::new(0, 0x99, 0, 0)));
         // The empty device reads without panicking and is not a network device.
-        let empty =
-            read_device(&root, PciAddr::new(0, 0x99, 0, 0), &ReadContext::default()).unwrap();
+        let empty = read_device(&root, PciAddr::new(0, 0x99, 0, 0), &ReadContext::default()).unwrap();
         assert_eq!(empty.class, None);
         assert!(!empty.is_network());
         // A missing device and a missing tree are errors.
@@ -1201,10 +1081,7 @@ mod fixture_tests {
             Err(Error::NoSuchDevice { .. })
         ));
         let nothing = SysRoot::new(d.path().join("nonexistent"));
-        assert!(matches!(
-            list_network_devices(&nothing),
-            Err(Error::Io { .. })
-        ));
+        assert!(matches!(list_network_devices(&nothing), Err(Error::Io { .. })));
         // Garbage route and alias files.
         fs::write(root.proc_net_route(), [0xffu8, 0, 1, 2]).unwrap();
         assert!(matches!(RouteTable::read(&root), Err(Error::Io { .. })));

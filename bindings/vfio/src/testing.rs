@@ -150,16 +150,10 @@ pub fn build_tree(
             write(&dir.join(f), "")?;
         }
     }
-    write(
-        &sys.join("module/vfio/parameters/enable_unsafe_noiommu_mode"),
-        "N\n",
-    )?;
+    write(&sys.join("module/vfio/parameters/enable_unsafe_noiommu_mode"), "N\n")?;
     write(&root.join("proc/net/route"), route)?;
     write(&root.join("proc/sys/kernel/osrelease"), "6.1.0-fixture\n")?;
-    write(
-        &root.join("lib/modules/6.1.0-fixture/modules.alias"),
-        modules_alias,
-    )?;
+    write(&root.join("lib/modules/6.1.0-fixture/modules.alias"), modules_alias)?;
 
     for d in devices {
         let phys = Path::new("devices").join(&d.phys);
@@ -182,10 +176,7 @@ pub fn build_tree(
                 d.class & 0xff
             ),
         )?;
-        write(
-            &dir.join("driver_override"),
-            &format!("{}\n", d.driver_override.as_deref().unwrap_or("(null)")),
-        )?;
+        write(&dir.join("driver_override"), &format!("{}\n", d.driver_override.as_deref().unwrap_or("(null)")))?;
         sys_link(&sys, Path::new("bus/pci/devices"), &addr, &phys)?;
         if let Some(drv) = &d.driver {
             let drv_dir = Path::new("bus/pci/drivers").join(drv);
@@ -203,14 +194,8 @@ pub fn build_tree(
                 Some(v) => phys.join(v).join("net").join(name),
                 None => phys.join("net").join(name),
             };
-            write(
-                &sys.join(&ndir).join("operstate"),
-                if *up { "up\n" } else { "down\n" },
-            )?;
-            write(
-                &sys.join(&ndir).join("flags"),
-                if *up { "0x1003\n" } else { "0x1002\n" },
-            )?;
+            write(&sys.join(&ndir).join("operstate"), if *up { "up\n" } else { "down\n" })?;
+            write(&sys.join(&ndir).join("flags"), if *up { "0x1003\n" } else { "0x1002\n" })?;
             sys_link(&sys, Path::new("class/net"), name, &ndir)?;
             sys_link(&sys, &ndir, "device", &phys)?;
         }
@@ -245,121 +230,62 @@ pub fn standard_devices() -> Vec<FixtureDevice> {
     let pf = PciAddr::new(0, 0x18, 0, 0);
     let vf0 = PciAddr::new(0, 0x18, 1, 0);
     let vf1 = PciAddr::new(0, 0x18, 1, 1);
-    let mut pf_dev = FixtureDevice::new(
-        "0000:18:00.0",
-        "pci0000:17/0000:17:00.0/0000:18:00.0",
-        0x020000,
-        0x8086,
-        0x1592,
-    )
-    .driver("ice")
-    .numa(0)
-    .group(40)
-    .iface("ens1f0", true);
+    let mut pf_dev =
+        FixtureDevice::new("0000:18:00.0", "pci0000:17/0000:17:00.0/0000:18:00.0", 0x020000, 0x8086, 0x1592)
+            .driver("ice")
+            .numa(0)
+            .group(40)
+            .iface("ens1f0", true);
     pf_dev.sriov = Some((8, 2));
     pf_dev.vfs = vec![vf0, vf1];
-    let mut vf0_dev = FixtureDevice::new(
-        "0000:18:01.0",
-        "pci0000:17/0000:17:00.0/0000:18:01.0",
-        0x020000,
-        0x8086,
-        0x1889,
-    )
-    .driver("iavf")
-    .numa(0)
-    .group(41)
-    .iface("ens1f0v0", false);
+    let mut vf0_dev =
+        FixtureDevice::new("0000:18:01.0", "pci0000:17/0000:17:00.0/0000:18:01.0", 0x020000, 0x8086, 0x1889)
+            .driver("iavf")
+            .numa(0)
+            .group(41)
+            .iface("ens1f0v0", false);
     vf0_dev.physfn = Some(pf);
-    let mut vf1_dev = FixtureDevice::new(
-        "0000:18:01.1",
-        "pci0000:17/0000:17:00.0/0000:18:01.1",
-        0x020000,
-        0x8086,
-        0x1889,
-    )
-    .driver("vfio-pci")
-    .native("iavf")
-    .numa(0)
-    .group(44);
+    let mut vf1_dev =
+        FixtureDevice::new("0000:18:01.1", "pci0000:17/0000:17:00.0/0000:18:01.1", 0x020000, 0x8086, 0x1889)
+            .driver("vfio-pci")
+            .native("iavf")
+            .numa(0)
+            .group(44);
     vf1_dev.physfn = Some(pf);
     vf1_dev.driver_override = Some("vfio-pci".into());
-    let mut virtio = FixtureDevice::new(
-        "0000:00:03.0",
-        "pci0000:00/0000:00:03.0",
-        0x020000,
-        0x1af4,
-        0x1041,
-    )
-    .driver("virtio-pci")
-    .iface("eth1", true);
+    let mut virtio = FixtureDevice::new("0000:00:03.0", "pci0000:00/0000:00:03.0", 0x020000, 0x1af4, 0x1041)
+        .driver("virtio-pci")
+        .iface("eth1", true);
     virtio.virtio_child = Some("virtio2".into());
     vec![
         virtio,
-        FixtureDevice::new(
-            "0000:00:1f.2",
-            "pci0000:00/0000:00:1f.2",
-            0x010601,
-            0x8086,
-            0xa352,
-        )
-        .driver("ahci")
-        .numa(0),
-        FixtureDevice::new(
-            "0000:17:00.0",
-            "pci0000:17/0000:17:00.0",
-            0x060400,
-            0x8086,
-            0x347a,
-        )
-        .driver("pcieport")
-        .numa(0)
-        .group(17),
+        FixtureDevice::new("0000:00:1f.2", "pci0000:00/0000:00:1f.2", 0x010601, 0x8086, 0xa352).driver("ahci").numa(0),
+        FixtureDevice::new("0000:17:00.0", "pci0000:17/0000:17:00.0", 0x060400, 0x8086, 0x347a)
+            .driver("pcieport")
+            .numa(0)
+            .group(17),
         pf_dev,
         vf0_dev,
         vf1_dev,
-        FixtureDevice::new(
-            "0000:3b:00.0",
-            "pci0000:3a/0000:3a:00.0/0000:3b:00.0",
-            0x020000,
-            0x8086,
-            0x10fb,
-        )
-        .driver("ixgbe")
-        .numa(1)
-        .group(60)
-        .iface("eno1", true),
-        FixtureDevice::new(
-            "0000:5e:00.0",
-            "pci0000:5d/0000:5d:00.0/0000:5e:00.0",
-            0x020000,
-            0x8086,
-            0x1572,
-        )
-        .driver("vfio-pci")
-        .native("i40e")
-        .numa(1)
-        .group(42),
-        FixtureDevice::new(
-            "0000:5e:00.1",
-            "pci0000:5d/0000:5d:00.0/0000:5e:00.1",
-            0x020000,
-            0x8086,
-            0x1572,
-        )
-        .driver("i40e")
-        .numa(1)
-        .group(42)
-        .iface("ens2f1", false),
-        FixtureDevice::new(
-            "0000:af:00.0",
-            "pci0000:ae/0000:ae:00.0/0000:af:00.0",
-            0x020000,
-            0x15b3,
-            0x1017,
-        )
-        .native("mlx5_core")
-        .numa(1)
-        .group(70),
+        FixtureDevice::new("0000:3b:00.0", "pci0000:3a/0000:3a:00.0/0000:3b:00.0", 0x020000, 0x8086, 0x10fb)
+            .driver("ixgbe")
+            .numa(1)
+            .group(60)
+            .iface("eno1", true),
+        FixtureDevice::new("0000:5e:00.0", "pci0000:5d/0000:5d:00.0/0000:5e:00.0", 0x020000, 0x8086, 0x1572)
+            .driver("vfio-pci")
+            .native("i40e")
+            .numa(1)
+            .group(42),
+        FixtureDevice::new("0000:5e:00.1", "pci0000:5d/0000:5d:00.0/0000:5e:00.1", 0x020000, 0x8086, 0x1572)
+            .driver("i40e")
+            .numa(1)
+            .group(42)
+            .iface("ens2f1", false),
+        FixtureDevice::new("0000:af:00.0", "pci0000:ae/0000:ae:00.0/0000:af:00.0", 0x020000, 0x15b3, 0x1017)
+            .native("mlx5_core")
+            .numa(1)
+            .group(70),
     ]
 }
 
@@ -384,16 +310,7 @@ alias pci:v*d*sv*sd*bc01sc06i01* ahci\n\
 alias vfio_pci:v*d*sv*sd*bc*sc*i* vfio_pci\n";
 
 /// The loaded drivers of the standard fixture (mlx5_core is not loaded).
-pub const STANDARD_DRIVERS: [&str; 8] = [
-    "ice",
-    "iavf",
-    "ixgbe",
-    "i40e",
-    "vfio-pci",
-    "pcieport",
-    "ahci",
-    "virtio-pci",
-];
+pub const STANDARD_DRIVERS: [&str; 8] = ["ice", "iavf", "ixgbe", "i40e", "vfio-pci", "pcieport", "ahci", "virtio-pci"];
 
 /// Builds the standard fixture under `root` and a simulated kernel that knows each
 /// device's native driver.
@@ -402,13 +319,7 @@ pub const STANDARD_DRIVERS: [&str; 8] = [
 /// Any filesystem error.
 pub fn standard_fixture(root: &Path) -> io::Result<(SysRoot, SimKernel)> {
     let devices = standard_devices();
-    let sys = build_tree(
-        root,
-        &devices,
-        &STANDARD_DRIVERS,
-        STANDARD_ROUTE,
-        STANDARD_ALIASES,
-    )?;
+    let sys = build_tree(root, &devices, &STANDARD_DRIVERS, STANDARD_ROUTE, STANDARD_ALIASES)?;
     Ok((sys, SimKernel::new(&devices)))
 }
 
@@ -437,10 +348,7 @@ impl SimKernel {
     /// A kernel that knows these devices' native drivers.
     pub fn new(devices: &[FixtureDevice]) -> Self {
         SimKernel {
-            native: devices
-                .iter()
-                .filter_map(|d| Some((d.addr, d.native_driver.clone()?)))
-                .collect(),
+            native: devices.iter().filter_map(|d| Some((d.addr, d.native_driver.clone()?))).collect(),
             ..Default::default()
         }
     }
@@ -459,9 +367,7 @@ impl SimKernel {
     fn phys(root: &SysRoot, dev: PciAddr) -> io::Result<PathBuf> {
         let sys = fs::canonicalize(root.path().join("sys"))?;
         let real = fs::canonicalize(root.pci_device(dev))?;
-        real.strip_prefix(&sys)
-            .map(Path::to_path_buf)
-            .map_err(|_| io::Error::other("device outside sys/"))
+        real.strip_prefix(&sys).map(Path::to_path_buf).map_err(|_| io::Error::other("device outside sys/"))
     }
 
     fn stash(root: &SysRoot, dev: PciAddr) -> PathBuf {
@@ -480,11 +386,7 @@ impl SimKernel {
             if n != "net" && !n.starts_with("virtio") {
                 continue;
             }
-            let net = if n == "net" {
-                e.path()
-            } else {
-                e.path().join("net")
-            };
+            let net = if n == "net" { e.path() } else { e.path().join("net") };
             if let Ok(rd) = fs::read_dir(&net) {
                 for i in rd {
                     let _ = fs::remove_file(root.class_net().join(i?.file_name()));
@@ -508,11 +410,7 @@ impl SimKernel {
             let name = e.file_name();
             let n = name.to_string_lossy().into_owned();
             fs::rename(e.path(), root.pci_device(dev).join(&name))?;
-            let rel = if n == "net" {
-                phys.join("net")
-            } else {
-                phys.join(&n).join("net")
-            };
+            let rel = if n == "net" { phys.join("net") } else { phys.join(&n).join("net") };
             if let Ok(ifs) = fs::read_dir(sys.join(&rel)) {
                 for i in ifs {
                     let iname = i?.file_name();
@@ -542,19 +440,9 @@ fn eio() -> io::Error {
 }
 
 impl Kernel for SimKernel {
-    fn set_driver_override(
-        &mut self,
-        root: &SysRoot,
-        dev: PciAddr,
-        driver: Option<&str>,
-    ) -> io::Result<()> {
-        let step = if driver.is_some() {
-            Step::SetOverride
-        } else {
-            Step::ClearOverride
-        };
-        self.log
-            .push((step, dev, driver.unwrap_or_default().to_string()));
+    fn set_driver_override(&mut self, root: &SysRoot, dev: PciAddr, driver: Option<&str>) -> io::Result<()> {
+        let step = if driver.is_some() { Step::SetOverride } else { Step::ClearOverride };
+        self.log.push((step, dev, driver.unwrap_or_default().to_string()));
         if self.take_fault(step).is_some() {
             return Err(eio());
         }
@@ -589,8 +477,8 @@ impl Kernel for SimKernel {
         if crate::sysfs::current_driver(root, dev).is_some() {
             return Ok(());
         }
-        let over = read_trimmed(&root.pci_device(dev).join("driver_override"))
-            .filter(|s| !s.is_empty() && s != "(null)");
+        let over =
+            read_trimmed(&root.pci_device(dev).join("driver_override")).filter(|s| !s.is_empty() && s != "(null)");
         let choice = match (over, fault) {
             (Some(o), None) => Some(o),
             _ => self.native.get(&dev).cloned(),

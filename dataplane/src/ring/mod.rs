@@ -41,10 +41,7 @@ pub(crate) struct HeadTail {
 
 impl HeadTail {
     fn new() -> Self {
-        HeadTail {
-            head: AtomicU32::new(0),
-            tail: AtomicU32::new(0),
-        }
+        HeadTail { head: AtomicU32::new(0), tail: AtomicU32::new(0) }
     }
 }
 
@@ -59,10 +56,7 @@ impl<T> Slots<T> {
         if capacity == 0 || !capacity.is_power_of_two() || capacity > MAX_CAPACITY {
             return Err(RingError::BadCapacity(capacity));
         }
-        Ok(Slots {
-            slots: (0..capacity).map(|_| Slot::new()).collect(),
-            mask: capacity as u32 - 1,
-        })
+        Ok(Slots { slots: (0..capacity).map(|_| Slot::new()).collect(), mask: capacity as u32 - 1 })
     }
 
     #[inline(always)]
@@ -82,11 +76,7 @@ impl<T> Slots<T> {
             debug_assert!(idx < self.slots.len());
             // SAFETY: idx = (start + i) & mask < capacity; the slot is reserved by the caller
             // and `src.add(i)` is within the caller's n initialised values.
-            unsafe {
-                self.slots
-                    .get_unchecked(idx)
-                    .write(src.add(i as usize).read())
-            };
+            unsafe { self.slots.get_unchecked(idx).write(src.add(i as usize).read()) };
         }
     }
 
@@ -101,10 +91,7 @@ impl<T> Slots<T> {
             let idx = (start.wrapping_add(i) & self.mask) as usize;
             debug_assert!(idx < self.slots.len());
             // SAFETY: as in `write`; the value is moved out exactly once.
-            unsafe {
-                dst.add(i as usize)
-                    .write(self.slots.get_unchecked(idx).read())
-            };
+            unsafe { dst.add(i as usize).write(self.slots.get_unchecked(idx).read()) };
         }
     }
 
@@ -195,9 +182,7 @@ impl<T> Ring<T> {
         loop {
             // Acquire pairs with the consumers' release of cons.tail: their reads of the slots
             // we are about to overwrite happened before.
-            let free = cap
-                .wrapping_add(self.cons.tail.load(Ordering::Acquire))
-                .wrapping_sub(old);
+            let free = cap.wrapping_add(self.cons.tail.load(Ordering::Acquire)).wrapping_sub(old);
             let n = if n > free {
                 match b {
                     Behavior::Bulk => 0,
@@ -209,12 +194,7 @@ impl<T> Ring<T> {
             if n == 0 {
                 return (old, 0);
             }
-            match self.prod.head.compare_exchange_weak(
-                old,
-                old.wrapping_add(n),
-                Ordering::Relaxed,
-                Ordering::Relaxed,
-            ) {
+            match self.prod.head.compare_exchange_weak(old, old.wrapping_add(n), Ordering::Relaxed, Ordering::Relaxed) {
                 Ok(_) => return (old, n),
                 Err(cur) => old = cur,
             }
@@ -239,12 +219,7 @@ impl<T> Ring<T> {
             if n == 0 {
                 return (old, 0);
             }
-            match self.cons.head.compare_exchange_weak(
-                old,
-                old.wrapping_add(n),
-                Ordering::Relaxed,
-                Ordering::Relaxed,
-            ) {
+            match self.cons.head.compare_exchange_weak(old, old.wrapping_add(n), Ordering::Relaxed, Ordering::Relaxed) {
                 Ok(_) => return (old, n),
                 Err(cur) => old = cur,
             }
@@ -416,10 +391,7 @@ impl<T> Drop for Ring<T> {
 
 impl<T> fmt::Debug for Ring<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Ring")
-            .field("capacity", &self.capacity())
-            .field("len", &self.len())
-            .finish()
+        f.debug_struct("Ring").field("capacity", &self.capacity()).field("len", &self.len()).finish()
     }
 }
 
@@ -432,10 +404,7 @@ mod tests {
     #[test]
     fn rejects_bad_capacity() {
         assert!(matches!(Ring::<u8>::new(0), Err(RingError::BadCapacity(0))));
-        assert!(matches!(
-            Ring::<u8>::new(12),
-            Err(RingError::BadCapacity(12))
-        ));
+        assert!(matches!(Ring::<u8>::new(12), Err(RingError::BadCapacity(12))));
         assert!(Ring::<u8>::new(1).is_ok());
     }
 
@@ -492,10 +461,7 @@ mod tests {
             assert_eq!(Arc::strong_count(&count), 10);
             assert!(r.enqueue(count.clone()).is_ok());
             assert_eq!(r.enqueue_burst(&mut b), 2);
-            assert!(
-                r.enqueue(count.clone()).is_err(),
-                "full ring hands the value back"
-            );
+            assert!(r.enqueue(count.clone()).is_err(), "full ring hands the value back");
             assert_eq!(Arc::strong_count(&count), 11);
         }
         assert_eq!(Arc::strong_count(&count), 1);
@@ -507,8 +473,7 @@ mod tests {
         const PRODUCERS: u64 = 3;
         const PER: u64 = if cfg!(miri) { 200 } else { 50_000 };
         let r = Arc::new(Ring::<u64>::new(64).unwrap());
-        let seen: Arc<Vec<AtomicUsize>> =
-            Arc::new((0..PRODUCERS * PER).map(|_| AtomicUsize::new(0)).collect());
+        let seen: Arc<Vec<AtomicUsize>> = Arc::new((0..PRODUCERS * PER).map(|_| AtomicUsize::new(0)).collect());
         let taken = Arc::new(AtomicUsize::new(0));
         let mut hs = vec![];
         for p in 0..PRODUCERS {

@@ -64,16 +64,8 @@ pub fn channel<T>(capacity: usize) -> Result<(Producer<T>, Consumer<T>), RingErr
         slots: Slots::new(capacity)?,
     });
     Ok((
-        Producer {
-            shared: shared.clone(),
-            tail: Cell::new(0),
-            head_cache: Cell::new(0),
-        },
-        Consumer {
-            shared,
-            head: Cell::new(0),
-            tail_cache: Cell::new(0),
-        },
+        Producer { shared: shared.clone(), tail: Cell::new(0), head_cache: Cell::new(0) },
+        Consumer { shared, head: Cell::new(0), tail_cache: Cell::new(0) },
     ))
 }
 
@@ -90,8 +82,7 @@ impl<T> Producer<T> {
         let mut free = cap.wrapping_add(self.head_cache.get()).wrapping_sub(tail);
         if free < want {
             // Acquire pairs with the consumer's release: its reads of these slots are done.
-            self.head_cache
-                .set(self.shared.head.load(Ordering::Acquire));
+            self.head_cache.set(self.shared.head.load(Ordering::Acquire));
             free = cap.wrapping_add(self.head_cache.get()).wrapping_sub(tail);
         }
         free
@@ -184,8 +175,7 @@ impl<T> Consumer<T> {
 
     /// Values available (refreshes the cached producer index).
     pub fn len(&self) -> usize {
-        self.tail_cache
-            .set(self.shared.tail.load(Ordering::Acquire));
+        self.tail_cache.set(self.shared.tail.load(Ordering::Acquire));
         self.tail_cache.get().wrapping_sub(self.head.get()) as usize
     }
 
@@ -200,8 +190,7 @@ impl<T> Consumer<T> {
         let mut avail = self.tail_cache.get().wrapping_sub(head);
         if avail < want {
             // Acquire pairs with the producer's release: its slot writes are visible.
-            self.tail_cache
-                .set(self.shared.tail.load(Ordering::Acquire));
+            self.tail_cache.set(self.shared.tail.load(Ordering::Acquire));
             avail = self.tail_cache.get().wrapping_sub(head);
         }
         avail
@@ -303,17 +292,13 @@ impl<T> Drop for Shared<T> {
 
 impl<T> fmt::Debug for Producer<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("spsc::Producer")
-            .field("capacity", &self.capacity())
-            .finish()
+        f.debug_struct("spsc::Producer").field("capacity", &self.capacity()).finish()
     }
 }
 
 impl<T> fmt::Debug for Consumer<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("spsc::Consumer")
-            .field("capacity", &self.capacity())
-            .finish()
+        f.debug_struct("spsc::Consumer").field("capacity", &self.capacity()).finish()
     }
 }
 

@@ -1,0 +1,368 @@
+//! Ports: one trait for every backend.
+//!
+//! A [`Port`] is the control-plane object (MAC address, link, counters, configuration); its
+//! queues are split off as owned [`RxQueue`] / [`TxQueue`] objects so that each worker core
+//! owns the queues it polls, as with DPDK's `(port, queue, lcore)` assignment. A queue names
+//! its buffer type, so processing is monomorphised per buffer kind; the only dynamic dispatch
+//! is one call per burst (as with a DPDK PMD's burst function pointer).
+//!
+//! Backends here: [`null`] (like net_null), [`ring`] (like net_ring) and [`pcap`] (files).
+//! AF_XDP, AF_PACKET and DPDK ethdev ports implement the same traits.
+
+pub mod null;
+pub mod pcap;
+pub mod ring;
+
+use crate::buf::PacketBuf;
+use crate::burst::Burst;
+use crate::stats::Counter;
+use crossbeam_utils::CachePadded;
+use std::fmt;
+use std::str::FromStr;
+use std::sync::Arc;
+
+/// The largest number of ports a runtime handles (DPDK's RTE_MAX_ETHPORTS default).
+pub const MAX_PORTS: usize = 32;
+
+/// An Ethernet MAC address.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Default, PartialOrd, Ord)]
+pub struct MacAddr(pub [u8; 6]);
+
+impl MacAddr {
+    /// The locally administered address `02:00:00:00:00:<n>` (what DPDK's l2fwd writes as the
+    /// destination for tx port n, and the default MAC of our synthetic ports).
+    pub const fn local(n: u8) -> Self {
+        MacAddr([2, 0, 0, 0, 0, n])
+    }
+
+    /// The broadcast address.
+    pub const BROADCAST: MacAddr = MacAddr([0xff; 6]);
+
+    /// The bytes.
+    pub const fn octets(&self) -> [u8; 6] {
+        self.0
+    }
+}
+
+impl fmt::Display for MacAddr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let b = self.0;
+        write!(f, "{:02X}:{:02X}:{:02X}:{:02X}:{:02X}:{:02X}", b[0], b[1], b[2], b[3], b[4], b[5])
+    }
+}
+
+impl fmt::Debug for MacAddr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+/// Error parsing a MAC address.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid MAC address {0:?}: expected six hex bytes like 02:00:00:00:00:01")]
+pub struct MacParseError(pub String);
+
+impl FromStr for MacAddr {
+    type Err = MacParseError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let err = || MacParseError(s.to_string());
+        let mut out = [0u8; 6];
+        let mut parts = s.split([':', '-']);
+        for b in out.iter_mut() {
+            let p = parts.next().ok_or_else(err)?;
+            if p.is_empty() || p.len() > 2 {
+                return Err(err());
+            }
+            *b = u8::from_str_radix(p, 16).map_err(|_| err())?;
+        }
+        if parts.next().is_some() {
+            return Err(err());
+        }
+        Ok(MacAddr(out))
+    }
+}
+
+/// Link state of a port.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct LinkStatus {
+    /// Link is up.
+    pub up: bool,
+    /// Speed in Mbit/s, 0 when unknown.
+    pub speed_mbps: u32,
+    /// Full duplex.
+    pub full_duplex: bool,
+}
+
+/// Port counters, named as DPDK's `rte_eth_stats`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct PortStats {
+    /// Packets received.
+    pub ipackets: u64,
+    /// Packets sent.
+    pub opackets: u64,
+    /// Bytes received.
+    pub ibytes: u64,
+    /// Bytes sent.
+    pub obytes: u64,
+    /// Packets the backend dropped on receive (ring full, kernel drops).
+    pub imissed: u64,
+    /// Receive errors (bad frames, too large for an mbuf).
+    pub ierrors: u64,
+    /// Transmit errors.
+    pub oerrors: u64,
+    /// Receive attempts that found no free mbuf.
+    pub rx_nombuf: u64,
+}
+
+impl std::ops::AddAssign for PortStats {
+    fn add_assign(&mut self, o: Self) {
+        self.ipackets += o.ipackets;
+        self.opackets += o.opackets;
+        self.ibytes += o.ibytes;
+        self.obytes += o.obytes;
+        self.imissed += o.imissed;
+        self.ierrors += o.ierrors;
+        self.oerrors += o.oerrors;
+        self.rx_nombuf += o.rx_nombuf;
+    }
+}
+
+/// Counters of one queue. Each is written by the one thread that owns the queue and read by
+/// anyone; see [`Counter`].
+#[derive(Debug, Default)]
+pub struct QueueCounters {
+    /// Packets.
+    pub packets: Counter,
+    /// Bytes.
+    pub bytes: Counter,
+    /// Missed (rx) / errors (tx).
+    pub missed: Counter,
+    /// Errors.
+    pub errors: Counter,
+    /// No mbuf (rx).
+    pub nombuf: Counter,
+}
+
+/// The counters of every queue of a port, shared between the port (reader) and its queues
+/// (writers).
+#[derive(Debug)]
+pub struct PortCounters {
+    rx: Box<[CachePadded<QueueCounters>]>,
+    tx: Box<[CachePadded<QueueCounters>]>,
+}
+
+impl PortCounters {
+    /// Counters for `rxq` receive and `txq` transmit queues.
+    pub fn new(rxq: usize, txq: usize) -> Arc<Self> {
+        Arc::new(PortCounters {
+            rx: (0..rxq).map(|_| CachePadded::new(QueueCounters::default())).collect(),
+            tx: (0..txq).map(|_| CachePadded::new(QueueCounters::default())).collect(),
+        })
+    }
+
+    /// Receive queue `q`'s counters.
+    pub fn rx(&self, q: usize) -> &QueueCounters {
+        &self.rx[q]
+    }
+
+    /// Transmit queue `q`'s counters.
+    pub fn tx(&self, q: usize) -> &QueueCounters {
+        &self.tx[q]
+    }
+
+    /// Sum over all queues.
+    pub fn snapshot(&self) -> PortStats {
+        let mut s = PortStats::default();
+        for q in self.rx.iter() {
+            s.ipackets += q.packets.get();
+            s.ibytes += q.bytes.get();
+            s.imissed += q.missed.get();
+            s.ierrors += q.errors.get();
+            s.rx_nombuf += q.nombuf.get();
+        }
+        for q in self.tx.iter() {
+            s.opackets += q.packets.get();
+            s.obytes += q.bytes.get();
+            s.oerrors += q.errors.get();
+        }
+        s
+    }
+}
+
+/// Why a port or queue operation failed (control plane).
+#[derive(Debug, thiserror::Error)]
+pub enum PortError {
+    /// Queue index out of range.
+    #[error("port {port}: no {dir} queue {queue} (the port has {count})")]
+    NoSuchQueue {
+        /// Port name.
+        port: String,
+        /// "rx" or "tx".
+        dir: &'static str,
+        /// Queue asked for.
+        queue: u16,
+        /// Queues configured.
+        count: u16,
+    },
+    /// The queue was already handed to a worker.
+    #[error("port {port}: {dir} queue {queue} is already in use by a worker")]
+    QueueTaken {
+        /// Port name.
+        port: String,
+        /// "rx" or "tx".
+        dir: &'static str,
+        /// Queue.
+        queue: u16,
+    },
+    /// Invalid configuration.
+    #[error("port {port}: {msg}")]
+    Config {
+        /// Port name or spec.
+        port: String,
+        /// What is wrong.
+        msg: String,
+    },
+    /// An OS call failed.
+    #[error("port {port}: {what}: {source}{hint}")]
+    Os {
+        /// Port name.
+        port: String,
+        /// What was being done.
+        what: String,
+        /// The OS error.
+        source: std::io::Error,
+        /// What to do about it (starts with "; " when present).
+        hint: String,
+    },
+    /// A mempool problem.
+    #[error("port {port}: {source}")]
+    Mempool {
+        /// Port name.
+        port: String,
+        /// The pool error.
+        source: crate::mbuf::MempoolError,
+    },
+}
+
+/// A receive queue, owned by the worker that polls it.
+pub trait RxQueue: Send {
+    /// The buffer type it produces.
+    type Buf: PacketBuf;
+    /// Receives up to `max` packets (bounded by `out`'s spare room), appending them to `out`.
+    /// Returns how many. Never blocks.
+    fn rx_burst(&mut self, out: &mut Burst<Self::Buf>, max: usize) -> usize;
+}
+
+/// A transmit queue, owned by the worker that sends on it.
+pub trait TxQueue: Send {
+    /// The buffer type it takes.
+    type Buf: PacketBuf;
+    /// Sends packets from the front of `pkts` and returns how many it took; the rest stay in
+    /// `pkts`, in order, for the caller to retry or free. Never blocks.
+    fn tx_burst(&mut self, pkts: &mut Burst<Self::Buf>) -> usize;
+    /// Pushes out anything the backend batches internally (a kick, a file flush). Called by
+    /// the worker's drain timer and at stop.
+    fn flush(&mut self) {}
+}
+
+/// A boxed receive queue of buffer type `B`.
+pub type BoxRx<B> = Box<dyn RxQueue<Buf = B>>;
+/// A boxed transmit queue of buffer type `B`.
+pub type BoxTx<B> = Box<dyn TxQueue<Buf = B>>;
+
+/// Static facts about a port.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortInfo {
+    /// Name (interface, file, vdev).
+    pub name: String,
+    /// Backend ("null", "ring", "pcap", "af_xdp", "af_packet", "dpdk:<driver>").
+    pub driver: String,
+    /// Receive queues.
+    pub rx_queues: u16,
+    /// Transmit queues.
+    pub tx_queues: u16,
+}
+
+/// A port of any backend. See the module docs.
+pub trait Port: Send {
+    /// The buffer type its queues carry.
+    type Buf: PacketBuf;
+    /// Static facts.
+    fn info(&self) -> PortInfo;
+    /// The port's MAC address.
+    fn mac(&self) -> MacAddr;
+    /// Current link state.
+    fn link(&self) -> LinkStatus;
+    /// Counters summed over all queues.
+    fn stats(&self) -> PortStats;
+    /// Turns promiscuous mode on or off (a no-op for backends without the notion).
+    ///
+    /// # Errors
+    /// When the backend refuses.
+    fn set_promiscuous(&mut self, on: bool) -> Result<(), PortError> {
+        let _ = on;
+        Ok(())
+    }
+    /// Takes receive queue `q` (once).
+    ///
+    /// # Errors
+    /// No such queue, or already taken.
+    fn rx_queue(&mut self, q: u16) -> Result<BoxRx<Self::Buf>, PortError>;
+    /// Takes transmit queue `q` (once).
+    ///
+    /// # Errors
+    /// No such queue, or already taken.
+    fn tx_queue(&mut self, q: u16) -> Result<BoxTx<Self::Buf>, PortError>;
+}
+
+/// Tracks which queues of a port were handed out, for backends' `rx_queue`/`tx_queue`.
+#[derive(Debug)]
+pub(crate) struct QueueClaims {
+    rx: Vec<bool>,
+    tx: Vec<bool>,
+}
+
+impl QueueClaims {
+    pub(crate) fn new(rx: u16, tx: u16) -> Self {
+        QueueClaims { rx: vec![false; rx as usize], tx: vec![false; tx as usize] }
+    }
+
+    pub(crate) fn claim(&mut self, port: &str, rx: bool, q: u16) -> Result<(), PortError> {
+        let (v, dir) = if rx { (&mut self.rx, "rx") } else { (&mut self.tx, "tx") };
+        match v.get_mut(q as usize) {
+            None => Err(PortError::NoSuchQueue { port: port.to_string(), dir, queue: q, count: v.len() as u16 }),
+            Some(true) => Err(PortError::QueueTaken { port: port.to_string(), dir, queue: q }),
+            Some(s) => {
+                *s = true;
+                Ok(())
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mac_parse_and_print() {
+        let m: MacAddr = "02:00:00:00:00:01".parse().unwrap();
+        assert_eq!(m, MacAddr::local(1));
+        assert_eq!(m.to_string(), "02:00:00:00:00:01");
+        assert_eq!("aa-bb-cc-dd-ee-ff".parse::<MacAddr>().unwrap().0, [0xaa, 0xbb, 0xcc, 0xdd, 0xee, 0xff]);
+        for bad in
+            ["", "02:00:00:00:00", "02:00:00:00:00:01:02", "0g:00:00:00:00:01", "002:00:00:00:00:01", "02::00:00:00:01"]
+        {
+            assert!(bad.parse::<MacAddr>().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn claims() {
+        let mut c = QueueClaims::new(1, 2);
+        assert!(c.claim("p", true, 0).is_ok());
+        assert!(matches!(c.claim("p", true, 0), Err(PortError::QueueTaken { .. })));
+        assert!(matches!(c.claim("p", true, 1), Err(PortError::NoSuchQueue { count: 1, .. })));
+        assert!(c.claim("p", false, 1).is_ok());
+    }
+}
