@@ -17,9 +17,9 @@ use std::process::Command;
 const MIN_VERSION: &str = "22.11";
 
 fn fail(msg: &str) -> ! {
-    // A panic in a build script prints the message verbatim; keep it self-explanatory.
+    // Cargo shows a failed build script's stderr; print once and exit (no panic noise).
     eprintln!("\nerror: dpdk-sys: {msg}\n");
-    panic!("dpdk-sys: {msg}");
+    std::process::exit(1);
 }
 
 /// Runs the pkg-config binary the `pkg-config` crate would use, for the raw cflags
@@ -47,7 +47,14 @@ fn main() {
     println!("cargo:rerun-if-changed=csrc/dpdk_shim.h");
     println!("cargo:rerun-if-changed=csrc/dpdk_shim.c");
     println!("cargo:rerun-if-env-changed=PKG_CONFIG");
-    println!("cargo:rerun-if-env-changed=PKG_CONFIG_PATH");
+    for var in [
+        "PKG_CONFIG_PATH",
+        "PKG_CONFIG_LIBDIR",
+        "PKG_CONFIG_SYSROOT_DIR",
+        "PKG_CONFIG_ALLOW_CROSS",
+    ] {
+        println!("cargo:rerun-if-env-changed={var}");
+    }
 
     let target = env::var("TARGET").unwrap_or_default();
     let host = env::var("HOST").unwrap_or_default();

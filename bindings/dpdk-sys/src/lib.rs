@@ -75,7 +75,8 @@ use std::ffi::{c_char, c_int, CStr, CString};
     clippy::all,
     clippy::pedantic,
     clippy::undocumented_unsafe_blocks,
-    clippy::missing_safety_doc
+    clippy::missing_safety_doc,
+    rustdoc::all
 )]
 mod bindings {
     include!(concat!(env!("OUT_DIR"), "/bindings.rs"));
