@@ -42,6 +42,27 @@ fn raw_cflags() -> Vec<String> {
         .collect()
 }
 
+/// 64-bit flag families: C gives them `RTE_BIT64(n)` / `1ULL << n`, but bindgen sizes each
+/// constant by its value, so small ones would come out `u32` and could not be OR-ed into
+/// the `u64` fields they belong to (`rss_hf`, `offloads`, `ol_flags`) without casts.
+const U64_MACRO_PREFIXES: &[&str] = &[
+    "RTE_ETH_RSS_",
+    "RTE_ETH_RX_OFFLOAD_",
+    "RTE_ETH_TX_OFFLOAD_",
+    "RTE_MBUF_F_",
+];
+
+#[derive(Debug)]
+struct MacroTypes;
+
+impl bindgen::callbacks::ParseCallbacks for MacroTypes {
+    fn int_macro(&self, name: &str, _value: i64) -> Option<bindgen::callbacks::IntKind> {
+        let wide = U64_MACRO_PREFIXES.iter().any(|p| name.starts_with(p))
+            && !name.starts_with("RTE_ETH_RSS_RETA_SIZE_");
+        wide.then_some(bindgen::callbacks::IntKind::U64)
+    }
+}
+
 fn main() {
     println!("cargo:rerun-if-changed=csrc/wrapper.h");
     println!("cargo:rerun-if-changed=csrc/dpdk_shim.h");
@@ -104,6 +125,7 @@ fn main() {
         .clang_args(&cflags)
         .clang_arg("-Icsrc")
         .parse_callbacks(Box::new(bindgen::CargoCallbacks::new()))
+        .parse_callbacks(Box::new(MacroTypes))
         .allowlist_function("rte_.*")
         .allowlist_function("dpdk_shim_.*")
         .allowlist_type("rte_.*")
@@ -126,6 +148,9 @@ fn main() {
         .layout_tests(true)
         .wrap_unsafe_ops(true)
         .generate_comments(true)
+        // Many flag macros are function-like (`RTE_BIT64(n)`): cexpr cannot expand them,
+        // clang can. Without this RTE_ETH_RSS_*, RTE_ETH_{RX,TX}_OFFLOAD_* are missing.
+        .clang_macro_fallback()
         // Types bindgen cannot lay out faithfully are made opaque (right size and
         // alignment, no fields). Both are protocol headers (rte_l2tpv2.h, rte_gtp.h)
         // pulled in by rte_flow.h; nothing here reads them field by field.

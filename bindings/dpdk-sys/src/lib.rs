@@ -12,6 +12,11 @@
 //! Allowlists: functions `rte_.*` and `dpdk_shim_.*`, types `rte_.*`, constants `RTE_.*`,
 //! `RING_F_.*`, `SOCKET_ID_ANY`, `E_RTE_.*`. C enums become plain integer constants with
 //! their C names (`RTE_ETH_MQ_RX_RSS`), never Rust enums (an unknown value would be UB).
+//! Flag macros written with `RTE_BIT64(n)` are evaluated through clang
+//! (`clang_macro_fallback`), and the 64-bit families (`RTE_ETH_RSS_*`,
+//! `RTE_ETH_{RX,TX}_OFFLOAD_*`, `RTE_MBUF_F_*`) are all typed `u64`, so they OR straight
+//! into `rss_hf`, `offloads` and `ol_flags`. [`RTE_ETH_RSS_L3_SRC_ONLY`] (bit 63) is
+//! defined by hand because bindgen drops it.
 //! Two protocol-header structs pulled in through `rte_flow.h` are opaque because Rust
 //! cannot express them (`rte_l2tpv2_combined_msg_hdr`: packed containing aligned;
 //! `rte_gtp_psc_generic_hdr`: packed bitfields). `rte_mbuf` is bound field by field,
@@ -84,6 +89,11 @@ mod bindings {
 pub use bindings::*;
 
 pub mod mbuf;
+
+/// `RTE_BIT64(63)`: hash on the L3 source address only. Defined by hand: bindgen's macro
+/// evaluation works in `i64` and drops this one value (it is the only `RTE_ETH_RSS_*`
+/// flag with bit 63 set).
+pub const RTE_ETH_RSS_L3_SRC_ONLY: u64 = 1 << 63;
 
 /// The DPDK version pkg-config reported at build time (e.g. `"22.11.11"`).
 pub const DPDK_VERSION: &str = env!("DPDK_SYS_VERSION");
@@ -195,6 +205,21 @@ mod tests {
     #[test]
     fn eal_init_rejects_nul_without_touching_eal() {
         assert_eq!(eal_init(&["prog", "bad\0arg"]), Err(EINVAL));
+    }
+
+    #[test]
+    fn bit64_flag_macros_are_u64_with_c_values() {
+        // RTE_ETH_RSS_* are RTE_BIT64(RTE_ETH_FLOW_*): check against the enum values.
+        assert_eq!(RTE_ETH_RSS_IPV4, 1u64 << RTE_ETH_FLOW_IPV4);
+        assert_eq!(
+            RTE_ETH_RSS_NONFRAG_IPV6_TCP,
+            1u64 << RTE_ETH_FLOW_NONFRAG_IPV6_TCP
+        );
+        assert_eq!(RTE_ETH_RX_OFFLOAD_RSS_HASH, 1u64 << 19);
+        assert_eq!(RTE_ETH_TX_OFFLOAD_MBUF_FAST_FREE, 1u64 << 16);
+        assert_eq!(RTE_MBUF_F_RX_RSS_HASH, 1u64 << 1);
+        assert_eq!(RTE_ETH_RSS_L3_DST_ONLY, 1u64 << 62);
+        assert_eq!(RTE_ETH_RSS_L3_SRC_ONLY, RTE_ETH_RSS_L3_DST_ONLY << 1);
     }
 
     #[test]

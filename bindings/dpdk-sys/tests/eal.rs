@@ -257,18 +257,12 @@ fn port_by_name(name: &str) -> u16 {
     port
 }
 
-fn setup_port(port: u16, pool: *mut rte_mempool) {
-    let conf = rte_eth_conf::default();
+fn setup_port(port: u16, pool: *mut rte_mempool, conf: &rte_eth_conf) {
     // SAFETY: port exists; conf and pool are valid; NULL queue confs mean defaults.
     unsafe {
         let socket = rte_eth_dev_socket_id(port);
         let socket = if socket < 0 { SOCKET_ID_ANY } else { socket };
-        assert_eq!(
-            rte_eth_dev_configure(port, 1, 1, &conf),
-            0,
-            "{}",
-            err_text()
-        );
+        assert_eq!(rte_eth_dev_configure(port, 1, 1, conf), 0, "{}", err_text());
         let rc = rte_eth_rx_queue_setup(port, 0, 512, socket as u32, ptr::null(), pool);
         assert_eq!(rc, 0, "rx_queue_setup {}", strerror(-rc));
         let rc = rte_eth_tx_queue_setup(port, 0, 512, socket as u32, ptr::null());
@@ -311,7 +305,22 @@ fn null_port(pool: *mut rte_mempool) {
     let ports = unsafe { rte_eth_dev_count_avail() };
     assert!(ports >= 2, "net_null0 + net_ring0, got {ports}");
     let port = port_by_name("net_null0");
-    setup_port(port, pool);
+
+    // net_null advertises RSS: configure it, which checks that the 64-bit RSS flag
+    // constants (function-like macros in C) came through with their values.
+    let mut info = rte_eth_dev_info::default();
+    // SAFETY: valid port and out pointer.
+    assert_eq!(unsafe { rte_eth_dev_info_get(port, &mut info) }, 0);
+    assert_eq!(info.flow_type_rss_offloads, RTE_ETH_RSS_PROTO_MASK);
+    assert_eq!(info.reta_size, RTE_ETH_RSS_RETA_SIZE_128 as u16);
+    let mut conf = rte_eth_conf::default();
+    conf.rxmode.mq_mode = RTE_ETH_MQ_RX_RSS;
+    conf.rx_adv_conf.rss_conf.rss_hf = RTE_ETH_RSS_IP | RTE_ETH_RSS_NONFRAG_IPV4_UDP;
+    setup_port(port, pool, &conf);
+    let mut rss = rte_eth_rss_conf::default();
+    // SAFETY: valid port; rss_key NULL means "do not copy the key".
+    assert_eq!(unsafe { rte_eth_dev_rss_hash_conf_get(port, &mut rss) }, 0);
+    assert_eq!(rss.rss_hf, RTE_ETH_RSS_IP | RTE_ETH_RSS_NONFRAG_IPV4_UDP);
 
     // SAFETY: the port is started with one rx and one tx queue; the mbuf array has room
     // for BURST pointers; received mbufs are handed to tx (which frees them) or freed.
@@ -362,7 +371,7 @@ fn null_port(pool: *mut rte_mempool) {
 /// `--vdev=net_ring0` loops tx back to rx through one rte_ring per queue.
 fn ring_port_loopback(pool: *mut rte_mempool) {
     let port = port_by_name("net_ring0");
-    setup_port(port, pool);
+    setup_port(port, pool, &rte_eth_conf::default());
     // SAFETY: as in null_port; every mbuf sent is received back and freed once.
     unsafe {
         let mut out = [ptr::null_mut::<rte_mbuf>(); 8];
