@@ -173,14 +173,7 @@ fn main() {
         println!("cargo:rustc-link-lib=dylib={l}");
     }
 
-    // Where EAL dlopens its PMDs from (RTE_EAL_PMD_PATH); surfaced for the crate docs and
-    // for tests. Debian: /usr/lib/<triple>/dpdk/pmds-<abi>.
-    let libdir = Command::new(env::var("PKG_CONFIG").unwrap_or_else(|_| "pkg-config".into()))
-        .args(["--variable=libdir", "libdpdk"])
-        .output()
-        .ok()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
-        .unwrap_or_default();
-    println!("cargo:rustc-env=DPDK_SYS_LIBDIR={libdir}");
+    // No PMD libraries here: EAL dlopens them from RTE_EAL_PMD_PATH at init (crate docs,
+    // "Linking and PMD registration"); linking them would be dropped by --as-needed anyway.
     println!("cargo:rustc-env=DPDK_SYS_VERSION={}", lib.version);
 }
