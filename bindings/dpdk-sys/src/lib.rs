@@ -122,7 +122,8 @@ const EINVAL: i32 = 22;
 /// Returns `Ok(n)` with the number of arguments EAL consumed (as `rte_eal_init` does),
 /// or `Err(errno)` with the positive `rte_errno` value (`EALREADY` when EAL was already
 /// initialised in this process: EAL can be initialised once per process; `EINVAL` for
-/// an argument containing a NUL byte or a bad EAL option; see [`strerror`]).
+/// an empty `args`, an argument containing a NUL byte, or a bad EAL option; see
+/// [`strerror`]).
 ///
 /// # Memory
 /// EAL keeps pointers into `argv` after it returns (getopt permutes the array and
@@ -132,6 +133,10 @@ const EINVAL: i32 = 22;
 /// # Errors
 /// `Err(errno)` as described above.
 pub fn eal_init(args: &[&str]) -> Result<i32, i32> {
+    if args.is_empty() {
+        // EAL reads argv[0] unconditionally.
+        return Err(EINVAL);
+    }
     let mut owned = Vec::with_capacity(args.len());
     for a in args {
         match CString::new(*a) {
@@ -205,6 +210,7 @@ mod tests {
     #[test]
     fn eal_init_rejects_nul_without_touching_eal() {
         assert_eq!(eal_init(&["prog", "bad\0arg"]), Err(EINVAL));
+        assert_eq!(eal_init(&[]), Err(EINVAL));
     }
 
     #[test]
