@@ -31,34 +31,23 @@ fn raw_cflags() -> Vec<String> {
         .output()
         .unwrap_or_else(|e| fail(&format!("cannot run `{pkg_config} --cflags libdpdk`: {e}")));
     if !out.status.success() {
-        fail(&format!(
-            "`{pkg_config} --cflags libdpdk` failed: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        ));
+        fail(&format!("`{pkg_config} --cflags libdpdk` failed: {}", String::from_utf8_lossy(&out.stderr).trim()));
     }
-    String::from_utf8_lossy(&out.stdout)
-        .split_whitespace()
-        .map(str::to_owned)
-        .collect()
+    String::from_utf8_lossy(&out.stdout).split_whitespace().map(str::to_owned).collect()
 }
 
 /// 64-bit flag families: C gives them `RTE_BIT64(n)` / `1ULL << n`, but bindgen sizes each
 /// constant by its value, so small ones would come out `u32` and could not be OR-ed into
 /// the `u64` fields they belong to (`rss_hf`, `offloads`, `ol_flags`) without casts.
-const U64_MACRO_PREFIXES: &[&str] = &[
-    "RTE_ETH_RSS_",
-    "RTE_ETH_RX_OFFLOAD_",
-    "RTE_ETH_TX_OFFLOAD_",
-    "RTE_MBUF_F_",
-];
+const U64_MACRO_PREFIXES: &[&str] = &["RTE_ETH_RSS_", "RTE_ETH_RX_OFFLOAD_", "RTE_ETH_TX_OFFLOAD_", "RTE_MBUF_F_"];
 
 #[derive(Debug)]
 struct MacroTypes;
 
 impl bindgen::callbacks::ParseCallbacks for MacroTypes {
     fn int_macro(&self, name: &str, _value: i64) -> Option<bindgen::callbacks::IntKind> {
-        let wide = U64_MACRO_PREFIXES.iter().any(|p| name.starts_with(p))
-            && !name.starts_with("RTE_ETH_RSS_RETA_SIZE_");
+        let wide =
+            U64_MACRO_PREFIXES.iter().any(|p| name.starts_with(p)) && !name.starts_with("RTE_ETH_RSS_RETA_SIZE_");
         wide.then_some(bindgen::callbacks::IntKind::U64)
     }
 }
@@ -68,40 +57,34 @@ fn main() {
     println!("cargo:rerun-if-changed=csrc/dpdk_shim.h");
     println!("cargo:rerun-if-changed=csrc/dpdk_shim.c");
     println!("cargo:rerun-if-env-changed=PKG_CONFIG");
-    for var in [
-        "PKG_CONFIG_PATH",
-        "PKG_CONFIG_LIBDIR",
-        "PKG_CONFIG_SYSROOT_DIR",
-        "PKG_CONFIG_ALLOW_CROSS",
-    ] {
+    for var in ["PKG_CONFIG_PATH", "PKG_CONFIG_LIBDIR", "PKG_CONFIG_SYSROOT_DIR", "PKG_CONFIG_ALLOW_CROSS"] {
         println!("cargo:rerun-if-env-changed={var}");
     }
 
     let target = env::var("TARGET").unwrap_or_default();
     let host = env::var("HOST").unwrap_or_default();
 
-    let lib = pkg_config::Config::new()
-        .atleast_version(MIN_VERSION)
-        .cargo_metadata(false)
-        .probe("libdpdk")
-        .unwrap_or_else(|e| {
-            let cross = if target != host {
-                format!(
-                    "\n  You are cross-compiling for {target} (host {host}): a DPDK built for \
+    let lib =
+        pkg_config::Config::new().atleast_version(MIN_VERSION).cargo_metadata(false).probe("libdpdk").unwrap_or_else(
+            |e| {
+                let cross = if target != host {
+                    format!(
+                        "\n  You are cross-compiling for {target} (host {host}): a DPDK built for \
                      {target} and a pkg-config set up for it (PKG_CONFIG_SYSROOT_DIR, \
                      PKG_CONFIG_PATH, PKG_CONFIG_ALLOW_CROSS=1) are needed. dpdk-sys is only \
                      built where libdpdk is found; the `dpdk` feature of `dataplane` is off by \
                      default for that reason."
-                )
-            } else {
-                String::new()
-            };
-            fail(&format!(
-                "DPDK >= {MIN_VERSION} not found via pkg-config (libdpdk.pc).\n  \
+                    )
+                } else {
+                    String::new()
+                };
+                fail(&format!(
+                    "DPDK >= {MIN_VERSION} not found via pkg-config (libdpdk.pc).\n  \
                  On Debian/Ubuntu: `apt-get install libdpdk-dev` (and `dpdk` for the PMDs).\n  \
                  pkg-config said: {e}{cross}"
-            ))
-        });
+                ))
+            },
+        );
     println!("cargo:version={}", lib.version);
 
     let cflags = raw_cflags();
@@ -109,11 +92,7 @@ fn main() {
 
     // --- C shim -------------------------------------------------------------------
     let mut cc = cc::Build::new();
-    cc.file("csrc/dpdk_shim.c")
-        .include("csrc")
-        .opt_level(3)
-        .warnings(true)
-        .extra_warnings(true);
+    cc.file("csrc/dpdk_shim.c").include("csrc").opt_level(3).warnings(true).extra_warnings(true);
     for f in &cflags {
         cc.flag(f);
     }

@@ -15,6 +15,7 @@ pub mod buf;
 
 pub use buf::{PacketBuf, PacketMeta};
 pub mod burst;
+pub mod fwd;
 pub mod lcore;
 pub mod mbuf;
 pub mod port;

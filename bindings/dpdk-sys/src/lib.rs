@@ -217,10 +217,7 @@ mod tests {
     fn bit64_flag_macros_are_u64_with_c_values() {
         // RTE_ETH_RSS_* are RTE_BIT64(RTE_ETH_FLOW_*): check against the enum values.
         assert_eq!(RTE_ETH_RSS_IPV4, 1u64 << RTE_ETH_FLOW_IPV4);
-        assert_eq!(
-            RTE_ETH_RSS_NONFRAG_IPV6_TCP,
-            1u64 << RTE_ETH_FLOW_NONFRAG_IPV6_TCP
-        );
+        assert_eq!(RTE_ETH_RSS_NONFRAG_IPV6_TCP, 1u64 << RTE_ETH_FLOW_NONFRAG_IPV6_TCP);
         assert_eq!(RTE_ETH_RX_OFFLOAD_RSS_HASH, 1u64 << 19);
         assert_eq!(RTE_ETH_TX_OFFLOAD_MBUF_FAST_FREE, 1u64 << 16);
         assert_eq!(RTE_MBUF_F_RX_RSS_HASH, 1u64 << 1);

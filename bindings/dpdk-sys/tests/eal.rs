@@ -51,16 +51,9 @@ fn eal_suite() {
     let args = eal_args(&prefix);
     let argv: Vec<&str> = args.iter().map(String::as_str).collect();
     // The null PMD is not linked in: only EAL's plugin loading brings it in (see below).
-    assert!(
-        !is_loaded(&format!("{PMD_DIR}/librte_net_null.so")),
-        "net_null loaded before EAL init"
-    );
+    assert!(!is_loaded(&format!("{PMD_DIR}/librte_net_null.so")), "net_null loaded before EAL init");
     let consumed = eal_init(&argv).unwrap_or_else(|e| panic!("eal_init: {e} {}", strerror(e)));
-    assert_eq!(
-        consumed as usize,
-        argv.len() - 1,
-        "EAL consumes all but argv[0]"
-    );
+    assert_eq!(consumed as usize, argv.len() - 1, "EAL consumes all but argv[0]");
     // A second init is refused, and says so through rte_errno.
     assert_eq!(eal_init(&argv), Err(EALREADY));
 
@@ -86,18 +79,7 @@ const EALREADY: i32 = libc::EALREADY;
 /// The PMDs the project cares about are loaded into the process after `rte_eal_init`
 /// (EAL dlopens `PMD_DIR`; see the crate docs), for each one the installed DPDK ships.
 fn pmds_are_loaded() {
-    let wanted = [
-        "null",
-        "ring",
-        "af_packet",
-        "af_xdp",
-        "tap",
-        "virtio",
-        "ixgbe",
-        "i40e",
-        "ice",
-        "mlx5",
-    ];
+    let wanted = ["null", "ring", "af_packet", "af_xdp", "tap", "virtio", "ixgbe", "i40e", "ice", "mlx5"];
     let mut present = 0;
     for name in wanted {
         let path = format!("{PMD_DIR}/librte_net_{name}.so");
@@ -106,16 +88,10 @@ fn pmds_are_loaded() {
             continue;
         }
         present += 1;
-        assert!(
-            is_loaded(&path),
-            "PMD {name} ({path}) was not loaded by rte_eal_init"
-        );
+        assert!(is_loaded(&path), "PMD {name} ({path}) was not loaded by rte_eal_init");
     }
     // null and ring are used below; they must exist.
-    assert!(
-        present >= 2,
-        "net_null and net_ring PMDs missing from {PMD_DIR}"
-    );
+    assert!(present >= 2, "net_null and net_ring PMDs missing from {PMD_DIR}");
 }
 
 /// Whether the shared object at `path` is already loaded into this process.
@@ -152,14 +128,7 @@ fn mbuf_pool() -> *mut rte_mempool {
     let name = cstr("dpdksys_pool");
     // SAFETY: EAL is initialised; name is a valid C string for the call.
     let pool = unsafe {
-        rte_pktmbuf_pool_create(
-            name.as_ptr(),
-            8191,
-            256,
-            0,
-            RTE_MBUF_DEFAULT_BUF_SIZE as u16,
-            rte_socket_id() as i32,
-        )
+        rte_pktmbuf_pool_create(name.as_ptr(), 8191, 256, 0, RTE_MBUF_DEFAULT_BUF_SIZE as u16, rte_socket_id() as i32)
     };
     assert!(!pool.is_null(), "rte_pktmbuf_pool_create: {}", err_text());
     // SAFETY: pool is a valid mempool.
@@ -172,10 +141,7 @@ fn assert_accessors_agree(m: *mut rte_mbuf) {
     // SAFETY: m is a valid mbuf owned by the caller.
     unsafe {
         assert_eq!(mbuf::mtod(m), dpdk_shim_pktmbuf_mtod(m).cast::<u8>());
-        assert_eq!(
-            mbuf::buf_addr(m),
-            dpdk_shim_pktmbuf_buf_addr(m).cast::<u8>()
-        );
+        assert_eq!(mbuf::buf_addr(m), dpdk_shim_pktmbuf_buf_addr(m).cast::<u8>());
         assert_eq!(mbuf::buf_len(m), dpdk_shim_pktmbuf_buf_len(m));
         assert_eq!(mbuf::data_len(m), dpdk_shim_pktmbuf_data_len(m));
         assert_eq!(mbuf::pkt_len(m), dpdk_shim_pktmbuf_pkt_len(m));
@@ -197,10 +163,7 @@ fn mbuf_ops(pool: *mut rte_mempool) {
         assert_eq!(dpdk_shim_mbuf_refcnt_read(m), 1);
         let head = RTE_PKTMBUF_HEADROOM as u16;
         let room = RTE_MBUF_DEFAULT_BUF_SIZE as u16 - head;
-        assert_eq!(
-            (mbuf::headroom(m), mbuf::data_len(m), mbuf::tailroom(m)),
-            (head, 0, room)
-        );
+        assert_eq!((mbuf::headroom(m), mbuf::data_len(m), mbuf::tailroom(m)), (head, 0, room));
 
         let p = dpdk_shim_pktmbuf_append(m, 100).cast::<u8>();
         assert_eq!(p, mbuf::mtod(m));
@@ -232,10 +195,7 @@ fn mbuf_ops(pool: *mut rte_mempool) {
 
         // Bulk alloc / free_bulk (exported in 22.11) give everything back.
         let mut ms = [ptr::null_mut::<rte_mbuf>(); BURST];
-        assert_eq!(
-            dpdk_shim_pktmbuf_alloc_bulk(pool, ms.as_mut_ptr(), BURST as u32),
-            0
-        );
+        assert_eq!(dpdk_shim_pktmbuf_alloc_bulk(pool, ms.as_mut_ptr(), BURST as u32), 0);
         assert!(ms.iter().all(|m| !m.is_null()));
         rte_pktmbuf_free_bulk(ms.as_mut_ptr(), BURST as u32);
 
@@ -289,14 +249,7 @@ fn xstat_names(port: u16) -> Vec<String> {
         assert_eq!(got, n);
         let mut vals = vec![rte_eth_xstat::default(); n as usize];
         assert_eq!(rte_eth_xstats_get(port, vals.as_mut_ptr(), n as u32), n);
-        names
-            .iter()
-            .map(|x| {
-                CStr::from_ptr(x.name.as_ptr())
-                    .to_string_lossy()
-                    .into_owned()
-            })
-            .collect()
+        names.iter().map(|x| CStr::from_ptr(x.name.as_ptr()).to_string_lossy().into_owned()).collect()
     }
 }
 
@@ -354,16 +307,8 @@ fn null_port(pool: *mut rte_mempool) {
     }
 
     let names = xstat_names(port);
-    for want in [
-        "rx_good_packets",
-        "tx_good_packets",
-        "rx_good_bytes",
-        "rx_q0_packets",
-    ] {
-        assert!(
-            names.iter().any(|n| n == want),
-            "{want} missing from {names:?}"
-        );
+    for want in ["rx_good_packets", "tx_good_packets", "rx_good_bytes", "rx_q0_packets"] {
+        assert!(names.iter().any(|n| n == want), "{want} missing from {names:?}");
     }
     stop_close(port);
 }
@@ -389,10 +334,7 @@ fn ring_port_loopback(pool: *mut rte_mempool) {
             assert_eq!(mbuf::data_len(m), 60);
             assert_eq!(*mbuf::mtod(m).add(59), i as u8);
         }
-        assert_eq!(
-            dpdk_shim_rx_burst(port, 0, back.as_mut_ptr(), BURST as u16),
-            0
-        );
+        assert_eq!(dpdk_shim_rx_burst(port, 0, back.as_mut_ptr(), BURST as u16), 0);
         rte_pktmbuf_free_bulk(back.as_mut_ptr(), 8);
         let mut st = rte_eth_stats::default();
         assert_eq!(rte_eth_stats_get(port, &mut st), 0);
@@ -477,11 +419,7 @@ fn lpm_oracle(routes: &[(u32, u8, u32)], ip: u32) -> Option<u32> {
     routes
         .iter()
         .filter(|(net, depth, _)| {
-            let mask = if *depth == 0 {
-                0
-            } else {
-                u32::MAX << (32 - depth)
-            };
+            let mask = if *depth == 0 { 0 } else { u32::MAX << (32 - depth) };
             ip & mask == *net & mask
         })
         .max_by_key(|(_, depth, _)| *depth)
@@ -507,11 +445,7 @@ fn lpm4() {
         (ip(192, 168, 7, 7), 32, 6),
     ];
     let name = cstr("dpdksys_lpm");
-    let cfg = rte_lpm_config {
-        max_rules: 1024,
-        number_tbl8s: 256,
-        flags: 0,
-    };
+    let cfg = rte_lpm_config { max_rules: 1024, number_tbl8s: 256, flags: 0 };
     // SAFETY: EAL is initialised; all arrays passed have the length given; the LPM is
     // freed at the end.
     unsafe {
@@ -557,8 +491,7 @@ fn lpm4() {
         }
 
         let mut hops = vec![0u32; probes.len()];
-        let rc =
-            dpdk_shim_lpm_lookup_bulk(lpm, probes.as_ptr(), hops.as_mut_ptr(), probes.len() as u32);
+        let rc = dpdk_shim_lpm_lookup_bulk(lpm, probes.as_ptr(), hops.as_mut_ptr(), probes.len() as u32);
         assert_eq!(rc, 0);
         for (i, &want) in expect.iter().enumerate() {
             let hit = hops[i] & RTE_LPM_LOOKUP_SUCCESS != 0;
@@ -586,17 +519,9 @@ fn lpm4() {
 
 fn lpm6() {
     let v6 = |s: &str| s.parse::<std::net::Ipv6Addr>().unwrap().octets();
-    let routes = [
-        ("2001:db8::", 32, 1u32),
-        ("2001:db8:1::", 48, 2),
-        ("2001:db8:1:2::1", 128, 3),
-    ];
+    let routes = [("2001:db8::", 32, 1u32), ("2001:db8:1::", 48, 2), ("2001:db8:1:2::1", 128, 3)];
     let name = cstr("dpdksys_lpm6");
-    let cfg = rte_lpm6_config {
-        max_rules: 1024,
-        number_tbl8s: 1 << 12,
-        flags: 0,
-    };
+    let cfg = rte_lpm6_config { max_rules: 1024, number_tbl8s: 1 << 12, flags: 0 };
     // SAFETY: EAL is initialised; addresses are 16-byte arrays; arrays passed to the bulk
     // call have n entries; the LPM is freed at the end.
     unsafe {
@@ -623,13 +548,9 @@ fn lpm6() {
             ips.push(v6(a));
         }
         let mut hops = vec![0i32; ips.len()];
-        let rc =
-            rte_lpm6_lookup_bulk_func(lpm, ips.as_mut_ptr(), hops.as_mut_ptr(), ips.len() as u32);
+        let rc = rte_lpm6_lookup_bulk_func(lpm, ips.as_mut_ptr(), hops.as_mut_ptr(), ips.len() as u32);
         assert_eq!(rc, 0);
-        let want: Vec<i32> = cases
-            .iter()
-            .map(|(_, w)| w.map_or(-1, |h| h as i32))
-            .collect();
+        let want: Vec<i32> = cases.iter().map(|(_, w)| w.map_or(-1, |h| h as i32)).collect();
         assert_eq!(hops, want);
         rte_lpm6_free(lpm);
     }

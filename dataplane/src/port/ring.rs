@@ -24,6 +24,7 @@ pub struct RingPort<B: PacketBuf> {
     tx: Vec<PacketRing<B>>,
     counters: Arc<PortCounters>,
     claims: QueueClaims,
+    preserve_port: bool,
 }
 
 impl<B: PacketBuf> std::fmt::Debug for RingPort<B> {
@@ -47,6 +48,7 @@ impl<B: PacketBuf> RingPort<B> {
             mac: MacAddr::local(id as u8),
             counters: PortCounters::new(rx.len(), tx.len()),
             claims: QueueClaims::new(rx.len() as u16, tx.len() as u16),
+            preserve_port: false,
             rx,
             tx,
         })
@@ -72,6 +74,12 @@ impl<B: PacketBuf> RingPort<B> {
             RingPort::new(&format!("ring{id_a}"), id_a, ba.clone(), ab.clone())?,
             RingPort::new(&format!("ring{id_b}"), id_b, ab, ba)?,
         ))
+    }
+
+    /// Keeps the input port recorded in each received packet instead of stamping this port's
+    /// id (for pipeline rings, whose consumers need the original input port).
+    pub fn set_preserve_port(&mut self, on: bool) {
+        self.preserve_port = on;
     }
 
     /// Sets the MAC address reported.
@@ -116,7 +124,8 @@ impl<B: PacketBuf> Port for RingPort<B> {
 
     fn rx_queue(&mut self, q: u16) -> Result<BoxRx<B>, PortError> {
         self.claims.claim(&self.name, true, q)?;
-        Ok(Box::new(RingRx { ring: self.rx[q as usize].clone(), counters: self.counters.clone(), q, port: self.id }))
+        let port = if self.preserve_port { None } else { Some(self.id) };
+        Ok(Box::new(RingRx { ring: self.rx[q as usize].clone(), counters: self.counters.clone(), q, port }))
     }
 
     fn tx_queue(&mut self, q: u16) -> Result<BoxTx<B>, PortError> {
@@ -129,7 +138,7 @@ struct RingRx<B> {
     ring: PacketRing<B>,
     counters: Arc<PortCounters>,
     q: u16,
-    port: u16,
+    port: Option<u16>,
 }
 
 impl<B: PacketBuf> RxQueue for RingRx<B> {
@@ -142,7 +151,9 @@ impl<B: PacketBuf> RxQueue for RingRx<B> {
         if n > 0 {
             let mut bytes = 0;
             for m in out[start..].iter_mut() {
-                m.set_port(self.port);
+                if let Some(p) = self.port {
+                    m.set_port(p);
+                }
                 bytes += m.len();
             }
             let c = self.counters.rx(self.q as usize);

@@ -1,0 +1,655 @@
+//! Poll-mode workers ("lcores"): one thread per core, pinned, running to completion.
+//!
+//! Each [`Lcore`] owns the receive queues it polls, one transmit queue and one tx buffer per
+//! output port, and its statistics. The loop, as in DPDK's l2fwd/l3fwd:
+//!
+//! 1. read the cycle counter once; if the drain period (100 µs default) has passed, flush
+//!    every tx buffer;
+//! 2. for each receive queue: `rx_burst` (32 by default, up to 512) and hand the burst to the
+//!    [`Forward`] stage, which sends each packet to a port's tx buffer ([`Tx::send`]) or drops
+//!    it with a reason ([`Tx::drop_pkt`]); a full tx buffer is flushed at once, and what the
+//!    port refuses is freed and counted as dropped;
+//! 3. every 4096 iterations, housekeeping: the stop flag and the stage's periodic work.
+//!
+//! Statistics are [`Counter`]s written only by the owning lcore and summed by the control
+//! thread ([`Runtime::port_stats`]).
+//!
+//! **Pipeline mode** for ports with a single queue: an rx lcore runs a [`Distributor`] that
+//! spreads packets by flow hash over internal ring ports, and worker lcores receive from those
+//! rings (see [`pipeline_rings`]). Stopping drains it in order: rx lcores stop and flush into
+//! the rings, workers empty the rings, then everyone flushes tx and exits, so every mbuf
+//! returns to its pool.
+
+use crate::arch;
+use crate::buf::PacketBuf;
+use crate::burst::{Burst, MAX_BURST};
+use crate::port::{BoxRx, BoxTx, MAX_PORTS};
+use crate::stats::Counter;
+use crossbeam_utils::CachePadded;
+use std::fmt;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+/// Why the data path dropped a packet. Every drop is counted under one of these.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum DropReason {
+    /// The output port refused it (its queue was full).
+    TxFull = 0,
+    /// No route for the destination.
+    NoRoute,
+    /// TTL or hop limit expired.
+    TtlExpired,
+    /// Bad IPv4 header checksum.
+    BadChecksum,
+    /// Malformed or truncated headers.
+    Malformed,
+    /// The destination port has no tx queue on this lcore or does not exist.
+    NoTxPort,
+    /// Filtered by configuration (port mask, unsupported protocol, …).
+    Filtered,
+    /// No free mbuf for a reply or copy.
+    NoMbuf,
+    /// Larger than the configured maximum packet length.
+    TooLong,
+}
+
+impl DropReason {
+    /// Number of reasons.
+    pub const COUNT: usize = 9;
+    /// Every reason, in counter order.
+    pub const ALL: [DropReason; Self::COUNT] = [
+        DropReason::TxFull,
+        DropReason::NoRoute,
+        DropReason::TtlExpired,
+        DropReason::BadChecksum,
+        DropReason::Malformed,
+        DropReason::NoTxPort,
+        DropReason::Filtered,
+        DropReason::NoMbuf,
+        DropReason::TooLong,
+    ];
+
+    /// A short snake_case name for statistics and metrics.
+    pub fn name(self) -> &'static str {
+        match self {
+            DropReason::TxFull => "tx_full",
+            DropReason::NoRoute => "no_route",
+            DropReason::TtlExpired => "ttl_expired",
+            DropReason::BadChecksum => "bad_checksum",
+            DropReason::Malformed => "malformed",
+            DropReason::NoTxPort => "no_tx_port",
+            DropReason::Filtered => "filtered",
+            DropReason::NoMbuf => "no_mbuf",
+            DropReason::TooLong => "too_long",
+        }
+    }
+}
+
+/// Per-port counters of one lcore (DPDK l2fwd's `struct l2fwd_port_statistics`).
+#[derive(Debug, Default)]
+pub struct LcorePortStats {
+    /// Received from the port by this lcore.
+    pub rx: Counter,
+    /// Sent to the port by this lcore.
+    pub tx: Counter,
+    /// Refused by the port's tx queue and freed.
+    pub dropped: Counter,
+}
+
+/// The statistics of one lcore: written by it, read by anyone.
+#[derive(Debug)]
+pub struct LcoreStats {
+    /// Per port.
+    pub ports: [CachePadded<LcorePortStats>; MAX_PORTS],
+    /// Drops by reason.
+    pub drops: [Counter; DropReason::COUNT],
+    /// Loop iterations.
+    pub loops: Counter,
+    /// Iterations that received at least one packet.
+    pub busy_loops: Counter,
+}
+
+impl Default for LcoreStats {
+    fn default() -> Self {
+        LcoreStats {
+            ports: std::array::from_fn(|_| CachePadded::new(LcorePortStats::default())),
+            drops: std::array::from_fn(|_| Counter::new()),
+            loops: Counter::new(),
+            busy_loops: Counter::new(),
+        }
+    }
+}
+
+impl LcoreStats {
+    /// Counts a drop.
+    #[inline(always)]
+    pub fn drop_reason(&self, r: DropReason, n: u64) {
+        self.drops[r as usize].add(n);
+    }
+}
+
+struct TxPort<B: PacketBuf> {
+    q: BoxTx<B>,
+    buf: Burst<B>,
+}
+
+/// The transmit side of an lcore: one tx queue and one buffer per output port.
+pub struct Tx<B: PacketBuf> {
+    ports: Vec<Option<TxPort<B>>>,
+    stats: Arc<LcoreStats>,
+    burst: usize,
+}
+
+impl<B: PacketBuf> fmt::Debug for Tx<B> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Tx").field("ports", &self.ports.iter().filter(|p| p.is_some()).count()).finish()
+    }
+}
+
+impl<B: PacketBuf> Tx<B> {
+    fn new(stats: Arc<LcoreStats>, burst: usize) -> Self {
+        Tx { ports: (0..MAX_PORTS).map(|_| None).collect(), stats, burst }
+    }
+
+    /// Buffers `pkt` for port `port`; flushes the buffer when it reaches the tx burst size.
+    #[inline(always)]
+    pub fn send(&mut self, port: u16, pkt: B) {
+        match self.ports.get_mut(port as usize) {
+            Some(Some(tp)) => {
+                // The buffer is flushed at `burst` (<= MAX_BURST), so it always has room.
+                let _ = tp.buf.push(pkt);
+                if tp.buf.len() >= self.burst {
+                    Self::flush_one(tp, &self.stats, port);
+                }
+            }
+            _ => {
+                drop(pkt);
+                self.stats.drop_reason(DropReason::NoTxPort, 1);
+            }
+        }
+    }
+
+    /// Drops `pkt` (returns it to its pool), counting it under `reason`.
+    #[inline(always)]
+    pub fn drop_pkt(&mut self, pkt: B, reason: DropReason) {
+        drop(pkt);
+        self.stats.drop_reason(reason, 1);
+    }
+
+    /// The lcore's statistics (for stages that count more).
+    pub fn stats(&self) -> &LcoreStats {
+        &self.stats
+    }
+
+    /// True when this lcore can send on `port`.
+    pub fn has_port(&self, port: u16) -> bool {
+        matches!(self.ports.get(port as usize), Some(Some(_)))
+    }
+
+    #[inline(always)]
+    fn flush_one(tp: &mut TxPort<B>, stats: &LcoreStats, port: u16) {
+        let sent = tp.q.tx_burst(&mut tp.buf);
+        let ps = &stats.ports[port as usize];
+        ps.tx.add(sent as u64);
+        if !tp.buf.is_empty() {
+            let n = tp.buf.len() as u64;
+            ps.dropped.add(n);
+            stats.drop_reason(DropReason::TxFull, n);
+            tp.buf.clear();
+        }
+    }
+
+    /// Flushes every tx buffer and the queues' internal batching.
+    pub fn flush_all(&mut self) {
+        for (port, tp) in self.ports.iter_mut().enumerate() {
+            if let Some(tp) = tp {
+                if !tp.buf.is_empty() {
+                    Self::flush_one(tp, &self.stats, port as u16);
+                }
+                tp.q.flush();
+            }
+        }
+    }
+
+    /// At stop: tries to send what is buffered a few times before freeing it (counted).
+    fn final_flush(&mut self) {
+        for (port, tp) in self.ports.iter_mut().enumerate() {
+            if let Some(tp) = tp {
+                for _ in 0..100 {
+                    if tp.buf.is_empty() {
+                        break;
+                    }
+                    let sent = tp.q.tx_burst(&mut tp.buf);
+                    self.stats.ports[port].tx.add(sent as u64);
+                    tp.q.flush();
+                    if sent == 0 {
+                        std::thread::sleep(std::time::Duration::from_micros(50));
+                    }
+                }
+                let n = tp.buf.len() as u64;
+                if n > 0 {
+                    self.stats.ports[port].dropped.add(n);
+                    self.stats.drop_reason(DropReason::TxFull, n);
+                    tp.buf.clear();
+                }
+                tp.q.flush();
+            }
+        }
+    }
+}
+
+/// A processing stage: takes every packet of a received burst and either sends it
+/// ([`Tx::send`]) or drops it with a reason ([`Tx::drop_pkt`]).
+pub trait Forward<B: PacketBuf>: Send {
+    /// Processes `pkts` (received on `rx_port`), leaving it empty.
+    fn forward(&mut self, rx_port: u16, pkts: &mut Burst<B>, tx: &mut Tx<B>);
+    /// Periodic work on the lcore (every 4096 loop iterations): table swaps and the like.
+    fn housekeeping(&mut self) {}
+}
+
+/// Boxed stages, so lcores running different stages (a pipeline's distributor and its
+/// workers) can share one [`Runtime`]; the cost is one indirect call per burst.
+impl<B: PacketBuf> Forward<B> for Box<dyn Forward<B>> {
+    #[inline]
+    fn forward(&mut self, rx_port: u16, pkts: &mut Burst<B>, tx: &mut Tx<B>) {
+        (**self).forward(rx_port, pkts, tx)
+    }
+    fn housekeeping(&mut self) {
+        (**self).housekeeping()
+    }
+}
+
+struct RxSlot<B: PacketBuf> {
+    port: u16,
+    q: BoxRx<B>,
+    /// A pipeline ring (drained at stop) rather than an external port.
+    internal: bool,
+}
+
+/// One poll-mode worker, built then launched by a [`Runtime`].
+pub struct Lcore<B: PacketBuf, F: Forward<B>> {
+    name: String,
+    cpu: Option<usize>,
+    rx: Vec<RxSlot<B>>,
+    tx: Tx<B>,
+    fwd: F,
+    rx_burst: usize,
+    drain_us: u64,
+    stats: Arc<LcoreStats>,
+    feeds_pipeline: bool,
+}
+
+impl<B: PacketBuf, F: Forward<B>> fmt::Debug for Lcore<B, F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Lcore").field("name", &self.name).field("cpu", &self.cpu).field("rx", &self.rx.len()).finish()
+    }
+}
+
+/// Lcore configuration errors.
+#[derive(Debug, thiserror::Error)]
+pub enum LcoreError {
+    /// Invalid setting.
+    #[error("lcore {lcore}: {msg}")]
+    Config {
+        /// Lcore name.
+        lcore: String,
+        /// What is wrong.
+        msg: String,
+    },
+    /// The thread could not be started.
+    #[error("lcore {lcore}: cannot start its thread: {source}")]
+    Spawn {
+        /// Lcore name.
+        lcore: String,
+        /// The OS error.
+        source: std::io::Error,
+    },
+}
+
+impl<B: PacketBuf, F: Forward<B>> Lcore<B, F> {
+    /// A worker running stage `fwd`, pinned to `cpu` when given.
+    pub fn new(name: &str, cpu: Option<usize>, fwd: F) -> Self {
+        let stats = Arc::new(LcoreStats::default());
+        Lcore {
+            name: name.to_string(),
+            cpu,
+            rx: Vec::new(),
+            tx: Tx::new(stats.clone(), crate::burst::DEFAULT_BURST),
+            fwd,
+            rx_burst: crate::burst::DEFAULT_BURST,
+            drain_us: 100,
+            stats,
+            feeds_pipeline: false,
+        }
+    }
+
+    /// Polls `q`, a receive queue of port `port`.
+    pub fn add_rx(&mut self, port: u16, q: BoxRx<B>) -> &mut Self {
+        self.rx.push(RxSlot { port, q, internal: false });
+        self
+    }
+
+    /// Polls `q`, an internal pipeline ring (drained before the lcore stops).
+    pub fn add_pipeline_rx(&mut self, port: u16, q: BoxRx<B>) -> &mut Self {
+        self.rx.push(RxSlot { port, q, internal: true });
+        self
+    }
+
+    /// Sends to port `port` through `q`.
+    ///
+    /// # Errors
+    /// When `port` is not below [`MAX_PORTS`] or already has a tx queue on this lcore.
+    pub fn add_tx(&mut self, port: u16, q: BoxTx<B>) -> Result<&mut Self, LcoreError> {
+        let name = self.name.clone();
+        match self.tx.ports.get_mut(port as usize) {
+            None => Err(LcoreError::Config { lcore: name, msg: format!("port {port} is not below {MAX_PORTS}") }),
+            Some(Some(_)) => {
+                Err(LcoreError::Config { lcore: name, msg: format!("port {port} already has a tx queue") })
+            }
+            Some(slot) => {
+                *slot = Some(TxPort { q, buf: Burst::new() });
+                Ok(self)
+            }
+        }
+    }
+
+    /// Marks this lcore as feeding pipeline rings (it must stop before their consumers).
+    pub fn set_feeds_pipeline(&mut self, on: bool) -> &mut Self {
+        self.feeds_pipeline = on;
+        self
+    }
+
+    /// Receive burst size (1 to 512; 32 default).
+    ///
+    /// # Errors
+    /// Out of range.
+    pub fn set_rx_burst(&mut self, n: usize) -> Result<&mut Self, LcoreError> {
+        if n == 0 || n > MAX_BURST {
+            return Err(LcoreError::Config {
+                lcore: self.name.clone(),
+                msg: format!("rx burst {n} must be 1 to {MAX_BURST}"),
+            });
+        }
+        self.rx_burst = n;
+        Ok(self)
+    }
+
+    /// Transmit buffer size (1 to 512; 32 default).
+    ///
+    /// # Errors
+    /// Out of range.
+    pub fn set_tx_burst(&mut self, n: usize) -> Result<&mut Self, LcoreError> {
+        if n == 0 || n > MAX_BURST {
+            return Err(LcoreError::Config {
+                lcore: self.name.clone(),
+                msg: format!("tx burst {n} must be 1 to {MAX_BURST}"),
+            });
+        }
+        self.tx.burst = n;
+        Ok(self)
+    }
+
+    /// Tx drain period in microseconds (100 default).
+    pub fn set_drain_us(&mut self, us: u64) -> &mut Self {
+        self.drain_us = us.max(1);
+        self
+    }
+
+    /// The statistics handle (valid after launch too).
+    pub fn stats(&self) -> Arc<LcoreStats> {
+        self.stats.clone()
+    }
+
+    /// Runs the loop on the calling thread until `ctl` says stop. Pins first when a cpu was
+    /// given.
+    pub fn run(mut self, ctl: &Control) {
+        if let Some(cpu) = self.cpu {
+            if !core_affinity::set_for_current(core_affinity::CoreId { id: cpu }) {
+                log::warn!("lcore {}: could not pin to cpu {cpu}; running unpinned", self.name);
+            }
+        }
+        let drain = arch::us_to_cycles(self.drain_us);
+        let mut last_drain = arch::cycles();
+        let mut burst: Burst<B> = Burst::new();
+        let mut iter: u32 = 0;
+        let mut busy: u64 = 0;
+        let mut loops: u64 = 0;
+        let stats = self.stats.clone();
+        'run: loop {
+            let now = arch::cycles();
+            if now.wrapping_sub(last_drain) > drain {
+                self.tx.flush_all();
+                last_drain = now;
+            }
+            let mut got = 0;
+            for slot in self.rx.iter_mut() {
+                let n = slot.q.rx_burst(&mut burst, self.rx_burst);
+                if n > 0 {
+                    got += n;
+                    stats.ports[slot.port as usize].rx.add(n as u64);
+                    self.fwd.forward(slot.port, &mut burst, &mut self.tx);
+                    if !burst.is_empty() {
+                        // A stage that left packets behind: count, never leak.
+                        let k = burst.len() as u64;
+                        burst.clear();
+                        stats.drop_reason(DropReason::Filtered, k);
+                    }
+                }
+            }
+            loops += 1;
+            busy += (got > 0) as u64;
+            iter = iter.wrapping_add(1);
+            if iter & 0xfff == 0 {
+                stats.loops.set(loops);
+                stats.busy_loops.set(busy);
+                self.fwd.housekeeping();
+                if ctl.stopping() {
+                    break 'run;
+                }
+            }
+        }
+        // Stop: external rx is no longer polled. Feeders flush into the rings and leave;
+        // ring consumers keep going until every feeder has left and their rings are empty.
+        self.tx.final_flush();
+        if self.feeds_pipeline {
+            ctl.feeders.fetch_sub(1, Ordering::AcqRel);
+        }
+        if self.rx.iter().any(|s| s.internal) {
+            let mut idle_passes = 0;
+            loop {
+                let feeders_done = ctl.feeders.load(Ordering::Acquire) == 0;
+                let mut got = 0;
+                for slot in self.rx.iter_mut().filter(|s| s.internal) {
+                    let n = slot.q.rx_burst(&mut burst, self.rx_burst);
+                    if n > 0 {
+                        got += n;
+                        stats.ports[slot.port as usize].rx.add(n as u64);
+                        self.fwd.forward(slot.port, &mut burst, &mut self.tx);
+                        let k = burst.len() as u64;
+                        burst.clear();
+                        stats.drop_reason(DropReason::Filtered, k);
+                    }
+                }
+                if got == 0 && feeders_done {
+                    idle_passes += 1;
+                    if idle_passes > 2 {
+                        break;
+                    }
+                } else if got == 0 {
+                    std::thread::yield_now();
+                }
+            }
+            self.tx.final_flush();
+        }
+        stats.loops.set(loops);
+        stats.busy_loops.set(busy);
+    }
+}
+
+/// Shared stop control of a set of lcores.
+#[derive(Debug, Default)]
+pub struct Control {
+    stop: AtomicBool,
+    feeders: AtomicUsize,
+}
+
+impl Control {
+    /// True once a stop was asked.
+    #[inline]
+    pub fn stopping(&self) -> bool {
+        self.stop.load(Ordering::Relaxed)
+    }
+
+    /// Asks every lcore to stop.
+    pub fn stop(&self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+/// Launched lcores: their threads, statistics and the stop control.
+#[derive(Debug)]
+pub struct Runtime {
+    ctl: Arc<Control>,
+    threads: Vec<(String, JoinHandle<()>)>,
+    stats: Vec<Arc<LcoreStats>>,
+}
+
+impl Runtime {
+    /// Starts one thread per lcore.
+    ///
+    /// # Errors
+    /// When a pinned cpu is not in this process's allowed set, or a thread cannot start (the
+    /// ones started are stopped again).
+    pub fn launch<B: PacketBuf, F: Forward<B> + 'static>(lcores: Vec<Lcore<B, F>>) -> Result<Runtime, LcoreError> {
+        let allowed: Vec<usize> = core_affinity::get_core_ids().unwrap_or_default().into_iter().map(|c| c.id).collect();
+        for l in &lcores {
+            if let Some(cpu) = l.cpu {
+                if !allowed.is_empty() && !allowed.contains(&cpu) {
+                    return Err(LcoreError::Config {
+                        lcore: l.name.clone(),
+                        msg: format!("cpu {cpu} is not in this process's CPU set {allowed:?}"),
+                    });
+                }
+            }
+        }
+        let ctl = Arc::new(Control::default());
+        ctl.feeders.store(lcores.iter().filter(|l| l.feeds_pipeline).count(), Ordering::Relaxed);
+        let mut rt = Runtime { ctl: ctl.clone(), threads: vec![], stats: vec![] };
+        for l in lcores {
+            let name = l.name.clone();
+            rt.stats.push(l.stats());
+            let c = ctl.clone();
+            match std::thread::Builder::new().name(format!("lcore-{name}")).spawn(move || l.run(&c)) {
+                Ok(h) => rt.threads.push((name, h)),
+                Err(e) => {
+                    rt.stop();
+                    let _ = rt.join();
+                    return Err(LcoreError::Spawn { lcore: name, source: e });
+                }
+            }
+        }
+        Ok(rt)
+    }
+
+    /// The stop control (to hand to a signal handler thread).
+    pub fn control(&self) -> Arc<Control> {
+        self.ctl.clone()
+    }
+
+    /// Asks every lcore to stop (they drain and flush first).
+    pub fn stop(&self) {
+        self.ctl.stop();
+    }
+
+    /// True when every lcore thread has finished.
+    pub fn finished(&self) -> bool {
+        self.threads.iter().all(|(_, h)| h.is_finished())
+    }
+
+    /// Waits for every lcore; returns the names of lcores that panicked.
+    pub fn join(&mut self) -> Vec<String> {
+        let mut failed = vec![];
+        for (name, h) in self.threads.drain(..) {
+            if h.join().is_err() {
+                failed.push(name);
+            }
+        }
+        failed
+    }
+
+    /// Every lcore's statistics.
+    pub fn lcore_stats(&self) -> &[Arc<LcoreStats>] {
+        &self.stats
+    }
+
+    /// Per-port (rx, tx, dropped) summed over lcores, for ports `0..n`.
+    pub fn port_stats(&self, n: usize) -> Vec<(u64, u64, u64)> {
+        (0..n.min(MAX_PORTS))
+            .map(|p| {
+                self.stats.iter().fold((0, 0, 0), |a, s| {
+                    let ps = &s.ports[p];
+                    (a.0 + ps.rx.get(), a.1 + ps.tx.get(), a.2 + ps.dropped.get())
+                })
+            })
+            .collect()
+    }
+
+    /// Drops by reason summed over lcores.
+    pub fn drop_stats(&self) -> [u64; DropReason::COUNT] {
+        let mut d = [0; DropReason::COUNT];
+        for s in &self.stats {
+            for (i, c) in s.drops.iter().enumerate() {
+                d[i] += c.get();
+            }
+        }
+        d
+    }
+}
+
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        self.stop();
+        let _ = self.join();
+    }
+}
+
+/// The rings of a pipeline: `workers` ring ports of `capacity` slots, numbered from
+/// `first_port`. Returns, per worker, the tx queue the feeder sends into (port
+/// `first_port + k`) and the rx queue the worker polls; the packets keep their input port.
+///
+/// # Errors
+/// When the capacity is not a power of two.
+pub fn pipeline_rings<B: PacketBuf>(
+    workers: u16,
+    capacity: usize,
+    first_port: u16,
+) -> Result<Vec<(u16, BoxTx<B>, BoxRx<B>)>, crate::port::PortError> {
+    use crate::port::{ring::RingPort, Port};
+    (0..workers)
+        .map(|k| {
+            let ring = Arc::new(
+                crate::ring::Ring::new(capacity)
+                    .map_err(|e| crate::port::PortError::Config { port: "pipeline".into(), msg: e.to_string() })?,
+            );
+            let id = first_port + k;
+            let mut p = RingPort::new(&format!("pipe{k}"), id, vec![ring.clone()], vec![ring])?;
+            p.set_preserve_port(true);
+            Ok((id, p.tx_queue(0)?, p.rx_queue(0)?))
+        })
+        .collect()
+}
+
+/// Sets `flag` when SIGINT or SIGTERM arrives (and restores the default action after a second
+/// one, so a stuck process can still be interrupted).
+///
+/// # Errors
+/// When the handlers cannot be installed.
+pub fn stop_on_signals(flag: Arc<AtomicBool>) -> std::io::Result<()> {
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register_conditional_default(sig, flag.clone())?;
+        signal_hook::flag::register(sig, flag.clone())?;
+    }
+    Ok(())
+}
