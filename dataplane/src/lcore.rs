@@ -615,6 +615,9 @@ impl Drop for Runtime {
     }
 }
 
+/// One pipeline ring: its port id, the feeder's tx queue and the worker's rx queue.
+pub type PipelineRing<B> = (u16, BoxTx<B>, BoxRx<B>);
+
 /// The rings of a pipeline: `workers` ring ports of `capacity` slots, numbered from
 /// `first_port`. Returns, per worker, the tx queue the feeder sends into (port
 /// `first_port + k`) and the rx queue the worker polls; the packets keep their input port.
@@ -625,7 +628,7 @@ pub fn pipeline_rings<B: PacketBuf>(
     workers: u16,
     capacity: usize,
     first_port: u16,
-) -> Result<Vec<(u16, BoxTx<B>, BoxRx<B>)>, crate::port::PortError> {
+) -> Result<Vec<PipelineRing<B>>, crate::port::PortError> {
     use crate::port::{ring::RingPort, Port};
     (0..workers)
         .map(|k| {
