@@ -40,7 +40,7 @@ fn l2fwd_over_ring_ports_is_exact() {
     let mut seen = vec![0u8; N as usize];
     let mut got = Burst::new();
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    while (seen.iter().any(|&c| c == 0)) && std::time::Instant::now() < deadline {
+    while seen.contains(&0) && std::time::Instant::now() < deadline {
         if sent < N {
             let mut b = Burst::new();
             for _ in 0..32.min(N - sent) {

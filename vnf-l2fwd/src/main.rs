@@ -1,2 +1,431 @@
-//! vnf-l2fwd: the VNF binary.
-fn main() {}
+//! `vnf-l2fwd`: the VNF binary. See `vnf-l2fwd --help` and README.md.
+//!
+//! Exit codes: 0 success; 1 a runtime failure (a worker panicked, an mbuf leaked); 2 bad
+//! command line or configuration (the message names the option); 3 a port or pool could not
+//! be opened (the message says what to do).
+
+mod ports;
+mod stats;
+
+use clap::{Args, Parser, Subcommand};
+use dataplane::fwd::L2Fwd;
+use dataplane::lcore::{stop_on_signals, Lcore, Runtime};
+use dataplane::mbuf::{Mempool, MempoolConfig};
+use dataplane::port::{MacAddr, Port, MAX_PORTS};
+use ports::{AnyPort, PortSpec};
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+#[derive(Parser, Debug)]
+#[command(name = "vnf-l2fwd", version, about = "l2fwd/l3fwd VNF on the dataplane library")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand, Debug)]
+enum Cmd {
+    /// l2fwd between two null ports on one pinned core: no privileges, no NIC, no DPDK.
+    Demo(DemoArgs),
+    /// DPDK l2fwd: forward between port pairs, rewriting MAC addresses.
+    L2fwd(L2fwdArgs),
+    /// List network devices and bind them to vfio-pci, like dpdk-devbind.py.
+    Devbind(DevbindArgs),
+}
+
+#[derive(Args, Debug)]
+struct DemoArgs {
+    /// Seconds to run.
+    #[arg(long, default_value_t = 5.0)]
+    duration: f64,
+    /// CPU to pin the worker to (default: the last CPU this process may use).
+    #[arg(long)]
+    cpu: Option<usize>,
+    /// Statistics period in seconds (0 = only the final summary).
+    #[arg(short = 'T', long = "stats-period", default_value_t = 1)]
+    period: u64,
+    /// Receive burst size.
+    #[arg(long = "rx-burst", default_value_t = 32)]
+    rx_burst: usize,
+}
+
+#[derive(Args, Debug)]
+struct L2fwdArgs {
+    /// A port, repeatable, in port-id order: null[,size=N][,queues=N] | ring | pcap:rx=FILE,tx=FILE.
+    #[arg(long = "port", required = true)]
+    ports: Vec<PortSpec>,
+    /// Hex mask of the ports to use (default: all).
+    #[arg(short = 'p', value_parser = parse_portmask)]
+    portmask: Option<u32>,
+    /// Port pairs, e.g. "(0,1)(2,3)" (default: consecutive enabled ports).
+    #[arg(long)]
+    portmap: Option<String>,
+    /// Leave MAC addresses untouched.
+    #[arg(long = "no-mac-updating")]
+    no_mac_updating: bool,
+    /// Destination MAC for a port: PORT,MAC (repeatable).
+    #[arg(long = "eth-dest")]
+    eth_dest: Vec<String>,
+    /// Statistics period in seconds (0 = off).
+    #[arg(short = 'T', default_value_t = 10)]
+    period: u64,
+    /// Stop after this many seconds (default: run until SIGINT/SIGTERM).
+    #[arg(long)]
+    duration: Option<f64>,
+    /// CPU to pin the worker to.
+    #[arg(long)]
+    cpu: Option<usize>,
+    /// Receive burst size (1-512).
+    #[arg(long = "rx-burst", default_value_t = 32)]
+    rx_burst: usize,
+    /// Transmit buffer size (1-512).
+    #[arg(long = "tx-burst", default_value_t = 32)]
+    tx_burst: usize,
+    /// Number of mbufs in the pool.
+    #[arg(long, default_value_t = 16384)]
+    mbufs: u32,
+}
+
+#[derive(Args, Debug)]
+struct DevbindArgs {
+    /// Show the status of all network devices.
+    #[arg(long, short = 's')]
+    status: bool,
+    /// Bind to this driver (only vfio-pci is supported).
+    #[arg(long, short = 'b', requires = "devices")]
+    bind: Option<String>,
+    /// Unbind from the current driver and give the device back to its kernel driver.
+    #[arg(long, short = 'u', requires = "devices")]
+    unbind: bool,
+    /// Bind even an interface that carries the default route or is up with routes.
+    #[arg(long)]
+    force: bool,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+    /// Root of the sysfs/procfs tree (for tests).
+    #[arg(long, default_value = "/", hide = true)]
+    root: std::path::PathBuf,
+    /// PCI addresses or interface names.
+    devices: Vec<String>,
+}
+
+fn parse_portmask(s: &str) -> Result<u32, String> {
+    let h = s.trim_start_matches("0x").trim_start_matches("0X");
+    let v = u32::from_str_radix(h, 16).map_err(|_| format!("port mask {s:?} is not a hex number"))?;
+    if v == 0 {
+        return Err("port mask 0 enables no port".into());
+    }
+    Ok(v)
+}
+
+/// A command-line or configuration error (exit 2), or a setup error (exit 3).
+#[derive(Debug)]
+enum Failure {
+    Usage(String),
+    Setup(String),
+    Runtime(String),
+}
+
+impl Failure {
+    fn code(&self) -> u8 {
+        match self {
+            Failure::Usage(_) => 2,
+            Failure::Setup(_) => 3,
+            Failure::Runtime(_) => 1,
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    let cli = Cli::parse();
+    let r = match cli.cmd {
+        Cmd::Demo(a) => demo(a),
+        Cmd::L2fwd(a) => l2fwd(a),
+        Cmd::Devbind(a) => devbind(a),
+    };
+    match r {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(f) => {
+            let (Failure::Usage(m) | Failure::Setup(m) | Failure::Runtime(m)) = &f;
+            eprintln!("vnf-l2fwd: {m}");
+            ExitCode::from(f.code())
+        }
+    }
+}
+
+/// Parses "(0,1)(2,3)" into pairs.
+fn parse_portmap(s: &str) -> Result<Vec<(u16, u16)>, Failure> {
+    let bad = |m: &str| Failure::Usage(format!("--portmap {s:?}: {m}; expected e.g. \"(0,1)(2,3)\""));
+    let mut out = vec![];
+    let mut rest = s.trim();
+    while !rest.is_empty() {
+        let r = rest.strip_prefix('(').ok_or_else(|| bad("missing '('"))?;
+        let (inner, tail) = r.split_once(')').ok_or_else(|| bad("missing ')'"))?;
+        let (a, b) = inner.split_once(',').ok_or_else(|| bad("a pair needs two ports"))?;
+        let a: u16 = a.trim().parse().map_err(|_| bad("port is not a number"))?;
+        let b: u16 = b.trim().parse().map_err(|_| bad("port is not a number"))?;
+        out.push((a, b));
+        rest = tail.trim_start_matches(',').trim();
+    }
+    if out.is_empty() {
+        return Err(bad("no pair"));
+    }
+    Ok(out)
+}
+
+/// The last CPU this process may run on (its cpuset, as in a container).
+fn default_cpu() -> Option<usize> {
+    allowed_cpus().last().copied()
+}
+
+/// The CPUs this process may run on, from /proc/self/status.
+fn allowed_cpus() -> Vec<usize> {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("Cpus_allowed_list:")).map(|l| l[18..].trim().to_string()))
+        .map(|list| parse_cpu_list(&list))
+        .unwrap_or_default()
+}
+
+/// Parses a kernel CPU list like "0-3,8,10-11".
+fn parse_cpu_list(s: &str) -> Vec<usize> {
+    let mut v = vec![];
+    for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        match part.split_once('-') {
+            Some((a, b)) => {
+                if let (Ok(a), Ok(b)) = (a.parse::<usize>(), b.parse::<usize>()) {
+                    v.extend(a..=b.min(a + 4096));
+                }
+            }
+            None => {
+                if let Ok(c) = part.parse() {
+                    v.push(c);
+                }
+            }
+        }
+    }
+    v
+}
+
+struct RunSetup {
+    ports: Vec<AnyPort>,
+    period: u64,
+    duration: Option<f64>,
+    pool: Mempool,
+    show_mpps: bool,
+}
+
+/// Runs one lcore forwarding l2fwd between the given ports until the duration or a signal.
+fn run_l2fwd(mut s: RunSetup, fwd: L2Fwd, cpu: Option<usize>, rx_burst: usize, tx_burst: usize) -> Result<(), Failure> {
+    let mut l = Lcore::new("0", cpu, fwd);
+    l.set_rx_burst(rx_burst).map_err(|e| Failure::Usage(e.to_string()))?;
+    l.set_tx_burst(tx_burst).map_err(|e| Failure::Usage(e.to_string()))?;
+    for (id, p) in s.ports.iter_mut().enumerate() {
+        let info = p.info();
+        if info.rx_queues > 0 {
+            l.add_rx(id as u16, p.rx_queue(0).map_err(|e| Failure::Setup(e.to_string()))?);
+        }
+        if info.tx_queues > 0 {
+            l.add_tx(id as u16, p.tx_queue(0).map_err(|e| Failure::Setup(e.to_string()))?)
+                .map_err(|e| Failure::Setup(e.to_string()))?;
+        }
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    stop_on_signals(stop.clone()).map_err(|e| Failure::Setup(format!("cannot install signal handlers: {e}")))?;
+    let start = Instant::now();
+    let mut rt = Runtime::launch(vec![l]).map_err(|e| Failure::Setup(e.to_string()))?;
+    let nports = s.ports.len();
+    let mut next_stats = Instant::now() + Duration::from_secs(s.period.max(1));
+    loop {
+        std::thread::sleep(Duration::from_millis(20));
+        if stop.load(Ordering::Relaxed) || rt.finished() {
+            break;
+        }
+        if let Some(d) = s.duration {
+            if start.elapsed().as_secs_f64() >= d {
+                break;
+            }
+        }
+        if s.period > 0 && Instant::now() >= next_stats {
+            next_stats += Duration::from_secs(s.period);
+            stats::print_live(&stats::render(&stats::port_lines(&rt, nports), &rt.drop_stats()));
+        }
+    }
+    rt.stop();
+    let failed = rt.join();
+    let elapsed = start.elapsed().as_secs_f64();
+    let lines = stats::port_lines(&rt, nports);
+    print!("{}", stats::render(&lines, &rt.drop_stats()));
+    let fwd_total: u64 = lines.iter().map(|l| l.sent).sum();
+    if s.show_mpps {
+        println!("Forwarded {fwd_total} packets in {elapsed:.2} s: {:.2} Mpps", fwd_total as f64 / elapsed / 1e6);
+    }
+    drop(rt);
+    s.ports.clear();
+    if !failed.is_empty() {
+        return Err(Failure::Runtime(format!("lcore(s) {failed:?} panicked")));
+    }
+    let in_use = s.pool.in_use();
+    if in_use != 0 {
+        return Err(Failure::Runtime(format!("{in_use} mbufs did not return to pool {:?}", s.pool.config().name)));
+    }
+    println!("All {} mbufs returned to the pool: no leak.", s.pool.size());
+    Ok(())
+}
+
+fn make_pool(n: u32) -> Result<Mempool, Failure> {
+    Mempool::new(MempoolConfig::new("mbuf_pool", n)).map_err(|e| Failure::Setup(e.to_string()))
+}
+
+fn demo(a: DemoArgs) -> Result<(), Failure> {
+    if !(a.duration > 0.0 && a.duration <= 86400.0) {
+        return Err(Failure::Usage(format!("--duration {} must be between 0 and 86400 seconds", a.duration)));
+    }
+    let pool = make_pool(8192)?;
+    let cpu = a.cpu.or_else(default_cpu);
+    let mut ports = vec![];
+    for id in 0..2u16 {
+        ports.push(
+            ports::open(id, &PortSpec::Null { size: 64, queues: 1 }, &pool)
+                .map_err(|e| Failure::Setup(e.to_string()))?,
+        );
+    }
+    let mut fwd = L2Fwd::new();
+    fwd.pair(0, 1);
+    for (id, p) in ports.iter().enumerate() {
+        fwd.set_port_mac(id as u16, p.mac());
+        println!("Port {id}: {} ({}) MAC {}", p.info().name, p.info().driver, p.mac());
+    }
+    println!("l2fwd demo: null0 <-> null1 on one worker (cpu {cpu:?}) for {} s", a.duration);
+    run_l2fwd(
+        RunSetup { ports, period: a.period, duration: Some(a.duration), pool, show_mpps: true },
+        fwd,
+        cpu,
+        a.rx_burst,
+        32,
+    )
+}
+
+fn l2fwd(a: L2fwdArgs) -> Result<(), Failure> {
+    if a.ports.len() > MAX_PORTS {
+        return Err(Failure::Usage(format!("{} ports given; at most {MAX_PORTS}", a.ports.len())));
+    }
+    if let Some(d) = a.duration {
+        if !(d > 0.0) {
+            return Err(Failure::Usage(format!("--duration {d} must be positive")));
+        }
+    }
+    let mask = a.portmask.unwrap_or(u32::MAX);
+    let enabled: Vec<u16> = (0..a.ports.len() as u16).filter(|p| mask & (1 << p) != 0).collect();
+    let pairs = match &a.portmap {
+        Some(m) => parse_portmap(m)?,
+        None => {
+            if enabled.len() % 2 != 0 {
+                return Err(Failure::Usage(format!(
+                    "{} ports enabled: l2fwd pairs ports, so their number must be even (or give --portmap)",
+                    enabled.len()
+                )));
+            }
+            enabled.chunks(2).map(|c| (c[0], c[1])).collect()
+        }
+    };
+    for &(x, y) in &pairs {
+        for p in [x, y] {
+            if !enabled.contains(&p) {
+                return Err(Failure::Usage(format!(
+                    "--portmap names port {p}, which is not given or not in the port mask"
+                )));
+            }
+        }
+    }
+    let pool = make_pool(a.mbufs)?;
+    let mut ports = vec![];
+    for (id, spec) in a.ports.iter().enumerate() {
+        ports.push(ports::open(id as u16, spec, &pool).map_err(|e| Failure::Setup(e.to_string()))?);
+    }
+    let mut fwd = L2Fwd::new();
+    for &(x, y) in &pairs {
+        fwd.pair(x, y);
+    }
+    for (id, p) in ports.iter().enumerate() {
+        fwd.set_port_mac(id as u16, p.mac());
+    }
+    for ed in &a.eth_dest {
+        let (p, m) =
+            ed.split_once(',').ok_or_else(|| Failure::Usage(format!("--eth-dest {ed:?}: expected PORT,MAC")))?;
+        let p: u16 =
+            p.trim().parse().map_err(|_| Failure::Usage(format!("--eth-dest {ed:?}: port is not a number")))?;
+        let m: MacAddr = m.trim().parse().map_err(|e| Failure::Usage(format!("--eth-dest {ed:?}: {e}")))?;
+        if p as usize >= ports.len() {
+            return Err(Failure::Usage(format!("--eth-dest {ed:?}: no port {p}")));
+        }
+        fwd.set_eth_dest(p, m);
+    }
+    fwd.set_mac_updating(!a.no_mac_updating);
+    run_l2fwd(
+        RunSetup { ports, period: a.period, duration: a.duration, pool, show_mpps: true },
+        fwd,
+        a.cpu,
+        a.rx_burst,
+        a.tx_burst,
+    )
+}
+
+fn devbind(a: DevbindArgs) -> Result<(), Failure> {
+    use vfio::{devbind, status::Status, SysRoot};
+    let root = SysRoot::new(&a.root);
+    let err = |e: vfio::Error| Failure::Setup(e.to_string());
+    if let Some(drv) = &a.bind {
+        if drv != "vfio-pci" {
+            return Err(Failure::Usage(format!("--bind {drv}: only vfio-pci is supported")));
+        }
+        for d in &a.devices {
+            let addr = root.resolve(d).map_err(err)?;
+            let out = devbind::bind_vfio(&root, &mut devbind::SysfsKernel, addr, a.force).map_err(err)?;
+            println!("{addr}: bound to vfio-pci");
+            if !out.group_offenders.is_empty() {
+                println!(
+                    "warning: IOMMU group {:?} is not viable until these are bound too: {:?}",
+                    out.iommu_group, out.group_offenders
+                );
+            }
+        }
+    } else if a.unbind {
+        for d in &a.devices {
+            let addr = root.resolve(d).map_err(err)?;
+            devbind::unbind(&root, &mut devbind::SysfsKernel, addr).map_err(err)?;
+            println!("{addr}: unbound");
+        }
+    }
+    if a.status || (a.bind.is_none() && !a.unbind) {
+        let st = Status::read(&root).map_err(err)?;
+        let out = if a.json { st.to_json() } else { st.to_text() };
+        use std::io::Write;
+        // A closed pipe (| head) is not an error worth a panic.
+        let _ = std::io::stdout().write_all(out.as_bytes());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn portmap_and_masks() {
+        assert_eq!(parse_portmap("(0,1)(2,3)").unwrap(), vec![(0, 1), (2, 3)]);
+        assert_eq!(parse_portmap(" (0, 1),(3,2)").unwrap(), vec![(0, 1), (3, 2)]);
+        for bad in ["", "(0,1", "0,1)", "(0)", "(a,1)"] {
+            assert!(parse_portmap(bad).is_err(), "{bad}");
+        }
+        assert_eq!(parse_portmask("0x3"), Ok(3));
+        assert_eq!(parse_portmask("f"), Ok(15));
+        assert!(parse_portmask("0").is_err());
+        assert!(parse_portmask("zz").is_err());
+        assert_eq!(parse_cpu_list("0-2,5"), vec![0, 1, 2, 5]);
+    }
+}

@@ -1,0 +1,183 @@
+//! `--port SPEC` parsing and opening.
+
+use dataplane::mbuf::{Mbuf, Mempool};
+use dataplane::port::null::{NullConfig, NullPort};
+use dataplane::port::pcap::{PcapConfig, PcapPort};
+use dataplane::port::ring::RingPort;
+use dataplane::port::{BoxRx, BoxTx, LinkStatus, MacAddr, Port, PortError, PortInfo, PortStats};
+use std::path::PathBuf;
+
+/// A parsed `--port` value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PortSpec {
+    /// `null[,size=N][,queues=N]`
+    Null { size: usize, queues: u16 },
+    /// `ring[,peer=N]`: a ring port looped back to itself (or wired to port N's ring).
+    Ring,
+    /// `pcap:rx=FILE,tx=FILE`
+    Pcap { rx: Option<PathBuf>, tx: Option<PathBuf> },
+}
+
+/// Errors in a port spec.
+#[derive(Debug, thiserror::Error)]
+pub enum SpecError {
+    #[error("--port {spec:?}: {msg}")]
+    Bad { spec: String, msg: String },
+}
+
+fn bad(spec: &str, msg: impl Into<String>) -> SpecError {
+    SpecError::Bad { spec: spec.to_string(), msg: msg.into() }
+}
+
+impl std::str::FromStr for PortSpec {
+    type Err = SpecError;
+    fn from_str(spec: &str) -> Result<Self, SpecError> {
+        let (kind, rest) = match spec.split_once([':', ',']) {
+            Some((k, r)) => (k, r),
+            None => (spec, ""),
+        };
+        let kv = |rest: &str| -> Result<Vec<(String, String)>, SpecError> {
+            rest.split(',')
+                .filter(|s| !s.is_empty())
+                .map(|p| {
+                    p.split_once('=')
+                        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+                        .ok_or_else(|| bad(spec, format!("expected key=value, got {p:?}")))
+                })
+                .collect()
+        };
+        match kind {
+            "null" => {
+                let mut size = 64;
+                let mut queues = 1;
+                for (k, v) in kv(rest)? {
+                    match k.as_str() {
+                        "size" => {
+                            size = v.parse().map_err(|_| bad(spec, format!("size {v:?} is not a number")))?;
+                            if !(14..=9000).contains(&size) {
+                                return Err(bad(spec, format!("size {size} must be 14 to 9000")));
+                            }
+                        }
+                        "queues" => {
+                            queues = v.parse().map_err(|_| bad(spec, format!("queues {v:?} is not a number")))?;
+                            if !(1..=64).contains(&queues) {
+                                return Err(bad(spec, format!("queues {queues} must be 1 to 64")));
+                            }
+                        }
+                        _ => return Err(bad(spec, format!("unknown null option {k:?} (size, queues)"))),
+                    }
+                }
+                Ok(PortSpec::Null { size, queues })
+            }
+            "ring" => {
+                if !rest.is_empty() {
+                    return Err(bad(spec, "ring takes no options"));
+                }
+                Ok(PortSpec::Ring)
+            }
+            "pcap" => {
+                let (mut rx, mut tx) = (None, None);
+                for (k, v) in kv(rest)? {
+                    if v.is_empty() {
+                        return Err(bad(spec, format!("{k}= needs a file name")));
+                    }
+                    match k.as_str() {
+                        "rx" => rx = Some(PathBuf::from(v)),
+                        "tx" => tx = Some(PathBuf::from(v)),
+                        _ => return Err(bad(spec, format!("unknown pcap option {k:?} (rx, tx)"))),
+                    }
+                }
+                if rx.is_none() && tx.is_none() {
+                    return Err(bad(spec, "pcap needs rx=FILE, tx=FILE or both"));
+                }
+                Ok(PortSpec::Pcap { rx, tx })
+            }
+            _ => Err(bad(spec, format!("unknown port kind {kind:?} (null, ring, pcap)"))),
+        }
+    }
+}
+
+/// An opened port of any native backend, behind one type so a worker can hold a mix.
+pub enum AnyPort {
+    Null(NullPort),
+    Ring(RingPort<Mbuf>),
+    Pcap(PcapPort),
+}
+
+macro_rules! each {
+    ($s:expr, $p:ident => $e:expr) => {
+        match $s {
+            AnyPort::Null($p) => $e,
+            AnyPort::Ring($p) => $e,
+            AnyPort::Pcap($p) => $e,
+        }
+    };
+}
+
+impl Port for AnyPort {
+    type Buf = Mbuf;
+    fn info(&self) -> PortInfo {
+        each!(self, p => p.info())
+    }
+    fn mac(&self) -> MacAddr {
+        each!(self, p => p.mac())
+    }
+    fn link(&self) -> LinkStatus {
+        each!(self, p => p.link())
+    }
+    fn stats(&self) -> PortStats {
+        each!(self, p => p.stats())
+    }
+    fn set_promiscuous(&mut self, on: bool) -> Result<(), PortError> {
+        each!(self, p => p.set_promiscuous(on))
+    }
+    fn rx_queue(&mut self, q: u16) -> Result<BoxRx<Mbuf>, PortError> {
+        each!(self, p => p.rx_queue(q))
+    }
+    fn tx_queue(&mut self, q: u16) -> Result<BoxTx<Mbuf>, PortError> {
+        each!(self, p => p.tx_queue(q))
+    }
+}
+
+/// Opens port `id` from its spec.
+pub fn open(id: u16, spec: &PortSpec, pool: &Mempool) -> Result<AnyPort, PortError> {
+    Ok(match spec {
+        PortSpec::Null { size, queues } => {
+            let mut c = NullConfig::new(id);
+            c.frame_size = *size;
+            c.rx_queues = *queues;
+            c.tx_queues = *queues;
+            AnyPort::Null(NullPort::new(id, c, pool.clone())?)
+        }
+        PortSpec::Ring => {
+            let ring = std::sync::Arc::new(
+                dataplane::ring::Ring::new(1024)
+                    .map_err(|e| PortError::Config { port: format!("ring{id}"), msg: e.to_string() })?,
+            );
+            AnyPort::Ring(RingPort::new(&format!("ring{id}"), id, vec![ring.clone()], vec![ring])?)
+        }
+        PortSpec::Pcap { rx, tx } => {
+            AnyPort::Pcap(PcapPort::new(id, PcapConfig { rx: rx.clone(), tx: tx.clone(), mac: None }, pool.clone())?)
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_specs() {
+        assert_eq!("null".parse::<PortSpec>().unwrap(), PortSpec::Null { size: 64, queues: 1 });
+        assert_eq!("null,size=128".parse::<PortSpec>().unwrap(), PortSpec::Null { size: 128, queues: 1 });
+        assert_eq!(
+            "pcap:rx=a.pcap,tx=b.pcap".parse::<PortSpec>().unwrap(),
+            PortSpec::Pcap { rx: Some("a.pcap".into()), tx: Some("b.pcap".into()) }
+        );
+        for bad in
+            ["", "foo", "null,size=x", "null,size=5", "null,bogus=1", "pcap:", "pcap:rx=", "pcap:zz=1", "ring,x=1"]
+        {
+            assert!(bad.parse::<PortSpec>().is_err(), "{bad}");
+        }
+    }
+}

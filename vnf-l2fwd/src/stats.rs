@@ -1,0 +1,63 @@
+//! Console statistics in DPDK l2fwd's layout, and the final summary.
+
+use dataplane::lcore::{DropReason, Runtime};
+use std::fmt::Write as _;
+use std::io::IsTerminal;
+
+/// One port's totals as l2fwd prints them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PortLine {
+    pub sent: u64,
+    pub received: u64,
+    pub dropped: u64,
+}
+
+/// Reads the per-port totals from the runtime.
+pub fn port_lines(rt: &Runtime, ports: usize) -> Vec<PortLine> {
+    rt.port_stats(ports).into_iter().map(|(rx, tx, dropped)| PortLine { sent: tx, received: rx, dropped }).collect()
+}
+
+/// Formats DPDK l2fwd's statistics block.
+pub fn render(lines: &[PortLine], drops: &[u64; DropReason::COUNT]) -> String {
+    let mut s = String::new();
+    let _ = writeln!(s, "\nPort statistics ====================================");
+    let mut tot = PortLine::default();
+    for (p, l) in lines.iter().enumerate() {
+        let _ = write!(
+            s,
+            "\nStatistics for port {p} ------------------------------\
+             \nPackets sent: {:>24}\nPackets received: {:>20}\nPackets dropped: {:>21}",
+            l.sent, l.received, l.dropped
+        );
+        tot.sent += l.sent;
+        tot.received += l.received;
+        tot.dropped += l.dropped;
+    }
+    let other: u64 = drops.iter().enumerate().filter(|(i, _)| *i != DropReason::TxFull as usize).map(|(_, d)| d).sum();
+    let _ = write!(
+        s,
+        "\nAggregate statistics ===============================\
+         \nTotal packets sent: {:>18}\nTotal packets received: {:>14}\nTotal packets dropped: {:>15}",
+        tot.sent,
+        tot.received,
+        tot.dropped + other
+    );
+    for r in DropReason::ALL {
+        let d = drops[r as usize];
+        if d > 0 {
+            let _ = write!(s, "\n  dropped {:<14} {:>14}", r.name(), d);
+        }
+    }
+    let _ = writeln!(s, "\n====================================================");
+    s
+}
+
+/// Prints a statistics block; on a terminal, clears the screen first so the view updates in
+/// place (as l2fwd does).
+pub fn print_live(block: &str) {
+    if std::io::stdout().is_terminal() {
+        // ESC[2J clear screen, ESC[1;1H cursor home: the sequences l2fwd prints.
+        print!("\x1b[2J\x1b[1;1H");
+    }
+    print!("{block}");
+}
