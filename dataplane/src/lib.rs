@@ -12,5 +12,6 @@
 
 pub mod arch;
 pub mod buf;
+pub mod wire;
 
 pub use buf::{PacketBuf, PacketMeta};
