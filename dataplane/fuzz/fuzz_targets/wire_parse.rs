@@ -34,14 +34,18 @@ fuzz_target!(|data: &[u8]| {
 
 /// Follows a frame down through its layers; `depth` bounds VXLAN nesting.
 fn dissect_frame(frame: &[u8], depth: u32) {
-    let Ok(l2) = walk_vlan_tags(frame) else { return };
+    let Ok(l2) = walk_vlan_tags(frame) else {
+        return;
+    };
     assert!(l2.l3_offset <= frame.len());
     assert!(!l2.ethertype().is_vlan_tpid());
     let l3 = &frame[l2.l3_offset..];
     match l2.ethertype() {
         EtherType::Arp => arp(l3),
         EtherType::Ipv4 => {
-            let Ok(ip) = Ipv4Packet::new_checked(l3) else { return };
+            let Ok(ip) = Ipv4Packet::new_checked(l3) else {
+                return;
+            };
             ipv4(l3);
             if !ip.is_fragment() || ip.frag_offset() == 0 {
                 let (src, dst) = (ip.src_addr(), ip.dst_addr());
@@ -51,9 +55,13 @@ fn dissect_frame(frame: &[u8], depth: u32) {
             }
         }
         EtherType::Ipv6 => {
-            let Ok(ip) = Ipv6Packet::new_checked(l3) else { return };
+            let Ok(ip) = Ipv6Packet::new_checked(l3) else {
+                return;
+            };
             ipv6(l3);
-            let Ok(up) = walk(ip.next_header(), ip.payload()) else { return };
+            let Ok(up) = walk(ip.next_header(), ip.payload()) else {
+                return;
+            };
             if up.has_upper_header() {
                 let (src, dst) = (ip.src_addr(), ip.dst_addr());
                 if up.next_header == IpProtocol::Icmpv6 {
@@ -61,9 +69,12 @@ fn dissect_frame(frame: &[u8], depth: u32) {
                         let _ = p.verify_checksum(&src, &dst);
                     }
                 }
-                l4(up.next_header, &ip.payload()[up.offset..], depth, |seg, proto| {
-                    checksum::verify_l4_v6(&src, &dst, proto, seg)
-                });
+                l4(
+                    up.next_header,
+                    &ip.payload()[up.offset..],
+                    depth,
+                    |seg, proto| checksum::verify_l4_v6(&src, &dst, proto, seg),
+                );
             }
         }
         _ => {}
@@ -101,26 +112,40 @@ fn walk(first: IpProtocol, payload: &[u8]) -> Result<Ipv6Upper, Error> {
 }
 
 fn ethernet(b: &[u8]) {
-    let Ok(f) = EthernetFrame::new_checked(b) else { return };
+    let Ok(f) = EthernetFrame::new_checked(b) else {
+        return;
+    };
     let _ = f.payload();
     let r = EthernetRepr::parse(&f).unwrap();
     let mut out = [0u8; 14];
-    r.emit(&mut EthernetFrame::new_unchecked(&mut out[..])).unwrap();
-    assert_eq!(EthernetRepr::parse(&EthernetFrame::new_checked(&out[..]).unwrap()), Ok(r));
-    assert_eq!(r.src_addr.to_string().parse::<EthernetAddress>(), Ok(r.src_addr));
+    r.emit(&mut EthernetFrame::new_unchecked(&mut out[..]))
+        .unwrap();
+    assert_eq!(
+        EthernetRepr::parse(&EthernetFrame::new_checked(&out[..]).unwrap()),
+        Ok(r)
+    );
+    assert_eq!(
+        r.src_addr.to_string().parse::<EthernetAddress>(),
+        Ok(r.src_addr)
+    );
 }
 
 fn vlan(b: &[u8]) {
-    let Ok(v) = VlanHeader::new_checked(b) else { return };
+    let Ok(v) = VlanHeader::new_checked(b) else {
+        return;
+    };
     let _ = (v.payload(), v.pcp(), v.dei());
     let r = VlanRepr::parse(&v).unwrap();
     let mut out = [0u8; 4];
-    r.emit(&mut VlanHeader::new_unchecked(&mut out[..])).unwrap();
+    r.emit(&mut VlanHeader::new_unchecked(&mut out[..]))
+        .unwrap();
     assert_eq!(&out[..], &b[..4]);
 }
 
 fn arp(b: &[u8]) {
-    let Ok(p) = ArpPacket::new_checked(b) else { return };
+    let Ok(p) = ArpPacket::new_checked(b) else {
+        return;
+    };
     let Ok(r) = ArpRepr::parse(&p) else { return };
     let mut out = [0u8; 28];
     r.emit(&mut ArpPacket::new_unchecked(&mut out[..])).unwrap();
@@ -128,11 +153,19 @@ fn arp(b: &[u8]) {
 }
 
 fn ipv4(b: &[u8]) {
-    let Ok(p) = Ipv4Packet::new_checked(b) else { return };
-    let _ = (p.options(), p.payload(), p.verify_checksum(), p.is_fragment());
+    let Ok(p) = Ipv4Packet::new_checked(b) else {
+        return;
+    };
+    let _ = (
+        p.options(),
+        p.payload(),
+        p.verify_checksum(),
+        p.is_fragment(),
+    );
     let r = Ipv4Repr::parse(&p).unwrap();
     let mut out = vec![0u8; r.buffer_len() + r.payload_len];
-    r.emit(&mut Ipv4Packet::new_unchecked(&mut out[..])).unwrap();
+    r.emit(&mut Ipv4Packet::new_unchecked(&mut out[..]))
+        .unwrap();
     let q = Ipv4Packet::new_checked(&out[..]).unwrap();
     assert!(q.verify_checksum());
     assert_eq!(Ipv4Repr::parse(&q), Ok(r));
@@ -146,11 +179,14 @@ fn ipv4(b: &[u8]) {
 }
 
 fn ipv6(b: &[u8]) {
-    let Ok(p) = Ipv6Packet::new_checked(b) else { return };
+    let Ok(p) = Ipv6Packet::new_checked(b) else {
+        return;
+    };
     let _ = p.payload();
     let r = Ipv6Repr::parse(&p).unwrap();
     let mut out = [0u8; 40];
-    r.emit(&mut Ipv6Packet::new_unchecked(&mut out[..])).unwrap();
+    r.emit(&mut Ipv6Packet::new_unchecked(&mut out[..]))
+        .unwrap();
     assert_eq!(&out[..], &b[..40]);
 }
 
@@ -159,31 +195,41 @@ fn ipv6_ext(b: &[u8]) {
         let _ = (h.routing_type(), h.segments_left(), h.next_header());
         let r = Ipv6ExtHeaderRepr::parse(&h).unwrap();
         let mut out = vec![0u8; r.buffer_len()];
-        r.emit(&mut Ipv6ExtHeader::new_unchecked(&mut out[..])).unwrap();
+        r.emit(&mut Ipv6ExtHeader::new_unchecked(&mut out[..]))
+            .unwrap();
         assert_eq!(&out[..], &b[..h.header_len()]);
     }
     if let Ok(h) = Ipv6FragmentHeader::new_checked(b) {
         let _ = h.payload();
         let r = Ipv6FragmentRepr::parse(&h).unwrap();
         let mut out = [0u8; 8];
-        r.emit(&mut Ipv6FragmentHeader::new_unchecked(&mut out[..])).unwrap();
-        assert_eq!(Ipv6FragmentRepr::parse(&Ipv6FragmentHeader::new_checked(&out[..]).unwrap()), Ok(r));
+        r.emit(&mut Ipv6FragmentHeader::new_unchecked(&mut out[..]))
+            .unwrap();
+        assert_eq!(
+            Ipv6FragmentRepr::parse(&Ipv6FragmentHeader::new_checked(&out[..]).unwrap()),
+            Ok(r)
+        );
     }
 }
 
 fn icmpv4(b: &[u8]) {
-    let Ok(p) = Icmpv4Packet::new_checked(b) else { return };
+    let Ok(p) = Icmpv4Packet::new_checked(b) else {
+        return;
+    };
     let _ = p.verify_checksum();
     let r = Icmpv4Repr::parse(&p).unwrap();
     let mut out = vec![0u8; r.buffer_len()];
-    r.emit(&mut Icmpv4Packet::new_unchecked(&mut out[..])).unwrap();
+    r.emit(&mut Icmpv4Packet::new_unchecked(&mut out[..]))
+        .unwrap();
     let q = Icmpv4Packet::new_checked(&out[..]).unwrap();
     assert!(q.verify_checksum());
     assert_eq!(Icmpv4Repr::parse(&q), Ok(r));
 }
 
 fn icmpv6(b: &[u8]) {
-    let Ok(p) = Icmpv6Packet::new_checked(b) else { return };
+    let Ok(p) = Icmpv6Packet::new_checked(b) else {
+        return;
+    };
     for o in p.ndisc_options() {
         let _ = o;
     }
@@ -191,14 +237,17 @@ fn icmpv6(b: &[u8]) {
     let Ok(r) = Icmpv6Repr::parse(&p) else { return };
     let (src, dst) = ("fe80::1".parse().unwrap(), "ff02::1".parse().unwrap());
     let mut out = vec![0u8; r.buffer_len()];
-    r.emit(&src, &dst, &mut Icmpv6Packet::new_unchecked(&mut out[..])).unwrap();
+    r.emit(&src, &dst, &mut Icmpv6Packet::new_unchecked(&mut out[..]))
+        .unwrap();
     let q = Icmpv6Packet::new_checked(&out[..]).unwrap();
     assert!(q.verify_checksum(&src, &dst));
     assert_eq!(Icmpv6Repr::parse(&q), Ok(r));
 }
 
 fn udp(b: &[u8]) {
-    let Ok(p) = UdpPacket::new_checked(b) else { return };
+    let Ok(p) = UdpPacket::new_checked(b) else {
+        return;
+    };
     let r = UdpRepr::parse(&p).unwrap();
     assert_eq!(r.payload_len, p.payload().len());
     let mut out = [0u8; 8];
@@ -207,19 +256,30 @@ fn udp(b: &[u8]) {
 }
 
 fn tcp(b: &[u8]) {
-    let Ok(p) = TcpPacket::new_checked(b) else { return };
+    let Ok(p) = TcpPacket::new_checked(b) else {
+        return;
+    };
     let _ = (p.options(), p.payload());
     let r = TcpRepr::parse(&p).unwrap();
     let mut out = vec![0u8; r.buffer_len()];
     r.emit(&mut TcpPacket::new_unchecked(&mut out[..])).unwrap();
-    assert_eq!(TcpRepr::parse(&TcpPacket::new_checked(&out[..]).unwrap()), Ok(r));
+    assert_eq!(
+        TcpRepr::parse(&TcpPacket::new_checked(&out[..]).unwrap()),
+        Ok(r)
+    );
 }
 
 fn vxlan(b: &[u8]) {
-    let Ok(p) = VxlanPacket::new_checked(b) else { return };
+    let Ok(p) = VxlanPacket::new_checked(b) else {
+        return;
+    };
     let _ = p.payload();
     let Ok(r) = VxlanRepr::parse(&p) else { return };
     let mut out = [0u8; 8];
-    r.emit(&mut VxlanPacket::new_unchecked(&mut out[..])).unwrap();
-    assert_eq!(VxlanRepr::parse(&VxlanPacket::new_checked(&out[..]).unwrap()), Ok(r));
+    r.emit(&mut VxlanPacket::new_unchecked(&mut out[..]))
+        .unwrap();
+    assert_eq!(
+        VxlanRepr::parse(&VxlanPacket::new_checked(&out[..]).unwrap()),
+        Ok(r)
+    );
 }
