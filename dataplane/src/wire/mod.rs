@@ -20,8 +20,14 @@
 //!
 //! ```
 //! use dataplane::wire::{EthernetFrame, EtherType, Ipv4Packet, IpProtocol, UdpPacket};
-//! # let frame_bytes = dataplane::wire::example_frame();
-//! let eth = EthernetFrame::new_checked(&frame_bytes[..])?;
+//! #[rustfmt::skip]
+//! let frame: [u8; 42] = [
+//!     0x02, 0, 0, 0, 0, 0x02, 0x02, 0, 0, 0, 0, 0x01, 0x08, 0x00, // Ethernet, IPv4
+//!     0x45, 0, 0, 28, 0, 0, 0x40, 0, 64, 17, 0, 0,                 // IPv4, UDP
+//!     10, 0, 0, 1, 10, 0, 0, 2,                                   // 10.0.0.1 -> 10.0.0.2
+//!     0x30, 0x39, 0, 53, 0, 8, 0, 0,                              // UDP 12345 -> 53
+//! ];
+//! let eth = EthernetFrame::new_checked(&frame[..])?;
 //! assert_eq!(eth.ethertype(), EtherType::Ipv4);
 //! let ip = Ipv4Packet::new_checked(eth.payload())?;
 //! assert_eq!(ip.next_header(), IpProtocol::Udp);
@@ -168,18 +174,6 @@ pub(crate) fn need(len: usize, need: usize) -> Result<(), Error> {
     } else {
         Err(Error::Truncated)
     }
-}
-
-/// An Ethernet/IPv4/UDP DNS query frame, used by the module-level example.
-#[doc(hidden)]
-pub fn example_frame() -> Vec<u8> {
-    let mut f = vec![0u8; 14 + 20 + 8];
-    f[12..14].copy_from_slice(&[0x08, 0x00]);
-    f[14..34].copy_from_slice(&[
-        0x45, 0, 0, 28, 0, 0, 0x40, 0, 64, 17, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2,
-    ]);
-    f[34..42].copy_from_slice(&[0x30, 0x39, 0, 53, 0, 8, 0, 0]);
-    f
 }
 
 #[cfg(test)]
