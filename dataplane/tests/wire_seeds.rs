@@ -36,10 +36,7 @@ fn dissect(frame: &[u8], seen: &mut Seen) -> Result<(), Error> {
             match ip.next_header() {
                 IpProtocol::Udp => {
                     let u = UdpPacket::new_checked(seg)?;
-                    assert!(
-                        u.checksum() != 0 && u.verify_checksum_v4(&s, &d),
-                        "UDP/IPv4 checksum"
-                    );
+                    assert!(u.checksum() != 0 && u.verify_checksum_v4(&s, &d), "UDP/IPv4 checksum");
                     udp_payload(&u, seen)?;
                 }
                 IpProtocol::Tcp => {
@@ -84,14 +81,8 @@ fn dissect(frame: &[u8], seen: &mut Seen) -> Result<(), Error> {
                     let p = Icmpv6Packet::new_checked(seg)?;
                     assert!(p.verify_checksum(&s, &d), "ICMPv6 checksum");
                     match Icmpv6Repr::parse(&p)? {
-                        Icmpv6Repr::NeighborSolicit {
-                            source_lladdr: Some(_),
-                            ..
-                        } => seen.layers.push("ns"),
-                        Icmpv6Repr::NeighborAdvert {
-                            target_lladdr: Some(_),
-                            ..
-                        } => seen.layers.push("na"),
+                        Icmpv6Repr::NeighborSolicit { source_lladdr: Some(_), .. } => seen.layers.push("ns"),
+                        Icmpv6Repr::NeighborAdvert { target_lladdr: Some(_), .. } => seen.layers.push("na"),
                         _ => seen.layers.push("icmpv6"),
                     }
                 }
@@ -127,8 +118,8 @@ fn every_seed_dissects_with_valid_checksums() {
     }
     // The corpus covers every protocol the module parses.
     for layer in [
-        "vlan", "arp", "ipv4", "ipv6", "ext", "fragment", "udp", "tcp", "icmpv4", "icmpv6", "ns",
-        "na", "vxlan", "other-l3",
+        "vlan", "arp", "ipv4", "ipv6", "ext", "fragment", "udp", "tcp", "icmpv4", "icmpv6", "ns", "na", "vxlan",
+        "other-l3",
     ] {
         assert!(all.contains(&layer), "no seed exercises {layer}");
     }

@@ -17,70 +17,13 @@ use crate::buf::PacketBuf;
 use crate::burst::Burst;
 use crate::stats::Counter;
 use crossbeam_utils::CachePadded;
-use std::fmt;
-use std::str::FromStr;
 use std::sync::Arc;
 
 /// The largest number of ports a runtime handles (DPDK's RTE_MAX_ETHPORTS default).
 pub const MAX_PORTS: usize = 32;
 
-/// An Ethernet MAC address.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Default, PartialOrd, Ord)]
-pub struct MacAddr(pub [u8; 6]);
-
-impl MacAddr {
-    /// The locally administered address `02:00:00:00:00:<n>` (what DPDK's l2fwd writes as the
-    /// destination for tx port n, and the default MAC of our synthetic ports).
-    pub const fn local(n: u8) -> Self {
-        MacAddr([2, 0, 0, 0, 0, n])
-    }
-
-    /// The broadcast address.
-    pub const BROADCAST: MacAddr = MacAddr([0xff; 6]);
-
-    /// The bytes.
-    pub const fn octets(&self) -> [u8; 6] {
-        self.0
-    }
-}
-
-impl fmt::Display for MacAddr {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let b = self.0;
-        write!(f, "{:02X}:{:02X}:{:02X}:{:02X}:{:02X}:{:02X}", b[0], b[1], b[2], b[3], b[4], b[5])
-    }
-}
-
-impl fmt::Debug for MacAddr {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(self, f)
-    }
-}
-
-/// Error parsing a MAC address.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid MAC address {0:?}: expected six hex bytes like 02:00:00:00:00:01")]
-pub struct MacParseError(pub String);
-
-impl FromStr for MacAddr {
-    type Err = MacParseError;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let err = || MacParseError(s.to_string());
-        let mut out = [0u8; 6];
-        let mut parts = s.split([':', '-']);
-        for b in out.iter_mut() {
-            let p = parts.next().ok_or_else(err)?;
-            if p.is_empty() || p.len() > 2 {
-                return Err(err());
-            }
-            *b = u8::from_str_radix(p, 16).map_err(|_| err())?;
-        }
-        if parts.next().is_some() {
-            return Err(err());
-        }
-        Ok(MacAddr(out))
-    }
-}
+/// The MAC address type of ports: [`crate::wire::EthernetAddress`].
+pub use crate::wire::EthernetAddress as MacAddr;
 
 /// Link state of a port.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -343,19 +286,6 @@ impl QueueClaims {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn mac_parse_and_print() {
-        let m: MacAddr = "02:00:00:00:00:01".parse().unwrap();
-        assert_eq!(m, MacAddr::local(1));
-        assert_eq!(m.to_string(), "02:00:00:00:00:01");
-        assert_eq!("aa-bb-cc-dd-ee-ff".parse::<MacAddr>().unwrap().0, [0xaa, 0xbb, 0xcc, 0xdd, 0xee, 0xff]);
-        for bad in
-            ["", "02:00:00:00:00", "02:00:00:00:00:01:02", "0g:00:00:00:00:01", "002:00:00:00:00:01", "02::00:00:00:01"]
-        {
-            assert!(bad.parse::<MacAddr>().is_err(), "{bad}");
-        }
-    }
 
     #[test]
     fn claims() {

@@ -284,33 +284,22 @@ mod tests {
         r.emit(&mut ArpPacket::new_unchecked(&mut out[..])).unwrap();
         assert_eq!(out, REQUEST);
         let mut short = [0u8; 27];
-        assert_eq!(
-            r.emit(&mut ArpPacket::new_unchecked(&mut short[..])),
-            Err(Error::Truncated)
-        );
+        assert_eq!(r.emit(&mut ArpPacket::new_unchecked(&mut short[..])), Err(Error::Truncated));
     }
 
     #[test]
     fn truncations() {
-        check_truncations(&REQUEST, 28, |b| {
-            ArpRepr::parse(&ArpPacket::new_checked(b)?)
-        });
+        check_truncations(&REQUEST, 28, |b| ArpRepr::parse(&ArpPacket::new_checked(b)?));
     }
 
     #[test]
     fn other_hardware_unsupported() {
         let mut b = REQUEST;
         b[1] = 6; // IEEE 802 hardware type
-        assert_eq!(
-            ArpRepr::parse(&ArpPacket::new_checked(&b[..]).unwrap()),
-            Err(Error::Unsupported)
-        );
+        assert_eq!(ArpRepr::parse(&ArpPacket::new_checked(&b[..]).unwrap()), Err(Error::Unsupported));
         let mut b = REQUEST;
         b[5] = 16;
-        assert_eq!(
-            ArpRepr::parse(&ArpPacket::new_checked(&b[..]).unwrap()),
-            Err(Error::Unsupported)
-        );
+        assert_eq!(ArpRepr::parse(&ArpPacket::new_checked(&b[..]).unwrap()), Err(Error::Unsupported));
         let mut b = REQUEST;
         b[7] = 9; // unknown operation is a value
         let r = ArpRepr::parse(&ArpPacket::new_checked(&b[..]).unwrap()).unwrap();

@@ -42,9 +42,7 @@ fn sum_native(data: &[u8]) -> u64 {
     // `from_ne_bytes([b, 0])` places correctly on either endianness.
     let mut rest = chunks.remainder();
     if rest.len() >= 8 {
-        let x = u64::from_ne_bytes([
-            rest[0], rest[1], rest[2], rest[3], rest[4], rest[5], rest[6], rest[7],
-        ]);
+        let x = u64::from_ne_bytes([rest[0], rest[1], rest[2], rest[3], rest[4], rest[5], rest[6], rest[7]]);
         a += (x >> 32) + (x & 0xffff_ffff);
         rest = &rest[8..];
     }
@@ -147,20 +145,14 @@ pub fn l4_checksum_v6(src: &Ipv6Addr, dst: &Ipv6Addr, protocol: IpProtocol, segm
 /// checksum over the IPv4 pseudo-header.
 #[inline]
 pub fn verify_l4_v4(src: &Ipv4Addr, dst: &Ipv4Addr, protocol: IpProtocol, segment: &[u8]) -> bool {
-    add(
-        pseudo_header_v4(src, dst, protocol, segment.len() as u16),
-        sum(segment),
-    ) == 0xffff
+    add(pseudo_header_v4(src, dst, protocol, segment.len() as u16), sum(segment)) == 0xffff
 }
 
 /// True when `segment` (L4 header and payload, checksum field as received) carries a correct
 /// checksum over the IPv6 pseudo-header.
 #[inline]
 pub fn verify_l4_v6(src: &Ipv6Addr, dst: &Ipv6Addr, protocol: IpProtocol, segment: &[u8]) -> bool {
-    add(
-        pseudo_header_v6(src, dst, protocol, segment.len() as u32),
-        sum(segment),
-    ) == 0xffff
+    add(pseudo_header_v6(src, dst, protocol, segment.len() as u32), sum(segment)) == 0xffff
 }
 
 /// RFC 1624 eqn. 3: the new checksum after one 16-bit word covered by `checksum` changes from
@@ -238,8 +230,8 @@ mod tests {
     fn ipv4_header_known_checksum() {
         // A classic example header: checksum 0xb861.
         let hdr = [
-            0x45, 0x00, 0x00, 0x73, 0x00, 0x00, 0x40, 0x00, 0x40, 0x11, 0x00, 0x00, 0xc0, 0xa8,
-            0x00, 0x01, 0xc0, 0xa8, 0x00, 0xc7,
+            0x45, 0x00, 0x00, 0x73, 0x00, 0x00, 0x40, 0x00, 0x40, 0x11, 0x00, 0x00, 0xc0, 0xa8, 0x00, 0x01, 0xc0, 0xa8,
+            0x00, 0xc7,
         ];
         assert_eq!(checksum(&hdr), 0xb861);
         let mut with = hdr;
@@ -256,10 +248,7 @@ mod tests {
         bytes.extend_from_slice(&dst.octets());
         bytes.extend_from_slice(&0x0001_0020u32.to_be_bytes());
         bytes.extend_from_slice(&[0, 0, 0, 58]);
-        assert_eq!(
-            pseudo_header_v6(&src, &dst, IpProtocol::Icmpv6, 0x0001_0020),
-            sum_reference(&bytes)
-        );
+        assert_eq!(pseudo_header_v6(&src, &dst, IpProtocol::Icmpv6, 0x0001_0020), sum_reference(&bytes));
     }
 
     fn equivalent(a: u16, b: u16) -> bool {

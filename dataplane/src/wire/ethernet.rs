@@ -31,10 +31,7 @@ impl EtherType {
     /// True for the TPIDs that start a VLAN tag: 0x8100, 0x88a8 and 0x9100.
     #[inline]
     pub fn is_vlan_tpid(self) -> bool {
-        matches!(
-            self,
-            EtherType::Vlan | EtherType::QinQ | EtherType::QinQ9100
-        )
+        matches!(self, EtherType::Vlan | EtherType::QinQ | EtherType::QinQ9100)
     }
 }
 
@@ -48,6 +45,12 @@ pub type MacAddr = EthernetAddress;
 impl EthernetAddress {
     /// ff:ff:ff:ff:ff:ff.
     pub const BROADCAST: EthernetAddress = EthernetAddress([0xff; 6]);
+
+    /// The locally administered address `02:00:00:00:00:<n>`: what DPDK's l2fwd writes as the
+    /// destination for tx port n, and the default MAC of the synthetic ports.
+    pub const fn local(n: u8) -> Self {
+        EthernetAddress([2, 0, 0, 0, 0, n])
+    }
 
     /// Builds an address from the first six bytes of `data`.
     ///
@@ -94,11 +97,7 @@ impl From<[u8; 6]> for EthernetAddress {
 impl fmt::Display for EthernetAddress {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let b = &self.0;
-        write!(
-            f,
-            "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
-            b[0], b[1], b[2], b[3], b[4], b[5]
-        )
+        write!(f, "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}", b[0], b[1], b[2], b[3], b[4], b[5])
     }
 }
 
@@ -237,10 +236,7 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> EthernetFrame<T> {
     /// Sets the EtherType.
     #[inline]
     pub fn set_ethertype(&mut self, ethertype: EtherType) {
-        put16(
-            &mut self.buffer.as_mut()[field::ETHERTYPE],
-            ethertype.into(),
-        );
+        put16(&mut self.buffer.as_mut()[field::ETHERTYPE], ethertype.into());
     }
 
     /// The bytes after the header, writable.
@@ -268,11 +264,7 @@ impl EthernetRepr {
     /// [`Error::Truncated`] when the frame is shorter than its header.
     pub fn parse<T: AsRef<[u8]>>(frame: &EthernetFrame<T>) -> Result<Self, Error> {
         frame.check_len()?;
-        Ok(EthernetRepr {
-            src_addr: frame.src_addr(),
-            dst_addr: frame.dst_addr(),
-            ethertype: frame.ethertype(),
-        })
+        Ok(EthernetRepr { src_addr: frame.src_addr(), dst_addr: frame.dst_addr(), ethertype: frame.ethertype() })
     }
 
     /// Bytes [`emit`](Self::emit) writes: 14.
@@ -284,10 +276,7 @@ impl EthernetRepr {
     ///
     /// # Errors
     /// [`Error::Truncated`] when the buffer is shorter than 14 bytes.
-    pub fn emit<T: AsRef<[u8]> + AsMut<[u8]>>(
-        &self,
-        frame: &mut EthernetFrame<T>,
-    ) -> Result<(), Error> {
+    pub fn emit<T: AsRef<[u8]> + AsMut<[u8]>>(&self, frame: &mut EthernetFrame<T>) -> Result<(), Error> {
         frame.check_len()?;
         frame.set_src_addr(self.src_addr);
         frame.set_dst_addr(self.dst_addr);
@@ -324,14 +313,10 @@ mod tests {
         let repr = EthernetRepr::parse(&f).unwrap();
         let mut out = FRAME;
         out[..14].fill(0);
-        repr.emit(&mut EthernetFrame::new_unchecked(&mut out[..]))
-            .unwrap();
+        repr.emit(&mut EthernetFrame::new_unchecked(&mut out[..])).unwrap();
         assert_eq!(out, FRAME);
         let mut short = [0u8; 13];
-        assert_eq!(
-            repr.emit(&mut EthernetFrame::new_unchecked(&mut short[..])),
-            Err(Error::Truncated)
-        );
+        assert_eq!(repr.emit(&mut EthernetFrame::new_unchecked(&mut short[..])), Err(Error::Truncated));
     }
 
     #[test]
@@ -353,10 +338,7 @@ mod tests {
         assert_eq!(a.to_string(), "02:00:00:00:00:01");
         assert_eq!("02:00:00:00:00:01".parse::<MacAddr>(), Ok(a));
         assert_eq!("02-00-00-00-00-01".parse::<MacAddr>(), Ok(a));
-        assert_eq!(
-            "AA:bb:CC:dd:EE:ff".parse::<MacAddr>().unwrap().0,
-            [0xaa, 0xbb, 0xcc, 0xdd, 0xee, 0xff]
-        );
+        assert_eq!("AA:bb:CC:dd:EE:ff".parse::<MacAddr>().unwrap().0, [0xaa, 0xbb, 0xcc, 0xdd, 0xee, 0xff]);
         for bad in [
             "",
             "02:00:00:00:00",

@@ -226,22 +226,9 @@ impl<'a> Icmpv4Repr<'a> {
         let data = &buf.as_ref()[field::DATA];
         let (ident, seq_no) = (p.echo_ident(), p.echo_seq_no());
         Ok(match (p.msg_type(), p.msg_code()) {
-            (Icmpv4Message::EchoRequest, 0) => Icmpv4Repr::EchoRequest {
-                ident,
-                seq_no,
-                data,
-            },
-            (Icmpv4Message::EchoReply, 0) => Icmpv4Repr::EchoReply {
-                ident,
-                seq_no,
-                data,
-            },
-            (msg_type, code) => Icmpv4Repr::Other {
-                msg_type,
-                code,
-                rest: p.rest_of_header(),
-                data,
-            },
+            (Icmpv4Message::EchoRequest, 0) => Icmpv4Repr::EchoRequest { ident, seq_no, data },
+            (Icmpv4Message::EchoReply, 0) => Icmpv4Repr::EchoReply { ident, seq_no, data },
+            (msg_type, code) => Icmpv4Repr::Other { msg_type, code, rest: p.rest_of_header(), data },
         })
     }
 
@@ -265,27 +252,13 @@ impl<'a> Icmpv4Repr<'a> {
         let buf = p.buffer.as_mut().get_mut(..len).ok_or(Error::Truncated)?;
         let mut p = Icmpv4Packet::new_unchecked(buf);
         let (t, code, rest, data) = match *self {
-            Icmpv4Repr::EchoRequest {
-                ident,
-                seq_no,
-                data,
-            } => (
-                Icmpv4Message::EchoRequest,
-                0,
-                echo_rest(ident, seq_no),
-                data,
-            ),
-            Icmpv4Repr::EchoReply {
-                ident,
-                seq_no,
-                data,
-            } => (Icmpv4Message::EchoReply, 0, echo_rest(ident, seq_no), data),
-            Icmpv4Repr::Other {
-                msg_type,
-                code,
-                rest,
-                data,
-            } => (msg_type, code, rest, data),
+            Icmpv4Repr::EchoRequest { ident, seq_no, data } => {
+                (Icmpv4Message::EchoRequest, 0, echo_rest(ident, seq_no), data)
+            }
+            Icmpv4Repr::EchoReply { ident, seq_no, data } => {
+                (Icmpv4Message::EchoReply, 0, echo_rest(ident, seq_no), data)
+            }
+            Icmpv4Repr::Other { msg_type, code, rest, data } => (msg_type, code, rest, data),
         };
         p.set_msg_type(t);
         p.set_msg_code(code);
@@ -321,14 +294,7 @@ mod tests {
         assert!(p.verify_checksum());
         assert_eq!(p.msg_type(), Icmpv4Message::EchoRequest);
         let r = Icmpv4Repr::parse(&p).unwrap();
-        assert_eq!(
-            r,
-            Icmpv4Repr::EchoRequest {
-                ident: 0x1234,
-                seq_no: 1,
-                data: &[0xaa, 0, 0, 0xff]
-            }
-        );
+        assert_eq!(r, Icmpv4Repr::EchoRequest { ident: 0x1234, seq_no: 1, data: &[0xaa, 0, 0, 0xff] });
     }
 
     #[test]
@@ -336,14 +302,10 @@ mod tests {
         let p = Icmpv4Packet::new_checked(&ECHO_REQUEST[..]).unwrap();
         let r = Icmpv4Repr::parse(&p).unwrap();
         let mut out = [0u8; 12];
-        r.emit(&mut Icmpv4Packet::new_unchecked(&mut out[..]))
-            .unwrap();
+        r.emit(&mut Icmpv4Packet::new_unchecked(&mut out[..])).unwrap();
         assert_eq!(out, ECHO_REQUEST);
         let mut short = [0u8; 11];
-        assert_eq!(
-            r.emit(&mut Icmpv4Packet::new_unchecked(&mut short[..])),
-            Err(Error::Truncated)
-        );
+        assert_eq!(r.emit(&mut Icmpv4Packet::new_unchecked(&mut short[..])), Err(Error::Truncated));
     }
 
     #[test]
@@ -353,18 +315,9 @@ mod tests {
         Icmpv4Packet::new_unchecked(&mut b[..]).fill_checksum();
         let p = Icmpv4Packet::new_checked(&b[..]).unwrap();
         let r = Icmpv4Repr::parse(&p).unwrap();
-        assert_eq!(
-            r,
-            Icmpv4Repr::Other {
-                msg_type: Icmpv4Message::TimeExceeded,
-                code: 0,
-                rest: 0,
-                data: &b[8..]
-            }
-        );
+        assert_eq!(r, Icmpv4Repr::Other { msg_type: Icmpv4Message::TimeExceeded, code: 0, rest: 0, data: &b[8..] });
         let mut out = [0u8; 12];
-        r.emit(&mut Icmpv4Packet::new_unchecked(&mut out[..]))
-            .unwrap();
+        r.emit(&mut Icmpv4Packet::new_unchecked(&mut out[..])).unwrap();
         assert_eq!(out, b);
         assert_eq!(Icmpv4Message::from(42), Icmpv4Message::Unknown(42));
     }

@@ -137,16 +137,9 @@ impl<'a> Iterator for NdiscOptions<'a> {
             }
             let opt = rest.get(..len).ok_or(Error::Truncated)?;
             let o = match (opt[0], len) {
-                (OPT_SOURCE_LLADDR, 8) => {
-                    NdiscOption::SourceLinkLayerAddr(EthernetAddress::from_bytes(&opt[2..]))
-                }
-                (OPT_TARGET_LLADDR, 8) => {
-                    NdiscOption::TargetLinkLayerAddr(EthernetAddress::from_bytes(&opt[2..]))
-                }
-                (kind, _) => NdiscOption::Other {
-                    kind,
-                    data: &opt[2..],
-                },
+                (OPT_SOURCE_LLADDR, 8) => NdiscOption::SourceLinkLayerAddr(EthernetAddress::from_bytes(&opt[2..])),
+                (OPT_TARGET_LLADDR, 8) => NdiscOption::TargetLinkLayerAddr(EthernetAddress::from_bytes(&opt[2..])),
+                (kind, _) => NdiscOption::Other { kind, data: &opt[2..] },
             };
             Ok((o, len))
         })();
@@ -287,11 +280,7 @@ impl<T: AsRef<[u8]>> Icmpv6Packet<T> {
     #[inline]
     pub fn ndisc_options(&self) -> NdiscOptions<'_> {
         let b = self.buffer.as_ref();
-        let opts = self
-            .msg_type()
-            .ndisc_options_offset()
-            .and_then(|at| b.get(at..))
-            .unwrap_or(&[]);
+        let opts = self.msg_type().ndisc_options_offset().and_then(|at| b.get(at..)).unwrap_or(&[]);
         NdiscOptions::new(opts)
     }
 
@@ -436,16 +425,8 @@ impl<'a> Icmpv6Repr<'a> {
         let data = &buf[field::DATA];
         let (ident, seq_no) = (p.echo_ident(), p.echo_seq_no());
         Ok(match (p.msg_type(), p.msg_code()) {
-            (Icmpv6Message::EchoRequest, 0) => Icmpv6Repr::EchoRequest {
-                ident,
-                seq_no,
-                data,
-            },
-            (Icmpv6Message::EchoReply, 0) => Icmpv6Repr::EchoReply {
-                ident,
-                seq_no,
-                data,
-            },
+            (Icmpv6Message::EchoRequest, 0) => Icmpv6Repr::EchoRequest { ident, seq_no, data },
+            (Icmpv6Message::EchoReply, 0) => Icmpv6Repr::EchoReply { ident, seq_no, data },
             (Icmpv6Message::NeighborSolicit, 0) => {
                 let mut source_lladdr = None;
                 for o in NdiscOptions::new(&buf[24..]) {
@@ -453,10 +434,7 @@ impl<'a> Icmpv6Repr<'a> {
                         source_lladdr = source_lladdr.or(Some(a));
                     }
                 }
-                Icmpv6Repr::NeighborSolicit {
-                    target_addr: p.target_addr(),
-                    source_lladdr,
-                }
+                Icmpv6Repr::NeighborSolicit { target_addr: p.target_addr(), source_lladdr }
             }
             (Icmpv6Message::NeighborAdvert, 0) => {
                 let mut target_lladdr = None;
@@ -465,18 +443,9 @@ impl<'a> Icmpv6Repr<'a> {
                         target_lladdr = target_lladdr.or(Some(a));
                     }
                 }
-                Icmpv6Repr::NeighborAdvert {
-                    flags: p.neighbor_flags(),
-                    target_addr: p.target_addr(),
-                    target_lladdr,
-                }
+                Icmpv6Repr::NeighborAdvert { flags: p.neighbor_flags(), target_addr: p.target_addr(), target_lladdr }
             }
-            (msg_type, code) => Icmpv6Repr::Other {
-                msg_type,
-                code,
-                rest: p.rest_of_header(),
-                data,
-            },
+            (msg_type, code) => Icmpv6Repr::Other { msg_type, code, rest: p.rest_of_header(), data },
         })
     }
 
@@ -486,12 +455,8 @@ impl<'a> Icmpv6Repr<'a> {
             Icmpv6Repr::EchoRequest { data, .. }
             | Icmpv6Repr::EchoReply { data, .. }
             | Icmpv6Repr::Other { data, .. } => 8 + data.len(),
-            Icmpv6Repr::NeighborSolicit {
-                source_lladdr: l, ..
-            }
-            | Icmpv6Repr::NeighborAdvert {
-                target_lladdr: l, ..
-            } => 24 + if l.is_some() { 8 } else { 0 },
+            Icmpv6Repr::NeighborSolicit { source_lladdr: l, .. }
+            | Icmpv6Repr::NeighborAdvert { target_lladdr: l, .. } => 24 + if l.is_some() { 8 } else { 0 },
         }
     }
 
@@ -510,16 +475,7 @@ impl<'a> Icmpv6Repr<'a> {
         let buf = p.buffer.as_mut().get_mut(..len).ok_or(Error::Truncated)?;
         let mut p = Icmpv6Packet::new_unchecked(buf);
         match *self {
-            Icmpv6Repr::EchoRequest {
-                ident,
-                seq_no,
-                data,
-            }
-            | Icmpv6Repr::EchoReply {
-                ident,
-                seq_no,
-                data,
-            } => {
+            Icmpv6Repr::EchoRequest { ident, seq_no, data } | Icmpv6Repr::EchoReply { ident, seq_no, data } => {
                 let t = if matches!(self, Icmpv6Repr::EchoRequest { .. }) {
                     Icmpv6Message::EchoRequest
                 } else {
@@ -531,10 +487,7 @@ impl<'a> Icmpv6Repr<'a> {
                 p.set_echo_seq_no(seq_no);
                 p.data_mut().copy_from_slice(data);
             }
-            Icmpv6Repr::NeighborSolicit {
-                target_addr,
-                source_lladdr,
-            } => {
+            Icmpv6Repr::NeighborSolicit { target_addr, source_lladdr } => {
                 p.set_msg_type(Icmpv6Message::NeighborSolicit);
                 p.set_msg_code(0);
                 p.set_rest_of_header(0);
@@ -543,11 +496,7 @@ impl<'a> Icmpv6Repr<'a> {
                     emit_lladdr(&mut p.buffer[24..32], OPT_SOURCE_LLADDR, a);
                 }
             }
-            Icmpv6Repr::NeighborAdvert {
-                flags,
-                target_addr,
-                target_lladdr,
-            } => {
+            Icmpv6Repr::NeighborAdvert { flags, target_addr, target_lladdr } => {
                 p.set_msg_type(Icmpv6Message::NeighborAdvert);
                 p.set_msg_code(0);
                 p.set_neighbor_flags(flags);
@@ -556,12 +505,7 @@ impl<'a> Icmpv6Repr<'a> {
                     emit_lladdr(&mut p.buffer[24..32], OPT_TARGET_LLADDR, a);
                 }
             }
-            Icmpv6Repr::Other {
-                msg_type,
-                code,
-                rest,
-                data,
-            } => {
+            Icmpv6Repr::Other { msg_type, code, rest, data } => {
                 p.set_msg_type(msg_type);
                 p.set_msg_code(code);
                 p.set_rest_of_header(rest);
@@ -640,12 +584,7 @@ mod tests {
             }
         );
         let opts: Vec<_> = p.ndisc_options().collect();
-        assert_eq!(
-            opts,
-            vec![Ok(NdiscOption::SourceLinkLayerAddr(EthernetAddress([
-                2, 0, 0, 0, 0, 1
-            ])))]
-        );
+        assert_eq!(opts, vec![Ok(NdiscOption::SourceLinkLayerAddr(EthernetAddress([2, 0, 0, 0, 0, 1])))]);
     }
 
     #[test]
@@ -653,14 +592,7 @@ mod tests {
         let b = filled(NA);
         let p = Icmpv6Packet::new_checked(&b[..]).unwrap();
         let r = Icmpv6Repr::parse(&p).unwrap();
-        let Icmpv6Repr::NeighborAdvert {
-            flags,
-            target_lladdr,
-            ..
-        } = r
-        else {
-            panic!("{r:?}")
-        };
+        let Icmpv6Repr::NeighborAdvert { flags, target_lladdr, .. } = r else { panic!("{r:?}") };
         assert!(flags.contains(NdiscNeighborFlags::SOLICITED | NdiscNeighborFlags::OVERRIDE));
         assert!(!flags.contains(NdiscNeighborFlags::ROUTER));
         assert_eq!(target_lladdr, Some(EthernetAddress([2, 0, 0, 0, 0, 2])));
@@ -672,22 +604,10 @@ mod tests {
             let r = Icmpv6Repr::parse(&Icmpv6Packet::new_checked(b).unwrap()).unwrap();
             assert_eq!(r.buffer_len(), b.len());
             let mut out = vec![0xa5u8; b.len()];
-            r.emit(
-                &src(),
-                &dst(),
-                &mut Icmpv6Packet::new_unchecked(&mut out[..]),
-            )
-            .unwrap();
+            r.emit(&src(), &dst(), &mut Icmpv6Packet::new_unchecked(&mut out[..])).unwrap();
             assert_eq!(out, b);
             let mut short = vec![0u8; b.len() - 1];
-            assert_eq!(
-                r.emit(
-                    &src(),
-                    &dst(),
-                    &mut Icmpv6Packet::new_unchecked(&mut short[..])
-                ),
-                Err(Error::Truncated)
-            );
+            assert_eq!(r.emit(&src(), &dst(), &mut Icmpv6Packet::new_unchecked(&mut short[..])), Err(Error::Truncated));
         }
     }
 
@@ -699,13 +619,7 @@ mod tests {
             x
         });
         let r = Icmpv6Repr::parse(&Icmpv6Packet::new_checked(&b[..]).unwrap()).unwrap();
-        assert!(matches!(
-            r,
-            Icmpv6Repr::NeighborSolicit {
-                source_lladdr: None,
-                ..
-            }
-        ));
+        assert!(matches!(r, Icmpv6Repr::NeighborSolicit { source_lladdr: None, .. }));
         assert_eq!(r.buffer_len(), 24);
     }
 
@@ -715,10 +629,7 @@ mod tests {
         b[25] = 0; // option length 0
         let p = Icmpv6Packet::new_checked(&b[..]).unwrap();
         assert_eq!(Icmpv6Repr::parse(&p), Err(Error::Malformed));
-        assert_eq!(
-            p.ndisc_options().collect::<Vec<_>>(),
-            vec![Err(Error::Malformed)]
-        );
+        assert_eq!(p.ndisc_options().collect::<Vec<_>>(), vec![Err(Error::Malformed)]);
         let mut b = NS;
         b[25] = 2; // runs past the end
         let p = Icmpv6Packet::new_checked(&b[..]).unwrap();
@@ -728,23 +639,13 @@ mod tests {
         b[..32].copy_from_slice(&NS);
         b[25] = 2;
         let p = Icmpv6Packet::new_checked(&b[..]).unwrap();
-        assert!(matches!(
-            p.ndisc_options().next(),
-            Some(Ok(NdiscOption::Other { kind: 1, .. }))
-        ));
-        assert!(matches!(
-            Icmpv6Repr::parse(&p),
-            Ok(Icmpv6Repr::NeighborSolicit {
-                source_lladdr: None,
-                ..
-            })
-        ));
+        assert!(matches!(p.ndisc_options().next(), Some(Ok(NdiscOption::Other { kind: 1, .. }))));
+        assert!(matches!(Icmpv6Repr::parse(&p), Ok(Icmpv6Repr::NeighborSolicit { source_lladdr: None, .. })));
     }
 
     #[test]
     fn truncations() {
-        let parse =
-            |b: &[u8]| Icmpv6Repr::parse(&Icmpv6Packet::new_checked(b)?).map(|r| r.buffer_len());
+        let parse = |b: &[u8]| Icmpv6Repr::parse(&Icmpv6Packet::new_checked(b)?).map(|r| r.buffer_len());
         // NS/NA: below 24 is too short for the type; 25..32 ends inside the option; exactly
         // 24 is a valid message without options.
         for full in [filled(NS), filled(NA)] {
@@ -760,15 +661,7 @@ mod tests {
     fn other_types_are_values() {
         let b = filled([2u8, 0, 0, 0, 0, 0, 0x05, 0xdc, 0x60, 0, 0, 0]);
         let r = Icmpv6Repr::parse(&Icmpv6Packet::new_checked(&b[..]).unwrap()).unwrap();
-        assert_eq!(
-            r,
-            Icmpv6Repr::Other {
-                msg_type: Icmpv6Message::PktTooBig,
-                code: 0,
-                rest: 1500,
-                data: &b[8..]
-            }
-        );
+        assert_eq!(r, Icmpv6Repr::Other { msg_type: Icmpv6Message::PktTooBig, code: 0, rest: 1500, data: &b[8..] });
         assert_eq!(Icmpv6Message::from(200), Icmpv6Message::Unknown(200));
     }
 
@@ -789,11 +682,8 @@ mod tests {
 
     impl<T: AsRef<[u8]>> Icmpv6Packet<T> {
         fn target_addr_if_ndp(&self) -> Option<Ipv6Addr> {
-            matches!(
-                self.msg_type(),
-                Icmpv6Message::NeighborSolicit | Icmpv6Message::NeighborAdvert
-            )
-            .then(|| self.target_addr())
+            matches!(self.msg_type(), Icmpv6Message::NeighborSolicit | Icmpv6Message::NeighborAdvert)
+                .then(|| self.target_addr())
         }
     }
 }

@@ -53,10 +53,7 @@ impl RawOptions {
     pub const MAX_LEN: usize = 40;
 
     /// No options.
-    pub const EMPTY: RawOptions = RawOptions {
-        bytes: [0; 40],
-        len: 0,
-    };
+    pub const EMPTY: RawOptions = RawOptions { bytes: [0; 40], len: 0 };
 
     /// Copies `bytes`, padding with zeros (End of Option List) to a multiple of 4.
     ///

@@ -474,8 +474,7 @@ mod tests {
         assert_eq!(r.buffer_len(), 24);
         let mut out = [0u8; 32];
         out[24..].copy_from_slice(&b[24..]);
-        r.emit(&mut Ipv4Packet::new_unchecked(&mut out[..]))
-            .unwrap();
+        r.emit(&mut Ipv4Packet::new_unchecked(&mut out[..])).unwrap();
         assert_eq!(out, b);
     }
 
@@ -484,19 +483,10 @@ mod tests {
         let b = fixture();
         let r = Ipv4Repr::parse(&Ipv4Packet::new_checked(&b[..]).unwrap()).unwrap();
         let mut out = [0u8; 23];
-        assert_eq!(
-            r.emit(&mut Ipv4Packet::new_unchecked(&mut out[..])),
-            Err(Error::Truncated)
-        );
+        assert_eq!(r.emit(&mut Ipv4Packet::new_unchecked(&mut out[..])), Err(Error::Truncated));
         let mut out = [0u8; 24];
-        let big = Ipv4Repr {
-            payload_len: 65535,
-            ..r
-        };
-        assert_eq!(
-            big.emit(&mut Ipv4Packet::new_unchecked(&mut out[..])),
-            Err(Error::ValueTooLarge)
-        );
+        let big = Ipv4Repr { payload_len: 65535, ..r };
+        assert_eq!(big.emit(&mut Ipv4Packet::new_unchecked(&mut out[..])), Err(Error::ValueTooLarge));
     }
 
     #[test]
@@ -539,10 +529,7 @@ mod tests {
     fn rewrite_addrs_keeps_checksum_valid() {
         let mut b = fixture();
         let mut p = Ipv4Packet::new_checked(&mut b[..]).unwrap();
-        assert_eq!(
-            p.rewrite_src_addr(Ipv4Addr::new(203, 0, 113, 9)),
-            Ipv4Addr::new(192, 0, 2, 1)
-        );
+        assert_eq!(p.rewrite_src_addr(Ipv4Addr::new(203, 0, 113, 9)), Ipv4Addr::new(192, 0, 2, 1));
         p.rewrite_dst_addr(Ipv4Addr::new(10, 1, 2, 3));
         assert!(p.verify_checksum());
         let inc = p.checksum();

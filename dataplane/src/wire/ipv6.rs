@@ -310,17 +310,10 @@ pub(crate) mod tests {
         let r = Ipv6Repr::parse(&Ipv6Packet::new_checked(&UDP6[..]).unwrap()).unwrap();
         let mut out = UDP6;
         out[..40].fill(0);
-        r.emit(&mut Ipv6Packet::new_unchecked(&mut out[..]))
-            .unwrap();
+        r.emit(&mut Ipv6Packet::new_unchecked(&mut out[..])).unwrap();
         assert_eq!(out, UDP6);
-        let bad = Ipv6Repr {
-            flow_label: 1 << 20,
-            ..r
-        };
-        assert_eq!(
-            bad.emit(&mut Ipv6Packet::new_unchecked(&mut out[..])),
-            Err(Error::ValueTooLarge)
-        );
+        let bad = Ipv6Repr { flow_label: 1 << 20, ..r };
+        assert_eq!(bad.emit(&mut Ipv6Packet::new_unchecked(&mut out[..])), Err(Error::ValueTooLarge));
     }
 
     #[test]
@@ -337,10 +330,7 @@ pub(crate) mod tests {
         let mut p = Ipv6Packet::new_checked(&mut b[..]).unwrap();
         p.set_flow_label(0xfffff);
         p.set_traffic_class(0x01);
-        assert_eq!(
-            (p.version(), p.traffic_class(), p.flow_label()),
-            (6, 0x01, 0xfffff)
-        );
+        assert_eq!((p.version(), p.traffic_class(), p.flow_label()), (6, 0x01, 0xfffff));
         assert_eq!(p.decrement_hop_limit(), Some(63));
         p.set_hop_limit(1);
         assert_eq!(p.decrement_hop_limit(), None);

@@ -145,10 +145,7 @@ impl<'a> Ipv6ExtHeaderRepr<'a> {
     pub fn parse<T: AsRef<[u8]> + ?Sized>(h: &Ipv6ExtHeader<&'a T>) -> Result<Self, Error> {
         h.check_len()?;
         let buf: &'a T = h.buffer;
-        Ok(Ipv6ExtHeaderRepr {
-            next_header: h.next_header(),
-            data: &buf.as_ref()[field::DATA_START..h.header_len()],
-        })
+        Ok(Ipv6ExtHeaderRepr { next_header: h.next_header(), data: &buf.as_ref()[field::DATA_START..h.header_len()] })
     }
 
     /// Bytes [`emit`](Self::emit) writes: `2 + data.len()`.
@@ -162,10 +159,7 @@ impl<'a> Ipv6ExtHeaderRepr<'a> {
     /// [`Error::Malformed`] when `2 + data.len()` is not a multiple of 8;
     /// [`Error::ValueTooLarge`] when it exceeds 2048; [`Error::Truncated`] when the buffer is
     /// shorter than [`buffer_len`](Self::buffer_len).
-    pub fn emit<T: AsRef<[u8]> + AsMut<[u8]>>(
-        &self,
-        h: &mut Ipv6ExtHeader<T>,
-    ) -> Result<(), Error> {
+    pub fn emit<T: AsRef<[u8]> + AsMut<[u8]>>(&self, h: &mut Ipv6ExtHeader<T>) -> Result<(), Error> {
         let len = self.buffer_len();
         if len % 8 != 0 {
             return Err(Error::Malformed);
@@ -260,10 +254,7 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Ipv6FragmentHeader<T> {
     #[inline]
     pub fn set_frag(&mut self, offset: u16, more_frags: bool) {
         self.buffer.as_mut()[field::LENGTH] = 0;
-        put16(
-            &mut self.buffer.as_mut()[field::FRAG_OFF_M],
-            (offset << 3) | u16::from(more_frags),
-        );
+        put16(&mut self.buffer.as_mut()[field::FRAG_OFF_M], (offset << 3) | u16::from(more_frags));
     }
 
     /// Sets the identification.
@@ -317,10 +308,7 @@ impl Ipv6FragmentRepr {
     /// # Errors
     /// [`Error::Truncated`] when the buffer is shorter than 8 bytes;
     /// [`Error::ValueTooLarge`] when the offset exceeds 8191.
-    pub fn emit<T: AsRef<[u8]> + AsMut<[u8]>>(
-        &self,
-        h: &mut Ipv6FragmentHeader<T>,
-    ) -> Result<(), Error> {
+    pub fn emit<T: AsRef<[u8]> + AsMut<[u8]>>(&self, h: &mut Ipv6FragmentHeader<T>) -> Result<(), Error> {
         h.check_len()?;
         if self.frag_offset > 0x1fff {
             return Err(Error::ValueTooLarge);
@@ -368,12 +356,7 @@ impl Ipv6Upper {
 /// [`Error::Truncated`] when a header runs past `payload`; [`Error::Malformed`] when
 /// hop-by-hop options are not the first header; [`Error::TooManyHeaders`] beyond the bound.
 pub fn walk_ext_headers(first: IpProtocol, payload: &[u8]) -> Result<Ipv6Upper, Error> {
-    let mut up = Ipv6Upper {
-        next_header: first,
-        offset: 0,
-        ext_headers: 0,
-        fragment: None,
-    };
+    let mut up = Ipv6Upper { next_header: first, offset: 0, ext_headers: 0, fragment: None };
     loop {
         let rest = payload.get(up.offset..).ok_or(Error::Truncated)?;
         let len = match up.next_header {
@@ -456,26 +439,17 @@ mod tests {
         assert_eq!(up.offset, 48);
         assert_eq!(up.ext_headers, 4);
         let f = up.fragment.unwrap();
-        assert_eq!(
-            (f.frag_offset, f.more_frags, f.ident),
-            (0, true, 0xdead_beef)
-        );
+        assert_eq!((f.frag_offset, f.more_frags, f.ident), (0, true, 0xdead_beef));
         assert!(up.has_upper_header());
     }
 
     #[test]
     fn views() {
         let hbh = Ipv6ExtHeader::new_checked(&CHAIN[..]).unwrap();
-        assert_eq!(
-            (hbh.next_header(), hbh.header_len()),
-            (IpProtocol::Ipv6Route, 8)
-        );
+        assert_eq!((hbh.next_header(), hbh.header_len()), (IpProtocol::Ipv6Route, 8));
         assert_eq!(hbh.data(), &CHAIN[2..8]);
         let rt = Ipv6ExtHeader::new_checked(&CHAIN[8..]).unwrap();
-        assert_eq!(
-            (rt.header_len(), rt.routing_type(), rt.segments_left()),
-            (24, 4, 1)
-        );
+        assert_eq!((rt.header_len(), rt.routing_type(), rt.segments_left()), (24, 4, 1));
         let fr = Ipv6FragmentHeader::new_checked(&CHAIN[32..]).unwrap();
         assert_eq!(fr.next_header(), IpProtocol::Ipv6Opts);
         assert_eq!(fr.payload(), &CHAIN[40..]);
@@ -484,10 +458,7 @@ mod tests {
     #[test]
     fn no_ext_headers() {
         let up = walk_ext_headers(IpProtocol::Tcp, &[]).unwrap();
-        assert_eq!(
-            (up.next_header, up.offset, up.ext_headers, up.fragment),
-            (IpProtocol::Tcp, 0, 0, None)
-        );
+        assert_eq!((up.next_header, up.offset, up.ext_headers, up.fragment), (IpProtocol::Tcp, 0, 0, None));
     }
 
     #[test]
@@ -514,10 +485,7 @@ mod tests {
         b[40] = 0; // destination options say hop-by-hop follows
         let mut b = b.to_vec();
         b.extend_from_slice(&[0x11, 0, 1, 4, 0, 0, 0, 0]);
-        assert_eq!(
-            walk_ext_headers(IpProtocol::HopByHop, &b),
-            Err(Error::Malformed)
-        );
+        assert_eq!(walk_ext_headers(IpProtocol::HopByHop, &b), Err(Error::Malformed));
     }
 
     #[test]
@@ -527,18 +495,12 @@ mod tests {
         for _ in 0..=MAX_EXT_HEADERS {
             b.extend_from_slice(&[60, 0, 1, 4, 0, 0, 0, 0]);
         }
-        assert_eq!(
-            walk_ext_headers(IpProtocol::Ipv6Opts, &b),
-            Err(Error::TooManyHeaders)
-        );
+        assert_eq!(walk_ext_headers(IpProtocol::Ipv6Opts, &b), Err(Error::TooManyHeaders));
         let ok = &b[..8 * (MAX_EXT_HEADERS - 1)];
         let mut ok = ok.to_vec();
         ok.extend_from_slice(&[17, 0, 1, 4, 0, 0, 0, 0]);
         let up = walk_ext_headers(IpProtocol::Ipv6Opts, &ok).unwrap();
-        assert_eq!(
-            (up.next_header, up.ext_headers),
-            (IpProtocol::Udp, MAX_EXT_HEADERS)
-        );
+        assert_eq!((up.next_header, up.ext_headers), (IpProtocol::Udp, MAX_EXT_HEADERS));
     }
 
     #[test]
@@ -548,10 +510,7 @@ mod tests {
         b.resize(24, 0);
         let up = walk_ext_headers(IpProtocol::Ah, &b).unwrap();
         assert_eq!((up.next_header, up.offset), (IpProtocol::Tcp, 24));
-        assert_eq!(
-            walk_ext_headers(IpProtocol::Ah, &b[..23]),
-            Err(Error::Truncated)
-        );
+        assert_eq!(walk_ext_headers(IpProtocol::Ah, &b[..23]), Err(Error::Truncated));
     }
 
     #[test]
@@ -560,20 +519,14 @@ mod tests {
         let r = Ipv6ExtHeaderRepr::parse(&h).unwrap();
         assert_eq!(r.buffer_len(), 24);
         let mut out = [0u8; 24];
-        r.emit(&mut Ipv6ExtHeader::new_unchecked(&mut out[..]))
-            .unwrap();
+        r.emit(&mut Ipv6ExtHeader::new_unchecked(&mut out[..])).unwrap();
         assert_eq!(out, CHAIN[8..32]);
         let odd = Ipv6ExtHeaderRepr { data: &[0; 7], ..r };
-        assert_eq!(
-            odd.emit(&mut Ipv6ExtHeader::new_unchecked(&mut out[..])),
-            Err(Error::Malformed)
-        );
+        assert_eq!(odd.emit(&mut Ipv6ExtHeader::new_unchecked(&mut out[..])), Err(Error::Malformed));
 
-        let f = Ipv6FragmentRepr::parse(&Ipv6FragmentHeader::new_checked(&CHAIN[32..40]).unwrap())
-            .unwrap();
+        let f = Ipv6FragmentRepr::parse(&Ipv6FragmentHeader::new_checked(&CHAIN[32..40]).unwrap()).unwrap();
         let mut out = [0xffu8; 8];
-        f.emit(&mut Ipv6FragmentHeader::new_unchecked(&mut out[..]))
-            .unwrap();
+        f.emit(&mut Ipv6FragmentHeader::new_unchecked(&mut out[..])).unwrap();
         assert_eq!(out, CHAIN[32..40]);
     }
 

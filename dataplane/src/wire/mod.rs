@@ -54,19 +54,15 @@ mod vlan;
 mod vxlan;
 
 pub use arp::{ArpOperation, ArpPacket, ArpRepr};
-pub use ethernet::{
-    AddrParseError, EtherType, EthernetAddress, EthernetFrame, EthernetRepr, MacAddr,
-};
+pub use ethernet::{AddrParseError, EtherType, EthernetAddress, EthernetFrame, EthernetRepr, MacAddr};
 pub use icmpv4::{Icmpv4Message, Icmpv4Packet, Icmpv4Repr};
-pub use icmpv6::{
-    Icmpv6Message, Icmpv6Packet, Icmpv6Repr, NdiscNeighborFlags, NdiscOption, NdiscOptions,
-};
+pub use icmpv6::{Icmpv6Message, Icmpv6Packet, Icmpv6Repr, NdiscNeighborFlags, NdiscOption, NdiscOptions};
 pub use ip::{IpProtocol, RawOptions};
 pub use ipv4::{Ipv4Packet, Ipv4Repr};
 pub use ipv6::{Ipv6Packet, Ipv6Repr};
 pub use ipv6ext::{
-    walk_ext_headers, Ipv6ExtHeader, Ipv6ExtHeaderRepr, Ipv6FragmentHeader, Ipv6FragmentRepr,
-    Ipv6Upper, MAX_EXT_HEADERS,
+    walk_ext_headers, Ipv6ExtHeader, Ipv6ExtHeaderRepr, Ipv6FragmentHeader, Ipv6FragmentRepr, Ipv6Upper,
+    MAX_EXT_HEADERS,
 };
 pub use tcp::{TcpFlags, TcpPacket, TcpRepr};
 pub use udp::{UdpPacket, UdpRepr};

@@ -385,10 +385,7 @@ mod tests {
         q.set_checksum(0);
         assert_eq!(&out[..32], &SYN[..]);
         let mut short = [0u8; 31];
-        assert_eq!(
-            r.emit(&mut TcpPacket::new_unchecked(&mut short[..])),
-            Err(Error::Truncated)
-        );
+        assert_eq!(r.emit(&mut TcpPacket::new_unchecked(&mut short[..])), Err(Error::Truncated));
     }
 
     #[test]

@@ -241,10 +241,7 @@ mod tests {
         assert_eq!((p.src_port(), p.dst_port(), p.len()), (54321, 53, 12));
         assert_eq!(p.payload(), &[0xde, 0xad, 0xbe, 0xef]);
         let (s, d) = addrs();
-        assert!(
-            p.verify_checksum_v4(&s, &d),
-            "zero checksum means none over IPv4"
-        );
+        assert!(p.verify_checksum_v4(&s, &d), "zero checksum means none over IPv4");
         assert!(!p.verify_checksum_v6(&s.to_ipv6_mapped(), &d.to_ipv6_mapped()));
     }
 
@@ -266,26 +263,13 @@ mod tests {
     fn round_trip() {
         let p = UdpPacket::new_checked(&DNS[..]).unwrap();
         let r = UdpRepr::parse(&p).unwrap();
-        assert_eq!(
-            r,
-            UdpRepr {
-                src_port: 54321,
-                dst_port: 53,
-                payload_len: 4
-            }
-        );
+        assert_eq!(r, UdpRepr { src_port: 54321, dst_port: 53, payload_len: 4 });
         let mut out = DNS;
         out[..8].fill(0xff);
         r.emit(&mut UdpPacket::new_unchecked(&mut out[..])).unwrap();
         assert_eq!(out, DNS);
-        let big = UdpRepr {
-            payload_len: 65528,
-            ..r
-        };
-        assert_eq!(
-            big.emit(&mut UdpPacket::new_unchecked(&mut out[..])),
-            Err(Error::ValueTooLarge)
-        );
+        let big = UdpRepr { payload_len: 65528, ..r };
+        assert_eq!(big.emit(&mut UdpPacket::new_unchecked(&mut out[..])), Err(Error::ValueTooLarge));
     }
 
     #[test]

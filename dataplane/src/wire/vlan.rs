@@ -121,10 +121,7 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> VlanHeader<T> {
     /// Sets the inner EtherType.
     #[inline]
     pub fn set_ethertype(&mut self, ethertype: EtherType) {
-        put16(
-            &mut self.buffer.as_mut()[field::ETHERTYPE],
-            ethertype.into(),
-        );
+        put16(&mut self.buffer.as_mut()[field::ETHERTYPE], ethertype.into());
     }
 
     /// The bytes after the tag, writable.
@@ -154,12 +151,7 @@ impl VlanRepr {
     /// [`Error::Truncated`] when the view is shorter than 4 bytes.
     pub fn parse<T: AsRef<[u8]>>(tag: &VlanHeader<T>) -> Result<Self, Error> {
         tag.check_len()?;
-        Ok(VlanRepr {
-            pcp: tag.pcp(),
-            dei: tag.dei(),
-            vid: tag.vid(),
-            ethertype: tag.ethertype(),
-        })
+        Ok(VlanRepr { pcp: tag.pcp(), dei: tag.dei(), vid: tag.vid(), ethertype: tag.ethertype() })
     }
 
     /// Bytes [`emit`](Self::emit) writes: 4.
@@ -209,10 +201,7 @@ impl L2Info {
 
     /// VID of the innermost tag (the C-tag of a QinQ frame), if any.
     pub fn inner_vid(&self) -> Option<u16> {
-        self.tags
-            .checked_sub(1)
-            .and_then(|i| self.tci.get(i))
-            .map(|t| t & 0x0fff)
+        self.tags.checked_sub(1).and_then(|i| self.tci.get(i)).map(|t| t & 0x0fff)
     }
 }
 
@@ -224,18 +213,12 @@ impl L2Info {
 /// [`Error::TooManyHeaders`] after [`MAX_VLAN_TAGS`] tags.
 pub fn walk_vlan_tags(frame: &[u8]) -> Result<L2Info, Error> {
     need(frame.len(), 14)?;
-    let mut info = L2Info {
-        ethertype: be16(&frame[12..14]),
-        l3_offset: 14,
-        ..L2Info::default()
-    };
+    let mut info = L2Info { ethertype: be16(&frame[12..14]), l3_offset: 14, ..L2Info::default() };
     while EtherType::from(info.ethertype).is_vlan_tpid() {
         if info.tags == MAX_VLAN_TAGS {
             return Err(Error::TooManyHeaders);
         }
-        let tag = frame
-            .get(info.l3_offset..info.l3_offset + 4)
-            .ok_or(Error::Truncated)?;
+        let tag = frame.get(info.l3_offset..info.l3_offset + 4).ok_or(Error::Truncated)?;
         info.tci[info.tags] = be16(&tag[0..2]);
         info.ethertype = be16(&tag[2..4]);
         info.tags += 1;
@@ -318,24 +301,12 @@ mod tests {
     fn repr_round_trip() {
         let tag = VlanHeader::new_checked(&QINQ[18..]).unwrap();
         let repr = VlanRepr::parse(&tag).unwrap();
-        assert_eq!(
-            repr,
-            VlanRepr {
-                pcp: 1,
-                dei: true,
-                vid: 200,
-                ethertype: EtherType::Ipv4
-            }
-        );
+        assert_eq!(repr, VlanRepr { pcp: 1, dei: true, vid: 200, ethertype: EtherType::Ipv4 });
         let mut out = [0u8; 4];
-        repr.emit(&mut VlanHeader::new_unchecked(&mut out[..]))
-            .unwrap();
+        repr.emit(&mut VlanHeader::new_unchecked(&mut out[..])).unwrap();
         assert_eq!(out, QINQ[18..22]);
         let bad = VlanRepr { vid: 4096, ..repr };
-        assert_eq!(
-            bad.emit(&mut VlanHeader::new_unchecked(&mut out[..])),
-            Err(Error::ValueTooLarge)
-        );
+        assert_eq!(bad.emit(&mut VlanHeader::new_unchecked(&mut out[..])), Err(Error::ValueTooLarge));
     }
 
     #[test]

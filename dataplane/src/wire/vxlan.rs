@@ -92,10 +92,7 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> VxlanPacket<T> {
     /// Sets the VNI (low 24 bits used) and clears the reserved byte after it.
     #[inline]
     pub fn set_vni(&mut self, vni: u32) {
-        put32(
-            &mut self.buffer.as_mut()[field::VNI_RES],
-            (vni & 0x00ff_ffff) << 8,
-        );
+        put32(&mut self.buffer.as_mut()[field::VNI_RES], (vni & 0x00ff_ffff) << 8);
     }
 
     /// The inner frame, writable.
@@ -180,14 +177,10 @@ mod tests {
         let r = VxlanRepr::parse(&VxlanPacket::new_checked(&VXLAN[..]).unwrap()).unwrap();
         let mut out = VXLAN;
         out[..8].fill(0xff);
-        r.emit(&mut VxlanPacket::new_unchecked(&mut out[..]))
-            .unwrap();
+        r.emit(&mut VxlanPacket::new_unchecked(&mut out[..])).unwrap();
         assert_eq!(out, VXLAN);
         let big = VxlanRepr { vni: 1 << 24 };
-        assert_eq!(
-            big.emit(&mut VxlanPacket::new_unchecked(&mut out[..])),
-            Err(Error::ValueTooLarge)
-        );
+        assert_eq!(big.emit(&mut VxlanPacket::new_unchecked(&mut out[..])), Err(Error::ValueTooLarge));
     }
 
     #[test]
@@ -198,12 +191,7 @@ mod tests {
         assert_eq!(VxlanRepr::parse(&p), Err(Error::Malformed));
         b[0] = 0xff; // reserved flag bits are ignored
         b[7] = 0xff;
-        assert_eq!(
-            VxlanRepr::parse(&VxlanPacket::new_checked(&b[..]).unwrap()),
-            Ok(VxlanRepr { vni: 0x123456 })
-        );
-        check_truncations(&VXLAN, 8, |b| {
-            VxlanRepr::parse(&VxlanPacket::new_checked(b)?)
-        });
+        assert_eq!(VxlanRepr::parse(&VxlanPacket::new_checked(&b[..]).unwrap()), Ok(VxlanRepr { vni: 0x123456 }));
+        check_truncations(&VXLAN, 8, |b| VxlanRepr::parse(&VxlanPacket::new_checked(b)?));
     }
 }
