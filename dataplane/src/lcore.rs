@@ -402,6 +402,43 @@ impl<B: PacketBuf, F: Forward<B>> Lcore<B, F> {
         self.stats.clone()
     }
 
+    /// One pass over the receive queues (only the pipeline rings when `internal_only`):
+    /// receive a burst from each and hand it to the stage. Returns the packets received.
+    #[inline(always)]
+    fn poll_rx(&mut self, burst: &mut Burst<B>, internal_only: bool) -> usize {
+        let mut got = 0;
+        for slot in self.rx.iter_mut() {
+            if internal_only && !slot.internal {
+                continue;
+            }
+            let n = slot.q.rx_burst(burst, self.rx_burst);
+            if n > 0 {
+                got += n;
+                self.stats.ports[slot.port as usize].rx.add(n as u64);
+                self.fwd.forward(slot.port, burst, &mut self.tx);
+                if !burst.is_empty() {
+                    // A stage that left packets behind: count, never leak.
+                    let k = burst.len() as u64;
+                    burst.clear();
+                    self.stats.drop_reason(DropReason::Filtered, k);
+                }
+            }
+        }
+        got
+    }
+
+    /// Runs one iteration of the loop on the calling thread — receive from every queue,
+    /// process, buffer for tx — then flushes the tx buffers when `flush` is set. For embedding
+    /// the lcore in a loop of one's own (and for benchmarks); [`Lcore::run`] is the usual way.
+    /// Returns the packets received.
+    pub fn poll_once(&mut self, burst: &mut Burst<B>, flush: bool) -> usize {
+        let n = self.poll_rx(burst, false);
+        if flush {
+            self.tx.flush_all();
+        }
+        n
+    }
+
     /// Runs the loop on the calling thread until `ctl` says stop. Pins first when a cpu was
     /// given.
     pub fn run(mut self, ctl: &Control) {
@@ -410,34 +447,20 @@ impl<B: PacketBuf, F: Forward<B>> Lcore<B, F> {
                 log::warn!("lcore {}: could not pin to cpu {cpu}; running unpinned", self.name);
             }
         }
+        let mut burst: Burst<B> = Burst::new();
         let drain = arch::us_to_cycles(self.drain_us);
         let mut last_drain = arch::cycles();
-        let mut burst: Burst<B> = Burst::new();
         let mut iter: u32 = 0;
         let mut busy: u64 = 0;
         let mut loops: u64 = 0;
         let stats = self.stats.clone();
-        'run: loop {
+        loop {
             let now = arch::cycles();
             if now.wrapping_sub(last_drain) > drain {
                 self.tx.flush_all();
                 last_drain = now;
             }
-            let mut got = 0;
-            for slot in self.rx.iter_mut() {
-                let n = slot.q.rx_burst(&mut burst, self.rx_burst);
-                if n > 0 {
-                    got += n;
-                    stats.ports[slot.port as usize].rx.add(n as u64);
-                    self.fwd.forward(slot.port, &mut burst, &mut self.tx);
-                    if !burst.is_empty() {
-                        // A stage that left packets behind: count, never leak.
-                        let k = burst.len() as u64;
-                        burst.clear();
-                        stats.drop_reason(DropReason::Filtered, k);
-                    }
-                }
-            }
+            let got = self.poll_rx(&mut burst, false);
             loops += 1;
             busy += (got > 0) as u64;
             iter = iter.wrapping_add(1);
@@ -446,7 +469,7 @@ impl<B: PacketBuf, F: Forward<B>> Lcore<B, F> {
                 stats.busy_loops.set(busy);
                 self.fwd.housekeeping();
                 if ctl.stopping() {
-                    break 'run;
+                    break;
                 }
             }
         }
@@ -460,18 +483,7 @@ impl<B: PacketBuf, F: Forward<B>> Lcore<B, F> {
             let mut idle_passes = 0;
             loop {
                 let feeders_done = ctl.feeders.load(Ordering::Acquire) == 0;
-                let mut got = 0;
-                for slot in self.rx.iter_mut().filter(|s| s.internal) {
-                    let n = slot.q.rx_burst(&mut burst, self.rx_burst);
-                    if n > 0 {
-                        got += n;
-                        stats.ports[slot.port as usize].rx.add(n as u64);
-                        self.fwd.forward(slot.port, &mut burst, &mut self.tx);
-                        let k = burst.len() as u64;
-                        burst.clear();
-                        stats.drop_reason(DropReason::Filtered, k);
-                    }
-                }
+                let got = self.poll_rx(&mut burst, true);
                 if got == 0 && feeders_done {
                     idle_passes += 1;
                     if idle_passes > 2 {

@@ -35,7 +35,10 @@ pub(crate) fn spin(n: u32) {
     }
 }
 
-/// One ring slot: an `UnsafeCell<MaybeUninit<T>>` whose accesses loom can track.
+/// One ring slot: an `UnsafeCell<MaybeUninit<T>>` whose accesses loom can track. Without
+/// loom it is layout-identical to `T` (`repr(transparent)` all the way down), so a run of
+/// slots can be copied with one `memcpy`.
+#[cfg_attr(not(loom), repr(transparent))]
 pub(crate) struct Slot<T> {
     #[cfg(loom)]
     cell: loom::cell::UnsafeCell<core::mem::MaybeUninit<T>>,
@@ -58,6 +61,7 @@ impl<T> Slot<T> {
     /// # Safety
     /// The caller has exclusive access to the slot (it reserved it) and the slot is empty.
     #[inline(always)]
+    #[cfg_attr(not(loom), allow(dead_code))]
     pub(crate) unsafe fn write(&self, v: T) {
         #[cfg(loom)]
         // SAFETY: exclusive access is the caller's contract.

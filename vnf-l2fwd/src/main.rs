@@ -282,7 +282,7 @@ fn make_pool(n: u32) -> Result<Mempool, Failure> {
 }
 
 fn demo(a: DemoArgs) -> Result<(), Failure> {
-    if !(a.duration > 0.0 && a.duration <= 86400.0) {
+    if a.duration.is_nan() || a.duration <= 0.0 || a.duration > 86400.0 {
         return Err(Failure::Usage(format!("--duration {} must be between 0 and 86400 seconds", a.duration)));
     }
     let pool = make_pool(8192)?;
@@ -315,7 +315,7 @@ fn l2fwd(a: L2fwdArgs) -> Result<(), Failure> {
         return Err(Failure::Usage(format!("{} ports given; at most {MAX_PORTS}", a.ports.len())));
     }
     if let Some(d) = a.duration {
-        if !(d > 0.0) {
+        if d.is_nan() || d <= 0.0 {
             return Err(Failure::Usage(format!("--duration {d} must be positive")));
         }
     }

@@ -71,12 +71,26 @@ impl<T> Slots<T> {
     /// `src[..n]` are initialised values whose ownership passes to the ring.
     #[inline(always)]
     pub(crate) unsafe fn write(&self, start: u32, src: *const T, n: u32) {
+        #[cfg(not(loom))]
+        {
+            let idx = (start & self.mask) as usize;
+            let first = (n as usize).min(self.slots.len() - idx);
+            let base = self.slots.as_ptr() as *mut T;
+            // SAFETY: Slot<T> is repr(transparent) over UnsafeCell<MaybeUninit<T>>, so the slot
+            // array is an array of T whose contents may be written through a shared reference;
+            // [idx, idx+first) and [0, n-first) lie within it (first <= len - idx, n <= cap);
+            // the caller reserved these slots and `src[..n]` is valid.
+            unsafe {
+                core::ptr::copy_nonoverlapping(src, base.add(idx), first);
+                core::ptr::copy_nonoverlapping(src.add(first), base, n as usize - first);
+            }
+        }
+        #[cfg(loom)]
         for i in 0..n {
             let idx = (start.wrapping_add(i) & self.mask) as usize;
-            debug_assert!(idx < self.slots.len());
-            // SAFETY: idx = (start + i) & mask < capacity; the slot is reserved by the caller
-            // and `src.add(i)` is within the caller's n initialised values.
-            unsafe { self.slots.get_unchecked(idx).write(src.add(i as usize).read()) };
+            // SAFETY: idx < capacity; the slot is reserved by the caller and `src.add(i)` is
+            // within the caller's n initialised values.
+            unsafe { self.slots[idx].write(src.add(i as usize).read()) };
         }
     }
 
@@ -87,11 +101,23 @@ impl<T> Slots<T> {
     /// and `dst[..n]` is writable.
     #[inline(always)]
     pub(crate) unsafe fn read(&self, start: u32, dst: *mut T, n: u32) {
+        #[cfg(not(loom))]
+        {
+            let idx = (start & self.mask) as usize;
+            let first = (n as usize).min(self.slots.len() - idx);
+            let base = self.slots.as_ptr() as *const T;
+            // SAFETY: as in `write`; the slots hold published values which are moved out
+            // (bitwise) exactly once, the caller treats them as logically empty afterwards.
+            unsafe {
+                core::ptr::copy_nonoverlapping(base.add(idx), dst, first);
+                core::ptr::copy_nonoverlapping(base, dst.add(first), n as usize - first);
+            }
+        }
+        #[cfg(loom)]
         for i in 0..n {
             let idx = (start.wrapping_add(i) & self.mask) as usize;
-            debug_assert!(idx < self.slots.len());
             // SAFETY: as in `write`; the value is moved out exactly once.
-            unsafe { dst.add(i as usize).write(self.slots.get_unchecked(idx).read()) };
+            unsafe { dst.add(i as usize).write(self.slots[idx].read()) };
         }
     }
 
