@@ -253,7 +253,9 @@ impl AfXdpPort {
         })?;
         remove_stale_program(&name, ifindex)?;
 
-        // Sockets first, then the program: no packet is redirected to an empty slot.
+        // The program first (it passes packets on while the map is empty): an interface
+        // that cannot take it fails before any socket is bound.
+        let attach = attach_program(&name, ifindex, map, prog, cfg.xdp_mode)?;
         let mut rx_parts = Vec::new();
         let mut tx_parts = Vec::new();
         let mut fds = Vec::new();
@@ -269,9 +271,9 @@ impl AfXdpPort {
             },
             need_wakeup: cfg.need_wakeup,
         };
-        let mut mode = AfXdpMode { native_xdp: false, zerocopy: false, shared_umem: false };
+        let mut mode = AfXdpMode { native_xdp: attach.native, zerocopy: false, shared_umem: false };
         for q in 0..cfg.queues {
-            let s = xsk::open(&pool, ifindex, q as u32, &params).map_err(|e| {
+            let s = open_retrying_busy(&pool, ifindex, q as u32, &params).map_err(|e| {
                 let hint = match e.err.raw_os_error() {
                     Some(libc::EOPNOTSUPP) if cfg.bind_mode == BindMode::ZeroCopy => {
                         "; the driver has no zero-copy AF_XDP support: use bind mode copy or auto".to_string()
@@ -290,7 +292,7 @@ impl AfXdpPort {
                 xsk::set_busy_poll(s.fd.raw(), b.usecs, b.budget)
                     .map_err(|e| os_err(&name, "enabling busy polling", e, "; busy polling needs Linux 5.11+"))?;
             }
-            bpf::map_set(&map, q as u32, s.fd.raw())
+            bpf::map_set(&attach.map, q as u32, s.fd.raw())
                 .map_err(|e| os_err(&name, format!("queue {q}: inserting the socket in the XSKMAP"), e, ""))?;
             mode.zerocopy = s.fd.zerocopy();
             mode.shared_umem |= s.shared;
@@ -300,7 +302,6 @@ impl AfXdpPort {
             tx_parts.push(Some(TxParts { fd, tx, comp }));
         }
 
-        let attach = attach_program(&name, ifindex, map, prog, cfg.xdp_mode)?;
         mode.native_xdp = attach.native;
         let mut promisc = netdev::PromiscGuard::new(&name, ifindex)?;
         if cfg.promiscuous {
@@ -338,6 +339,22 @@ impl AfXdpPort {
     /// The interface index.
     pub fn ifindex(&self) -> u32 {
         self.ifindex
+    }
+}
+
+/// Opens a socket, retrying for up to half a second while the queue is busy: the kernel
+/// releases a closed socket's hold on its queue in deferred work, so a port closed just
+/// before can still hold it for a moment.
+fn open_retrying_busy(pool: &Mempool, ifindex: u32, q: u32, p: &xsk::SockParams) -> Result<Xsk, xsk::SockError> {
+    let mut tries = 0;
+    loop {
+        match xsk::open(pool, ifindex, q, p) {
+            Err(e) if e.err.raw_os_error() == Some(libc::EBUSY) && tries < 50 => {
+                tries += 1;
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            r => return r,
+        }
     }
 }
 
