@@ -113,6 +113,11 @@ pub(crate) fn create_xskmap(entries: u32) -> io::Result<OwnedFd> {
 
 /// Loads the redirect program for `map`. On failure the error carries the verifier log.
 pub(crate) fn load_redirect_prog(map: &OwnedFd) -> Result<OwnedFd, (io::Error, String)> {
+    load_named(map, PROG_NAME)
+}
+
+/// Loads the redirect program under `name`.
+pub(crate) fn load_named(map: &OwnedFd, name: &str) -> Result<OwnedFd, (io::Error, String)> {
     let prog = redirect_program(map.as_raw_fd());
     let license = c"Dual BSD/GPL";
     let mut log = vec![0u8; 4096];
@@ -122,7 +127,7 @@ pub(crate) fn load_redirect_prog(map: &OwnedFd) -> Result<OwnedFd, (io::Error, S
             .u32(4, prog.len() as u32)
             .u64(8, prog.as_ptr() as u64)
             .u64(16, license.as_ptr() as u64)
-            .name(48, PROG_NAME);
+            .name(48, name);
         if log_level > 0 {
             a.u32(24, log_level).u32(28, log.len() as u32).u64(32, log.as_mut_ptr() as u64);
         }

@@ -759,3 +759,79 @@ impl Drop for XdpTx {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mbuf::{MemBacking, MempoolConfig};
+
+    fn pool() -> Mempool {
+        let mut c = MempoolConfig::new("xdp-unit", 1024);
+        c.backing = MemBacking::Normal;
+        Mempool::new(c).unwrap()
+    }
+
+    #[test]
+    fn config_checks() {
+        let p = pool();
+        let mut c = AfXdpConfig::new("lo");
+        assert!(matches!(c.validate(&p), Err(PortError::Config { .. })), "fill 2048 > 1024 mbufs");
+        c.fill_size = 256;
+        assert!(c.validate(&p).is_ok());
+        c.rx_size = 1000;
+        assert!(matches!(c.validate(&p), Err(PortError::Config { .. })));
+        c.rx_size = 256;
+        c.queues = 0;
+        assert!(matches!(c.validate(&p), Err(PortError::Config { .. })));
+        c.queues = 8;
+        assert!(matches!(c.validate(&p), Err(PortError::Config { .. })), "8 x 256 lent > 1024 mbufs");
+        let mut small = MempoolConfig::new("xdp-1k", 64);
+        small.chunk_size = 1024;
+        small.headroom = 128;
+        small.backing = MemBacking::Normal;
+        let c = AfXdpConfig { fill_size: 64, ..AfXdpConfig::new("lo") };
+        assert!(matches!(c.validate(&Mempool::new(small).unwrap()), Err(PortError::Config { .. })));
+    }
+
+    /// A program of ours left attached through netlink (as by a crashed older run) is
+    /// replaced; a foreign one is refused with the command that removes it.
+    #[test]
+    fn stale_program_is_replaced_foreign_one_refused() {
+        if !netns::require_or_skip("stale_program_is_replaced_foreign_one_refused") {
+            return;
+        }
+        let ns = netns::Netns::new("stale").unwrap();
+        let (stale, foreign) = ns
+            .run(|| {
+                let lo = netdev::ifindex("lo").unwrap();
+                let leave = |name: &str| {
+                    let map = bpf::create_xskmap(1).unwrap();
+                    let prog = bpf::load_named(&map, name).map_err(|(e, l)| format!("{e}: {l}")).unwrap();
+                    bpf::xdp_set_netlink(lo, Some(&prog), bpf::XDP_FLAGS_SKB_MODE).unwrap();
+                    // The descriptors close here; the netlink attachment stays.
+                };
+                let pool = pool();
+                let cfg = AfXdpConfig { fill_size: 256, xdp_mode: XdpMode::Generic, ..AfXdpConfig::new("lo") };
+                leave(bpf::PROG_NAME);
+                assert_ne!(bpf::xdp_query(lo).unwrap().skb, 0);
+                let stale = AfXdpPort::open(0, cfg.clone(), pool.clone()).map(|p| p.mode());
+                let after_stale = bpf::xdp_query(lo).unwrap();
+                leave("other_prog");
+                let foreign = AfXdpPort::open(0, cfg, pool.clone()).map(drop);
+                let left = bpf::xdp_query(lo).unwrap().skb;
+                bpf::xdp_set_netlink(lo, None, bpf::XDP_FLAGS_SKB_MODE).unwrap();
+                assert_eq!(bpf::xdp_query(lo).unwrap(), bpf::XdpState::default());
+                assert_eq!(pool.in_use(), 0);
+                assert_eq!(after_stale, bpf::XdpState::default(), "nothing left after the port closed");
+                assert_ne!(left, 0, "a foreign program is not touched");
+                (stale, foreign)
+            })
+            .unwrap();
+        assert!(stale.is_ok(), "{stale:?}");
+        match foreign {
+            Err(PortError::Os { hint, .. }) => assert!(hint.contains("xdpgeneric off"), "{hint}"),
+            other => panic!("expected a refusal, got {other:?}"),
+        }
+        assert!(!ns.xdp_attached("lo").unwrap());
+    }
+}
