@@ -15,7 +15,7 @@ use dataplane::port::af_packet::{AfPacketConfig, AfPacketPort};
 use dataplane::port::af_xdp::{AfXdpConfig, AfXdpPort, XdpMode};
 use dataplane::port::{MacAddr, Port, PortError, PortStats};
 use dataplane::{Burst, Mbuf, PacketBuf};
-use netns::{veth_pair, Netns};
+use netns::{veth_pair_mq, Netns};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};
@@ -34,13 +34,13 @@ struct Topo {
     receiver: Netns,
 }
 
-fn topology() -> Topo {
+fn topology(queues: u16) -> Topo {
     let sender = Netns::new("sender").unwrap();
     let fwd = Netns::new("fwd").unwrap();
     let receiver = Netns::new("receiver").unwrap();
     // The veths live in the namespaces and vanish with them; no separate guard needed.
-    std::mem::forget(veth_pair(&sender, "s0", &fwd, "f0").unwrap());
-    std::mem::forget(veth_pair(&fwd, "f1", &receiver, "r0").unwrap());
+    std::mem::forget(veth_pair_mq(&sender, "s0", &fwd, "f0", queues).unwrap());
+    std::mem::forget(veth_pair_mq(&fwd, "f1", &receiver, "r0", queues).unwrap());
     sender.set_mac("s0", S0).unwrap();
     fwd.set_mac("f0", F0).unwrap();
     fwd.set_mac("f1", F1).unwrap();
@@ -149,7 +149,8 @@ struct FwdReport {
     detail: String,
 }
 
-/// Opens two ports in the current namespace and forwards port 0 -> port 1 until `stop`.
+/// Opens two ports in the current namespace and forwards every rx queue of port 0 to tx queue
+/// 0 of port 1 until `stop`.
 fn forward<P: Port<Buf = Mbuf> + std::fmt::Debug>(
     open: impl FnOnce(&Mempool) -> Result<(P, P), PortError>,
     ready: mpsc::Sender<Result<(), String>>,
@@ -172,7 +173,7 @@ fn forward<P: Port<Buf = Mbuf> + std::fmt::Debug>(
         }
     };
     let detail = format!("{:?} / {:?}", p0, p1).replace('\n', " ");
-    let mut rx = p0.rx_queue(0).unwrap();
+    let mut rxs: Vec<_> = (0..p0.info().rx_queues).map(|q| p0.rx_queue(q).unwrap()).collect();
     let mut tx = p1.tx_queue(0).unwrap();
     let tx_mac = p1.mac().octets();
     let tx_dst = MacAddr::local(1).octets();
@@ -183,7 +184,10 @@ fn forward<P: Port<Buf = Mbuf> + std::fmt::Debug>(
     // Bounded in time even if the main thread never says stop.
     let deadline = Instant::now() + Duration::from_secs(60);
     while !stop.load(Ordering::Relaxed) && Instant::now() < deadline {
-        let n = rx.rx_burst(&mut b, 32);
+        let mut n = 0;
+        for rx in rxs.iter_mut() {
+            n += rx.rx_burst(&mut b, 32);
+        }
         for m in b.iter_mut() {
             headrooms = (headrooms.0.min(m.headroom()), headrooms.1.max(m.headroom()));
             let d = m.data_mut();
@@ -211,18 +215,19 @@ fn forward<P: Port<Buf = Mbuf> + std::fmt::Debug>(
     }
     let rx_stats = p0.stats();
     let tx_stats = p1.stats();
-    drop((rx, tx, p0, p1));
+    drop((rxs, tx, p0, p1));
     FwdReport { forwarded, tx_dropped, rx_stats, tx_stats, headrooms, in_use_after_drop: pool.in_use(), detail }
 }
 
 fn run_forwarding<P: Port<Buf = Mbuf> + std::fmt::Debug + 'static>(
     test: &str,
+    queues: u16,
     open: impl FnOnce(&Mempool) -> Result<(P, P), PortError> + Send + 'static,
 ) {
     if !netns::require_or_skip(test) {
         return;
     }
-    let topo = topology();
+    let topo = topology(queues);
     let names: Vec<String> = [&topo.sender, &topo.fwd, &topo.receiver].iter().map(|n| n.name().to_string()).collect();
 
     let stop = Arc::new(AtomicBool::new(false));
@@ -330,7 +335,7 @@ fn run_forwarding<P: Port<Buf = Mbuf> + std::fmt::Debug + 'static>(
 
 #[test]
 fn af_xdp_forwards_between_veths() {
-    run_forwarding("af_xdp_forwards_between_veths", |pool: &Mempool| {
+    run_forwarding("af_xdp_forwards_between_veths", 1, |pool: &Mempool| {
         let mut c0 = AfXdpConfig::new("f0");
         c0.fill_size = 1024;
         let mut c1 = AfXdpConfig::new("f1");
@@ -345,10 +350,30 @@ fn af_xdp_forwards_between_veths() {
 
 #[test]
 fn af_packet_forwards_between_veths() {
-    run_forwarding("af_packet_forwards_between_veths", |pool: &Mempool| {
+    run_forwarding("af_packet_forwards_between_veths", 1, |pool: &Mempool| {
         let p0 = AfPacketPort::open(0, AfPacketConfig::new("f0"), pool.clone())?;
         let p1 = AfPacketPort::open(1, AfPacketConfig::new("f1"), pool.clone())?;
         Ok((p0, p1))
+    });
+}
+
+/// Two queues: one socket per veth queue for AF_XDP (packets land on either); a two-socket
+/// fanout group for AF_PACKET (without the group each packet would arrive twice).
+#[test]
+fn af_xdp_two_queues() {
+    run_forwarding("af_xdp_two_queues", 2, |pool: &Mempool| {
+        let c0 = AfXdpConfig { queues: 2, fill_size: 1024, ..AfXdpConfig::new("f0") };
+        let c1 = AfXdpConfig { queues: 2, fill_size: 1024, ..AfXdpConfig::new("f1") };
+        Ok((AfXdpPort::open(0, c0, pool.clone())?, AfXdpPort::open(1, c1, pool.clone())?))
+    });
+}
+
+#[test]
+fn af_packet_two_queues_fanout() {
+    run_forwarding("af_packet_two_queues_fanout", 2, |pool: &Mempool| {
+        let c0 = AfPacketConfig { queues: 2, ..AfPacketConfig::new("f0") };
+        let c1 = AfPacketConfig { queues: 2, qdisc_bypass: true, promiscuous: true, ..AfPacketConfig::new("f1") };
+        Ok((AfPacketPort::open(0, c0, pool.clone())?, AfPacketPort::open(1, c1, pool.clone())?))
     });
 }
 

@@ -368,9 +368,20 @@ pub struct Veth {
 /// # Errors
 /// Bad names, or the commands fail.
 pub fn veth_pair(a: &Netns, if_a: &str, b: &Netns, if_b: &str) -> Result<Veth> {
+    veth_pair_mq(a, if_a, b, if_b, 1)
+}
+
+/// Like [`veth_pair`], with `queues` rx and tx queues on each end.
+///
+/// # Errors
+/// Bad names, or the commands fail.
+pub fn veth_pair_mq(a: &Netns, if_a: &str, b: &Netns, if_b: &str, queues: u16) -> Result<Veth> {
     check_ifname(if_a)?;
     check_ifname(if_b)?;
-    a.ip(&["link", "add", if_a, "type", "veth", "peer", "name", if_b, "netns", b.name()])?;
+    let q = queues.max(1).to_string();
+    #[rustfmt::skip]
+    a.ip(&["link", "add", if_a, "numtxqueues", &q, "numrxqueues", &q, "type", "veth",
+           "peer", "name", if_b, "numtxqueues", &q, "numrxqueues", &q, "netns", b.name()])?;
     let v = Veth { ns: a.name().to_string(), ifname: if_a.to_string() };
     a.link_up(if_a)?;
     b.link_up(if_b)?;
