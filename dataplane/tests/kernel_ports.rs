@@ -422,3 +422,71 @@ fn native_xdp_on_a_device_without_it_is_a_clear_error() {
     assert!(!mode.native_xdp && !mode.zerocopy);
     assert!(!ns.xdp_attached("lo").unwrap());
 }
+
+/// A rough forwarding rate over veth for one backend: the sender blasts 64-byte frames from
+/// an AF_PACKET tx ring for two seconds; the figure is what the forwarder moved. Not a
+/// benchmark (sender, forwarder and softirqs share the machine's cores); run with
+/// `cargo test --release -p dataplane --test kernel_ports -- --ignored --nocapture`.
+fn measure<P: Port<Buf = Mbuf> + std::fmt::Debug + 'static>(
+    test: &str,
+    open: impl FnOnce(&Mempool) -> Result<(P, P), PortError> + Send + 'static,
+) {
+    if !netns::require_or_skip(test) {
+        return;
+    }
+    let topo = topology(1);
+    let stop = Arc::new(AtomicBool::new(false));
+    let (ready_tx, ready_rx) = mpsc::channel();
+    let st = stop.clone();
+    let fwd = topo.fwd.spawn(move || forward(open, ready_tx, st)).unwrap();
+    ready_rx.recv_timeout(Duration::from_secs(20)).unwrap().unwrap();
+    let secs = 2.0;
+    let sent = topo
+        .sender
+        .run(move || {
+            let pool = pool("blast");
+            let cfg = AfPacketConfig { qdisc_bypass: true, tx_frames: 4096, ..AfPacketConfig::new("s0") };
+            let mut p = AfPacketPort::open(0, cfg, pool.clone()).unwrap();
+            let mut tx = p.tx_queue(0).unwrap();
+            let f = frame(0);
+            let mut b: Burst<Mbuf> = Burst::new();
+            let t0 = Instant::now();
+            let mut sent = 0u64;
+            while t0.elapsed().as_secs_f64() < secs {
+                while b.len() < 32 {
+                    let _ = b.push(Mbuf::from_slice(&pool, &f).unwrap());
+                }
+                sent += tx.tx_burst(&mut b) as u64;
+            }
+            sent
+        })
+        .unwrap();
+    stop.store(true, Ordering::Relaxed);
+    let r = fwd.join().unwrap();
+    eprintln!(
+        "{test}: sender {:.3} Mpps offered, forwarder {:.3} Mpps ({} of {sent}), rx missed {}",
+        sent as f64 / secs / 1e6,
+        r.forwarded as f64 / secs / 1e6,
+        r.forwarded,
+        r.rx_stats.imissed
+    );
+}
+
+#[test]
+#[ignore = "rough rate figure, run by hand"]
+fn rate_af_xdp() {
+    measure("rate_af_xdp", |pool: &Mempool| {
+        let c0 = AfXdpConfig { fill_size: 2048, ..AfXdpConfig::new("f0") };
+        let c1 = AfXdpConfig { fill_size: 2048, ..AfXdpConfig::new("f1") };
+        Ok((AfXdpPort::open(0, c0, pool.clone())?, AfXdpPort::open(1, c1, pool.clone())?))
+    });
+}
+
+#[test]
+#[ignore = "rough rate figure, run by hand"]
+fn rate_af_packet() {
+    measure("rate_af_packet", |pool: &Mempool| {
+        let c1 = AfPacketConfig { qdisc_bypass: true, ..AfPacketConfig::new("f1") };
+        Ok((AfPacketPort::open(0, AfPacketConfig::new("f0"), pool.clone())?, AfPacketPort::open(1, c1, pool.clone())?))
+    });
+}
