@@ -9,6 +9,10 @@
 //! Backends here: [`null`] (like net_null), [`ring`] (like net_ring) and [`pcap`] (files).
 //! AF_XDP, AF_PACKET and DPDK ethdev ports implement the same traits.
 
+#[cfg(target_os = "linux")]
+pub mod af_packet;
+#[cfg(target_os = "linux")]
+pub mod af_xdp;
 pub mod null;
 pub mod pcap;
 pub mod ring;

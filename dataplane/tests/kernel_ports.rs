@@ -1,0 +1,492 @@
+//! AF_XDP and AF_PACKET ports on veth pairs in network namespaces.
+//!
+//! Topology: `sender` (s0) <-> (f0) `fwd` (f1) <-> (r0) `receiver`. In `fwd` two ports are
+//! opened on f0/f1 and a small loop forwards f0 -> f1 with DPDK l2fwd's rewrite (src = the tx
+//! port's MAC, dst = 02:00:00:00:00:<tx port id>). The sender sends numbered UDP frames from
+//! an AF_PACKET socket; the receiver checks each arrived exactly once, rewritten.
+//!
+//! Needs root. Without it (or without `ip`) the tests print why and skip; with `CI=true` they
+//! fail instead.
+#![cfg(target_os = "linux")]
+#![allow(unsafe_code)]
+
+use dataplane::mbuf::{MemBacking, Mempool, MempoolConfig};
+use dataplane::port::af_packet::{AfPacketConfig, AfPacketPort};
+use dataplane::port::af_xdp::{AfXdpConfig, AfXdpPort, XdpMode};
+use dataplane::port::{MacAddr, Port, PortError, PortStats};
+use dataplane::{Burst, Mbuf, PacketBuf};
+use netns::{veth_pair_mq, Netns};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc};
+use std::time::{Duration, Instant};
+
+const N: u32 = 2000;
+const MAGIC: &[u8; 6] = b"DPTEST";
+const S0: [u8; 6] = [2, 0, 0, 0, 0x10, 0];
+const F0: [u8; 6] = [2, 0, 0, 0, 0x20, 0];
+const F1: [u8; 6] = [2, 0, 0, 0, 0x20, 1];
+const R0: [u8; 6] = [2, 0, 0, 0, 0x30, 0];
+
+struct Topo {
+    sender: Netns,
+    fwd: Netns,
+    receiver: Netns,
+}
+
+fn topology(queues: u16) -> Topo {
+    let sender = Netns::new("sender").unwrap();
+    let fwd = Netns::new("fwd").unwrap();
+    let receiver = Netns::new("receiver").unwrap();
+    // The veths live in the namespaces and vanish with them; no separate guard needed.
+    std::mem::forget(veth_pair_mq(&sender, "s0", &fwd, "f0", queues).unwrap());
+    std::mem::forget(veth_pair_mq(&fwd, "f1", &receiver, "r0", queues).unwrap());
+    sender.set_mac("s0", S0).unwrap();
+    fwd.set_mac("f0", F0).unwrap();
+    fwd.set_mac("f1", F1).unwrap();
+    receiver.set_mac("r0", R0).unwrap();
+    sender.add_addr("s0", "198.18.0.1/24").unwrap();
+    receiver.add_addr("r0", "198.18.1.1/24").unwrap();
+    Topo { sender, fwd, receiver }
+}
+
+fn pool(name: &str) -> Mempool {
+    let mut c = MempoolConfig::new(name, 8192);
+    c.backing = MemBacking::Normal;
+    Mempool::new(c).unwrap()
+}
+
+/// A raw AF_PACKET socket bound to `ifname` (in the calling thread's namespace).
+fn raw_socket(ifname: &str) -> OwnedFd {
+    // SAFETY: plain socket(2).
+    let fd = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW, (libc::ETH_P_ALL as u16).to_be() as i32) };
+    assert!(fd >= 0, "socket: {}", std::io::Error::last_os_error());
+    // SAFETY: fresh descriptor.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    let c = std::ffi::CString::new(ifname).unwrap();
+    // SAFETY: zeroed sockaddr_ll is valid.
+    let mut sa: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
+    sa.sll_family = libc::AF_PACKET as u16;
+    sa.sll_protocol = (libc::ETH_P_ALL as u16).to_be();
+    // SAFETY: c is NUL-terminated.
+    sa.sll_ifindex = unsafe { libc::if_nametoindex(c.as_ptr()) } as i32;
+    assert!(sa.sll_ifindex > 0, "no {ifname}");
+    // SAFETY: sa is a valid sockaddr_ll.
+    let rc = unsafe {
+        libc::bind(
+            fd.as_raw_fd(),
+            &sa as *const _ as *const libc::sockaddr,
+            std::mem::size_of::<libc::sockaddr_ll>() as u32,
+        )
+    };
+    assert_eq!(rc, 0, "bind: {}", std::io::Error::last_os_error());
+    let tv = libc::timeval { tv_sec: 0, tv_usec: 100_000 };
+    // SAFETY: tv is a valid timeval.
+    unsafe {
+        libc::setsockopt(
+            fd.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_RCVTIMEO,
+            &tv as *const _ as *const libc::c_void,
+            std::mem::size_of::<libc::timeval>() as u32,
+        )
+    };
+    fd
+}
+
+fn ip_checksum(h: &[u8]) -> u16 {
+    let mut s: u32 = h.chunks(2).map(|c| u16::from_be_bytes([c[0], c[1]]) as u32).sum();
+    while s > 0xffff {
+        s = (s & 0xffff) + (s >> 16);
+    }
+    !(s as u16)
+}
+
+/// An Ethernet/IPv4/UDP frame 198.18.0.1 -> 198.18.1.1 carrying MAGIC and `seq`.
+fn frame(seq: u32) -> Vec<u8> {
+    let mut f = Vec::with_capacity(64);
+    f.extend_from_slice(&F0);
+    f.extend_from_slice(&S0);
+    f.extend_from_slice(&[0x08, 0x00]);
+    let payload_len = 18;
+    let mut ip = [0u8; 20];
+    ip[0] = 0x45;
+    ip[2..4].copy_from_slice(&((20 + 8 + payload_len) as u16).to_be_bytes());
+    ip[8] = 64;
+    ip[9] = 17;
+    ip[12..16].copy_from_slice(&[198, 18, 0, 1]);
+    ip[16..20].copy_from_slice(&[198, 18, 1, 1]);
+    let c = ip_checksum(&ip);
+    ip[10..12].copy_from_slice(&c.to_be_bytes());
+    f.extend_from_slice(&ip);
+    f.extend_from_slice(&1234u16.to_be_bytes());
+    f.extend_from_slice(&5678u16.to_be_bytes());
+    f.extend_from_slice(&((8 + payload_len) as u16).to_be_bytes());
+    f.extend_from_slice(&[0, 0]);
+    f.extend_from_slice(MAGIC);
+    f.extend_from_slice(&seq.to_be_bytes());
+    f.resize(64, 0);
+    f
+}
+
+/// The sequence number of one of our frames (None for anything else).
+fn seq_of(f: &[u8]) -> Option<u32> {
+    let p = 14 + 20 + 8;
+    if f.len() < p + 10 || f[12..14] != [0x08, 0x00] || &f[p..p + 6] != MAGIC {
+        return None;
+    }
+    Some(u32::from_be_bytes([f[p + 6], f[p + 7], f[p + 8], f[p + 9]]))
+}
+
+/// What the forwarding thread reports.
+struct FwdReport {
+    forwarded: u64,
+    tx_dropped: u64,
+    rx_stats: PortStats,
+    tx_stats: PortStats,
+    headrooms: (usize, usize),
+    in_use_after_drop: usize,
+    detail: String,
+}
+
+/// Opens two ports in the current namespace and forwards every rx queue of port 0 to tx queue
+/// 0 of port 1 until `stop`.
+fn forward<P: Port<Buf = Mbuf> + std::fmt::Debug>(
+    open: impl FnOnce(&Mempool) -> Result<(P, P), PortError>,
+    ready: mpsc::Sender<Result<(), String>>,
+    stop: Arc<AtomicBool>,
+) -> FwdReport {
+    let pool = pool("fwd");
+    let (mut p0, mut p1) = match open(&pool) {
+        Ok(p) => p,
+        Err(e) => {
+            let _ = ready.send(Err(e.to_string()));
+            return FwdReport {
+                forwarded: 0,
+                tx_dropped: 0,
+                rx_stats: PortStats::default(),
+                tx_stats: PortStats::default(),
+                headrooms: (0, 0),
+                in_use_after_drop: pool.in_use(),
+                detail: e.to_string(),
+            };
+        }
+    };
+    let detail = format!("{:?} / {:?}", p0, p1).replace('\n', " ");
+    let mut rxs: Vec<_> = (0..p0.info().rx_queues).map(|q| p0.rx_queue(q).unwrap()).collect();
+    let mut tx = p1.tx_queue(0).unwrap();
+    let tx_mac = p1.mac().octets();
+    let tx_dst = MacAddr::local(1).octets();
+    let mut b: Burst<Mbuf> = Burst::new();
+    let (mut forwarded, mut tx_dropped) = (0u64, 0u64);
+    let mut headrooms = (usize::MAX, 0usize);
+    ready.send(Ok(())).unwrap();
+    // Bounded in time even if the main thread never says stop.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !stop.load(Ordering::Relaxed) && Instant::now() < deadline {
+        let mut n = 0;
+        for rx in rxs.iter_mut() {
+            n += rx.rx_burst(&mut b, 32);
+        }
+        for m in b.iter_mut() {
+            headrooms = (headrooms.0.min(m.headroom()), headrooms.1.max(m.headroom()));
+            let d = m.data_mut();
+            if d.len() >= 12 {
+                d[0..6].copy_from_slice(&tx_dst);
+                d[6..12].copy_from_slice(&tx_mac);
+            }
+        }
+        let mut tries = 0;
+        while !b.is_empty() && tries < 1000 {
+            forwarded += tx.tx_burst(&mut b) as u64;
+            tries += 1;
+        }
+        tx_dropped += b.len() as u64;
+        b.clear();
+        tx.flush();
+        if n == 0 {
+            std::thread::yield_now();
+        }
+    }
+    // Let the last completions arrive.
+    for _ in 0..100 {
+        tx.flush();
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let rx_stats = p0.stats();
+    let tx_stats = p1.stats();
+    drop((rxs, tx, p0, p1));
+    FwdReport { forwarded, tx_dropped, rx_stats, tx_stats, headrooms, in_use_after_drop: pool.in_use(), detail }
+}
+
+fn run_forwarding<P: Port<Buf = Mbuf> + std::fmt::Debug + 'static>(
+    test: &str,
+    queues: u16,
+    open: impl FnOnce(&Mempool) -> Result<(P, P), PortError> + Send + 'static,
+) {
+    if !netns::require_or_skip(test) {
+        return;
+    }
+    let topo = topology(queues);
+    let names: Vec<String> = [&topo.sender, &topo.fwd, &topo.receiver].iter().map(|n| n.name().to_string()).collect();
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let (ready_tx, ready_rx) = mpsc::channel();
+    let st = stop.clone();
+    let fwd = topo.fwd.spawn(move || forward(open, ready_tx, st)).unwrap();
+    if let Err(e) = ready_rx.recv_timeout(Duration::from_secs(20)).expect("forwarder did not start") {
+        stop.store(true, Ordering::Relaxed);
+        let _ = fwd.join();
+        panic!("{test}: opening the ports failed: {e}");
+    }
+
+    let (rready_tx, rready_rx) = mpsc::channel();
+    let receiver = topo
+        .receiver
+        .spawn(move || {
+            let fd = raw_socket("r0");
+            rready_tx.send(()).unwrap();
+            let mut seen = vec![0u32; N as usize];
+            let mut bad_rewrite = 0u32;
+            let mut buf = [0u8; 2048];
+            let deadline = Instant::now() + Duration::from_secs(15);
+            let mut got = 0;
+            while got < N && Instant::now() < deadline {
+                // SAFETY: buf is writable for its length.
+                let n = unsafe { libc::recv(fd.as_raw_fd(), buf.as_mut_ptr() as *mut libc::c_void, buf.len(), 0) };
+                if n <= 0 {
+                    continue;
+                }
+                let f = &buf[..n as usize];
+                if let Some(s) = seq_of(f) {
+                    if f[0..6] != MacAddr::local(1).octets() || f[6..12] != F1 {
+                        bad_rewrite += 1;
+                    }
+                    if let Some(c) = seen.get_mut(s as usize) {
+                        *c += 1;
+                        if *c == 1 {
+                            got += 1;
+                        }
+                    }
+                }
+            }
+            // Catch duplicates arriving late.
+            let until = Instant::now() + Duration::from_millis(300);
+            while Instant::now() < until {
+                // SAFETY: as above.
+                let n = unsafe { libc::recv(fd.as_raw_fd(), buf.as_mut_ptr() as *mut libc::c_void, buf.len(), 0) };
+                if n > 0 {
+                    if let Some(s) = seq_of(&buf[..n as usize]) {
+                        if let Some(c) = seen.get_mut(s as usize) {
+                            *c += 1;
+                        }
+                    }
+                }
+            }
+            (seen, bad_rewrite)
+        })
+        .unwrap();
+    rready_rx.recv_timeout(Duration::from_secs(10)).expect("receiver did not start");
+
+    topo.sender
+        .run(|| {
+            let fd = raw_socket("s0");
+            for seq in 0..N {
+                let f = frame(seq);
+                // SAFETY: f is readable for its length.
+                let n = unsafe { libc::send(fd.as_raw_fd(), f.as_ptr() as *const libc::c_void, f.len(), 0) };
+                assert_eq!(n, f.len() as isize, "send: {}", std::io::Error::last_os_error());
+                // ~20 kpps: far below what either backend forwards over veth.
+                if seq % 10 == 9 {
+                    std::thread::sleep(Duration::from_micros(500));
+                }
+            }
+        })
+        .unwrap();
+
+    let (seen, bad_rewrite) = receiver.join().unwrap();
+    stop.store(true, Ordering::Relaxed);
+    let r = fwd.join().unwrap();
+    let missing: Vec<usize> = seen.iter().enumerate().filter(|(_, &c)| c == 0).map(|(i, _)| i).collect();
+    let dups: Vec<usize> = seen.iter().enumerate().filter(|(_, &c)| c > 1).map(|(i, _)| i).collect();
+    eprintln!(
+        "{test}: {}: forwarded {} (tx dropped {}), rx {:?}, tx {:?}, headroom {:?}",
+        r.detail, r.forwarded, r.tx_dropped, r.rx_stats, r.tx_stats, r.headrooms
+    );
+    assert!(
+        missing.is_empty(),
+        "{test}: {} of {N} missing, first {:?}",
+        missing.len(),
+        &missing[..missing.len().min(10)]
+    );
+    assert!(dups.is_empty(), "{test}: duplicates {:?}", &dups[..dups.len().min(10)]);
+    assert_eq!(bad_rewrite, 0, "{test}: frames without the l2fwd rewrite");
+    assert_eq!(r.tx_dropped, 0);
+    assert_eq!(r.headrooms, (256, 256), "{test}: received data must start at chunk + 64 + 256");
+    assert_eq!(r.in_use_after_drop, 0, "{test}: mbufs leaked after the ports were dropped");
+    for ifname in ["f0", "f1"] {
+        assert!(!topo.fwd.xdp_attached(ifname).unwrap(), "{test}: XDP program left on {ifname}");
+    }
+    drop(topo);
+    for n in names {
+        assert!(!std::path::Path::new(&format!("/run/netns/{n}")).exists(), "namespace {n} left behind");
+    }
+}
+
+#[test]
+fn af_xdp_forwards_between_veths() {
+    run_forwarding("af_xdp_forwards_between_veths", 1, |pool: &Mempool| {
+        let mut c0 = AfXdpConfig::new("f0");
+        c0.fill_size = 1024;
+        let mut c1 = AfXdpConfig::new("f1");
+        c1.fill_size = 1024;
+        let p0 = AfXdpPort::open(0, c0, pool.clone())?;
+        let p1 = AfXdpPort::open(1, c1, pool.clone())?;
+        assert!(p1.mode().shared_umem, "the second port on one pool shares the UMEM");
+        eprintln!("af_xdp modes: {:?} / {:?}", p0.mode(), p1.mode());
+        Ok((p0, p1))
+    });
+}
+
+#[test]
+fn af_packet_forwards_between_veths() {
+    run_forwarding("af_packet_forwards_between_veths", 1, |pool: &Mempool| {
+        let p0 = AfPacketPort::open(0, AfPacketConfig::new("f0"), pool.clone())?;
+        let p1 = AfPacketPort::open(1, AfPacketConfig::new("f1"), pool.clone())?;
+        Ok((p0, p1))
+    });
+}
+
+/// Two queues: one socket per veth queue for AF_XDP (packets land on either); a two-socket
+/// fanout group for AF_PACKET (without the group each packet would arrive twice).
+#[test]
+fn af_xdp_two_queues() {
+    run_forwarding("af_xdp_two_queues", 2, |pool: &Mempool| {
+        let c0 = AfXdpConfig { queues: 2, fill_size: 1024, ..AfXdpConfig::new("f0") };
+        let c1 = AfXdpConfig { queues: 2, fill_size: 1024, ..AfXdpConfig::new("f1") };
+        Ok((AfXdpPort::open(0, c0, pool.clone())?, AfXdpPort::open(1, c1, pool.clone())?))
+    });
+}
+
+#[test]
+fn af_packet_two_queues_fanout() {
+    run_forwarding("af_packet_two_queues_fanout", 2, |pool: &Mempool| {
+        let c0 = AfPacketConfig { queues: 2, ..AfPacketConfig::new("f0") };
+        let c1 = AfPacketConfig { queues: 2, qdisc_bypass: true, promiscuous: true, ..AfPacketConfig::new("f1") };
+        Ok((AfPacketPort::open(0, c0, pool.clone())?, AfPacketPort::open(1, c1, pool.clone())?))
+    });
+}
+
+#[test]
+fn missing_interface_is_a_clear_error() {
+    let pool = pool("missing");
+    let check = |r: Result<(), PortError>| match r {
+        Err(PortError::Os { source, hint, .. }) => {
+            assert_eq!(source.raw_os_error(), Some(libc::ENODEV));
+            assert!(hint.contains("does not exist"), "{hint}");
+        }
+        other => panic!("expected PortError::Os(ENODEV), got {other:?}"),
+    };
+    check(AfXdpPort::open(0, AfXdpConfig::new("dpnoexist0"), pool.clone()).map(drop));
+    check(AfPacketPort::open(0, AfPacketConfig::new("dpnoexist0"), pool.clone()).map(drop));
+    assert_eq!(pool.in_use(), 0);
+}
+
+#[test]
+fn native_xdp_on_a_device_without_it_is_a_clear_error() {
+    let test = "native_xdp_on_a_device_without_it_is_a_clear_error";
+    if !netns::require_or_skip(test) {
+        return;
+    }
+    let ns = Netns::new("xdpfail").unwrap();
+    // Loopback has no native XDP (no ndo_bpf) but runs generic XDP; this namespace's `lo`
+    // is ours alone.
+    let (native, generic) = ns
+        .run(|| {
+            let pool = pool("xdpfail");
+            let mut c = AfXdpConfig::new("lo");
+            c.fill_size = 256;
+            c.xdp_mode = XdpMode::Native;
+            let native = AfXdpPort::open(0, c.clone(), pool.clone()).map(drop);
+            c.xdp_mode = XdpMode::Auto;
+            let generic = AfXdpPort::open(0, c, pool.clone()).map(|p| p.mode());
+            assert_eq!(pool.in_use(), 0, "a failed or closed open returns every mbuf");
+            (native, generic)
+        })
+        .unwrap();
+    match native {
+        Err(PortError::Os { hint, .. }) => assert!(hint.contains("native XDP"), "{hint}"),
+        other => panic!("expected an attach error, got {other:?}"),
+    }
+    let mode = generic.expect("auto mode falls back to generic XDP");
+    assert!(!mode.native_xdp && !mode.zerocopy);
+    assert!(!ns.xdp_attached("lo").unwrap());
+}
+
+/// A rough forwarding rate over veth for one backend: the sender blasts 64-byte frames from
+/// an AF_PACKET tx ring for two seconds; the figure is what the forwarder moved. Not a
+/// benchmark (sender, forwarder and softirqs share the machine's cores); run with
+/// `cargo test --release -p dataplane --test kernel_ports -- --ignored --nocapture`.
+fn measure<P: Port<Buf = Mbuf> + std::fmt::Debug + 'static>(
+    test: &str,
+    open: impl FnOnce(&Mempool) -> Result<(P, P), PortError> + Send + 'static,
+) {
+    if !netns::require_or_skip(test) {
+        return;
+    }
+    let topo = topology(1);
+    let stop = Arc::new(AtomicBool::new(false));
+    let (ready_tx, ready_rx) = mpsc::channel();
+    let st = stop.clone();
+    let fwd = topo.fwd.spawn(move || forward(open, ready_tx, st)).unwrap();
+    ready_rx.recv_timeout(Duration::from_secs(20)).unwrap().unwrap();
+    let secs = 2.0;
+    let sent = topo
+        .sender
+        .run(move || {
+            let pool = pool("blast");
+            let cfg = AfPacketConfig { qdisc_bypass: true, tx_frames: 4096, ..AfPacketConfig::new("s0") };
+            let mut p = AfPacketPort::open(0, cfg, pool.clone()).unwrap();
+            let mut tx = p.tx_queue(0).unwrap();
+            let f = frame(0);
+            let mut b: Burst<Mbuf> = Burst::new();
+            let t0 = Instant::now();
+            let mut sent = 0u64;
+            while t0.elapsed().as_secs_f64() < secs {
+                while b.len() < 32 {
+                    let _ = b.push(Mbuf::from_slice(&pool, &f).unwrap());
+                }
+                sent += tx.tx_burst(&mut b) as u64;
+            }
+            sent
+        })
+        .unwrap();
+    stop.store(true, Ordering::Relaxed);
+    let r = fwd.join().unwrap();
+    eprintln!(
+        "{test}: sender {:.3} Mpps offered, forwarder {:.3} Mpps ({} of {sent}), rx missed {}",
+        sent as f64 / secs / 1e6,
+        r.forwarded as f64 / secs / 1e6,
+        r.forwarded,
+        r.rx_stats.imissed
+    );
+}
+
+#[test]
+#[ignore = "rough rate figure, run by hand"]
+fn rate_af_xdp() {
+    measure("rate_af_xdp", |pool: &Mempool| {
+        let c0 = AfXdpConfig { fill_size: 2048, ..AfXdpConfig::new("f0") };
+        let c1 = AfXdpConfig { fill_size: 2048, ..AfXdpConfig::new("f1") };
+        Ok((AfXdpPort::open(0, c0, pool.clone())?, AfXdpPort::open(1, c1, pool.clone())?))
+    });
+}
+
+#[test]
+#[ignore = "rough rate figure, run by hand"]
+fn rate_af_packet() {
+    measure("rate_af_packet", |pool: &Mempool| {
+        let c1 = AfPacketConfig { qdisc_bypass: true, ..AfPacketConfig::new("f1") };
+        Ok((AfPacketPort::open(0, AfPacketConfig::new("f0"), pool.clone())?, AfPacketPort::open(1, c1, pool.clone())?))
+    });
+}
