@@ -53,9 +53,14 @@ struct DemoArgs {
 
 #[derive(Args, Debug)]
 struct L2fwdArgs {
-    /// A port, repeatable, in port-id order: null[,size=N][,queues=N] | ring | pcap:rx=FILE,tx=FILE.
+    /// A port, repeatable, in port-id order: null[,size=N][,queues=N] | ring | pcap:rx=FILE,tx=FILE |
+    /// af_xdp:IFACE[,queues=N][,mode=auto|copy|zerocopy][,xdp=auto|native|generic][,busy_poll=US] |
+    /// af_packet:IFACE[,queues=N][,qdisc_bypass=1].
     #[arg(long = "port", required = true)]
     ports: Vec<PortSpec>,
+    /// Put kernel-interface ports in promiscuous mode.
+    #[arg(short = 'P')]
+    promiscuous: bool,
     /// Hex mask of the ports to use (default: all).
     #[arg(short = 'p', value_parser = parse_portmask)]
     portmask: Option<u32>,
@@ -290,7 +295,7 @@ fn demo(a: DemoArgs) -> Result<(), Failure> {
     let mut ports = vec![];
     for id in 0..2u16 {
         ports.push(
-            ports::open(id, &PortSpec::Null { size: 64, queues: 1 }, &pool)
+            ports::open(id, &PortSpec::Null { size: 64, queues: 1 }, &pool, false)
                 .map_err(|e| Failure::Setup(e.to_string()))?,
         );
     }
@@ -345,7 +350,7 @@ fn l2fwd(a: L2fwdArgs) -> Result<(), Failure> {
     let pool = make_pool(a.mbufs)?;
     let mut ports = vec![];
     for (id, spec) in a.ports.iter().enumerate() {
-        ports.push(ports::open(id as u16, spec, &pool).map_err(|e| Failure::Setup(e.to_string()))?);
+        ports.push(ports::open(id as u16, spec, &pool, a.promiscuous).map_err(|e| Failure::Setup(e.to_string()))?);
     }
     let mut fwd = L2Fwd::new();
     for &(x, y) in &pairs {

@@ -1,6 +1,8 @@
 //! `--port SPEC` parsing and opening.
 
 use dataplane::mbuf::{Mbuf, Mempool};
+use dataplane::port::af_packet::{AfPacketConfig, AfPacketPort};
+use dataplane::port::af_xdp::{AfXdpConfig, AfXdpPort, BindMode, BusyPoll, XdpMode};
 use dataplane::port::null::{NullConfig, NullPort};
 use dataplane::port::pcap::{PcapConfig, PcapPort};
 use dataplane::port::ring::RingPort;
@@ -16,6 +18,10 @@ pub enum PortSpec {
     Ring,
     /// `pcap:rx=FILE,tx=FILE`
     Pcap { rx: Option<PathBuf>, tx: Option<PathBuf> },
+    /// `af_xdp:IFACE[,queues=N][,mode=auto|copy|zerocopy][,xdp=auto|native|generic][,busy_poll=USECS]`
+    AfXdp { iface: String, queues: u16, bind: String, xdp: String, busy_poll: Option<u32> },
+    /// `af_packet:IFACE[,queues=N][,qdisc_bypass=1]`
+    AfPacket { iface: String, queues: u16, qdisc_bypass: bool },
 }
 
 /// Errors in a port spec.
@@ -92,7 +98,44 @@ impl std::str::FromStr for PortSpec {
                 }
                 Ok(PortSpec::Pcap { rx, tx })
             }
-            _ => Err(bad(spec, format!("unknown port kind {kind:?} (null, ring, pcap)"))),
+            "af_xdp" | "af_packet" => {
+                let mut parts = rest.splitn(2, ',');
+                let iface = parts.next().unwrap_or("").trim().to_string();
+                if iface.is_empty() || iface.len() > 15 || iface.contains(['/', ' ', '=']) {
+                    return Err(bad(spec, format!("{kind} needs an interface name, e.g. {kind}:net1")));
+                }
+                let mut queues = 1u16;
+                let (mut bind, mut xdp, mut busy_poll, mut bypass) =
+                    ("auto".to_string(), "auto".to_string(), None, false);
+                for (k, v) in kv(parts.next().unwrap_or(""))? {
+                    let num = |v: &str| v.parse::<u32>().map_err(|_| bad(spec, format!("{k} {v:?} is not a number")));
+                    match (kind, k.as_str()) {
+                        (_, "queues") => {
+                            queues = num(&v)?.try_into().unwrap_or(0);
+                            if !(1..=64).contains(&queues) {
+                                return Err(bad(spec, format!("queues {v} must be 1 to 64")));
+                            }
+                        }
+                        ("af_xdp", "mode") if ["auto", "copy", "zerocopy"].contains(&v.as_str()) => bind = v,
+                        ("af_xdp", "xdp") if ["auto", "native", "generic"].contains(&v.as_str()) => xdp = v,
+                        ("af_xdp", "busy_poll") => busy_poll = Some(num(&v)?),
+                        ("af_packet", "qdisc_bypass") => bypass = matches!(v.as_str(), "1" | "true" | "yes"),
+                        _ => return Err(bad(
+                            spec,
+                            format!(
+                                "unknown or invalid {kind} option {k}={v} (af_xdp: queues, mode=auto|copy|zerocopy, \
+                                     xdp=auto|native|generic, busy_poll; af_packet: queues, qdisc_bypass)"
+                            ),
+                        )),
+                    }
+                }
+                Ok(if kind == "af_xdp" {
+                    PortSpec::AfXdp { iface, queues, bind, xdp, busy_poll }
+                } else {
+                    PortSpec::AfPacket { iface, queues, qdisc_bypass: bypass }
+                })
+            }
+            _ => Err(bad(spec, format!("unknown port kind {kind:?} (null, ring, pcap, af_xdp, af_packet)"))),
         }
     }
 }
@@ -102,6 +145,8 @@ pub enum AnyPort {
     Null(NullPort),
     Ring(RingPort<Mbuf>),
     Pcap(PcapPort),
+    AfXdp(AfXdpPort),
+    AfPacket(AfPacketPort),
 }
 
 macro_rules! each {
@@ -110,6 +155,8 @@ macro_rules! each {
             AnyPort::Null($p) => $e,
             AnyPort::Ring($p) => $e,
             AnyPort::Pcap($p) => $e,
+            AnyPort::AfXdp($p) => $e,
+            AnyPort::AfPacket($p) => $e,
         }
     };
 }
@@ -139,8 +186,8 @@ impl Port for AnyPort {
     }
 }
 
-/// Opens port `id` from its spec.
-pub fn open(id: u16, spec: &PortSpec, pool: &Mempool) -> Result<AnyPort, PortError> {
+/// Opens port `id` from its spec; `promisc` puts kernel-interface ports in promiscuous mode.
+pub fn open(id: u16, spec: &PortSpec, pool: &Mempool, promisc: bool) -> Result<AnyPort, PortError> {
     Ok(match spec {
         PortSpec::Null { size, queues } => {
             let mut c = NullConfig::new(id);
@@ -158,6 +205,30 @@ pub fn open(id: u16, spec: &PortSpec, pool: &Mempool) -> Result<AnyPort, PortErr
         }
         PortSpec::Pcap { rx, tx } => {
             AnyPort::Pcap(PcapPort::new(id, PcapConfig { rx: rx.clone(), tx: tx.clone(), mac: None }, pool.clone())?)
+        }
+        PortSpec::AfXdp { iface, queues, bind, xdp, busy_poll } => {
+            let mut c = AfXdpConfig::new(iface);
+            c.queues = *queues;
+            c.promiscuous = promisc;
+            c.bind_mode = match bind.as_str() {
+                "copy" => BindMode::Copy,
+                "zerocopy" => BindMode::ZeroCopy,
+                _ => BindMode::Auto,
+            };
+            c.xdp_mode = match xdp.as_str() {
+                "native" => XdpMode::Native,
+                "generic" => XdpMode::Generic,
+                _ => XdpMode::Auto,
+            };
+            c.busy_poll = busy_poll.map(|usecs| BusyPoll { usecs, budget: 64 });
+            AnyPort::AfXdp(AfXdpPort::open(id, c, pool.clone())?)
+        }
+        PortSpec::AfPacket { iface, queues, qdisc_bypass } => {
+            let mut c = AfPacketConfig::new(iface);
+            c.queues = *queues;
+            c.qdisc_bypass = *qdisc_bypass;
+            c.promiscuous = promisc;
+            AnyPort::AfPacket(AfPacketPort::open(id, c, pool.clone())?)
         }
     })
 }
