@@ -12,5 +12,6 @@
 
 pub mod arch;
 pub mod buf;
+pub mod lpm;
 
 pub use buf::{PacketBuf, PacketMeta};
