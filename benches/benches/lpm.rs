@@ -177,10 +177,15 @@ fn bench_lpm4(c: &mut Criterion) {
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(3));
     for (label, lo, hi) in [("le24", 0u8, 24u8), ("gt24", 25, 32)] {
-        let pick: Vec<_> = routes
+        let sel: Vec<_> = routes
             .iter()
             .filter(|r| r.1 >= lo && r.1 <= hi)
-            .take(4096)
+            .copied()
+            .collect();
+        // Spread over the lengths as the table is (mostly /24s), not the first (shortest).
+        let pick: Vec<_> = sel
+            .iter()
+            .step_by((sel.len() / 4096).max(1))
             .copied()
             .collect();
         g.throughput(Throughput::Elements(2 * pick.len() as u64));

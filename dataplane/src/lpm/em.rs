@@ -159,8 +159,8 @@ struct Bucket {
 /// ```
 pub struct EmTable<K: EmKey> {
     buckets: Box<[Bucket]>,
-    keys: Box<[K]>,
-    vals: Box<[u32]>,
+    /// Key and value of each slot, side by side (one cache miss for both).
+    keys: Box<[(K, u32)]>,
     mask: u32,
     len: u32,
     capacity: u32,
@@ -212,9 +212,8 @@ impl<K: EmKey> EmTable<K> {
             .max(2);
         let nb = want.next_power_of_two() as usize;
         Ok(EmTable {
-            buckets: vec![Bucket::default(); nb].into_boxed_slice(),
-            keys: vec![K::default(); nb * SLOTS].into_boxed_slice(),
-            vals: vec![0; nb * SLOTS].into_boxed_slice(),
+            buckets: super::alloc_zeroed(nb),
+            keys: super::alloc_zeroed(nb * SLOTS),
             mask: (nb - 1) as u32,
             len: 0,
             capacity: config.capacity,
@@ -242,7 +241,6 @@ impl<K: EmKey> EmTable<K> {
     pub fn memory_bytes(&self) -> usize {
         std::mem::size_of_val(&*self.buckets)
             + std::mem::size_of_val(&*self.keys)
-            + std::mem::size_of_val(&*self.vals)
             + self.bfs.capacity() * std::mem::size_of::<(u32, u32, u8)>()
     }
 
@@ -268,7 +266,7 @@ impl<K: EmKey> EmTable<K> {
             let bucket = &self.buckets[b as usize];
             for (i, &s) in bucket.sig.iter().enumerate() {
                 let slot = b as usize * SLOTS + i;
-                if s == sig && self.keys[slot] == *key {
+                if s == sig && self.keys[slot].0 == *key {
                     return Some(slot);
                 }
             }
@@ -285,7 +283,7 @@ impl<K: EmKey> EmTable<K> {
     /// The value for `key` whose hash (by this table's hasher) is `hash`.
     #[inline]
     pub fn lookup_with_hash(&self, hash: u32, key: &K) -> Option<u32> {
-        self.find(hash, key).map(|s| self.vals[s])
+        self.find(hash, key).map(|s| self.keys[s].1)
     }
 
     /// Looks up a burst: `out[i]` gets the value of `keys[i]` (whose hash is `hashes[i]`),
@@ -293,14 +291,26 @@ impl<K: EmKey> EmTable<K> {
     /// Prefetches every primary bucket of the burst before comparing.
     pub fn lookup_bulk(&self, hashes: &[u32], keys: &[K], out: &mut [u32]) -> usize {
         let n = hashes.len().min(keys.len()).min(out.len());
+        // Stage 1: every primary bucket of the burst.
         for &h in &hashes[..n] {
             crate::arch::prefetch(&self.buckets[(h & self.mask) as usize]);
         }
+        // Stage 2: with the buckets (mostly) in cache, prefetch the key slot whose
+        // signature matches, or the alternative bucket if none does.
+        for &h in &hashes[..n] {
+            let sig = sig_of(h);
+            let b1 = h & self.mask;
+            match self.buckets[b1 as usize].sig.iter().position(|&s| s == sig) {
+                Some(i) => crate::arch::prefetch(&self.keys[b1 as usize * SLOTS + i]),
+                None => crate::arch::prefetch(&self.buckets[self.alt(b1, sig) as usize]),
+            }
+        }
+        // Stage 3: compare.
         let mut hits = 0;
         for i in 0..n {
             match self.find(hashes[i], &keys[i]) {
                 Some(s) => {
-                    out[i] = self.vals[s];
+                    out[i] = self.keys[s].1;
                     hits += 1;
                 }
                 None => out[i] = MISS,
@@ -318,7 +328,7 @@ impl<K: EmKey> EmTable<K> {
     pub fn insert(&mut self, key: K, value: u32) -> Result<Option<u32>, EmError> {
         let hash = self.hash(&key);
         if let Some(s) = self.find(hash, &key) {
-            return Ok(Some(std::mem::replace(&mut self.vals[s], value)));
+            return Ok(Some(std::mem::replace(&mut self.keys[s].1, value)));
         }
         if self.len >= self.capacity {
             return Err(EmError::Full(self.capacity));
@@ -391,7 +401,6 @@ impl<K: EmKey> EmTable<K> {
             let to = b as usize * SLOTS + free;
             self.buckets[b as usize].sig[free] = sig;
             self.keys[to] = self.keys[from];
-            self.vals[to] = self.vals[from];
             self.buckets[pb as usize].sig[s as usize] = 0;
             free = s as usize;
             cur = parent as usize;
@@ -405,8 +414,7 @@ impl<K: EmKey> EmTable<K> {
     fn put(&mut self, b: u32, i: usize, sig: u16, key: K, value: u32) {
         let slot = b as usize * SLOTS + i;
         self.buckets[b as usize].sig[i] = sig;
-        self.keys[slot] = key;
-        self.vals[slot] = value;
+        self.keys[slot] = (key, value);
         self.len += 1;
     }
 
@@ -418,9 +426,9 @@ impl<K: EmKey> EmTable<K> {
         let hash = self.hash(key);
         let slot = self.find(hash, key).ok_or(EmError::NotFound)?;
         self.buckets[slot / SLOTS].sig[slot % SLOTS] = 0;
-        self.keys[slot] = K::default();
+        let (_, v) = std::mem::take(&mut self.keys[slot]);
         self.len -= 1;
-        Ok(self.vals[slot])
+        Ok(v)
     }
 }
 

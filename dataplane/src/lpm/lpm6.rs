@@ -422,23 +422,54 @@ impl Lpm6 {
 
     /// Looks up a burst: `next_hops[i]` gets the next hop of `addrs[i]`, or [`MISS`].
     /// Handles `min(addrs.len(), next_hops.len())` addresses and returns how many hit.
-    /// Prefetches the tbl24 entries four addresses ahead.
+    ///
+    /// Walks up to 32 addresses down the trie level by level, prefetching every address's
+    /// entry of the next level before reading any of them, so the cache misses of the
+    /// burst overlap instead of forming one chain per address.
     pub fn lookup_bulk(&self, addrs: &[[u8; 16]], next_hops: &mut [u32]) -> usize {
-        const AHEAD: usize = 4;
+        const W: usize = 32;
         let n = addrs.len().min(next_hops.len());
-        let idx = |a: &[u8; 16]| (a[0] as usize) << 16 | (a[1] as usize) << 8 | a[2] as usize;
-        for a in addrs.iter().take(n.min(AHEAD)) {
-            crate::arch::prefetch(self.ent.as_ptr().wrapping_add(idx(a)));
-        }
+        let base = self.ent.as_ptr();
         let mut hits = 0;
-        for i in 0..n {
-            if let Some(a) = addrs.get(i + AHEAD) {
-                crate::arch::prefetch(self.ent.as_ptr().wrapping_add(idx(a)));
+        let mut start = 0;
+        while start < n {
+            let m = (n - start).min(W);
+            let a = &addrs[start..start + m];
+            let mut idx = [0usize; W];
+            let mut e = [0u32; W];
+            for i in 0..m {
+                idx[i] = (a[i][0] as usize) << 16 | (a[i][1] as usize) << 8 | a[i][2] as usize;
+                crate::arch::prefetch(base.wrapping_add(idx[i]));
             }
-            let e = self.lookup_raw(&addrs[i]);
-            let hit = e & VALID != 0;
-            hits += hit as usize;
-            next_hops[i] = if hit { e & NH_MASK } else { MISS };
+            for i in 0..m {
+                e[i] = self.ent.get(idx[i]).copied().unwrap_or(0);
+            }
+            let mut k = 3;
+            while k < 16 {
+                let mut any = false;
+                for i in 0..m {
+                    if e[i] & EXT != 0 {
+                        idx[i] = gidx(e[i] & NH_MASK, a[i][k] as usize);
+                        crate::arch::prefetch(base.wrapping_add(idx[i]));
+                        any = true;
+                    }
+                }
+                if !any {
+                    break;
+                }
+                for i in 0..m {
+                    if e[i] & EXT != 0 {
+                        e[i] = self.ent.get(idx[i]).copied().unwrap_or(0);
+                    }
+                }
+                k += 1;
+            }
+            for i in 0..m {
+                let hit = e[i] & VALID != 0;
+                hits += hit as usize;
+                next_hops[start + i] = if hit { e[i] & NH_MASK } else { MISS };
+            }
+            start += m;
         }
         hits
     }
