@@ -13,6 +13,7 @@ use core::arch::x86_64::*;
 /// EXT bit must name a group `g` with `(g + 1) * 256 <= tbl8.len() < 2^31` (the `Lpm4`
 /// invariants). `ips` and `out` must have the same length.
 #[target_feature(enable = "avx2")]
+#[allow(clippy::needless_range_loop)] // lanes of v, e and out move together
 pub(crate) unsafe fn lpm4_bulk_avx2(
     tbl24: &[u32],
     tbl8: &[u32],
