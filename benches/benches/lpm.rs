@@ -5,7 +5,7 @@
 //!
 //! Each lookup group (`lpm4_lookup`, `lpm6_lookup`) times one pass over the same key array
 //! and reports lookups/s; a DPDK `rte_lpm` twin can be added to the same group as another
-//! `bench_function` ("dpdk_single", "dpdk_bulk") over `Fixture::keys` so criterion puts the
+//! `bench_function` ("dpdk_single", "dpdk_bulk") over the same `keys` vector so criterion puts the
 //! two side by side. Table construction happens once, outside the timed loops; its time
 //! and the memory figures are printed to stderr.
 //!

@@ -440,7 +440,10 @@ impl Lpm4 {
                 unsafe { super::x86::lpm4_bulk_avx2(&self.tbl24[..], &self.tbl8, ips, out) }
             }
             #[cfg(target_arch = "aarch64")]
-            BulkImpl::Neon => super::neon::lpm4_bulk_neon(&self.tbl24[..], &self.tbl8, ips, out),
+            BulkImpl::Neon => {
+                // SAFETY: NEON is part of the aarch64 baseline.
+                unsafe { super::neon::lpm4_bulk_neon(&self.tbl24[..], &self.tbl8, ips, out) }
+            }
             _ => self.lookup_bulk_scalar(ips, out),
         }
     }

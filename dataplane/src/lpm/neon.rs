@@ -5,7 +5,16 @@ use super::MISS;
 use core::arch::aarch64::*;
 
 /// NEON twin of [`super::Lpm4::lookup_bulk_scalar`] (same contract).
-pub(crate) fn lpm4_bulk_neon(tbl24: &[u32], tbl8: &[u32], ips: &[u32], out: &mut [u32]) -> usize {
+///
+/// # Safety
+/// The CPU must have NEON (every aarch64 CPU that Linux runs on does).
+#[target_feature(enable = "neon")]
+pub(crate) unsafe fn lpm4_bulk_neon(
+    tbl24: &[u32],
+    tbl8: &[u32],
+    ips: &[u32],
+    out: &mut [u32],
+) -> usize {
     let n = ips.len().min(out.len());
     let chunks = n / 4;
     let mut hits = 0usize;
@@ -19,8 +28,7 @@ pub(crate) fn lpm4_bulk_neon(tbl24: &[u32], tbl8: &[u32], ips: &[u32], out: &mut
         }
         let mut lanes = [0u32; 4];
         lanes.copy_from_slice(&ips[k..k + 4]);
-        // SAFETY: NEON is part of the aarch64 baseline; the pointer reads 4 u32 from a
-        // 4-element array.
+        // SAFETY: reads 4 u32 from a 4-element array.
         let v = unsafe { vld1q_u32(lanes.as_ptr()) };
         let idx = vshrq_n_u32::<8>(v);
         let mut ix = [0u32; 4];
