@@ -1,0 +1,661 @@
+//! IPv4 longest-prefix match, DIR-24-8 (the algorithm of DPDK's `rte_lpm`).
+//!
+//! `tbl24` has one 4-byte entry per /24 (2^24 entries, 64 MiB); a route of depth ≤ 24 is
+//! expanded over the `2^(24-depth)` entries it covers. A /24 that holds a longer route
+//! points instead to a *tbl8 group* of 256 entries, one per last byte. An entry packs the
+//! next hop (24 bits), a valid bit, an "extended" bit (tbl24 only: points to a group) and
+//! the depth of the route that wrote it (6 bits), so a lookup is one load, or two for
+//! addresses under a route longer than /24.
+//!
+//! Beside the tables, a rules map (prefix, depth) → next hop, as `rte_lpm` keeps, lets a
+//! delete re-expose the next shorter covering route, and a group whose 256 entries become
+//! equal is folded back into its tbl24 entry and returned to the free list.
+use super::{alloc_zeroed, mask4, BulkImpl, FastMap, MAX_NEXT_HOP, MISS};
+use std::net::Ipv4Addr;
+
+pub(crate) const VALID: u32 = 1 << 24;
+pub(crate) const EXT: u32 = 1 << 25;
+pub(crate) const NH_MASK: u32 = 0x00FF_FFFF;
+const DEPTH_SHIFT: u32 = 26;
+const TBL24_LEN: usize = 1 << 24;
+/// Entries per tbl8 group.
+const GROUP: usize = 256;
+/// The AVX2 gather takes signed 32-bit indices: keep every tbl8 index below 2^31.
+pub const MAX_TBL8_GROUPS: u32 = 1 << 22;
+
+/// Capacity of an [`Lpm4`], fixed at construction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Lpm4Config {
+    /// Most routes the table holds.
+    pub max_rules: u32,
+    /// Number of 256-entry tbl8 groups (1 KiB each): one is needed per /24 that holds a
+    /// route longer than /24. At most [`MAX_TBL8_GROUPS`].
+    pub tbl8_groups: u32,
+}
+
+impl Default for Lpm4Config {
+    /// 65 536 rules and 4096 tbl8 groups (68 MiB of tables).
+    fn default() -> Self {
+        Lpm4Config {
+            max_rules: 1 << 16,
+            tbl8_groups: 1 << 12,
+        }
+    }
+}
+
+/// Why an [`Lpm4`] operation failed. The table is unchanged after any error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Lpm4Error {
+    /// Prefix length above 32.
+    #[error("prefix length {0} > 32")]
+    InvalidDepth(u8),
+    /// Next hop does not fit in 24 bits.
+    #[error("next hop {0} > {max} (next hops are 24-bit)", max = MAX_NEXT_HOP)]
+    NextHopTooLarge(u32),
+    /// The rules table is full.
+    #[error("rules table full ({0} rules); raise Lpm4Config::max_rules")]
+    RulesFull(u32),
+    /// No tbl8 group is free for a route longer than /24.
+    #[error("tbl8 groups exhausted ({in_use} in use of {total}); raise Lpm4Config::tbl8_groups")]
+    Tbl8Exhausted {
+        /// Groups in use.
+        in_use: u32,
+        /// Groups configured.
+        total: u32,
+    },
+    /// Delete of a route that is not in the table.
+    #[error("no route {}/{depth}", Ipv4Addr::from(*prefix))]
+    NotFound {
+        /// The prefix (masked to its length).
+        prefix: u32,
+        /// The prefix length.
+        depth: u8,
+    },
+    /// A configuration value out of range.
+    #[error("invalid Lpm4Config: {0}")]
+    Config(&'static str),
+}
+
+/// IPv4 longest-prefix-match table (DIR-24-8). See the [module docs](self).
+///
+/// # Examples
+/// ```
+/// use dataplane::lpm::{Lpm4, Lpm4Config};
+/// let mut t = Lpm4::new(Lpm4Config::default()).unwrap();
+/// t.add(u32::from_be_bytes([10, 0, 0, 0]), 8, 1).unwrap();
+/// t.add(u32::from_be_bytes([10, 1, 2, 0]), 25, 2).unwrap();
+/// assert_eq!(t.lookup(u32::from_be_bytes([10, 1, 2, 3])), Some(2));
+/// assert_eq!(t.lookup(u32::from_be_bytes([10, 1, 2, 200])), Some(1));
+/// t.delete(u32::from_be_bytes([10, 1, 2, 0]), 25).unwrap();
+/// assert_eq!(t.lookup(u32::from_be_bytes([10, 1, 2, 3])), Some(1));
+/// assert_eq!(t.lookup(u32::from_be_bytes([11, 0, 0, 1])), None);
+/// ```
+pub struct Lpm4 {
+    tbl24: Box<[u32; TBL24_LEN]>,
+    tbl8: Box<[u32]>,
+    free_groups: Vec<u32>,
+    rules: FastMap<(u32, u8), u32>,
+    depth_count: [u32; 33],
+    config: Lpm4Config,
+    bulk: BulkImpl,
+}
+
+impl std::fmt::Debug for Lpm4 {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Lpm4")
+            .field("config", &self.config)
+            .field("rules", &self.rules.len())
+            .field("tbl8_groups_in_use", &self.tbl8_groups_in_use())
+            .field("bulk", &self.bulk)
+            .finish()
+    }
+}
+
+#[inline(always)]
+fn entry(next_hop: u32, depth: u8) -> u32 {
+    next_hop | VALID | (u32::from(depth) << DEPTH_SHIFT)
+}
+
+#[inline(always)]
+fn depth_of(e: u32) -> u8 {
+    (e >> DEPTH_SHIFT) as u8
+}
+
+/// True if a route of depth `d` may overwrite entry `e` (empty, or written by a route no
+/// longer than `d`).
+#[inline(always)]
+fn overwritable(e: u32, d: u8) -> bool {
+    e & VALID == 0 || depth_of(e) <= d
+}
+
+impl Lpm4 {
+    /// Allocates an empty table: 64 MiB of tbl24 plus 1 KiB per tbl8 group, once.
+    ///
+    /// # Errors
+    /// [`Lpm4Error::Config`] if `max_rules` is 0 or `tbl8_groups` exceeds
+    /// [`MAX_TBL8_GROUPS`].
+    pub fn new(config: Lpm4Config) -> Result<Self, Lpm4Error> {
+        if config.max_rules == 0 {
+            return Err(Lpm4Error::Config("max_rules must be at least 1"));
+        }
+        if config.tbl8_groups > MAX_TBL8_GROUPS {
+            return Err(Lpm4Error::Config(
+                "tbl8_groups above MAX_TBL8_GROUPS (2^22)",
+            ));
+        }
+        let tbl24: Box<[u32]> = alloc_zeroed(TBL24_LEN);
+        let tbl24: Box<[u32; TBL24_LEN]> = match tbl24.try_into() {
+            Ok(t) => t,
+            Err(_) => return Err(Lpm4Error::Config("tbl24 allocation has the wrong length")),
+        };
+        let ngroups = config.tbl8_groups as usize;
+        let mut rules = FastMap::default();
+        // The map grows with the routes; a million routes take about 24 MiB.
+        rules.reserve((config.max_rules as usize).min(1 << 16));
+        Ok(Lpm4 {
+            tbl24,
+            tbl8: alloc_zeroed(ngroups.max(1) * GROUP),
+            free_groups: (0..config.tbl8_groups).rev().collect(),
+            rules,
+            depth_count: [0; 33],
+            config,
+            bulk: BulkImpl::detect(),
+        })
+    }
+
+    /// Builds a table holding `routes` (later duplicates replace earlier next hops).
+    ///
+    /// # Errors
+    /// The index of the first route that could not be added, and why.
+    pub fn from_routes(
+        config: Lpm4Config,
+        routes: &[super::Route4],
+    ) -> Result<Self, (usize, Lpm4Error)> {
+        let mut t = Lpm4::new(config).map_err(|e| (0, e))?;
+        for (i, r) in routes.iter().enumerate() {
+            t.add(u32::from(r.prefix), r.depth, r.next_hop)
+                .map_err(|e| (i, e))?;
+        }
+        Ok(t)
+    }
+
+    /// The configuration the table was built with.
+    pub fn config(&self) -> Lpm4Config {
+        self.config
+    }
+
+    /// Number of routes in the table.
+    pub fn len(&self) -> usize {
+        self.rules.len()
+    }
+
+    /// True if the table holds no route.
+    pub fn is_empty(&self) -> bool {
+        self.rules.is_empty()
+    }
+
+    /// Number of tbl8 groups in use.
+    pub fn tbl8_groups_in_use(&self) -> u32 {
+        self.config.tbl8_groups - self.free_groups.len() as u32
+    }
+
+    /// Bytes held by the table: tbl24, tbl8 groups, free list and the rules map.
+    pub fn memory_bytes(&self) -> usize {
+        let rule_entry = std::mem::size_of::<((u32, u8), u32)>() + 1;
+        std::mem::size_of_val(&*self.tbl24)
+            + std::mem::size_of_val(&*self.tbl8)
+            + self.free_groups.capacity() * 4
+            + self.rules.capacity() * rule_entry
+    }
+
+    /// The burst-lookup implementation in use.
+    pub fn bulk_impl(&self) -> BulkImpl {
+        self.bulk
+    }
+
+    /// Chooses the burst-lookup implementation (for benchmarks and equivalence tests).
+    /// Returns false, changing nothing, if this CPU cannot run `imp`.
+    pub fn set_bulk_impl(&mut self, imp: BulkImpl) -> bool {
+        if imp.is_supported() {
+            self.bulk = imp;
+        }
+        self.bulk == imp
+    }
+
+    /// The next hop of the route `prefix/depth` if it is in the table (exact match).
+    pub fn get(&self, prefix: u32, depth: u8) -> Option<u32> {
+        if depth > 32 {
+            return None;
+        }
+        self.rules.get(&(prefix & mask4(depth), depth)).copied()
+    }
+
+    /// Adds the route `prefix/depth → next_hop` (host bits of `prefix` are ignored), or
+    /// changes its next hop if it is already there.
+    ///
+    /// # Errors
+    /// Bad depth or next hop, a full rules table, or no free tbl8 group; the table is
+    /// unchanged.
+    pub fn add(&mut self, prefix: u32, depth: u8, next_hop: u32) -> Result<(), Lpm4Error> {
+        if depth > 32 {
+            return Err(Lpm4Error::InvalidDepth(depth));
+        }
+        if next_hop > MAX_NEXT_HOP {
+            return Err(Lpm4Error::NextHopTooLarge(next_hop));
+        }
+        let ip = prefix & mask4(depth);
+        let exists = self.rules.contains_key(&(ip, depth));
+        if !exists && self.rules.len() >= self.config.max_rules as usize {
+            return Err(Lpm4Error::RulesFull(self.config.max_rules));
+        }
+        // A route longer than /24 under a /24 without a group takes a free group.
+        let group = if depth > 24 && self.tbl24[(ip >> 8) as usize] & EXT == 0 {
+            match self.free_groups.pop() {
+                Some(g) => Some(g),
+                None => {
+                    return Err(Lpm4Error::Tbl8Exhausted {
+                        in_use: self.tbl8_groups_in_use(),
+                        total: self.config.tbl8_groups,
+                    })
+                }
+            }
+        } else {
+            None
+        };
+        // Every failure is checked above: from here on the add cannot fail.
+        self.rules.insert((ip, depth), next_hop);
+        if !exists {
+            self.depth_count[depth as usize] += 1;
+        }
+        let new = entry(next_hop, depth);
+        if depth <= 24 {
+            let start = (ip >> 8) as usize;
+            let n = 1usize << (24 - depth);
+            for i in start..start + n {
+                let e = self.tbl24[i];
+                if e & EXT == 0 {
+                    if overwritable(e, depth) {
+                        self.tbl24[i] = new;
+                    }
+                } else {
+                    let base = (e & NH_MASK) as usize * GROUP;
+                    for t in &mut self.tbl8[base..base + GROUP] {
+                        if overwritable(*t, depth) {
+                            *t = new;
+                        }
+                    }
+                }
+            }
+        } else {
+            let i = (ip >> 8) as usize;
+            let lo = (ip & 0xff) as usize;
+            let n = 1usize << (32 - depth);
+            let e = self.tbl24[i];
+            if let Some(g) = group {
+                let base = g as usize * GROUP;
+                // The group inherits the /24's current route (or emptiness).
+                self.tbl8[base..base + GROUP].fill(e);
+                self.tbl8[base + lo..base + lo + n].fill(new);
+                self.tbl24[i] = g | VALID | EXT;
+            } else {
+                let base = (e & NH_MASK) as usize * GROUP;
+                for t in &mut self.tbl8[base + lo..base + lo + n] {
+                    if overwritable(*t, depth) {
+                        *t = new;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The longest route strictly shorter than `depth` that covers `ip`, as a table entry
+    /// (0 if none).
+    fn cover_entry(&self, ip: u32, depth: u8) -> u32 {
+        for d in (0..depth).rev() {
+            if self.depth_count[d as usize] == 0 {
+                continue;
+            }
+            if let Some(&nh) = self.rules.get(&(ip & mask4(d), d)) {
+                return entry(nh, d);
+            }
+        }
+        0
+    }
+
+    /// Deletes the route `prefix/depth`; addresses it covered fall back to the next
+    /// shorter covering route, if any. Returns the deleted route's next hop.
+    ///
+    /// # Errors
+    /// [`Lpm4Error::NotFound`] (or [`Lpm4Error::InvalidDepth`]); the table is unchanged.
+    pub fn delete(&mut self, prefix: u32, depth: u8) -> Result<u32, Lpm4Error> {
+        if depth > 32 {
+            return Err(Lpm4Error::InvalidDepth(depth));
+        }
+        let ip = prefix & mask4(depth);
+        let Some(old) = self.rules.remove(&(ip, depth)) else {
+            return Err(Lpm4Error::NotFound { prefix: ip, depth });
+        };
+        self.depth_count[depth as usize] -= 1;
+        let repl = self.cover_entry(ip, depth);
+        let owned = |e: u32| e & VALID != 0 && depth_of(e) == depth;
+        if depth <= 24 {
+            let start = (ip >> 8) as usize;
+            let n = 1usize << (24 - depth);
+            for i in start..start + n {
+                let e = self.tbl24[i];
+                if e & EXT == 0 {
+                    if owned(e) {
+                        self.tbl24[i] = repl;
+                    }
+                } else {
+                    let base = (e & NH_MASK) as usize * GROUP;
+                    for t in &mut self.tbl8[base..base + GROUP] {
+                        if owned(*t) {
+                            *t = repl;
+                        }
+                    }
+                }
+            }
+        } else {
+            let i = (ip >> 8) as usize;
+            let lo = (ip & 0xff) as usize;
+            let n = 1usize << (32 - depth);
+            let e = self.tbl24[i];
+            debug_assert!(
+                e & EXT != 0,
+                "a route longer than /24 lives in a tbl8 group"
+            );
+            if e & EXT != 0 {
+                let g = e & NH_MASK;
+                let base = g as usize * GROUP;
+                for t in &mut self.tbl8[base + lo..base + lo + n] {
+                    if owned(*t) {
+                        *t = repl;
+                    }
+                }
+                // Fold the group back if all its entries now come from one route ≤ /24.
+                let grp = &self.tbl8[base..base + GROUP];
+                let first = grp[0];
+                if (first & VALID == 0 || depth_of(first) <= 24) && grp.iter().all(|&t| t == first)
+                {
+                    self.tbl24[i] = first;
+                    self.free_groups.push(g);
+                }
+            }
+        }
+        Ok(old)
+    }
+
+    /// Removes every route (keeps the allocation).
+    pub fn clear(&mut self) {
+        self.tbl24.fill(0);
+        self.tbl8.fill(0);
+        self.rules.clear();
+        self.depth_count = [0; 33];
+        self.free_groups.clear();
+        self.free_groups.extend((0..self.config.tbl8_groups).rev());
+    }
+
+    /// The next hop for `ip` (host byte order), or `None` if no route covers it.
+    #[inline(always)]
+    pub fn lookup(&self, ip: u32) -> Option<u32> {
+        let e = self.lookup_raw(ip);
+        if e & VALID != 0 {
+            Some(e & NH_MASK)
+        } else {
+            None
+        }
+    }
+
+    /// The resolved entry for `ip` (valid bit set on a hit).
+    #[inline(always)]
+    fn lookup_raw(&self, ip: u32) -> u32 {
+        // A branch, not a select: the CPU predicts "not extended" and goes on issuing the
+        // loads of the following lookups; a branch-free form makes every lookup wait in
+        // the scheduler for its tbl24 load and measured three times slower in a loop.
+        let e = self.tbl24[(ip >> 8) as usize];
+        if e & EXT != 0 {
+            let i = ((e & NH_MASK) as usize) << 8 | (ip & 0xff) as usize;
+            // Groups referenced from tbl24 are always allocated, so the index is in range.
+            self.tbl8.get(i).copied().unwrap_or(0)
+        } else {
+            e
+        }
+    }
+
+    /// Looks up a burst: `next_hops[i]` gets the next hop of `ips[i]`, or [`MISS`].
+    /// Handles `min(ips.len(), next_hops.len())` addresses and returns how many hit.
+    /// Uses the implementation of [`Lpm4::bulk_impl`] (AVX2 gathers, NEON or scalar).
+    #[inline]
+    pub fn lookup_bulk(&self, ips: &[u32], next_hops: &mut [u32]) -> usize {
+        let n = ips.len().min(next_hops.len());
+        let (ips, out) = (&ips[..n], &mut next_hops[..n]);
+        match self.bulk {
+            #[cfg(target_arch = "x86_64")]
+            BulkImpl::Avx2 => {
+                // SAFETY: `bulk` is Avx2 only if the CPU has AVX2 (checked by detect() or
+                // set_bulk_impl()); the table invariants hold (every EXT entry names an
+                // allocated group), and both slices have length n.
+                unsafe { super::x86::lpm4_bulk_avx2(&self.tbl24[..], &self.tbl8, ips, out) }
+            }
+            #[cfg(target_arch = "aarch64")]
+            BulkImpl::Neon => {
+                // SAFETY: NEON is part of the aarch64 baseline.
+                unsafe { super::neon::lpm4_bulk_neon(&self.tbl24[..], &self.tbl8, ips, out) }
+            }
+            _ => self.lookup_bulk_scalar(ips, out),
+        }
+    }
+
+    /// The portable burst lookup (same contract as [`Lpm4::lookup_bulk`]): prefetches the
+    /// tbl24 entries eight addresses ahead.
+    pub fn lookup_bulk_scalar(&self, ips: &[u32], next_hops: &mut [u32]) -> usize {
+        const AHEAD: usize = 16;
+        let n = ips.len().min(next_hops.len());
+        let mut hits = 0;
+        for &ip in ips.iter().take(n.min(AHEAD)) {
+            crate::arch::prefetch(&self.tbl24[(ip >> 8) as usize]);
+        }
+        for i in 0..n {
+            if let Some(&ip) = ips.get(i + AHEAD) {
+                crate::arch::prefetch(&self.tbl24[(ip >> 8) as usize]);
+            }
+            let e = self.lookup_raw(ips[i]);
+            let hit = e & VALID != 0;
+            hits += hit as usize;
+            next_hops[i] = if hit { e & NH_MASK } else { MISS };
+        }
+        hits
+    }
+}
+
+/// Resolves one address from raw tables; shared by the SIMD files for their tails.
+#[inline(always)]
+pub(crate) fn resolve(tbl24: &[u32], tbl8: &[u32], ip: u32) -> u32 {
+    let e = tbl24.get((ip >> 8) as usize).copied().unwrap_or(0);
+    let e = if e & EXT != 0 {
+        let i = ((e & NH_MASK) as usize) << 8 | (ip & 0xff) as usize;
+        tbl8.get(i).copied().unwrap_or(0)
+    } else {
+        e
+    };
+    if e & VALID != 0 {
+        e & NH_MASK
+    } else {
+        MISS
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(a: u8, b: u8, c: u8, d: u8) -> u32 {
+        u32::from_be_bytes([a, b, c, d])
+    }
+
+    fn small() -> Lpm4 {
+        Lpm4::new(Lpm4Config {
+            max_rules: 64,
+            tbl8_groups: 4,
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn empty_misses() {
+        let t = small();
+        assert_eq!(t.lookup(0), None);
+        assert_eq!(t.lookup(u32::MAX), None);
+        let mut out = [0; 3];
+        assert_eq!(t.lookup_bulk(&[1, 2, 3], &mut out), 0);
+        assert_eq!(out, [MISS; 3]);
+    }
+
+    #[test]
+    fn default_route_and_host_route() {
+        let mut t = small();
+        t.add(0, 0, 7).unwrap();
+        t.add(ip(1, 2, 3, 4), 32, 9).unwrap();
+        assert_eq!(t.lookup(ip(1, 2, 3, 4)), Some(9));
+        assert_eq!(t.lookup(ip(1, 2, 3, 5)), Some(7));
+        assert_eq!(t.lookup(u32::MAX), Some(7));
+        assert_eq!(t.delete(0, 0), Ok(7));
+        assert_eq!(t.lookup(ip(1, 2, 3, 5)), None);
+        assert_eq!(t.lookup(ip(1, 2, 3, 4)), Some(9));
+        assert_eq!(t.delete(ip(1, 2, 3, 4), 32), Ok(9));
+        assert_eq!(t.tbl8_groups_in_use(), 0, "group folded back");
+        assert!(t.is_empty());
+    }
+
+    #[test]
+    fn delete_re_exposes_shorter_prefix() {
+        let mut t = small();
+        t.add(ip(10, 0, 0, 0), 8, 1).unwrap();
+        t.add(ip(10, 1, 0, 0), 16, 2).unwrap();
+        t.add(ip(10, 1, 1, 0), 24, 3).unwrap();
+        t.add(ip(10, 1, 1, 128), 25, 4).unwrap();
+        assert_eq!(t.lookup(ip(10, 1, 1, 200)), Some(4));
+        t.delete(ip(10, 1, 1, 0), 24).unwrap();
+        assert_eq!(t.lookup(ip(10, 1, 1, 1)), Some(2));
+        assert_eq!(t.lookup(ip(10, 1, 1, 200)), Some(4));
+        t.delete(ip(10, 1, 0, 0), 16).unwrap();
+        assert_eq!(t.lookup(ip(10, 1, 1, 1)), Some(1));
+        t.delete(ip(10, 1, 1, 128), 25).unwrap();
+        assert_eq!(t.lookup(ip(10, 1, 1, 200)), Some(1));
+        assert_eq!(t.tbl8_groups_in_use(), 0);
+    }
+
+    #[test]
+    fn readd_changes_next_hop() {
+        let mut t = small();
+        t.add(ip(10, 0, 0, 0), 8, 1).unwrap();
+        t.add(ip(10, 9, 9, 9), 30, 5).unwrap();
+        t.add(ip(10, 0, 0, 0), 8, 2).unwrap();
+        t.add(ip(10, 9, 9, 9), 30, 6).unwrap();
+        assert_eq!(t.len(), 2);
+        assert_eq!(t.lookup(ip(10, 200, 0, 1)), Some(2));
+        assert_eq!(
+            t.lookup(ip(10, 9, 9, 0)),
+            Some(2),
+            "group inherited the new /8 hop"
+        );
+        assert_eq!(t.lookup(ip(10, 9, 9, 10)), Some(6));
+    }
+
+    #[test]
+    fn errors_leave_table_unchanged() {
+        let mut t = Lpm4::new(Lpm4Config {
+            max_rules: 3,
+            tbl8_groups: 1,
+        })
+        .unwrap();
+        assert_eq!(t.add(0, 33, 1), Err(Lpm4Error::InvalidDepth(33)));
+        assert_eq!(
+            t.add(0, 8, 1 << 24),
+            Err(Lpm4Error::NextHopTooLarge(1 << 24))
+        );
+        t.add(ip(1, 1, 1, 1), 32, 1).unwrap();
+        let e = t.add(ip(2, 2, 2, 2), 32, 2).unwrap_err();
+        assert_eq!(
+            e,
+            Lpm4Error::Tbl8Exhausted {
+                in_use: 1,
+                total: 1
+            }
+        );
+        assert!(
+            e.to_string().contains("raise Lpm4Config::tbl8_groups"),
+            "{e}"
+        );
+        assert_eq!(t.lookup(ip(2, 2, 2, 2)), None);
+        assert_eq!(t.len(), 1);
+        t.add(ip(1, 1, 1, 2), 32, 3).unwrap(); // same group: fine
+        t.add(ip(3, 0, 0, 0), 8, 4).unwrap();
+        let e = t.add(ip(4, 0, 0, 0), 8, 4).unwrap_err();
+        assert_eq!(e, Lpm4Error::RulesFull(3));
+        assert!(e.to_string().contains("raise Lpm4Config::max_rules"));
+        assert_eq!(t.lookup(ip(4, 0, 0, 1)), None);
+        t.add(ip(3, 0, 0, 0), 8, 5).unwrap(); // replacing at capacity is fine
+        assert_eq!(
+            t.delete(ip(9, 0, 0, 0), 8),
+            Err(Lpm4Error::NotFound {
+                prefix: ip(9, 0, 0, 0),
+                depth: 8
+            })
+        );
+        assert!(Lpm4::new(Lpm4Config {
+            max_rules: 0,
+            tbl8_groups: 1
+        })
+        .is_err());
+    }
+
+    #[test]
+    fn host_bits_are_masked() {
+        let mut t = small();
+        t.add(ip(10, 1, 2, 3), 8, 1).unwrap();
+        assert_eq!(t.get(ip(10, 0, 0, 0), 8), Some(1));
+        assert_eq!(t.delete(ip(10, 9, 9, 9), 8), Ok(1));
+    }
+
+    #[test]
+    fn bulk_impls_agree_with_single() {
+        let mut t = Lpm4::new(Lpm4Config {
+            max_rules: 4096,
+            tbl8_groups: 512,
+        })
+        .unwrap();
+        let mut x: u32 = 0x1234_5678;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            x
+        };
+        for _ in 0..2000 {
+            let p = next();
+            // Mostly long prefixes: a short one rewrites millions of entries (slow in debug).
+            let d = if next() % 16 == 0 {
+                (next() % 16) as u8
+            } else {
+                16 + (next() % 17) as u8
+            };
+            let _ = t.add(p, d, next() & NH_MASK);
+        }
+        let ips: Vec<u32> = (0..1003).map(|_| next()).collect();
+        let want: Vec<u32> = ips.iter().map(|&a| t.lookup(a).unwrap_or(MISS)).collect();
+        for imp in [BulkImpl::Scalar, BulkImpl::Avx2, BulkImpl::Neon] {
+            if !t.set_bulk_impl(imp) {
+                continue;
+            }
+            for len in [0, 1, 7, 8, 9, 31, 32, 33, 1003] {
+                let mut out = vec![0; len];
+                let hits = t.lookup_bulk(&ips[..len], &mut out);
+                assert_eq!(out, want[..len], "{imp:?} len {len}");
+                assert_eq!(hits, want[..len].iter().filter(|&&h| h != MISS).count());
+            }
+        }
+    }
+}
