@@ -12,5 +12,6 @@
 
 pub mod arch;
 pub mod buf;
+pub mod classify;
 
 pub use buf::{PacketBuf, PacketMeta};
