@@ -170,27 +170,41 @@ pub const MAX_HASH_INPUT: usize = 36;
 impl FlowKey {
     /// Writes the hash input (RSS order: source address, destination address, then source
     /// and destination port when present) into `out` and returns its length (0, 8, 12, 32
-    /// or 36 bytes). Bytes of `out` past the returned length are left untouched.
+    /// or 36 bytes). Up to 4 bytes past the returned length may be overwritten with zeros (the
+    /// absent ports); the rest of `out` is left untouched.
     #[inline(always)]
     pub fn hash_input(&self, out: &mut [u8; 48]) -> usize {
-        let alen = match self.kind {
-            KeyKind::None => return 0,
+        // Fixed-size copies only, so nothing here becomes a call to memcpy.
+        let mut ports = [0u8; 4];
+        ports[..2].copy_from_slice(&self.sport.to_be_bytes());
+        ports[2..].copy_from_slice(&self.dport.to_be_bytes());
+        match self.kind {
+            KeyKind::None => 0,
             KeyKind::Mac => {
                 out[..6].copy_from_slice(&self.src[..6]);
                 out[6..12].copy_from_slice(&self.dst[..6]);
-                return 12;
+                12
             }
-            KeyKind::Ipv4 => 4,
-            KeyKind::Ipv6 => 16,
-        };
-        out[..alen].copy_from_slice(&self.src[..alen]);
-        out[alen..2 * alen].copy_from_slice(&self.dst[..alen]);
-        if self.has_ports {
-            out[2 * alen..2 * alen + 2].copy_from_slice(&self.sport.to_be_bytes());
-            out[2 * alen + 2..2 * alen + 4].copy_from_slice(&self.dport.to_be_bytes());
-            2 * alen + 4
-        } else {
-            2 * alen
+            KeyKind::Ipv4 => {
+                out[..4].copy_from_slice(&self.src[..4]);
+                out[4..8].copy_from_slice(&self.dst[..4]);
+                out[8..12].copy_from_slice(&ports);
+                if self.has_ports {
+                    12
+                } else {
+                    8
+                }
+            }
+            KeyKind::Ipv6 => {
+                out[..16].copy_from_slice(&self.src);
+                out[16..32].copy_from_slice(&self.dst);
+                out[32..36].copy_from_slice(&ports);
+                if self.has_ports {
+                    36
+                } else {
+                    32
+                }
+            }
         }
     }
 }
@@ -529,13 +543,11 @@ pub(crate) unsafe fn run<'a, F: Fn(usize) -> &'a [u8], K: Kernel>(
             if i + 4 < m {
                 crate::arch::prefetch(frame(start + i + 4).as_ptr());
             }
-            let c = scalar::parse(frame(start + i), cfg.hash_inner);
             let row = &mut rows.row[i];
             *row = [0u8; 48];
-            let l = c.key.hash_input(row);
+            let l = scalar::parse_into(frame(start + i), cfg.hash_inner, &mut out[start + i], row);
             rows.len[i] = l as u8;
             max_len = max_len.max(l);
-            out[start + i] = c;
         }
         // SAFETY: the caller guarantees K's features.
         unsafe { K::hash(cfg, &rows, m, max_len, &mut hashes) };

@@ -75,17 +75,17 @@ pub fn toeplitz_reference(key: &[u8], input: &[u8]) -> u32 {
         key.get(i / 8)
             .map_or(0, |b| ((b >> (7 - i % 8)) & 1) as u32)
     };
+    // `w` is the 32-bit key window starting at the current input bit.
+    let mut w = (0..32).fold(0u32, |w, i| (w << 1) | kbit(i));
+    let mut next = 32;
     let mut h = 0u32;
-    for (p, &b) in input.iter().enumerate() {
+    for &b in input {
         for j in 0..8 {
             if b & (0x80 >> j) != 0 {
-                let first = p * 8 + j;
-                let mut w = 0u32;
-                for t in 0..32 {
-                    w = (w << 1) | kbit(first + t);
-                }
                 h ^= w;
             }
+            w = (w << 1) | kbit(next);
+            next += 1;
         }
     }
     h
@@ -103,9 +103,10 @@ impl Kernel for ScalarKernel {
         _max_len: usize,
         out: &mut [u32; CHUNK],
     ) {
-        for i in 0..m.min(CHUNK) {
-            let input = &rows.row[i][..(rows.len[i] as usize).min(48)];
-            out[i] = match cfg.hash {
+        let rows_used = rows.row.iter().zip(&rows.len).take(m);
+        for (o, (row, &len)) in out.iter_mut().zip(rows_used) {
+            let input = &row[..(len as usize).min(48)];
+            *o = match cfg.hash {
                 HashKind::Toeplitz => cfg.rss.hash(input),
                 HashKind::Crc32c => crc32c(input),
             };
@@ -439,6 +440,200 @@ fn l4_bits(k: L4Kind) -> u32 {
         L4Kind::Icmp => ptype::L4_ICMP,
         L4Kind::Other => ptype::L4_NONFRAG,
     }
+}
+
+/// Parses one frame into `c` (hash 0) and writes its hash input into `row` (which must be
+/// zero), returning the input length.
+///
+/// The common shapes (Ethernet or one VLAN tag; IPv4 without options or IPv6 without
+/// extension headers; TCP or non-VXLAN UDP; not a fragment) take a straight-line fast path
+/// with one length check and fixed-size reads; everything else goes through [`parse`].
+#[inline(always)]
+pub(crate) fn parse_into(
+    d: &[u8],
+    hash_inner: bool,
+    c: &mut Classified,
+    row: &mut [u8; 48],
+) -> usize {
+    match parse_fast(d, c, row) {
+        0 => parse_slow(d, hash_inner, c, row),
+        n => n,
+    }
+}
+
+/// The general path, kept out of line so the burst loop around the fast path stays small.
+#[inline(never)]
+fn parse_slow(d: &[u8], hash_inner: bool, c: &mut Classified, row: &mut [u8; 48]) -> usize {
+    *c = parse(d, hash_inner);
+    *row = [0u8; 48]; // the fast path may have written part of it before giving up
+    c.key.hash_input(row)
+}
+
+/// The fast path of [`parse_into`]: returns the hash input length, or 0 (with `row` possibly
+/// scribbled on) when the frame is not one of the common shapes.
+///
+/// One length check gives a fixed-size view of the first 60 bytes (the Ethernet minimum; 78
+/// for IPv6), and the L2 length is a const parameter, so every header read is at a constant
+/// offset into an array: no per-field bounds checks and nothing that can panic.
+#[inline(always)]
+fn parse_fast(d: &[u8], c: &mut Classified, row: &mut [u8; 48]) -> usize {
+    let Some(h) = d.first_chunk::<60>() else {
+        return 0;
+    };
+    match be16a(h, 12) {
+        ETH_P_IPV4 => fast_v4::<14>(d.len(), h, ptype::L2_ETHER, c, row),
+        ETH_P_IPV6 => fast_v6::<14>(d, ptype::L2_ETHER, c, row),
+        ETH_P_8021Q => match be16a(h, 16) {
+            ETH_P_IPV4 => fast_v4::<18>(d.len(), h, ptype::L2_ETHER_VLAN, c, row),
+            ETH_P_IPV6 => fast_v6::<18>(d, ptype::L2_ETHER_VLAN, c, row),
+            _ => 0,
+        },
+        ETH_P_ARP => {
+            let mut mac = [[0u8; 16]; 2];
+            mac[0][..6].copy_from_slice(&h[6..12]);
+            mac[1][..6].copy_from_slice(&h[..6]);
+            row[..6].copy_from_slice(&h[6..12]);
+            row[6..12].copy_from_slice(&h[..6]);
+            *c = Classified {
+                ptype: ptype::L2_ETHER_ARP,
+                l2_len: 14,
+                key: FlowKey {
+                    kind: KeyKind::Mac,
+                    src: mac[0],
+                    dst: mac[1],
+                    ..FlowKey::default()
+                },
+                ..Classified::default()
+            };
+            12
+        }
+        _ => 0,
+    }
+}
+
+#[inline(always)]
+fn be16a<const N: usize>(h: &[u8; N], o: usize) -> u16 {
+    u16::from_be_bytes([h[o], h[o + 1]])
+}
+
+/// TCP or non-VXLAN UDP at `l4` inside `h`, bounded by the IP end `end`:
+/// `(ptype bits, header length)`, or `None`.
+#[inline(always)]
+fn fast_l4<const N: usize, const L4: usize>(
+    h: &[u8; N],
+    proto: u8,
+    end: usize,
+) -> Option<(u32, u16)> {
+    match proto {
+        IPPROTO_UDP => {
+            let ulen = be16a(h, L4 + 4) as usize;
+            (ulen >= 8 && L4 + ulen <= end && be16a(h, L4 + 2) != super::VXLAN_PORT)
+                .then_some((ptype::L4_UDP, 8))
+        }
+        IPPROTO_TCP => {
+            let doff = (h[L4 + 12] >> 4) as usize * 4;
+            (doff >= 20 && L4 + doff <= end).then_some((ptype::L4_TCP, doff as u16))
+        }
+        _ => None,
+    }
+}
+
+#[inline(always)]
+fn fast_v4<const L2: usize>(
+    len: usize,
+    h: &[u8; 60],
+    l2t: u32,
+    c: &mut Classified,
+    row: &mut [u8; 48],
+) -> usize {
+    // IHL 5 only; no fragment (MF clear, offset 0).
+    if h[L2] != 0x45 || h[L2 + 6] & 0x3f != 0 || h[L2 + 7] != 0 {
+        return 0;
+    }
+    let end = L2 + be16a(h, L2 + 2) as usize;
+    if end > len {
+        return 0;
+    }
+    let proto = h[L2 + 9];
+    // A total length too short for the L4 header fails the `L4 + len <= end` checks.
+    let l4 = match L2 {
+        14 => fast_l4::<60, 34>(h, proto, end),
+        _ => fast_l4::<60, 38>(h, proto, end),
+    };
+    let Some((l4t, l4_len)) = l4 else {
+        return 0;
+    };
+    let (ip, p) = (L2 + 12, L2 + 20);
+    row[..8].copy_from_slice(&h[ip..ip + 8]);
+    row[8..12].copy_from_slice(&h[p..p + 4]);
+    let mut a = [[0u8; 16]; 2];
+    a[0][..4].copy_from_slice(&h[ip..ip + 4]);
+    a[1][..4].copy_from_slice(&h[ip + 4..ip + 8]);
+    *c = Classified {
+        ptype: l2t | ptype::L3_IPV4 | l4t,
+        hash: 0,
+        l2_len: L2 as u16,
+        l3_len: 20,
+        l4_len,
+        inner_l2_len: 0,
+        inner_l3_len: 0,
+        inner_l4_len: 0,
+        key: FlowKey {
+            kind: KeyKind::Ipv4,
+            proto,
+            has_ports: true,
+            sport: be16a(h, p),
+            dport: be16a(h, p + 2),
+            src: a[0],
+            dst: a[1],
+        },
+    };
+    12
+}
+
+#[inline(always)]
+fn fast_v6<const L2: usize>(d: &[u8], l2t: u32, c: &mut Classified, row: &mut [u8; 48]) -> usize {
+    let Some(h) = d.first_chunk::<78>() else {
+        return 0;
+    };
+    let end = L2 + 40 + be16a(h, L2 + 4) as usize;
+    if h[L2] >> 4 != 6 || end > d.len() {
+        return 0;
+    }
+    let proto = h[L2 + 6];
+    let l4 = match L2 {
+        14 => fast_l4::<78, 54>(h, proto, end),
+        _ => fast_l4::<78, 58>(h, proto, end),
+    };
+    let Some((l4t, l4_len)) = l4 else {
+        return 0;
+    };
+    let (ip, p) = (L2 + 8, L2 + 40);
+    row[..32].copy_from_slice(&h[ip..ip + 32]);
+    row[32..36].copy_from_slice(&h[p..p + 4]);
+    let mut a = [[0u8; 16]; 2];
+    a[0].copy_from_slice(&h[ip..ip + 16]);
+    a[1].copy_from_slice(&h[ip + 16..ip + 32]);
+    *c = Classified {
+        ptype: l2t | ptype::L3_IPV6 | l4t,
+        hash: 0,
+        l2_len: L2 as u16,
+        l3_len: 40,
+        l4_len,
+        inner_l2_len: 0,
+        inner_l3_len: 0,
+        inner_l4_len: 0,
+        key: FlowKey {
+            kind: KeyKind::Ipv6,
+            proto,
+            has_ports: true,
+            sport: be16a(h, p),
+            dport: be16a(h, p + 2),
+            src: a[0],
+            dst: a[1],
+        },
+    };
+    36
 }
 
 /// Parses one frame. The hash is left 0; the key is the one to hash.

@@ -76,8 +76,13 @@ fn available() -> impl Iterator<Item = Impl> {
 // Hash vectors
 // ---------------------------------------------------------------------------------------------
 
-/// Microsoft "Verifying the RSS Hash Calculation": (dst, dport, src, sport, 2-tuple, 4-tuple).
-const RSS_V4: [([u8; 4], u16, [u8; 4], u16, u32, u32); 5] = [
+/// One row of Microsoft's "Verifying the RSS Hash Calculation" tables:
+/// (destination address, destination port, source address, source port, hash of the two
+/// addresses, hash of addresses and ports).
+type RssVector<A> = (A, u16, A, u16, u32, u32);
+
+/// The IPv4 table.
+const RSS_V4: [RssVector<[u8; 4]>; 5] = [
     (
         [161, 142, 100, 80],
         1766,
@@ -125,7 +130,7 @@ fn v6(s: &str) -> [u8; 16] {
 }
 
 /// The IPv6 table of the same page.
-fn rss_v6() -> [([u8; 16], u16, [u8; 16], u16, u32, u32); 3] {
+fn rss_v6() -> [RssVector<[u8; 16]>; 3] {
     [
         (
             v6("3ffe:2501:200:3::1"),
