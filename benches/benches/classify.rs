@@ -166,7 +166,7 @@ impl PacketBuf for BenchBuf {
 /// the same scalar hash as `Impl::Scalar` (table-driven Toeplitz or slicing-by-8 CRC32C).
 fn etherparse_hash(f: &[u8], kind: HashKind, key: &RssKey) -> u32 {
     let mut buf = [0u8; 36];
-    let mut n = 0;
+    let mut n;
     let mac_pair = |buf: &mut [u8; 36]| {
         if f.len() >= 14 {
             buf[..6].copy_from_slice(&f[6..12]);
