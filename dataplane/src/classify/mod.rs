@@ -12,9 +12,11 @@
 //!
 //! # Algorithm and implementations
 //! Each chunk of up to 32 packets is parsed one packet at a time (bounds-checked scalar code,
-//! shared by every implementation), writing each packet's hash input (the key bytes in RSS
-//! order: source address, destination address, source port, destination port) into a row of
-//! a stack scratch matrix. The hash is then computed over the whole chunk by a per-architecture
+//! shared by every implementation: a straight-line fast path over a fixed-size view of the
+//! first 60/78 bytes for Ethernet/VLAN + IPv4 (no options) / IPv6 (no extension headers) +
+//! TCP/UDP and for ARP, and an out-of-line general parser for everything else), writing each
+//! packet's hash input (the key bytes in RSS order: source address, destination address,
+//! source port, destination port) into a row of a stack scratch matrix. The hash is then computed over the whole chunk by a per-architecture
 //! kernel:
 //! - [`Impl::Scalar`]: Toeplitz through per-nibble lookup tables (two lookups per input byte),
 //!   CRC32C by slicing-by-8 tables.
@@ -25,7 +27,8 @@
 //! - [`Impl::Neon`]: the same with `tbl`/`zip` and the Armv8 CRC32 instructions.
 //!
 //! The implementation is chosen once at run time ([`implementation`]); all give bit-identical
-//! results (property tests compare each with the scalar one).
+//! results (property tests and the `classify` fuzz target compare each with the scalar one).
+//! Measured figures: `benches/CLASSIFY_RESULTS.md`.
 //!
 //! Malformed or truncated packets are never an error: the layers that parsed are reported,
 //! [`ptype::MALFORMED`] is set, and the hash covers the deepest valid key (the MAC pair when no
