@@ -508,6 +508,12 @@ pub(crate) struct Rows {
 
 /// A hash kernel over one chunk of rows.
 pub(crate) trait Kernel {
+    /// CRC32C of `row[..len]`, one packet at a time (CRC needs no batching).
+    ///
+    /// # Safety
+    /// The CPU must support the kernel's target features.
+    unsafe fn crc32c(row: &[u8; 48], len: usize) -> u32;
+
     /// Computes `out[i]` for the first `m` rows.
     ///
     /// # Safety
@@ -533,6 +539,21 @@ pub(crate) unsafe fn run<'a, F: Fn(usize) -> &'a [u8], K: Kernel>(
     out: &mut [Classified],
 ) {
     let n = n.min(out.len());
+    if cfg.hash == HashKind::Crc32c {
+        // Hash right after parsing, in the same pass; CRC reads only `row[..len]`, so the row
+        // needs no zeroing.
+        let mut row = [0u8; 48];
+        for i in 0..n {
+            if i + 4 < n {
+                crate::arch::prefetch(frame(i + 4).as_ptr());
+            }
+            let c = &mut out[i];
+            let l = scalar::parse_into(frame(i), cfg.hash_inner, c, &mut row);
+            // SAFETY: the caller guarantees K's features.
+            c.hash = unsafe { K::crc32c(&row, l) };
+        }
+        return;
+    }
     let mut rows = Rows {
         row: [[0u8; 48]; CHUNK],
         len: [0u8; CHUNK],

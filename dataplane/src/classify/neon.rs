@@ -162,6 +162,12 @@ pub(crate) struct NeonKernel;
 
 impl Kernel for NeonKernel {
     #[inline(always)]
+    unsafe fn crc32c(row: &[u8; 48], len: usize) -> u32 {
+        // SAFETY: the caller guarantees the CRC extension.
+        unsafe { crc32c_hw(row, len) }
+    }
+
+    #[inline(always)]
     unsafe fn hash(
         cfg: &ClassifyConfig,
         rows: &Rows,

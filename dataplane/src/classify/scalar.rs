@@ -96,6 +96,11 @@ pub(crate) struct ScalarKernel;
 
 impl Kernel for ScalarKernel {
     #[inline(always)]
+    unsafe fn crc32c(row: &[u8; 48], len: usize) -> u32 {
+        crc32c(&row[..len.min(48)])
+    }
+
+    #[inline(always)]
     unsafe fn hash(
         cfg: &ClassifyConfig,
         rows: &Rows,
@@ -442,8 +447,9 @@ fn l4_bits(k: L4Kind) -> u32 {
     }
 }
 
-/// Parses one frame into `c` (hash 0) and writes its hash input into `row` (which must be
-/// zero), returning the input length.
+/// Parses one frame into `c` (hash 0) and writes its hash input into `row[..len]`, returning
+/// `len`. Bytes of `row` past `len` are left alone or zeroed, so a row that starts zeroed ends
+/// zero-padded (which the batched Toeplitz kernels rely on).
 ///
 /// The common shapes (Ethernet or one VLAN tag; IPv4 without options or IPv6 without
 /// extension headers; TCP or non-VXLAN UDP; not a fragment) take a straight-line fast path

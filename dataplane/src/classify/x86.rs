@@ -261,6 +261,12 @@ pub(crate) struct Sse42Kernel;
 
 impl Kernel for Sse42Kernel {
     #[inline(always)]
+    unsafe fn crc32c(row: &[u8; 48], len: usize) -> u32 {
+        // SAFETY: the caller guarantees SSE4.2.
+        unsafe { crc32c_hw(row, len) }
+    }
+
+    #[inline(always)]
     unsafe fn hash(
         cfg: &ClassifyConfig,
         rows: &Rows,
@@ -286,6 +292,12 @@ impl Kernel for Sse42Kernel {
 pub(crate) struct Avx2Kernel;
 
 impl Kernel for Avx2Kernel {
+    #[inline(always)]
+    unsafe fn crc32c(row: &[u8; 48], len: usize) -> u32 {
+        // SAFETY: the caller guarantees SSE4.2.
+        unsafe { crc32c_hw(row, len) }
+    }
+
     #[inline(always)]
     unsafe fn hash(
         cfg: &ClassifyConfig,
