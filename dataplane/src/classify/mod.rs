@@ -543,11 +543,10 @@ pub(crate) unsafe fn run<'a, F: Fn(usize) -> &'a [u8], K: Kernel>(
         // Hash right after parsing, in the same pass; CRC reads only `row[..len]`, so the row
         // needs no zeroing.
         let mut row = [0u8; 48];
-        for i in 0..n {
+        for (i, c) in out[..n].iter_mut().enumerate() {
             if i + 4 < n {
                 crate::arch::prefetch(frame(i + 4).as_ptr());
             }
-            let c = &mut out[i];
             let l = scalar::parse_into(frame(i), cfg.hash_inner, c, &mut row);
             // SAFETY: the caller guarantees K's features.
             c.hash = unsafe { K::crc32c(&row, l) };
