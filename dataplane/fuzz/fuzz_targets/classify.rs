@@ -24,12 +24,18 @@ fuzz_target!(|data: &[u8]| {
         *f = &frame[..frame.len() * k / 8];
     }
     let mut want = [Classified::default(); 8];
-    assert_eq!(classify_slices_with(Impl::Scalar, &frames, &cfg, &mut want), Ok(8));
+    assert_eq!(
+        classify_slices_with(Impl::Scalar, &frames, &cfg, &mut want),
+        Ok(8)
+    );
     for (c, f) in want.iter().zip(&frames) {
         // The header lengths never point past the frame.
         assert!(c.l4_offset() + c.l4_len as usize <= f.len());
     }
-    for imp in Impl::ALL.into_iter().filter(|i| i.is_available() && *i != Impl::Scalar) {
+    for imp in Impl::ALL
+        .into_iter()
+        .filter(|i| i.is_available() && *i != Impl::Scalar)
+    {
         let mut got = [Classified::default(); 8];
         assert_eq!(classify_slices_with(imp, &frames, &cfg, &mut got), Ok(8));
         assert_eq!(got, want, "{imp:?} differs from scalar");
