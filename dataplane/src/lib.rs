@@ -12,6 +12,7 @@
 
 pub mod arch;
 pub mod buf;
+pub mod classify;
 pub mod lpm;
 pub mod wire;
 

@@ -1,0 +1,359 @@
+//! Burst classification: ns per packet for each available `dataplane::classify` implementation,
+//! side by side with `etherparse` (`SlicedPacket::from_ethernet`, then the same flow tuple and
+//! the same hash computed from its output), on a realistic 32-packet mix.
+//!
+//! Run: `cargo bench -p dataplane-benches --bench classify`. Criterion reports the time per
+//! burst of 32 packets and the packet rate (`thrpt`); ns/packet = time / 32.
+//!
+//! The time measured is the benchmarking thread's CPU time (`CLOCK_THREAD_CPUTIME_ID`), not
+//! wall-clock time: the development machines are shared by several engineers compiling at
+//! once, and wall-clock medians there swing by 2-3x with the load, while CPU time does not
+//! count the intervals the thread was preempted. Set `CLASSIFY_BENCH_WALL=1` for wall-clock.
+
+use criterion::measurement::{Measurement, ValueFormatter, WallTime};
+use criterion::{black_box, BenchmarkId, Criterion, Throughput};
+use dataplane::classify::{
+    classify_burst_with, classify_slices_with, crc32c, Classified, ClassifyConfig, HashKind, Impl,
+    RssKey,
+};
+use dataplane::{PacketBuf, PacketMeta};
+use etherparse::{NetSlice, SlicedPacket, TransportSlice};
+
+const BURST: usize = 32;
+
+fn eth(tag: Option<u16>, ethertype: u16, i: u8) -> Vec<u8> {
+    let mut v = vec![0x02, 0, 0, 0, 1, i, 0x02, 0, 0, 0, 2, i];
+    if let Some(t) = tag {
+        v.extend_from_slice(&0x8100u16.to_be_bytes());
+        v.extend_from_slice(&t.to_be_bytes());
+    }
+    v.extend_from_slice(&ethertype.to_be_bytes());
+    v
+}
+
+fn ipv4(proto: u8, l4_and_payload: usize, i: u8) -> Vec<u8> {
+    let tot = (20 + l4_and_payload) as u16;
+    let mut v = vec![0x45, 0];
+    v.extend_from_slice(&tot.to_be_bytes());
+    v.extend_from_slice(&[0, 0, 0x40, 0, 64, proto, 0, 0, 10, 0, i, 1, 10, 1, i, 2]);
+    v
+}
+
+fn ipv6(nh: u8, payload: usize, i: u8) -> Vec<u8> {
+    let mut v = vec![0x60, 0, 0, 0];
+    v.extend_from_slice(&(payload as u16).to_be_bytes());
+    v.extend_from_slice(&[nh, 64]);
+    v.extend_from_slice(&[0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, i, 1]);
+    v.extend_from_slice(&[0x20, 0x01, 0x0d, 0xb8, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, i, 2]);
+    v
+}
+
+fn udp(sport: u16, dport: u16, payload: usize) -> Vec<u8> {
+    let mut v = sport.to_be_bytes().to_vec();
+    v.extend_from_slice(&dport.to_be_bytes());
+    v.extend_from_slice(&((8 + payload) as u16).to_be_bytes());
+    v.extend_from_slice(&[0, 0]);
+    v
+}
+
+fn tcp(sport: u16, dport: u16) -> Vec<u8> {
+    let mut v = sport.to_be_bytes().to_vec();
+    v.extend_from_slice(&dport.to_be_bytes());
+    v.extend_from_slice(&[0, 0, 0, 1, 0, 0, 0, 0, 0x50, 0x10, 0xff, 0xff, 0, 0, 0, 0]);
+    v
+}
+
+/// The mix: 12 × 64 B IPv4/UDP, 8 × IPv6/TCP, 6 × VLAN IPv4/TCP, 3 × ARP, 3 malformed
+/// (IPv4 header cut short, IHL < 5, a 10-byte runt), in a fixed shuffled order.
+fn mix() -> Vec<Vec<u8>> {
+    let mut v = Vec::new();
+    for i in 0..12u8 {
+        let mut f = eth(None, 0x0800, i);
+        f.extend(ipv4(17, 8 + 22, i));
+        f.extend(udp(1024 + i as u16, 53, 22));
+        f.resize(64, 0);
+        v.push(f);
+    }
+    for i in 0..8u8 {
+        let mut f = eth(None, 0x86dd, i);
+        f.extend(ipv6(6, 20 + 12, i));
+        f.extend(tcp(40000 + i as u16, 443));
+        f.resize(f.len() + 12, 0xab);
+        v.push(f);
+    }
+    for i in 0..6u8 {
+        let mut f = eth(Some(100 + i as u16), 0x0800, i);
+        f.extend(ipv4(6, 20 + 6, i));
+        f.extend(tcp(50000 + i as u16, 80));
+        f.resize(64, 0);
+        v.push(f);
+    }
+    for i in 0..3u8 {
+        let mut f = eth(None, 0x0806, i);
+        f.extend_from_slice(&[0, 1, 8, 0, 6, 4, 0, 1, 2, 0, 0, 0, 2, i, 10, 0, 0, 1]);
+        f.extend_from_slice(&[0, 0, 0, 0, 0, 0, 10, 0, 0, 2]);
+        f.resize(60, 0);
+        v.push(f);
+    }
+    let mut f = eth(None, 0x0800, 1);
+    f.extend(&ipv4(6, 20, 1)[..12]);
+    v.push(f);
+    let mut f = eth(None, 0x0800, 2);
+    let mut ip = ipv4(17, 8, 2);
+    ip[0] = 0x44;
+    f.extend(ip);
+    f.extend(udp(1, 2, 0));
+    f.resize(64, 0);
+    v.push(f);
+    v.push(vec![0xff; 10]);
+    assert_eq!(v.len(), BURST);
+    // Fixed shuffle (LCG), so the branch pattern is not trivially periodic.
+    let mut s = 0x2545_f491u32;
+    for i in (1..v.len()).rev() {
+        s = s.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+        v.swap(i, (s >> 8) as usize % (i + 1));
+    }
+    v
+}
+
+/// A minimal heap-backed buffer, to measure the `PacketBuf` path (metadata writes included).
+#[derive(Debug)]
+struct BenchBuf {
+    data: Vec<u8>,
+    meta: PacketMeta,
+}
+
+impl PacketBuf for BenchBuf {
+    fn data(&self) -> &[u8] {
+        &self.data
+    }
+    fn data_mut(&mut self) -> &mut [u8] {
+        &mut self.data
+    }
+    fn headroom(&self) -> usize {
+        0
+    }
+    fn tailroom(&self) -> usize {
+        0
+    }
+    fn prepend(&mut self, _: usize) -> Option<&mut [u8]> {
+        None
+    }
+    fn adj(&mut self, _: usize) -> bool {
+        false
+    }
+    fn append(&mut self, _: usize) -> Option<&mut [u8]> {
+        None
+    }
+    fn trim(&mut self, _: usize) -> bool {
+        false
+    }
+    fn meta(&self) -> PacketMeta {
+        self.meta
+    }
+    fn set_meta(&mut self, meta: PacketMeta) {
+        self.meta = meta;
+    }
+    fn port(&self) -> u16 {
+        self.meta.port
+    }
+    fn set_port(&mut self, port: u16) {
+        self.meta.port = port;
+    }
+    fn hash(&self) -> u32 {
+        self.meta.hash
+    }
+    fn set_hash(&mut self, hash: u32) {
+        self.meta.hash = hash;
+    }
+}
+
+/// etherparse baseline: slice the packet, build the same hash input (RSS order), hash it with
+/// the same scalar hash as `Impl::Scalar` (table-driven Toeplitz or slicing-by-8 CRC32C).
+fn etherparse_hash(f: &[u8], kind: HashKind, key: &RssKey) -> u32 {
+    let mut buf = [0u8; 36];
+    let mut n;
+    let mac_pair = |buf: &mut [u8; 36]| {
+        if f.len() >= 14 {
+            buf[..6].copy_from_slice(&f[6..12]);
+            buf[6..12].copy_from_slice(&f[..6]);
+            12
+        } else {
+            0
+        }
+    };
+    match SlicedPacket::from_ethernet(f) {
+        Ok(p) => {
+            match &p.net {
+                Some(NetSlice::Ipv4(ip)) => {
+                    buf[..4].copy_from_slice(&ip.header().source());
+                    buf[4..8].copy_from_slice(&ip.header().destination());
+                    n = 8;
+                }
+                Some(NetSlice::Ipv6(ip)) => {
+                    buf[..16].copy_from_slice(&ip.header().source());
+                    buf[16..32].copy_from_slice(&ip.header().destination());
+                    n = 32;
+                }
+                _ => n = mac_pair(&mut buf),
+            }
+            let ports = match &p.transport {
+                Some(TransportSlice::Tcp(t)) if n != 12 => {
+                    Some((t.source_port(), t.destination_port()))
+                }
+                Some(TransportSlice::Udp(u)) if n != 12 => {
+                    Some((u.source_port(), u.destination_port()))
+                }
+                _ => None,
+            };
+            if let Some((s, d)) = ports {
+                buf[n..n + 2].copy_from_slice(&s.to_be_bytes());
+                buf[n + 2..n + 4].copy_from_slice(&d.to_be_bytes());
+                n += 4;
+            }
+        }
+        Err(_) => n = mac_pair(&mut buf),
+    }
+    match kind {
+        HashKind::Toeplitz => key.hash(&buf[..n]),
+        HashKind::Crc32c => crc32c(&buf[..n]),
+    }
+}
+
+/// CPU time of the calling thread, in nanoseconds.
+fn thread_cpu_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec; CLOCK_THREAD_CPUTIME_ID is always supported
+    // on Linux. On failure `ts` stays zero, which only spoils the measurement.
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+/// A criterion measurement of thread CPU time (see the module docs for why).
+struct ThreadTime;
+
+struct NsFormatter;
+
+impl ValueFormatter for NsFormatter {
+    fn scale_values(&self, _typical: f64, _values: &mut [f64]) -> &'static str {
+        "ns (cpu)"
+    }
+    fn scale_throughputs(&self, _typical: f64, t: &Throughput, values: &mut [f64]) -> &'static str {
+        let n = match t {
+            Throughput::Elements(n) | Throughput::Bytes(n) | Throughput::BytesDecimal(n) => {
+                *n as f64
+            }
+        };
+        values.iter_mut().for_each(|v| *v = n * 1e3 / *v);
+        "M/s (cpu)"
+    }
+    fn scale_for_machines(&self, _values: &mut [f64]) -> &'static str {
+        "ns"
+    }
+}
+
+impl Measurement for ThreadTime {
+    type Intermediate = u64;
+    type Value = u64;
+    fn start(&self) -> u64 {
+        thread_cpu_ns()
+    }
+    fn end(&self, i: u64) -> u64 {
+        thread_cpu_ns().saturating_sub(i)
+    }
+    fn add(&self, a: &u64, b: &u64) -> u64 {
+        a + b
+    }
+    fn zero(&self) -> u64 {
+        0
+    }
+    fn to_f64(&self, v: &u64) -> f64 {
+        *v as f64
+    }
+    fn formatter(&self) -> &dyn ValueFormatter {
+        &NsFormatter
+    }
+}
+
+fn bench_classify<M: Measurement>(c: &mut Criterion<M>) {
+    let frames = mix();
+    let refs: Vec<&[u8]> = frames.iter().map(|f| &f[..]).collect();
+    let mut bufs: Vec<BenchBuf> = frames
+        .iter()
+        .map(|f| BenchBuf {
+            data: f.clone(),
+            meta: PacketMeta::default(),
+        })
+        .collect();
+    let mut out = [Classified::default(); BURST];
+    let impls: Vec<Impl> = Impl::ALL.into_iter().filter(|i| i.is_available()).collect();
+    eprintln!(
+        "classify: selected implementation {:?}; available {:?}",
+        dataplane::classify::implementation(),
+        impls
+    );
+
+    for (hname, cfg) in [
+        ("toeplitz", ClassifyConfig::default()),
+        ("crc32c", ClassifyConfig::crc32c()),
+    ] {
+        let mut g = c.benchmark_group(format!("classify_burst32/{hname}"));
+        g.throughput(Throughput::Elements(BURST as u64));
+        for &imp in &impls {
+            g.bench_function(BenchmarkId::new("slices", imp.name()), |b| {
+                b.iter(|| {
+                    let n =
+                        classify_slices_with(imp, black_box(&refs), &cfg, &mut out).unwrap_or(0);
+                    black_box(&out);
+                    n
+                })
+            });
+            g.bench_function(BenchmarkId::new("packetbuf", imp.name()), |b| {
+                b.iter(|| {
+                    let n = classify_burst_with(imp, black_box(&mut bufs[..]), &cfg, &mut out)
+                        .unwrap_or(0);
+                    black_box(&out);
+                    n
+                })
+            });
+        }
+        let key = cfg.rss_key().clone();
+        // Same work on both sides: the baseline must produce the very same hashes.
+        classify_slices_with(Impl::Scalar, &refs, &cfg, &mut out)
+            .expect("scalar is always available");
+        for (f, o) in refs.iter().zip(&out) {
+            assert_eq!(
+                etherparse_hash(f, cfg.hash, &key),
+                o.hash,
+                "baseline disagrees on {f:02x?}"
+            );
+        }
+        let mut hashes = [0u32; BURST];
+        g.bench_function(BenchmarkId::new("slices", "etherparse"), |b| {
+            b.iter(|| {
+                for (h, f) in hashes.iter_mut().zip(black_box(&refs)) {
+                    *h = etherparse_hash(f, cfg.hash, &key);
+                }
+                black_box(&hashes);
+            })
+        });
+        g.finish();
+    }
+}
+
+fn main() {
+    if std::env::var_os("CLASSIFY_BENCH_WALL").is_some() {
+        let mut c = Criterion::<WallTime>::default().configure_from_args();
+        bench_classify(&mut c);
+        c.final_summary();
+    } else {
+        let mut c = Criterion::default()
+            .with_measurement(ThreadTime)
+            .configure_from_args();
+        bench_classify(&mut c);
+        c.final_summary();
+    }
+}

@@ -1,0 +1,681 @@
+//! Burst packet classification: packet type, header lengths, flow key and flow hash.
+//!
+//! For every packet of a burst [`classify_burst`] computes
+//! - packet type bits in the spirit of DPDK's `RTE_PTYPE_*` (see [`ptype`]): L2 (Ethernet,
+//!   VLAN, QinQ, ARP), L3 (IPv4, IPv4 with options, IPv6, IPv6 with extension headers), L4
+//!   (TCP, UDP, ICMP, fragment, other), VXLAN tunnels (UDP destination port 4789) with the
+//!   inner L2/L3/L4, and a [`ptype::MALFORMED`] marker;
+//! - the L2/L3/L4 header lengths (and the inner ones for VXLAN);
+//! - the flow key ([`FlowKey`]: IPv4 or IPv6 5-tuple, the MAC pair when there is no valid IP);
+//! - a flow hash of that key: the RSS Toeplitz hash ([`RssKey`], configurable key, compatible
+//!   with NIC RSS) or CRC32C ([`HashKind`]).
+//!
+//! # Algorithm and implementations
+//! Each chunk of up to 32 packets is parsed one packet at a time (bounds-checked scalar code,
+//! shared by every implementation: a straight-line fast path over a fixed-size view of the
+//! first 60/78 bytes for Ethernet/VLAN + IPv4 (no options) / IPv6 (no extension headers) +
+//! TCP/UDP and for ARP, and an out-of-line general parser for everything else), writing each
+//! packet's hash input (the key bytes in RSS order: source address, destination address,
+//! source port, destination port) into a row of a stack scratch matrix. The hash is then computed over the whole chunk by a per-architecture
+//! kernel:
+//! - [`Impl::Scalar`]: Toeplitz through per-nibble lookup tables (two lookups per input byte),
+//!   CRC32C by slicing-by-8 tables.
+//! - [`Impl::Sse42`] / [`Impl::Avx2`]: CRC32C with the `crc32` instruction; Toeplitz for 16 (SSSE3)
+//!   or 32 (AVX2) packets at once: the rows are transposed with unpack networks so that one
+//!   vector holds the same input byte of every packet, and `pshufb` looks the nibbles up in the
+//!   per-position tables, one byte plane of the 32-bit result at a time.
+//! - [`Impl::Neon`]: the same with `tbl`/`zip` and the Armv8 CRC32 instructions.
+//!
+//! The implementation is chosen once at run time ([`implementation`]); all give bit-identical
+//! results (property tests and the `classify` fuzz target compare each with the scalar one).
+//! Measured figures: `benches/CLASSIFY_RESULTS.md`.
+//!
+//! Malformed or truncated packets are never an error: the layers that parsed are reported,
+//! [`ptype::MALFORMED`] is set, and the hash covers the deepest valid key (the MAC pair when no
+//! IP header is valid, nothing — hash 0 — when the frame is shorter than an Ethernet header).
+//! Nothing allocates per packet or per burst.
+#![allow(unsafe_code)]
+
+mod scalar;
+
+#[cfg(target_arch = "aarch64")]
+mod neon;
+#[cfg(target_arch = "x86_64")]
+mod x86;
+
+#[cfg(test)]
+mod tests;
+
+use crate::buf::PacketBuf;
+use std::sync::OnceLock;
+
+pub use scalar::{crc32c, toeplitz_reference};
+
+/// Packet type bits, laid out like DPDK's `RTE_PTYPE_*` (same values where DPDK has them).
+///
+/// A packet type is the OR of at most one value from each `*_MASK` group, plus
+/// [`MALFORMED`](ptype::MALFORMED). A layer that failed to parse is not reported.
+pub mod ptype {
+    /// Nothing recognised.
+    pub const UNKNOWN: u32 = 0;
+    /// Mask of the L2 field.
+    pub const L2_MASK: u32 = 0x0000_000f;
+    /// Ethernet II.
+    pub const L2_ETHER: u32 = 0x0000_0001;
+    /// Untagged Ethernet carrying ARP.
+    pub const L2_ETHER_ARP: u32 = 0x0000_0003;
+    /// Ethernet with one VLAN tag (802.1Q, or 802.1ad without an inner tag).
+    pub const L2_ETHER_VLAN: u32 = 0x0000_0006;
+    /// Ethernet with two VLAN tags (QinQ).
+    pub const L2_ETHER_QINQ: u32 = 0x0000_0007;
+    /// Mask of the L3 field.
+    pub const L3_MASK: u32 = 0x0000_00f0;
+    /// IPv4 without options.
+    pub const L3_IPV4: u32 = 0x0000_0010;
+    /// IPv4 with options.
+    pub const L3_IPV4_EXT: u32 = 0x0000_0030;
+    /// IPv6 without extension headers.
+    pub const L3_IPV6: u32 = 0x0000_0040;
+    /// IPv6 with extension headers.
+    pub const L3_IPV6_EXT: u32 = 0x0000_00e0;
+    /// Mask of the L4 field.
+    pub const L4_MASK: u32 = 0x0000_0f00;
+    /// TCP.
+    pub const L4_TCP: u32 = 0x0000_0100;
+    /// UDP.
+    pub const L4_UDP: u32 = 0x0000_0200;
+    /// An IP fragment (IPv4 MF or offset set, or an IPv6 fragment header): no ports.
+    pub const L4_FRAG: u32 = 0x0000_0300;
+    /// ICMP (IPv4 protocol 1) or ICMPv6 (IPv6 next header 58).
+    pub const L4_ICMP: u32 = 0x0000_0500;
+    /// Any other L4 protocol (not a fragment).
+    pub const L4_NONFRAG: u32 = 0x0000_0600;
+    /// Mask of the tunnel field.
+    pub const TUNNEL_MASK: u32 = 0x0000_f000;
+    /// VXLAN (UDP destination port 4789, I flag set).
+    pub const TUNNEL_VXLAN: u32 = 0x0000_3000;
+    /// Mask of the inner L2 field.
+    pub const INNER_L2_MASK: u32 = 0x000f_0000;
+    /// Inner Ethernet.
+    pub const INNER_L2_ETHER: u32 = 0x0001_0000;
+    /// Inner Ethernet with one VLAN tag.
+    pub const INNER_L2_ETHER_VLAN: u32 = 0x0002_0000;
+    /// Inner Ethernet with two VLAN tags.
+    pub const INNER_L2_ETHER_QINQ: u32 = 0x0003_0000;
+    /// Mask of the inner L3 field.
+    pub const INNER_L3_MASK: u32 = 0x00f0_0000;
+    /// Inner IPv4 without options.
+    pub const INNER_L3_IPV4: u32 = 0x0010_0000;
+    /// Inner IPv4 with options.
+    pub const INNER_L3_IPV4_EXT: u32 = 0x0020_0000;
+    /// Inner IPv6 without extension headers.
+    pub const INNER_L3_IPV6: u32 = 0x0030_0000;
+    /// Inner IPv6 with extension headers.
+    pub const INNER_L3_IPV6_EXT: u32 = 0x0050_0000;
+    /// Mask of the inner L4 field.
+    pub const INNER_L4_MASK: u32 = 0x0f00_0000;
+    /// Inner TCP.
+    pub const INNER_L4_TCP: u32 = 0x0100_0000;
+    /// Inner UDP.
+    pub const INNER_L4_UDP: u32 = 0x0200_0000;
+    /// Inner fragment.
+    pub const INNER_L4_FRAG: u32 = 0x0300_0000;
+    /// Inner ICMP / ICMPv6.
+    pub const INNER_L4_ICMP: u32 = 0x0500_0000;
+    /// Inner other L4 protocol.
+    pub const INNER_L4_NONFRAG: u32 = 0x0600_0000;
+    /// Our own marker (DPDK has none): some layer was truncated or invalid; the bits above
+    /// describe the valid prefix of the packet.
+    pub const MALFORMED: u32 = 0x8000_0000;
+}
+
+/// UDP destination port that marks VXLAN.
+pub const VXLAN_PORT: u16 = 4789;
+
+/// Which kind of flow key a packet yielded.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub enum KeyKind {
+    /// No key (frame shorter than an Ethernet header); the hash is 0.
+    #[default]
+    None,
+    /// No valid IP header: source and destination MAC in `src[..6]` and `dst[..6]`.
+    Mac,
+    /// IPv4: addresses in `src[..4]` and `dst[..4]`.
+    Ipv4,
+    /// IPv6: addresses in `src` and `dst`.
+    Ipv6,
+}
+
+/// A flow key: the IPv4/IPv6 5-tuple (or the MAC pair for non-IP / malformed packets).
+///
+/// Unused bytes of `src`/`dst` and absent ports are zero, so keys compare with `==`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct FlowKey {
+    /// Address family of the key.
+    pub kind: KeyKind,
+    /// IP protocol / final IPv6 next header (0 for [`KeyKind::Mac`]).
+    pub proto: u8,
+    /// True when the ports are part of the key (TCP or UDP, not a fragment).
+    pub has_ports: bool,
+    /// Source port (0 unless `has_ports`).
+    pub sport: u16,
+    /// Destination port (0 unless `has_ports`).
+    pub dport: u16,
+    /// Source address (4, 16 or 6 bytes used, see [`KeyKind`]).
+    pub src: [u8; 16],
+    /// Destination address (4, 16 or 6 bytes used, see [`KeyKind`]).
+    pub dst: [u8; 16],
+}
+
+/// Longest hash input: IPv6 addresses and ports.
+pub const MAX_HASH_INPUT: usize = 36;
+
+impl FlowKey {
+    /// Writes the hash input (RSS order: source address, destination address, then source
+    /// and destination port when present) into `out` and returns its length (0, 8, 12, 32
+    /// or 36 bytes). Up to 4 bytes past the returned length may be overwritten with zeros (the
+    /// absent ports); the rest of `out` is left untouched.
+    #[inline(always)]
+    pub fn hash_input(&self, out: &mut [u8; 48]) -> usize {
+        // Fixed-size copies only, so nothing here becomes a call to memcpy.
+        let mut ports = [0u8; 4];
+        ports[..2].copy_from_slice(&self.sport.to_be_bytes());
+        ports[2..].copy_from_slice(&self.dport.to_be_bytes());
+        match self.kind {
+            KeyKind::None => 0,
+            KeyKind::Mac => {
+                out[..6].copy_from_slice(&self.src[..6]);
+                out[6..12].copy_from_slice(&self.dst[..6]);
+                12
+            }
+            KeyKind::Ipv4 => {
+                out[..4].copy_from_slice(&self.src[..4]);
+                out[4..8].copy_from_slice(&self.dst[..4]);
+                out[8..12].copy_from_slice(&ports);
+                if self.has_ports {
+                    12
+                } else {
+                    8
+                }
+            }
+            KeyKind::Ipv6 => {
+                out[..16].copy_from_slice(&self.src);
+                out[16..32].copy_from_slice(&self.dst);
+                out[32..36].copy_from_slice(&ports);
+                if self.has_ports {
+                    36
+                } else {
+                    32
+                }
+            }
+        }
+    }
+}
+
+/// What [`classify_burst`] found in one packet.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Classified {
+    /// Packet type bits ([`ptype`]).
+    pub ptype: u32,
+    /// Flow hash of [`key`](Self::key) ([`HashKind`]).
+    pub hash: u32,
+    /// Outer L2 header length (Ethernet plus VLAN tags); the L3 header starts here.
+    pub l2_len: u16,
+    /// Outer L3 header length (with IPv4 options / IPv6 extension headers).
+    pub l3_len: u16,
+    /// Outer L4 header length (TCP with options, UDP 8, ICMP 8, else 0).
+    pub l4_len: u16,
+    /// Inner L2 header length (VXLAN only); inner L2 starts at [`inner_offset`](Self::inner_offset).
+    pub inner_l2_len: u16,
+    /// Inner L3 header length (VXLAN only).
+    pub inner_l3_len: u16,
+    /// Inner L4 header length (VXLAN only).
+    pub inner_l4_len: u16,
+    /// The key that was hashed: the outer one, or the inner one for VXLAN when
+    /// [`ClassifyConfig::hash_inner`] is set and the inner L3 header is valid.
+    pub key: FlowKey,
+}
+
+impl Classified {
+    /// Offset of the outer L3 header.
+    pub fn l3_offset(&self) -> usize {
+        self.l2_len as usize
+    }
+    /// Offset of the outer L4 header.
+    pub fn l4_offset(&self) -> usize {
+        self.l2_len as usize + self.l3_len as usize
+    }
+    /// Offset of the inner Ethernet header of a VXLAN packet (after the 8-byte VXLAN header),
+    /// `None` for other packets.
+    pub fn inner_offset(&self) -> Option<usize> {
+        (self.ptype & ptype::TUNNEL_MASK == ptype::TUNNEL_VXLAN)
+            .then(|| self.l4_offset() + self.l4_len as usize + 8)
+    }
+    /// True when [`ptype::MALFORMED`] is set.
+    pub fn is_malformed(&self) -> bool {
+        self.ptype & ptype::MALFORMED != 0
+    }
+}
+
+/// The Toeplitz key is shorter than the 40 bytes the longest input needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("RSS key has {0} bytes, at least 40 are needed")]
+pub struct KeyTooShort(pub usize);
+
+/// An RSS Toeplitz key with the lookup tables derived from it.
+///
+/// Inputs are at most [`MAX_HASH_INPUT`] (36) bytes, so only the first 40 key bytes matter;
+/// longer keys (52 bytes on some NICs) are accepted and their tail is ignored.
+#[derive(Clone)]
+pub struct RssKey {
+    key: [u8; 40],
+    /// `nib[2p][n]` / `nib[2p+1][n]`: contribution of high / low nibble `n` of input byte `p`.
+    nib: [[u32; 16]; 2 * MAX_HASH_INPUT],
+    /// The same tables split into byte planes for the `pshufb`/`tbl` kernels:
+    /// `planes[q][k][n] = (nib[q][n] >> 8k) as u8`.
+    planes: [[[u8; 16]; 4]; 2 * MAX_HASH_INPUT],
+}
+
+impl std::fmt::Debug for RssKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RssKey")
+            .field("key", &self.key)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The well-known default RSS key (Microsoft's verification key, used by many NIC drivers).
+pub const DEFAULT_RSS_KEY: [u8; 40] = [
+    0x6d, 0x5a, 0x56, 0xda, 0x25, 0x5b, 0x0e, 0xc2, 0x41, 0x67, 0x25, 0x3d, 0x43, 0xa3, 0x8f, 0xb0,
+    0xd0, 0xca, 0x2b, 0xcb, 0xae, 0x7b, 0x30, 0xb4, 0x77, 0xcb, 0x2d, 0xa3, 0x80, 0x30, 0xf2, 0x0c,
+    0x6a, 0x42, 0xb7, 0x3b, 0xbe, 0xac, 0x01, 0xfa,
+];
+
+impl RssKey {
+    /// Builds the tables for `key`.
+    ///
+    /// # Errors
+    /// [`KeyTooShort`] when `key` has fewer than 40 bytes.
+    pub fn new(key: &[u8]) -> Result<Self, KeyTooShort> {
+        if key.len() < 40 {
+            return Err(KeyTooShort(key.len()));
+        }
+        let mut k = [0u8; 48];
+        k[..40].copy_from_slice(&key[..40]);
+        // Key bits [i, i + 32), MSB first.
+        let window = |i: usize| -> u32 {
+            let b = i / 8;
+            let w = u64::from_be_bytes([
+                k[b],
+                k[b + 1],
+                k[b + 2],
+                k[b + 3],
+                k[b + 4],
+                k[b + 5],
+                k[b + 6],
+                k[b + 7],
+            ]);
+            (w >> (32 - i % 8)) as u32
+        };
+        let mut nib = [[0u32; 16]; 2 * MAX_HASH_INPUT];
+        for (q, t) in nib.iter_mut().enumerate() {
+            let first_bit = q * 4; // nibble q covers input bits [4q, 4q + 4)
+            for (n, e) in t.iter_mut().enumerate() {
+                for j in 0..4 {
+                    if n & (8 >> j) != 0 {
+                        *e ^= window(first_bit + j);
+                    }
+                }
+            }
+        }
+        let mut planes = [[[0u8; 16]; 4]; 2 * MAX_HASH_INPUT];
+        for (q, p) in planes.iter_mut().enumerate() {
+            for (kk, plane) in p.iter_mut().enumerate() {
+                for (n, e) in plane.iter_mut().enumerate() {
+                    *e = (nib[q][n] >> (8 * kk)) as u8;
+                }
+            }
+        }
+        let mut key40 = [0u8; 40];
+        key40.copy_from_slice(&key[..40]);
+        Ok(Self {
+            key: key40,
+            nib,
+            planes,
+        })
+    }
+
+    /// The first 40 key bytes.
+    pub fn key(&self) -> &[u8; 40] {
+        &self.key
+    }
+
+    /// Toeplitz hash of `input` (table-driven scalar code). Bytes past
+    /// [`MAX_HASH_INPUT`] are ignored.
+    #[inline]
+    pub fn hash(&self, input: &[u8]) -> u32 {
+        let mut h = 0u32;
+        for (p, &b) in input.iter().take(MAX_HASH_INPUT).enumerate() {
+            h ^= self.nib[2 * p][(b >> 4) as usize] ^ self.nib[2 * p + 1][(b & 15) as usize];
+        }
+        h
+    }
+}
+
+impl Default for RssKey {
+    fn default() -> Self {
+        Self::new(&DEFAULT_RSS_KEY).unwrap_or_else(|_| unreachable!("default key has 40 bytes"))
+    }
+}
+
+/// Which flow hash to compute.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum HashKind {
+    /// RSS Toeplitz hash with the configured [`RssKey`] (what a NIC computes).
+    #[default]
+    Toeplitz,
+    /// CRC32C (Castagnoli, reflected, initial value and final XOR `!0`) of the same input.
+    Crc32c,
+}
+
+/// Classifier configuration, built once on the control path.
+#[derive(Debug, Clone, Default)]
+pub struct ClassifyConfig {
+    /// The hash to compute.
+    pub hash: HashKind,
+    /// For VXLAN packets, hash (and report) the inner key instead of the outer one.
+    pub hash_inner: bool,
+    rss: Box<RssKey>,
+}
+
+impl ClassifyConfig {
+    /// Toeplitz hashing with `key`.
+    ///
+    /// # Errors
+    /// [`KeyTooShort`] when `key` has fewer than 40 bytes.
+    pub fn toeplitz(key: &[u8]) -> Result<Self, KeyTooShort> {
+        Ok(Self {
+            hash: HashKind::Toeplitz,
+            hash_inner: false,
+            rss: Box::new(RssKey::new(key)?),
+        })
+    }
+
+    /// CRC32C hashing.
+    pub fn crc32c() -> Self {
+        Self {
+            hash: HashKind::Crc32c,
+            ..Self::default()
+        }
+    }
+
+    /// Sets [`hash_inner`](Self::hash_inner).
+    pub fn with_hash_inner(mut self, inner: bool) -> Self {
+        self.hash_inner = inner;
+        self
+    }
+
+    /// The Toeplitz key and tables.
+    pub fn rss_key(&self) -> &RssKey {
+        &self.rss
+    }
+}
+
+/// A classifier implementation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Impl {
+    /// Portable scalar code.
+    Scalar,
+    /// x86_64 SSE4.2 `crc32` + SSSE3 `pshufb` Toeplitz, 16 packets per kernel pass.
+    Sse42,
+    /// x86_64 AVX2: 32 packets per Toeplitz pass, SSE4.2 `crc32`.
+    Avx2,
+    /// Reserved: no AVX-512 kernel exists (a 32-packet burst fills one AVX2 pass, so 64-lane
+    /// vectors have nothing to add); never selected, never available.
+    Avx512,
+    /// aarch64 NEON `tbl` Toeplitz (16 packets per pass) and Armv8 CRC32 instructions.
+    Neon,
+}
+
+impl Impl {
+    /// Every variant, for iterating over the available ones.
+    pub const ALL: [Impl; 5] = [
+        Impl::Scalar,
+        Impl::Sse42,
+        Impl::Avx2,
+        Impl::Avx512,
+        Impl::Neon,
+    ];
+
+    /// True when this CPU can run this implementation.
+    pub fn is_available(self) -> bool {
+        match self {
+            Impl::Scalar => true,
+            #[cfg(target_arch = "x86_64")]
+            Impl::Sse42 => {
+                std::arch::is_x86_feature_detected!("sse4.2")
+                    && std::arch::is_x86_feature_detected!("ssse3")
+            }
+            #[cfg(target_arch = "x86_64")]
+            Impl::Avx2 => {
+                std::arch::is_x86_feature_detected!("avx2")
+                    && std::arch::is_x86_feature_detected!("sse4.2")
+            }
+            #[cfg(target_arch = "aarch64")]
+            Impl::Neon => std::arch::is_aarch64_feature_detected!("crc"),
+            _ => false,
+        }
+    }
+
+    /// Short name, for benchmarks and logs.
+    pub fn name(self) -> &'static str {
+        match self {
+            Impl::Scalar => "scalar",
+            Impl::Sse42 => "sse4.2",
+            Impl::Avx2 => "avx2",
+            Impl::Avx512 => "avx512",
+            Impl::Neon => "neon",
+        }
+    }
+}
+
+fn detect() -> Impl {
+    [Impl::Avx2, Impl::Sse42, Impl::Neon]
+        .into_iter()
+        .find(|i| i.is_available())
+        .unwrap_or(Impl::Scalar)
+}
+
+/// The implementation [`classify_burst`] uses on this CPU, detected once and cached.
+pub fn implementation() -> Impl {
+    static CHOSEN: OnceLock<Impl> = OnceLock::new();
+    *CHOSEN.get_or_init(detect)
+}
+
+/// The requested implementation cannot run on this CPU.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("classifier implementation {0:?} is not available on this CPU")]
+pub struct Unavailable(pub Impl);
+
+/// Packets per kernel pass (and per scratch matrix).
+pub(crate) const CHUNK: usize = 32;
+
+/// Scratch for one chunk: each packet's hash input, zero-padded to 48 bytes.
+pub(crate) struct Rows {
+    pub(crate) row: [[u8; 48]; CHUNK],
+    pub(crate) len: [u8; CHUNK],
+}
+
+/// A hash kernel over one chunk of rows.
+pub(crate) trait Kernel {
+    /// CRC32C of `row[..len]`, one packet at a time (CRC needs no batching).
+    ///
+    /// # Safety
+    /// The CPU must support the kernel's target features.
+    unsafe fn crc32c(row: &[u8; 48], len: usize) -> u32;
+
+    /// Computes `out[i]` for the first `m` rows.
+    ///
+    /// # Safety
+    /// The CPU must support the kernel's target features.
+    unsafe fn hash(
+        cfg: &ClassifyConfig,
+        rows: &Rows,
+        m: usize,
+        max_len: usize,
+        out: &mut [u32; CHUNK],
+    );
+}
+
+/// Classifies `n` frames (`frame(i)` gives the bytes of frame `i`) into `out[..n]`.
+///
+/// # Safety
+/// The CPU must support `K`'s target features.
+#[inline(always)]
+pub(crate) unsafe fn run<'a, F: Fn(usize) -> &'a [u8], K: Kernel>(
+    n: usize,
+    frame: F,
+    cfg: &ClassifyConfig,
+    out: &mut [Classified],
+) {
+    let n = n.min(out.len());
+    if cfg.hash == HashKind::Crc32c {
+        // Hash right after parsing, in the same pass; CRC reads only `row[..len]`, so the row
+        // needs no zeroing.
+        let mut row = [0u8; 48];
+        for (i, c) in out[..n].iter_mut().enumerate() {
+            if i + 4 < n {
+                crate::arch::prefetch(frame(i + 4).as_ptr());
+            }
+            let l = scalar::parse_into(frame(i), cfg.hash_inner, c, &mut row);
+            // SAFETY: the caller guarantees K's features.
+            c.hash = unsafe { K::crc32c(&row, l) };
+        }
+        return;
+    }
+    let mut rows = Rows {
+        row: [[0u8; 48]; CHUNK],
+        len: [0u8; CHUNK],
+    };
+    let mut hashes = [0u32; CHUNK];
+    let mut start = 0;
+    while start < n {
+        let m = (n - start).min(CHUNK);
+        let mut max_len = 0;
+        for i in 0..m {
+            if i + 4 < m {
+                crate::arch::prefetch(frame(start + i + 4).as_ptr());
+            }
+            let row = &mut rows.row[i];
+            *row = [0u8; 48];
+            let l = scalar::parse_into(frame(start + i), cfg.hash_inner, &mut out[start + i], row);
+            rows.len[i] = l as u8;
+            max_len = max_len.max(l);
+        }
+        // SAFETY: the caller guarantees K's features.
+        unsafe { K::hash(cfg, &rows, m, max_len, &mut hashes) };
+        for i in 0..m {
+            out[start + i].hash = hashes[i];
+        }
+        start += m;
+    }
+}
+
+fn run_impl<'a, F: Fn(usize) -> &'a [u8]>(
+    imp: Impl,
+    n: usize,
+    frame: F,
+    cfg: &ClassifyConfig,
+    out: &mut [Classified],
+) -> Result<usize, Unavailable> {
+    let n = n.min(out.len());
+    if !imp.is_available() {
+        return Err(Unavailable(imp));
+    }
+    match imp {
+        // SAFETY: the scalar kernel needs no CPU feature.
+        Impl::Scalar => unsafe { run::<F, scalar::ScalarKernel>(n, frame, cfg, out) },
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: is_available() checked SSE4.2 and SSSE3.
+        Impl::Sse42 => unsafe { x86::run_sse42(n, frame, cfg, out) },
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: is_available() checked AVX2 and SSE4.2.
+        Impl::Avx2 => unsafe { x86::run_avx2(n, frame, cfg, out) },
+        #[cfg(target_arch = "aarch64")]
+        // SAFETY: is_available() checked the CRC extension; NEON is baseline on aarch64.
+        Impl::Neon => unsafe { neon::run_neon(n, frame, cfg, out) },
+        _ => return Err(Unavailable(imp)),
+    }
+    Ok(n)
+}
+
+fn write_meta<B: PacketBuf>(pkts: &mut [B], out: &[Classified]) {
+    for (p, c) in pkts.iter_mut().zip(out) {
+        let mut m = p.meta();
+        m.ptype = c.ptype;
+        m.hash = c.hash;
+        m.l2_len = c.l2_len.min(u8::MAX as u16) as u8;
+        m.l3_len = c.l3_len;
+        m.l4_len = c.l4_len.min(u8::MAX as u16) as u8;
+        p.set_meta(m);
+    }
+}
+
+/// Classifies a burst with the [`implementation`] chosen for this CPU: fills
+/// `out[..n]` and writes ptype, hash, l2_len, l3_len and l4_len into each packet's metadata.
+/// Returns `n = min(pkts.len(), out.len())`; packets past `n` are untouched.
+pub fn classify_burst<B: PacketBuf>(
+    pkts: &mut [B],
+    cfg: &ClassifyConfig,
+    out: &mut [Classified],
+) -> usize {
+    classify_burst_with(implementation(), pkts, cfg, out).unwrap_or(0)
+}
+
+/// [`classify_burst`] with an explicit implementation (benchmarks, equivalence tests).
+///
+/// # Errors
+/// [`Unavailable`] when this CPU cannot run `imp` (nothing is written).
+pub fn classify_burst_with<B: PacketBuf>(
+    imp: Impl,
+    pkts: &mut [B],
+    cfg: &ClassifyConfig,
+    out: &mut [Classified],
+) -> Result<usize, Unavailable> {
+    let ro: &[B] = pkts;
+    let n = run_impl(imp, ro.len(), |i| ro[i].data(), cfg, out)?;
+    write_meta(&mut pkts[..n], &out[..n]);
+    Ok(n)
+}
+
+/// Classifies plain byte slices (no metadata to write) with an explicit implementation.
+///
+/// # Errors
+/// [`Unavailable`] when this CPU cannot run `imp`.
+pub fn classify_slices_with(
+    imp: Impl,
+    frames: &[&[u8]],
+    cfg: &ClassifyConfig,
+    out: &mut [Classified],
+) -> Result<usize, Unavailable> {
+    run_impl(imp, frames.len(), |i| frames[i], cfg, out)
+}
+
+/// Classifies one frame with the [`implementation`] chosen for this CPU.
+pub fn classify_one(frame: &[u8], cfg: &ClassifyConfig) -> Classified {
+    classify_one_with(implementation(), frame, cfg).unwrap_or_default()
+}
+
+/// Classifies one frame with an explicit implementation.
+///
+/// # Errors
+/// [`Unavailable`] when this CPU cannot run `imp`.
+pub fn classify_one_with(
+    imp: Impl,
+    frame: &[u8],
+    cfg: &ClassifyConfig,
+) -> Result<Classified, Unavailable> {
+    let mut out = [Classified::default()];
+    run_impl(imp, 1, |_| frame, cfg, &mut out)?;
+    Ok(out[0])
+}

@@ -1,0 +1,345 @@
+//! x86_64 kernels: SSE4.2 `crc32` for CRC32C, and the transposed `pshufb` Toeplitz, 16
+//! packets per pass with SSSE3 or 32 with AVX2.
+//!
+//! Toeplitz: the rows (each packet's hash input, zero-padded to 48 bytes) are transposed in
+//! 16×16-byte blocks with an unpack network (8→16→32→64-bit interleaves), so vector `j` holds
+//! input byte `j` of every packet. For each byte position, its two nibbles index 16-entry
+//! tables (one per result byte plane) with `pshufb`; the four plane accumulators are finally
+//! interleaved back into one 32-bit hash per packet. With AVX2 the two 128-bit lanes carry
+//! packets 0–15 and 16–31 through the same in-lane network.
+#![allow(unsafe_code)]
+
+use super::{Classified, ClassifyConfig, HashKind, Kernel, Rows, CHUNK};
+use core::arch::x86_64::*;
+
+/// CRC32C of `row[..len]` with the SSE4.2 `crc32` instruction.
+///
+/// # Safety
+/// The CPU must support SSE4.2.
+#[inline]
+#[target_feature(enable = "sse4.2")]
+unsafe fn crc32c_hw(row: &[u8; 48], len: usize) -> u32 {
+    let w64 = |i: usize| {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(&row[i..i + 8]);
+        u64::from_le_bytes(w)
+    };
+    let w32 = |i: usize| {
+        let mut w = [0u8; 4];
+        w.copy_from_slice(&row[i..i + 4]);
+        u32::from_le_bytes(w)
+    };
+    // Hash inputs are 0, 8, 12, 32 or 36 bytes long (multiples of 4, at most 36).
+    let len = len.min(36) & !3;
+    let mut c = u64::from(!0u32);
+    for q in 0..len / 8 {
+        c = _mm_crc32_u64(c, w64(8 * q));
+    }
+    let mut c = c as u32;
+    if len % 8 == 4 {
+        c = _mm_crc32_u32(c, w32(len - 4));
+    }
+    !c
+}
+
+/// # Safety
+/// The CPU must support SSE4.2.
+#[target_feature(enable = "sse4.2")]
+unsafe fn crc_chunk(rows: &Rows, m: usize, out: &mut [u32; CHUNK]) {
+    for (o, (row, &len)) in out.iter_mut().zip(rows.row.iter().zip(&rows.len).take(m)) {
+        // SAFETY: SSE4.2 is enabled in this function.
+        *o = unsafe { crc32c_hw(row, len as usize) };
+    }
+}
+
+/// Transposes 16 rows of 16 bytes: `d[j]` byte `i` = `r[i]` byte `j`.
+#[inline(always)]
+fn transpose16(r: &[__m128i; 16]) -> [__m128i; 16] {
+    // SAFETY: SSE2 is part of the x86_64 baseline; unpack intrinsics touch no memory.
+    unsafe {
+        let mut a = [_mm_setzero_si128(); 16];
+        for i in 0..8 {
+            a[i] = _mm_unpacklo_epi8(r[2 * i], r[2 * i + 1]);
+            a[8 + i] = _mm_unpackhi_epi8(r[2 * i], r[2 * i + 1]);
+        }
+        let mut b = [_mm_setzero_si128(); 16];
+        for h in 0..2 {
+            for q in 0..4 {
+                let (x, y) = (a[h * 8 + 2 * q], a[h * 8 + 2 * q + 1]);
+                b[h * 8 + q] = _mm_unpacklo_epi16(x, y);
+                b[h * 8 + 4 + q] = _mm_unpackhi_epi16(x, y);
+            }
+        }
+        let mut c = [_mm_setzero_si128(); 16];
+        for hg in 0..4 {
+            for w in 0..2 {
+                let (x, y) = (b[hg * 4 + 2 * w], b[hg * 4 + 2 * w + 1]);
+                c[hg * 4 + w] = _mm_unpacklo_epi32(x, y);
+                c[hg * 4 + 2 + w] = _mm_unpackhi_epi32(x, y);
+            }
+        }
+        let mut d = [_mm_setzero_si128(); 16];
+        for k in 0..8 {
+            d[2 * k] = _mm_unpacklo_epi64(c[2 * k], c[2 * k + 1]);
+            d[2 * k + 1] = _mm_unpackhi_epi64(c[2 * k], c[2 * k + 1]);
+        }
+        d
+    }
+}
+
+/// Toeplitz over rows `base..base + 16`, input bytes `0..max_len`.
+///
+/// # Safety
+/// The CPU must support SSSE3.
+#[target_feature(enable = "ssse3")]
+unsafe fn toeplitz16(
+    cfg: &ClassifyConfig,
+    rows: &Rows,
+    base: usize,
+    max_len: usize,
+    out: &mut [u32; CHUNK],
+) {
+    let planes = &cfg.rss.planes;
+    let max_len = max_len.min(super::MAX_HASH_INPUT);
+    let mask = _mm_set1_epi8(0x0f);
+    let mut acc = [_mm_setzero_si128(); 4];
+    let mut blk = 0;
+    while blk * 16 < max_len {
+        let mut r = [_mm_setzero_si128(); 16];
+        for (i, v) in r.iter_mut().enumerate() {
+            let src = &rows.row[(base + i) % CHUNK][blk * 16..blk * 16 + 16];
+            // SAFETY: `src` is exactly 16 readable bytes; loadu has no alignment requirement.
+            *v = unsafe { _mm_loadu_si128(src.as_ptr().cast()) };
+        }
+        let cols = transpose16(&r);
+        for (j, &v) in cols.iter().enumerate() {
+            let p = blk * 16 + j;
+            if p >= max_len {
+                break;
+            }
+            let hi = _mm_and_si128(_mm_srli_epi16(v, 4), mask);
+            let lo = _mm_and_si128(v, mask);
+            for (k, a) in acc.iter_mut().enumerate() {
+                // SAFETY: each plane is a 16-byte array; p < MAX_HASH_INPUT so 2p + 1 < 72.
+                let (th, tl) = unsafe {
+                    (
+                        _mm_loadu_si128(planes[2 * p][k].as_ptr().cast()),
+                        _mm_loadu_si128(planes[2 * p + 1][k].as_ptr().cast()),
+                    )
+                };
+                *a = _mm_xor_si128(
+                    *a,
+                    _mm_xor_si128(_mm_shuffle_epi8(th, hi), _mm_shuffle_epi8(tl, lo)),
+                );
+            }
+        }
+        blk += 1;
+    }
+    let x01l = _mm_unpacklo_epi8(acc[0], acc[1]);
+    let x01h = _mm_unpackhi_epi8(acc[0], acc[1]);
+    let x23l = _mm_unpacklo_epi8(acc[2], acc[3]);
+    let x23h = _mm_unpackhi_epi8(acc[2], acc[3]);
+    let o = [
+        _mm_unpacklo_epi16(x01l, x23l),
+        _mm_unpackhi_epi16(x01l, x23l),
+        _mm_unpacklo_epi16(x01h, x23h),
+        _mm_unpackhi_epi16(x01h, x23h),
+    ];
+    for (g, v) in o.iter().enumerate() {
+        let dst = &mut out[(base + 4 * g) % CHUNK..][..4];
+        // SAFETY: `dst` is 4 writable u32 = 16 bytes; storeu has no alignment requirement.
+        unsafe { _mm_storeu_si128(dst.as_mut_ptr().cast(), *v) };
+    }
+}
+
+/// Toeplitz over all 32 rows, input bytes `0..max_len`.
+///
+/// # Safety
+/// The CPU must support AVX2.
+#[target_feature(enable = "avx2")]
+unsafe fn toeplitz32(cfg: &ClassifyConfig, rows: &Rows, max_len: usize, out: &mut [u32; CHUNK]) {
+    let planes = &cfg.rss.planes;
+    let max_len = max_len.min(super::MAX_HASH_INPUT);
+    let mask = _mm256_set1_epi8(0x0f);
+    let mut acc = [_mm256_setzero_si256(); 4];
+    let mut blk = 0;
+    while blk * 16 < max_len {
+        let mut r = [_mm256_setzero_si256(); 16];
+        for (i, v) in r.iter_mut().enumerate() {
+            let lo = &rows.row[i][blk * 16..blk * 16 + 16];
+            let hi = &rows.row[i + 16][blk * 16..blk * 16 + 16];
+            // SAFETY: `lo` and `hi` are exactly 16 readable bytes each; loadu is unaligned.
+            *v = unsafe {
+                _mm256_inserti128_si256::<1>(
+                    _mm256_castsi128_si256(_mm_loadu_si128(lo.as_ptr().cast())),
+                    _mm_loadu_si128(hi.as_ptr().cast()),
+                )
+            };
+        }
+        // The in-lane transpose network, as in `transpose16`, on both lanes at once.
+        let mut a = [_mm256_setzero_si256(); 16];
+        for i in 0..8 {
+            a[i] = _mm256_unpacklo_epi8(r[2 * i], r[2 * i + 1]);
+            a[8 + i] = _mm256_unpackhi_epi8(r[2 * i], r[2 * i + 1]);
+        }
+        let mut b = [_mm256_setzero_si256(); 16];
+        for h in 0..2 {
+            for q in 0..4 {
+                let (x, y) = (a[h * 8 + 2 * q], a[h * 8 + 2 * q + 1]);
+                b[h * 8 + q] = _mm256_unpacklo_epi16(x, y);
+                b[h * 8 + 4 + q] = _mm256_unpackhi_epi16(x, y);
+            }
+        }
+        let mut c = [_mm256_setzero_si256(); 16];
+        for hg in 0..4 {
+            for w in 0..2 {
+                let (x, y) = (b[hg * 4 + 2 * w], b[hg * 4 + 2 * w + 1]);
+                c[hg * 4 + w] = _mm256_unpacklo_epi32(x, y);
+                c[hg * 4 + 2 + w] = _mm256_unpackhi_epi32(x, y);
+            }
+        }
+        for j in 0..16 {
+            let p = blk * 16 + j;
+            if p >= max_len {
+                break;
+            }
+            let k = j / 2;
+            let v = if j % 2 == 0 {
+                _mm256_unpacklo_epi64(c[2 * k], c[2 * k + 1])
+            } else {
+                _mm256_unpackhi_epi64(c[2 * k], c[2 * k + 1])
+            };
+            let hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), mask);
+            let lo = _mm256_and_si256(v, mask);
+            for (kk, a) in acc.iter_mut().enumerate() {
+                // SAFETY: each plane is a 16-byte array; p < MAX_HASH_INPUT so 2p + 1 < 72.
+                let (th, tl) = unsafe {
+                    (
+                        _mm256_broadcastsi128_si256(_mm_loadu_si128(
+                            planes[2 * p][kk].as_ptr().cast(),
+                        )),
+                        _mm256_broadcastsi128_si256(_mm_loadu_si128(
+                            planes[2 * p + 1][kk].as_ptr().cast(),
+                        )),
+                    )
+                };
+                *a = _mm256_xor_si256(
+                    *a,
+                    _mm256_xor_si256(_mm256_shuffle_epi8(th, hi), _mm256_shuffle_epi8(tl, lo)),
+                );
+            }
+        }
+        blk += 1;
+    }
+    let x01l = _mm256_unpacklo_epi8(acc[0], acc[1]);
+    let x01h = _mm256_unpackhi_epi8(acc[0], acc[1]);
+    let x23l = _mm256_unpacklo_epi8(acc[2], acc[3]);
+    let x23h = _mm256_unpackhi_epi8(acc[2], acc[3]);
+    let o = [
+        _mm256_unpacklo_epi16(x01l, x23l),
+        _mm256_unpackhi_epi16(x01l, x23l),
+        _mm256_unpacklo_epi16(x01h, x23h),
+        _mm256_unpackhi_epi16(x01h, x23h),
+    ];
+    for (g, v) in o.iter().enumerate() {
+        let (lo, hi) = out.split_at_mut(16);
+        // SAFETY: each destination is 4 writable u32 = 16 bytes; storeu is unaligned.
+        unsafe {
+            _mm_storeu_si128(
+                lo[4 * g..4 * g + 4].as_mut_ptr().cast(),
+                _mm256_castsi256_si128(*v),
+            );
+            _mm_storeu_si128(
+                hi[4 * g..4 * g + 4].as_mut_ptr().cast(),
+                _mm256_extracti128_si256::<1>(*v),
+            );
+        }
+    }
+}
+
+pub(crate) struct Sse42Kernel;
+
+impl Kernel for Sse42Kernel {
+    #[inline(always)]
+    unsafe fn crc32c(row: &[u8; 48], len: usize) -> u32 {
+        // SAFETY: the caller guarantees SSE4.2.
+        unsafe { crc32c_hw(row, len) }
+    }
+
+    #[inline(always)]
+    unsafe fn hash(
+        cfg: &ClassifyConfig,
+        rows: &Rows,
+        m: usize,
+        max_len: usize,
+        out: &mut [u32; CHUNK],
+    ) {
+        match cfg.hash {
+            // SAFETY: the caller guarantees SSE4.2 and SSSE3.
+            HashKind::Crc32c => unsafe { crc_chunk(rows, m, out) },
+            HashKind::Toeplitz => {
+                // SAFETY: the caller guarantees SSSE3.
+                unsafe { toeplitz16(cfg, rows, 0, max_len, out) };
+                if m > 16 {
+                    // SAFETY: as above.
+                    unsafe { toeplitz16(cfg, rows, 16, max_len, out) };
+                }
+            }
+        }
+    }
+}
+
+pub(crate) struct Avx2Kernel;
+
+impl Kernel for Avx2Kernel {
+    #[inline(always)]
+    unsafe fn crc32c(row: &[u8; 48], len: usize) -> u32 {
+        // SAFETY: the caller guarantees SSE4.2.
+        unsafe { crc32c_hw(row, len) }
+    }
+
+    #[inline(always)]
+    unsafe fn hash(
+        cfg: &ClassifyConfig,
+        rows: &Rows,
+        m: usize,
+        max_len: usize,
+        out: &mut [u32; CHUNK],
+    ) {
+        match cfg.hash {
+            // SAFETY: the caller guarantees SSE4.2.
+            HashKind::Crc32c => unsafe { crc_chunk(rows, m, out) },
+            // A short chunk does half the work in one SSSE3 pass.
+            // SAFETY: the caller guarantees AVX2 (which implies SSSE3).
+            HashKind::Toeplitz if m <= 16 => unsafe { toeplitz16(cfg, rows, 0, max_len, out) },
+            // SAFETY: the caller guarantees AVX2.
+            HashKind::Toeplitz => unsafe { toeplitz32(cfg, rows, max_len, out) },
+        }
+    }
+}
+
+/// # Safety
+/// The CPU must support SSE4.2 and SSSE3.
+#[target_feature(enable = "sse4.2,ssse3")]
+pub(crate) unsafe fn run_sse42<'a, F: Fn(usize) -> &'a [u8]>(
+    n: usize,
+    frame: F,
+    cfg: &ClassifyConfig,
+    out: &mut [Classified],
+) {
+    // SAFETY: the caller guarantees the kernel's features.
+    unsafe { super::run::<F, Sse42Kernel>(n, frame, cfg, out) }
+}
+
+/// # Safety
+/// The CPU must support AVX2 and SSE4.2.
+#[target_feature(enable = "avx2,sse4.2")]
+pub(crate) unsafe fn run_avx2<'a, F: Fn(usize) -> &'a [u8]>(
+    n: usize,
+    frame: F,
+    cfg: &ClassifyConfig,
+    out: &mut [Classified],
+) {
+    // SAFETY: the caller guarantees the kernel's features.
+    unsafe { super::run::<F, Avx2Kernel>(n, frame, cfg, out) }
+}
