@@ -13,8 +13,7 @@
 use criterion::measurement::{Measurement, ValueFormatter, WallTime};
 use criterion::{black_box, BenchmarkId, Criterion, Throughput};
 use dataplane::classify::{
-    classify_burst_with, classify_slices_with, crc32c, Classified, ClassifyConfig, HashKind, Impl,
-    RssKey,
+    classify_burst_with, classify_slices_with, crc32c, Classified, ClassifyConfig, HashKind, Impl, RssKey,
 };
 use dataplane::{PacketBuf, PacketMeta};
 use etherparse::{NetSlice, SlicedPacket, TransportSlice};
@@ -198,12 +197,8 @@ fn etherparse_hash(f: &[u8], kind: HashKind, key: &RssKey) -> u32 {
                 _ => n = mac_pair(&mut buf),
             }
             let ports = match &p.transport {
-                Some(TransportSlice::Tcp(t)) if n != 12 => {
-                    Some((t.source_port(), t.destination_port()))
-                }
-                Some(TransportSlice::Udp(u)) if n != 12 => {
-                    Some((u.source_port(), u.destination_port()))
-                }
+                Some(TransportSlice::Tcp(t)) if n != 12 => Some((t.source_port(), t.destination_port())),
+                Some(TransportSlice::Udp(u)) if n != 12 => Some((u.source_port(), u.destination_port())),
                 _ => None,
             };
             if let Some((s, d)) = ports {
@@ -222,10 +217,7 @@ fn etherparse_hash(f: &[u8], kind: HashKind, key: &RssKey) -> u32 {
 
 /// CPU time of the calling thread, in nanoseconds.
 fn thread_cpu_ns() -> u64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
     // SAFETY: `ts` is a valid, writable timespec; CLOCK_THREAD_CPUTIME_ID is always supported
     // on Linux. On failure `ts` stays zero, which only spoils the measurement.
     unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
@@ -243,9 +235,7 @@ impl ValueFormatter for NsFormatter {
     }
     fn scale_throughputs(&self, _typical: f64, t: &Throughput, values: &mut [f64]) -> &'static str {
         let n = match t {
-            Throughput::Elements(n) | Throughput::Bytes(n) | Throughput::BytesDecimal(n) => {
-                *n as f64
-            }
+            Throughput::Elements(n) | Throughput::Bytes(n) | Throughput::BytesDecimal(n) => *n as f64,
         };
         values.iter_mut().for_each(|v| *v = n * 1e3 / *v);
         "M/s (cpu)"
@@ -281,40 +271,26 @@ impl Measurement for ThreadTime {
 fn bench_classify<M: Measurement>(c: &mut Criterion<M>) {
     let frames = mix();
     let refs: Vec<&[u8]> = frames.iter().map(|f| &f[..]).collect();
-    let mut bufs: Vec<BenchBuf> = frames
-        .iter()
-        .map(|f| BenchBuf {
-            data: f.clone(),
-            meta: PacketMeta::default(),
-        })
-        .collect();
+    let mut bufs: Vec<BenchBuf> =
+        frames.iter().map(|f| BenchBuf { data: f.clone(), meta: PacketMeta::default() }).collect();
     let mut out = [Classified::default(); BURST];
     let impls: Vec<Impl> = Impl::ALL.into_iter().filter(|i| i.is_available()).collect();
-    eprintln!(
-        "classify: selected implementation {:?}; available {:?}",
-        dataplane::classify::implementation(),
-        impls
-    );
+    eprintln!("classify: selected implementation {:?}; available {:?}", dataplane::classify::implementation(), impls);
 
-    for (hname, cfg) in [
-        ("toeplitz", ClassifyConfig::default()),
-        ("crc32c", ClassifyConfig::crc32c()),
-    ] {
+    for (hname, cfg) in [("toeplitz", ClassifyConfig::default()), ("crc32c", ClassifyConfig::crc32c())] {
         let mut g = c.benchmark_group(format!("classify_burst32/{hname}"));
         g.throughput(Throughput::Elements(BURST as u64));
         for &imp in &impls {
             g.bench_function(BenchmarkId::new("slices", imp.name()), |b| {
                 b.iter(|| {
-                    let n =
-                        classify_slices_with(imp, black_box(&refs), &cfg, &mut out).unwrap_or(0);
+                    let n = classify_slices_with(imp, black_box(&refs), &cfg, &mut out).unwrap_or(0);
                     black_box(&out);
                     n
                 })
             });
             g.bench_function(BenchmarkId::new("packetbuf", imp.name()), |b| {
                 b.iter(|| {
-                    let n = classify_burst_with(imp, black_box(&mut bufs[..]), &cfg, &mut out)
-                        .unwrap_or(0);
+                    let n = classify_burst_with(imp, black_box(&mut bufs[..]), &cfg, &mut out).unwrap_or(0);
                     black_box(&out);
                     n
                 })
@@ -322,14 +298,9 @@ fn bench_classify<M: Measurement>(c: &mut Criterion<M>) {
         }
         let key = cfg.rss_key().clone();
         // Same work on both sides: the baseline must produce the very same hashes.
-        classify_slices_with(Impl::Scalar, &refs, &cfg, &mut out)
-            .expect("scalar is always available");
+        classify_slices_with(Impl::Scalar, &refs, &cfg, &mut out).expect("scalar is always available");
         for (f, o) in refs.iter().zip(&out) {
-            assert_eq!(
-                etherparse_hash(f, cfg.hash, &key),
-                o.hash,
-                "baseline disagrees on {f:02x?}"
-            );
+            assert_eq!(etherparse_hash(f, cfg.hash, &key), o.hash, "baseline disagrees on {f:02x?}");
         }
         let mut hashes = [0u32; BURST];
         g.bench_function(BenchmarkId::new("slices", "etherparse"), |b| {
@@ -350,9 +321,7 @@ fn main() {
         bench_classify(&mut c);
         c.final_summary();
     } else {
-        let mut c = Criterion::default()
-            .with_measurement(ThreadTime)
-            .configure_from_args();
+        let mut c = Criterion::default().with_measurement(ThreadTime).configure_from_args();
         bench_classify(&mut c);
         c.final_summary();
     }

@@ -11,9 +11,7 @@
 //!
 //! Run: `cargo bench -p dataplane-benches --bench lpm`.
 use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use dataplane::lpm::{
-    BulkImpl, EmConfig, EmKey, EmTable, Ipv4FiveTuple, Lpm4, Lpm4Config, Lpm6, Lpm6Config, MISS,
-};
+use dataplane::lpm::{BulkImpl, EmConfig, EmKey, EmTable, Ipv4FiveTuple, Lpm4, Lpm4Config, Lpm6, Lpm6Config, MISS};
 use std::time::{Duration, Instant};
 
 /// (prefix length, number of routes) of the anchor's IPv4 table (1 088 676 routes).
@@ -116,10 +114,7 @@ fn best_cycles(mut f: impl FnMut() -> usize) -> f64 {
 }
 
 fn build4(routes: &[(u32, u8, u32)]) -> (Lpm4, Duration) {
-    let cfg = Lpm4Config {
-        max_rules: 1 << 21,
-        tbl8_groups: 1 << 16,
-    };
+    let cfg = Lpm4Config { max_rules: 1 << 21, tbl8_groups: 1 << 16 };
     let t0 = Instant::now();
     let mut t = Lpm4::new(cfg).expect("config");
     for &(p, d, h) in routes {
@@ -150,18 +145,8 @@ fn bench_lpm4(c: &mut Criterion) {
     // Best of 50 passes in TSC cycles per lookup: on a shared machine the fastest pass is
     // the one least disturbed by other processes (criterion's figures are medians).
     let mut out = vec![0u32; BURST];
-    let single = best_cycles(|| {
-        keys.iter()
-            .map(|&k| t.lookup(k).unwrap_or(MISS) as usize)
-            .sum()
-    });
-    let mut burst = |t: &Lpm4| {
-        best_cycles(|| {
-            keys.chunks_exact(BURST)
-                .map(|ch| t.lookup_bulk(ch, &mut out))
-                .sum()
-        })
-    };
+    let single = best_cycles(|| keys.iter().map(|&k| t.lookup(k).unwrap_or(MISS) as usize).sum());
+    let mut burst = |t: &Lpm4| best_cycles(|| keys.chunks_exact(BURST).map(|ch| t.lookup_bulk(ch, &mut out)).sum());
     let b_simd = burst(&t);
     t.set_bulk_impl(BulkImpl::Scalar);
     let b_scalar = burst(&t);
@@ -174,9 +159,7 @@ fn bench_lpm4(c: &mut Criterion) {
 
     let mut g = c.benchmark_group("lpm4_lookup");
     g.throughput(Throughput::Elements(KEYS as u64));
-    g.sample_size(20)
-        .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(3));
+    g.sample_size(20).warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(3));
     g.bench_function("rust_single", |b| {
         b.iter(|| {
             let mut acc = 0u32;
@@ -209,21 +192,11 @@ fn bench_lpm4(c: &mut Criterion) {
 
     // Update cost on the full table: delete a route and add it back (two operations).
     let mut g = c.benchmark_group("lpm4_update");
-    g.sample_size(20)
-        .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(3));
+    g.sample_size(20).warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(3));
     for (label, lo, hi) in [("le24", 0u8, 24u8), ("gt24", 25, 32)] {
-        let sel: Vec<_> = routes
-            .iter()
-            .filter(|r| r.1 >= lo && r.1 <= hi)
-            .copied()
-            .collect();
+        let sel: Vec<_> = routes.iter().filter(|r| r.1 >= lo && r.1 <= hi).copied().collect();
         // Spread over the lengths as the table is (mostly /24s), not the first (shortest).
-        let pick: Vec<_> = sel
-            .iter()
-            .step_by((sel.len() / 4096).max(1))
-            .copied()
-            .collect();
+        let pick: Vec<_> = sel.iter().step_by((sel.len() / 4096).max(1)).copied().collect();
         g.throughput(Throughput::Elements(2 * pick.len() as u64));
         g.bench_function(BenchmarkId::new("rust_delete_add", label), |b| {
             b.iter(|| {
@@ -240,22 +213,13 @@ fn bench_lpm4(c: &mut Criterion) {
 /// IPv6: 50 000 routes, lengths /20–/64 and some /128, under 4000 /32s of 2000::/4.
 fn bench_lpm6(c: &mut Criterion) {
     let mut rng = Rng(0x6666_1e55);
-    let dist: [(u8, u32); 8] = [
-        (20, 100),
-        (28, 500),
-        (32, 2000),
-        (40, 4000),
-        (48, 25000),
-        (56, 5000),
-        (64, 13000),
-        (128, 400),
-    ];
+    let dist: [(u8, u32); 8] =
+        [(20, 100), (28, 500), (32, 2000), (40, 4000), (48, 25000), (56, 5000), (64, 13000), (128, 400)];
     let mut seen = std::collections::HashSet::new();
     let mut routes = Vec::new();
     // Draw from a pool of /32s so that longer prefixes share trie groups, as real tables do.
-    let pool: Vec<u128> = (0..4000)
-        .map(|_| (0x2u128 << 124) | (u128::from(rng.next() as u32 & 0x0fff_ffff) << 96))
-        .collect();
+    let pool: Vec<u128> =
+        (0..4000).map(|_| (0x2u128 << 124) | (u128::from(rng.next() as u32 & 0x0fff_ffff) << 96)).collect();
     for &(d, n) in &dist {
         let mut made = 0;
         while made < n {
@@ -269,11 +233,7 @@ fn bench_lpm6(c: &mut Criterion) {
         }
     }
     let t0 = Instant::now();
-    let mut t = Lpm6::new(Lpm6Config {
-        max_rules: 1 << 18,
-        tbl8_groups: 1 << 18,
-    })
-    .expect("config");
+    let mut t = Lpm6::new(Lpm6Config { max_rules: 1 << 18, tbl8_groups: 1 << 18 }).expect("config");
     for &(p, d, h) in &routes {
         t.add(p.to_be_bytes(), d, h).expect("add");
     }
@@ -287,8 +247,7 @@ fn bench_lpm6(c: &mut Criterion) {
                 let host = if d == 128 {
                     0
                 } else {
-                    (u128::from(rng.next()) << 64 | u128::from(rng.next()))
-                        & !(u128::MAX << (128 - u32::from(d)))
+                    (u128::from(rng.next()) << 64 | u128::from(rng.next())) & !(u128::MAX << (128 - u32::from(d)))
                 };
                 (p | host).to_be_bytes()
             }
@@ -305,22 +264,12 @@ fn bench_lpm6(c: &mut Criterion) {
         100.0 * misses as f64 / keys.len() as f64,
     );
     let mut out = vec![0u32; BURST];
-    let single = best_cycles(|| {
-        keys.iter()
-            .map(|k| t.lookup(k).unwrap_or(MISS) as usize)
-            .sum()
-    });
-    let burst = best_cycles(|| {
-        keys.chunks_exact(BURST)
-            .map(|ch| t.lookup_bulk(ch, &mut out))
-            .sum()
-    });
+    let single = best_cycles(|| keys.iter().map(|k| t.lookup(k).unwrap_or(MISS) as usize).sum());
+    let burst = best_cycles(|| keys.chunks_exact(BURST).map(|ch| t.lookup_bulk(ch, &mut out)).sum());
     eprintln!("lpm6 best-of-50 TSC cycles/lookup: single {single:.1}, burst{BURST} {burst:.1}");
     let mut g = c.benchmark_group("lpm6_lookup");
     g.throughput(Throughput::Elements(KEYS as u64));
-    g.sample_size(20)
-        .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(3));
+    g.sample_size(20).warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(3));
     g.bench_function("rust_single", |b| {
         b.iter(|| {
             let mut acc = 0u32;
@@ -342,14 +291,8 @@ fn bench_lpm6(c: &mut Criterion) {
     });
     g.finish();
     let mut g = c.benchmark_group("lpm6_update");
-    g.sample_size(20)
-        .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(3));
-    let pick: Vec<_> = routes
-        .iter()
-        .step_by(routes.len() / 2048)
-        .copied()
-        .collect();
+    g.sample_size(20).warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(3));
+    let pick: Vec<_> = routes.iter().step_by(routes.len() / 2048).copied().collect();
     g.throughput(Throughput::Elements(2 * pick.len() as u64));
     g.bench_function("rust_delete_add", |b| {
         b.iter(|| {
@@ -401,26 +344,17 @@ fn bench_em(c: &mut Criterion) {
     );
     let mut out = vec![0u32; BURST];
     let burst = best_cycles(|| {
-        hashes
-            .chunks_exact(BURST)
-            .zip(keys.chunks_exact(BURST))
-            .map(|(h, k)| t.lookup_bulk(h, k, &mut out))
-            .sum()
+        hashes.chunks_exact(BURST).zip(keys.chunks_exact(BURST)).map(|(h, k)| t.lookup_bulk(h, k, &mut out)).sum()
     });
     eprintln!("em best-of-50 TSC cycles/lookup: burst{BURST} prehashed {burst:.1}");
     let mut g = c.benchmark_group("em4_lookup");
     g.throughput(Throughput::Elements(KEYS as u64));
-    g.sample_size(20)
-        .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(3));
+    g.sample_size(20).warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(3));
     let mut out = vec![0u32; BURST];
     g.bench_function(format!("rust_burst{BURST}_prehashed"), |b| {
         b.iter(|| {
             let mut hits = 0;
-            for (h, k) in black_box(&hashes)
-                .chunks_exact(BURST)
-                .zip(keys.chunks_exact(BURST))
-            {
+            for (h, k) in black_box(&hashes).chunks_exact(BURST).zip(keys.chunks_exact(BURST)) {
                 hits += t.lookup_bulk(h, k, &mut out);
             }
             hits

@@ -2,8 +2,8 @@
 //! sequences of adds (overlapping prefixes, /0, /32, /128, re-adds with a new next hop),
 //! deletes (which must re-expose shorter prefixes) and inserts that hit the capacity limits.
 use dataplane::lpm::{
-    BulkImpl, EmConfig, EmError, EmKey, EmTable, Ipv4FiveTuple, Lpm4, Lpm4Config, Lpm4Error, Lpm6,
-    Lpm6Config, Lpm6Error, MISS,
+    BulkImpl, EmConfig, EmError, EmKey, EmTable, Ipv4FiveTuple, Lpm4, Lpm4Config, Lpm4Error, Lpm6, Lpm6Config,
+    Lpm6Error, MISS,
 };
 use proptest::prelude::*;
 
@@ -37,24 +37,12 @@ fn oracle<A: Copy + PartialEq + std::ops::BitAnd<Output = A>>(
     addr: A,
     mask: fn(u8) -> A,
 ) -> Option<u32> {
-    routes
-        .iter()
-        .filter(|(p, d, _)| addr & mask(*d) == *p)
-        .max_by_key(|(_, d, _)| *d)
-        .map(|r| r.2)
+    routes.iter().filter(|(p, d, _)| addr & mask(*d) == *p).max_by_key(|(_, d, _)| *d).map(|r| r.2)
 }
 
 /// IPv4 addresses clustered under a few /16s so prefixes overlap.
 fn addr4() -> impl Strategy<Value = u32> {
-    (
-        prop_oneof![
-            Just(0x0a00u32),
-            Just(0x0a01),
-            Just(0xc0a8),
-            any::<u16>().prop_map(u32::from)
-        ],
-        any::<u16>(),
-    )
+    (prop_oneof![Just(0x0a00u32), Just(0x0a01), Just(0xc0a8), any::<u16>().prop_map(u32::from)], any::<u16>())
         .prop_map(|(hi, lo)| hi << 16 | u32::from(lo))
 }
 
@@ -78,17 +66,9 @@ fn ops4() -> impl Strategy<Value = Vec<Op<u32>>> {
 fn check4(t: &Lpm4, routes: &[(u32, u8, u32)], probes: &[u32]) -> Result<(), TestCaseError> {
     let mut addrs: Vec<u32> = probes.to_vec();
     for &(p, d, _) in routes {
-        addrs.extend([
-            p,
-            p | !mask4(d),
-            p.wrapping_sub(1),
-            (p | !mask4(d)).wrapping_add(1),
-        ]);
+        addrs.extend([p, p | !mask4(d), p.wrapping_sub(1), (p | !mask4(d)).wrapping_add(1)]);
     }
-    let want: Vec<u32> = addrs
-        .iter()
-        .map(|&a| oracle(routes, a, mask4).unwrap_or(MISS))
-        .collect();
+    let want: Vec<u32> = addrs.iter().map(|&a| oracle(routes, a, mask4).unwrap_or(MISS)).collect();
     for (&a, &w) in addrs.iter().zip(&want) {
         prop_assert_eq!(t.lookup(a).unwrap_or(MISS), w, "lookup {:#010x}", a);
     }
@@ -158,11 +138,7 @@ proptest! {
 /// prefixes overlap; the low 64 bits are mostly zero or random.
 fn addr6() -> impl Strategy<Value = u128> {
     (
-        prop_oneof![
-            Just(0x2001_0db8u128),
-            Just(0x2001_0db9),
-            any::<u32>().prop_map(u128::from)
-        ],
+        prop_oneof![Just(0x2001_0db8u128), Just(0x2001_0db9), any::<u32>().prop_map(u128::from)],
         any::<u16>(),
         prop_oneof![Just(0u64), any::<u64>()],
     )
@@ -187,25 +163,12 @@ fn ops6() -> impl Strategy<Value = Vec<Op<u128>>> {
 fn check6(t: &Lpm6, routes: &[(u128, u8, u32)], probes: &[u128]) -> Result<(), TestCaseError> {
     let mut addrs: Vec<u128> = probes.to_vec();
     for &(p, d, _) in routes {
-        addrs.extend([
-            p,
-            p | !mask6(d),
-            p.wrapping_sub(1),
-            (p | !mask6(d)).wrapping_add(1),
-        ]);
+        addrs.extend([p, p | !mask6(d), p.wrapping_sub(1), (p | !mask6(d)).wrapping_add(1)]);
     }
-    let want: Vec<u32> = addrs
-        .iter()
-        .map(|&a| oracle(routes, a, mask6).unwrap_or(MISS))
-        .collect();
+    let want: Vec<u32> = addrs.iter().map(|&a| oracle(routes, a, mask6).unwrap_or(MISS)).collect();
     let bytes: Vec<[u8; 16]> = addrs.iter().map(|a| a.to_be_bytes()).collect();
     for (b, &w) in bytes.iter().zip(&want) {
-        prop_assert_eq!(
-            t.lookup(b).unwrap_or(MISS),
-            w,
-            "lookup {:?}",
-            std::net::Ipv6Addr::from(*b)
-        );
+        prop_assert_eq!(t.lookup(b).unwrap_or(MISS), w, "lookup {:?}", std::net::Ipv6Addr::from(*b));
     }
     let mut out = vec![0; addrs.len()];
     let hits = t.lookup_bulk(&bytes, &mut out);

@@ -120,13 +120,15 @@ impl std::str::FromStr for PortSpec {
                         ("af_xdp", "xdp") if ["auto", "native", "generic"].contains(&v.as_str()) => xdp = v,
                         ("af_xdp", "busy_poll") => busy_poll = Some(num(&v)?),
                         ("af_packet", "qdisc_bypass") => bypass = matches!(v.as_str(), "1" | "true" | "yes"),
-                        _ => return Err(bad(
-                            spec,
-                            format!(
+                        _ => {
+                            return Err(bad(
+                                spec,
+                                format!(
                                 "unknown or invalid {kind} option {k}={v} (af_xdp: queues, mode=auto|copy|zerocopy, \
                                      xdp=auto|native|generic, busy_poll; af_packet: queues, qdisc_bypass)"
                             ),
-                        )),
+                            ))
+                        }
                     }
                 }
                 Ok(if kind == "af_xdp" {

@@ -248,8 +248,7 @@ impl Classified {
     /// Offset of the inner Ethernet header of a VXLAN packet (after the 8-byte VXLAN header),
     /// `None` for other packets.
     pub fn inner_offset(&self) -> Option<usize> {
-        (self.ptype & ptype::TUNNEL_MASK == ptype::TUNNEL_VXLAN)
-            .then(|| self.l4_offset() + self.l4_len as usize + 8)
+        (self.ptype & ptype::TUNNEL_MASK == ptype::TUNNEL_VXLAN).then(|| self.l4_offset() + self.l4_len as usize + 8)
     }
     /// True when [`ptype::MALFORMED`] is set.
     pub fn is_malformed(&self) -> bool {
@@ -278,17 +277,15 @@ pub struct RssKey {
 
 impl std::fmt::Debug for RssKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RssKey")
-            .field("key", &self.key)
-            .finish_non_exhaustive()
+        f.debug_struct("RssKey").field("key", &self.key).finish_non_exhaustive()
     }
 }
 
 /// The well-known default RSS key (Microsoft's verification key, used by many NIC drivers).
 pub const DEFAULT_RSS_KEY: [u8; 40] = [
-    0x6d, 0x5a, 0x56, 0xda, 0x25, 0x5b, 0x0e, 0xc2, 0x41, 0x67, 0x25, 0x3d, 0x43, 0xa3, 0x8f, 0xb0,
-    0xd0, 0xca, 0x2b, 0xcb, 0xae, 0x7b, 0x30, 0xb4, 0x77, 0xcb, 0x2d, 0xa3, 0x80, 0x30, 0xf2, 0x0c,
-    0x6a, 0x42, 0xb7, 0x3b, 0xbe, 0xac, 0x01, 0xfa,
+    0x6d, 0x5a, 0x56, 0xda, 0x25, 0x5b, 0x0e, 0xc2, 0x41, 0x67, 0x25, 0x3d, 0x43, 0xa3, 0x8f, 0xb0, 0xd0, 0xca, 0x2b,
+    0xcb, 0xae, 0x7b, 0x30, 0xb4, 0x77, 0xcb, 0x2d, 0xa3, 0x80, 0x30, 0xf2, 0x0c, 0x6a, 0x42, 0xb7, 0x3b, 0xbe, 0xac,
+    0x01, 0xfa,
 ];
 
 impl RssKey {
@@ -305,16 +302,7 @@ impl RssKey {
         // Key bits [i, i + 32), MSB first.
         let window = |i: usize| -> u32 {
             let b = i / 8;
-            let w = u64::from_be_bytes([
-                k[b],
-                k[b + 1],
-                k[b + 2],
-                k[b + 3],
-                k[b + 4],
-                k[b + 5],
-                k[b + 6],
-                k[b + 7],
-            ]);
+            let w = u64::from_be_bytes([k[b], k[b + 1], k[b + 2], k[b + 3], k[b + 4], k[b + 5], k[b + 6], k[b + 7]]);
             (w >> (32 - i % 8)) as u32
         };
         let mut nib = [[0u32; 16]; 2 * MAX_HASH_INPUT];
@@ -338,11 +326,7 @@ impl RssKey {
         }
         let mut key40 = [0u8; 40];
         key40.copy_from_slice(&key[..40]);
-        Ok(Self {
-            key: key40,
-            nib,
-            planes,
-        })
+        Ok(Self { key: key40, nib, planes })
     }
 
     /// The first 40 key bytes.
@@ -394,19 +378,12 @@ impl ClassifyConfig {
     /// # Errors
     /// [`KeyTooShort`] when `key` has fewer than 40 bytes.
     pub fn toeplitz(key: &[u8]) -> Result<Self, KeyTooShort> {
-        Ok(Self {
-            hash: HashKind::Toeplitz,
-            hash_inner: false,
-            rss: Box::new(RssKey::new(key)?),
-        })
+        Ok(Self { hash: HashKind::Toeplitz, hash_inner: false, rss: Box::new(RssKey::new(key)?) })
     }
 
     /// CRC32C hashing.
     pub fn crc32c() -> Self {
-        Self {
-            hash: HashKind::Crc32c,
-            ..Self::default()
-        }
+        Self { hash: HashKind::Crc32c, ..Self::default() }
     }
 
     /// Sets [`hash_inner`](Self::hash_inner).
@@ -439,13 +416,7 @@ pub enum Impl {
 
 impl Impl {
     /// Every variant, for iterating over the available ones.
-    pub const ALL: [Impl; 5] = [
-        Impl::Scalar,
-        Impl::Sse42,
-        Impl::Avx2,
-        Impl::Avx512,
-        Impl::Neon,
-    ];
+    pub const ALL: [Impl; 5] = [Impl::Scalar, Impl::Sse42, Impl::Avx2, Impl::Avx512, Impl::Neon];
 
     /// True when this CPU can run this implementation.
     pub fn is_available(self) -> bool {
@@ -453,14 +424,10 @@ impl Impl {
             Impl::Scalar => true,
             #[cfg(target_arch = "x86_64")]
             Impl::Sse42 => {
-                std::arch::is_x86_feature_detected!("sse4.2")
-                    && std::arch::is_x86_feature_detected!("ssse3")
+                std::arch::is_x86_feature_detected!("sse4.2") && std::arch::is_x86_feature_detected!("ssse3")
             }
             #[cfg(target_arch = "x86_64")]
-            Impl::Avx2 => {
-                std::arch::is_x86_feature_detected!("avx2")
-                    && std::arch::is_x86_feature_detected!("sse4.2")
-            }
+            Impl::Avx2 => std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("sse4.2"),
             #[cfg(target_arch = "aarch64")]
             Impl::Neon => std::arch::is_aarch64_feature_detected!("crc"),
             _ => false,
@@ -480,10 +447,7 @@ impl Impl {
 }
 
 fn detect() -> Impl {
-    [Impl::Avx2, Impl::Sse42, Impl::Neon]
-        .into_iter()
-        .find(|i| i.is_available())
-        .unwrap_or(Impl::Scalar)
+    [Impl::Avx2, Impl::Sse42, Impl::Neon].into_iter().find(|i| i.is_available()).unwrap_or(Impl::Scalar)
 }
 
 /// The implementation [`classify_burst`] uses on this CPU, detected once and cached.
@@ -518,13 +482,7 @@ pub(crate) trait Kernel {
     ///
     /// # Safety
     /// The CPU must support the kernel's target features.
-    unsafe fn hash(
-        cfg: &ClassifyConfig,
-        rows: &Rows,
-        m: usize,
-        max_len: usize,
-        out: &mut [u32; CHUNK],
-    );
+    unsafe fn hash(cfg: &ClassifyConfig, rows: &Rows, m: usize, max_len: usize, out: &mut [u32; CHUNK]);
 }
 
 /// Classifies `n` frames (`frame(i)` gives the bytes of frame `i`) into `out[..n]`.
@@ -553,10 +511,7 @@ pub(crate) unsafe fn run<'a, F: Fn(usize) -> &'a [u8], K: Kernel>(
         }
         return;
     }
-    let mut rows = Rows {
-        row: [[0u8; 48]; CHUNK],
-        len: [0u8; CHUNK],
-    };
+    let mut rows = Rows { row: [[0u8; 48]; CHUNK], len: [0u8; CHUNK] };
     let mut hashes = [0u32; CHUNK];
     let mut start = 0;
     while start < n {
@@ -624,11 +579,7 @@ fn write_meta<B: PacketBuf>(pkts: &mut [B], out: &[Classified]) {
 /// Classifies a burst with the [`implementation`] chosen for this CPU: fills
 /// `out[..n]` and writes ptype, hash, l2_len, l3_len and l4_len into each packet's metadata.
 /// Returns `n = min(pkts.len(), out.len())`; packets past `n` are untouched.
-pub fn classify_burst<B: PacketBuf>(
-    pkts: &mut [B],
-    cfg: &ClassifyConfig,
-    out: &mut [Classified],
-) -> usize {
+pub fn classify_burst<B: PacketBuf>(pkts: &mut [B], cfg: &ClassifyConfig, out: &mut [Classified]) -> usize {
     classify_burst_with(implementation(), pkts, cfg, out).unwrap_or(0)
 }
 
@@ -670,11 +621,7 @@ pub fn classify_one(frame: &[u8], cfg: &ClassifyConfig) -> Classified {
 ///
 /// # Errors
 /// [`Unavailable`] when this CPU cannot run `imp`.
-pub fn classify_one_with(
-    imp: Impl,
-    frame: &[u8],
-    cfg: &ClassifyConfig,
-) -> Result<Classified, Unavailable> {
+pub fn classify_one_with(imp: Impl, frame: &[u8], cfg: &ClassifyConfig) -> Result<Classified, Unavailable> {
     let mut out = [Classified::default()];
     run_impl(imp, 1, |_| frame, cfg, &mut out)?;
     Ok(out[0])

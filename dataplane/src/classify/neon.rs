@@ -57,10 +57,7 @@ fn zip16(x: uint8x16_t, y: uint8x16_t) -> (uint8x16_t, uint8x16_t) {
     // SAFETY: as in `zip8`.
     unsafe {
         let (x, y) = (vreinterpretq_u16_u8(x), vreinterpretq_u16_u8(y));
-        (
-            vreinterpretq_u8_u16(vzip1q_u16(x, y)),
-            vreinterpretq_u8_u16(vzip2q_u16(x, y)),
-        )
+        (vreinterpretq_u8_u16(vzip1q_u16(x, y)), vreinterpretq_u8_u16(vzip2q_u16(x, y)))
     }
 }
 
@@ -69,10 +66,7 @@ fn zip32(x: uint8x16_t, y: uint8x16_t) -> (uint8x16_t, uint8x16_t) {
     // SAFETY: as in `zip8`.
     unsafe {
         let (x, y) = (vreinterpretq_u32_u8(x), vreinterpretq_u32_u8(y));
-        (
-            vreinterpretq_u8_u32(vzip1q_u32(x, y)),
-            vreinterpretq_u8_u32(vzip2q_u32(x, y)),
-        )
+        (vreinterpretq_u8_u32(vzip1q_u32(x, y)), vreinterpretq_u8_u32(vzip2q_u32(x, y)))
     }
 }
 
@@ -81,22 +75,13 @@ fn zip64(x: uint8x16_t, y: uint8x16_t) -> (uint8x16_t, uint8x16_t) {
     // SAFETY: as in `zip8`.
     unsafe {
         let (x, y) = (vreinterpretq_u64_u8(x), vreinterpretq_u64_u8(y));
-        (
-            vreinterpretq_u8_u64(vzip1q_u64(x, y)),
-            vreinterpretq_u8_u64(vzip2q_u64(x, y)),
-        )
+        (vreinterpretq_u8_u64(vzip1q_u64(x, y)), vreinterpretq_u8_u64(vzip2q_u64(x, y)))
     }
 }
 
 /// Toeplitz over rows `base..base + 16`, input bytes `0..max_len`.
 #[inline(always)]
-fn toeplitz16(
-    cfg: &ClassifyConfig,
-    rows: &Rows,
-    base: usize,
-    max_len: usize,
-    out: &mut [u32; CHUNK],
-) {
+fn toeplitz16(cfg: &ClassifyConfig, rows: &Rows, base: usize, max_len: usize, out: &mut [u32; CHUNK]) {
     let planes = &cfg.rss.planes;
     let max_len = max_len.min(super::MAX_HASH_INPUT);
     // SAFETY: NEON is baseline on aarch64; every load reads a 16-byte array or slice.
@@ -117,15 +102,13 @@ fn toeplitz16(
             let mut b = [vdupq_n_u8(0); 16];
             for h in 0..2 {
                 for q in 0..4 {
-                    (b[h * 8 + q], b[h * 8 + 4 + q]) =
-                        zip16(a[h * 8 + 2 * q], a[h * 8 + 2 * q + 1]);
+                    (b[h * 8 + q], b[h * 8 + 4 + q]) = zip16(a[h * 8 + 2 * q], a[h * 8 + 2 * q + 1]);
                 }
             }
             let mut c = [vdupq_n_u8(0); 16];
             for hg in 0..4 {
                 for w in 0..2 {
-                    (c[hg * 4 + w], c[hg * 4 + 2 + w]) =
-                        zip32(b[hg * 4 + 2 * w], b[hg * 4 + 2 * w + 1]);
+                    (c[hg * 4 + w], c[hg * 4 + 2 + w]) = zip32(b[hg * 4 + 2 * w], b[hg * 4 + 2 * w + 1]);
                 }
             }
             let mut d = [vdupq_n_u8(0); 16];
@@ -168,13 +151,7 @@ impl Kernel for NeonKernel {
     }
 
     #[inline(always)]
-    unsafe fn hash(
-        cfg: &ClassifyConfig,
-        rows: &Rows,
-        m: usize,
-        max_len: usize,
-        out: &mut [u32; CHUNK],
-    ) {
+    unsafe fn hash(cfg: &ClassifyConfig, rows: &Rows, m: usize, max_len: usize, out: &mut [u32; CHUNK]) {
         match cfg.hash {
             // SAFETY: the caller guarantees the CRC extension.
             HashKind::Crc32c => unsafe { crc_chunk(rows, m, out) },

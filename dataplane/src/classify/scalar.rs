@@ -18,11 +18,7 @@ const fn crc_tables() -> [[u32; 256]; 8] {
         let mut c = i as u32;
         let mut k = 0;
         while k < 8 {
-            c = if c & 1 != 0 {
-                (c >> 1) ^ CRC32C_POLY
-            } else {
-                c >> 1
-            };
+            c = if c & 1 != 0 { (c >> 1) ^ CRC32C_POLY } else { c >> 1 };
             k += 1;
         }
         t[0][i] = c;
@@ -71,10 +67,7 @@ pub fn crc32c(data: &[u8]) -> u32 {
 /// `i`. Key bits past the end of `key` count as zero. Slow; the reference the table-driven
 /// and vector kernels are tested against.
 pub fn toeplitz_reference(key: &[u8], input: &[u8]) -> u32 {
-    let kbit = |i: usize| -> u32 {
-        key.get(i / 8)
-            .map_or(0, |b| ((b >> (7 - i % 8)) & 1) as u32)
-    };
+    let kbit = |i: usize| -> u32 { key.get(i / 8).map_or(0, |b| ((b >> (7 - i % 8)) & 1) as u32) };
     // `w` is the 32-bit key window starting at the current input bit.
     let mut w = (0..32).fold(0u32, |w, i| (w << 1) | kbit(i));
     let mut next = 32;
@@ -101,13 +94,7 @@ impl Kernel for ScalarKernel {
     }
 
     #[inline(always)]
-    unsafe fn hash(
-        cfg: &ClassifyConfig,
-        rows: &Rows,
-        m: usize,
-        _max_len: usize,
-        out: &mut [u32; CHUNK],
-    ) {
+    unsafe fn hash(cfg: &ClassifyConfig, rows: &Rows, m: usize, _max_len: usize, out: &mut [u32; CHUNK]) {
         let rows_used = rows.row.iter().zip(&rows.len).take(m);
         for (o, (row, &len)) in out.iter_mut().zip(rows_used) {
             let input = &row[..(len as usize).min(48)];
@@ -185,12 +172,7 @@ fn parse_l2(d: &[u8], off: usize, end: usize) -> Option<L2> {
     if off + 14 > end {
         return None;
     }
-    let mut l2 = L2 {
-        kind: L2Kind::Ether,
-        len: 14,
-        ethertype: be16(d, off + 12),
-        malformed: false,
-    };
+    let mut l2 = L2 { kind: L2Kind::Ether, len: 14, ethertype: be16(d, off + 12), malformed: false };
     if is_vlan(l2.ethertype) {
         if off + 18 > end {
             l2.ethertype = 0;
@@ -263,10 +245,7 @@ impl Ip {
     }
     #[inline(always)]
     fn bad() -> Self {
-        Ip {
-            malformed: true,
-            ..Ip::none()
-        }
+        Ip { malformed: true, ..Ip::none() }
     }
 }
 
@@ -455,12 +434,7 @@ fn l4_bits(k: L4Kind) -> u32 {
 /// extension headers; TCP or non-VXLAN UDP; not a fragment) take a straight-line fast path
 /// with one length check and fixed-size reads; everything else goes through [`parse`].
 #[inline(always)]
-pub(crate) fn parse_into(
-    d: &[u8],
-    hash_inner: bool,
-    c: &mut Classified,
-    row: &mut [u8; 48],
-) -> usize {
+pub(crate) fn parse_into(d: &[u8], hash_inner: bool, c: &mut Classified, row: &mut [u8; 48]) -> usize {
     match parse_fast(d, c, row) {
         0 => parse_slow(d, hash_inner, c, row),
         n => n,
@@ -503,12 +477,7 @@ fn parse_fast(d: &[u8], c: &mut Classified, row: &mut [u8; 48]) -> usize {
             *c = Classified {
                 ptype: ptype::L2_ETHER_ARP,
                 l2_len: 14,
-                key: FlowKey {
-                    kind: KeyKind::Mac,
-                    src: mac[0],
-                    dst: mac[1],
-                    ..FlowKey::default()
-                },
+                key: FlowKey { kind: KeyKind::Mac, src: mac[0], dst: mac[1], ..FlowKey::default() },
                 ..Classified::default()
             };
             12
@@ -525,16 +494,11 @@ fn be16a<const N: usize>(h: &[u8; N], o: usize) -> u16 {
 /// TCP or non-VXLAN UDP at `l4` inside `h`, bounded by the IP end `end`:
 /// `(ptype bits, header length)`, or `None`.
 #[inline(always)]
-fn fast_l4<const N: usize, const L4: usize>(
-    h: &[u8; N],
-    proto: u8,
-    end: usize,
-) -> Option<(u32, u16)> {
+fn fast_l4<const N: usize, const L4: usize>(h: &[u8; N], proto: u8, end: usize) -> Option<(u32, u16)> {
     match proto {
         IPPROTO_UDP => {
             let ulen = be16a(h, L4 + 4) as usize;
-            (ulen >= 8 && L4 + ulen <= end && be16a(h, L4 + 2) != super::VXLAN_PORT)
-                .then_some((ptype::L4_UDP, 8))
+            (ulen >= 8 && L4 + ulen <= end && be16a(h, L4 + 2) != super::VXLAN_PORT).then_some((ptype::L4_UDP, 8))
         }
         IPPROTO_TCP => {
             let doff = (h[L4 + 12] >> 4) as usize * 4;
@@ -545,13 +509,7 @@ fn fast_l4<const N: usize, const L4: usize>(
 }
 
 #[inline(always)]
-fn fast_v4<const L2: usize>(
-    len: usize,
-    h: &[u8; 60],
-    l2t: u32,
-    c: &mut Classified,
-    row: &mut [u8; 48],
-) -> usize {
+fn fast_v4<const L2: usize>(len: usize, h: &[u8; 60], l2t: u32, c: &mut Classified, row: &mut [u8; 48]) -> usize {
     // IHL 5 only; no fragment (MF clear, offset 0).
     if h[L2] != 0x45 || h[L2 + 6] & 0x3f != 0 || h[L2 + 7] != 0 {
         return 0;

@@ -83,46 +83,11 @@ type RssVector<A> = (A, u16, A, u16, u32, u32);
 
 /// The IPv4 table.
 const RSS_V4: [RssVector<[u8; 4]>; 5] = [
-    (
-        [161, 142, 100, 80],
-        1766,
-        [66, 9, 149, 187],
-        2794,
-        0x323e_8fc2,
-        0x51cc_c178,
-    ),
-    (
-        [65, 69, 140, 83],
-        4739,
-        [199, 92, 111, 2],
-        14230,
-        0xd718_262a,
-        0xc626_b0ea,
-    ),
-    (
-        [12, 22, 207, 184],
-        38024,
-        [24, 19, 198, 95],
-        12898,
-        0xd2d0_a5de,
-        0x5c2b_394a,
-    ),
-    (
-        [209, 142, 163, 6],
-        2217,
-        [38, 27, 205, 30],
-        48228,
-        0x8298_9176,
-        0xafc7_327f,
-    ),
-    (
-        [202, 188, 127, 2],
-        1303,
-        [153, 39, 163, 191],
-        44251,
-        0x5d18_09c5,
-        0x10e8_28a2,
-    ),
+    ([161, 142, 100, 80], 1766, [66, 9, 149, 187], 2794, 0x323e_8fc2, 0x51cc_c178),
+    ([65, 69, 140, 83], 4739, [199, 92, 111, 2], 14230, 0xd718_262a, 0xc626_b0ea),
+    ([12, 22, 207, 184], 38024, [24, 19, 198, 95], 12898, 0xd2d0_a5de, 0x5c2b_394a),
+    ([209, 142, 163, 6], 2217, [38, 27, 205, 30], 48228, 0x8298_9176, 0xafc7_327f),
+    ([202, 188, 127, 2], 1303, [153, 39, 163, 191], 44251, 0x5d18_09c5, 0x10e8_28a2),
 ];
 
 fn v6(s: &str) -> [u8; 16] {
@@ -132,22 +97,8 @@ fn v6(s: &str) -> [u8; 16] {
 /// The IPv6 table of the same page.
 fn rss_v6() -> [RssVector<[u8; 16]>; 3] {
     [
-        (
-            v6("3ffe:2501:200:3::1"),
-            1766,
-            v6("3ffe:2501:200:1fff::7"),
-            2794,
-            0x2cc1_8cd5,
-            0x4020_7d3d,
-        ),
-        (
-            v6("ff02::1"),
-            4739,
-            v6("3ffe:501:8::260:97ff:fe40:efab"),
-            14230,
-            0x0f0c_461c,
-            0xdde5_1bbf,
-        ),
+        (v6("3ffe:2501:200:3::1"), 1766, v6("3ffe:2501:200:1fff::7"), 2794, 0x2cc1_8cd5, 0x4020_7d3d),
+        (v6("ff02::1"), 4739, v6("3ffe:501:8::260:97ff:fe40:efab"), 14230, 0x0f0c_461c, 0xdde5_1bbf),
         (
             v6("fe80::200:f8ff:fe21:67cf"),
             38024,
@@ -172,19 +123,13 @@ fn tuple(src: &[u8], dst: &[u8], ports: Option<(u16, u16)>) -> Vec<u8> {
 fn toeplitz_matches_microsoft_vectors() {
     let key = RssKey::default();
     for (dst, dport, src, sport, h2, h4) in RSS_V4 {
-        for (input, want) in [
-            (tuple(&src, &dst, None), h2),
-            (tuple(&src, &dst, Some((sport, dport))), h4),
-        ] {
+        for (input, want) in [(tuple(&src, &dst, None), h2), (tuple(&src, &dst, Some((sport, dport))), h4)] {
             assert_eq!(toeplitz_reference(&DEFAULT_RSS_KEY, &input), want);
             assert_eq!(key.hash(&input), want);
         }
     }
     for (dst, dport, src, sport, h2, h4) in rss_v6() {
-        for (input, want) in [
-            (tuple(&src, &dst, None), h2),
-            (tuple(&src, &dst, Some((sport, dport))), h4),
-        ] {
+        for (input, want) in [(tuple(&src, &dst, None), h2), (tuple(&src, &dst, Some((sport, dport))), h4)] {
             assert_eq!(toeplitz_reference(&DEFAULT_RSS_KEY, &input), want);
             assert_eq!(key.hash(&input), want);
         }
@@ -204,14 +149,7 @@ fn short_key_is_rejected_long_key_accepted() {
     long[..40].copy_from_slice(&DEFAULT_RSS_KEY);
     long[40..].fill(0xff);
     let k = RssKey::new(&long).unwrap();
-    assert_eq!(
-        k.hash(&tuple(
-            &[66, 9, 149, 187],
-            &[161, 142, 100, 80],
-            Some((2794, 1766))
-        )),
-        0x51cc_c178
-    );
+    assert_eq!(k.hash(&tuple(&[66, 9, 149, 187], &[161, 142, 100, 80], Some((2794, 1766)))), 0x51cc_c178);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -224,14 +162,7 @@ const MAC_S: [u8; 6] = [0x02, 0, 0, 0, 0, 0x02];
 fn eth(tags: &[u16], ethertype: u16) -> Vec<u8> {
     let mut v = [MAC_D, MAC_S].concat();
     for (i, _) in tags.iter().enumerate() {
-        v.extend_from_slice(
-            &(if i == 0 && tags.len() == 2 {
-                0x88a8u16
-            } else {
-                0x8100
-            })
-            .to_be_bytes(),
-        );
+        v.extend_from_slice(&(if i == 0 && tags.len() == 2 { 0x88a8u16 } else { 0x8100 }).to_be_bytes());
         v.extend_from_slice(&tags[i].to_be_bytes());
     }
     v.extend_from_slice(&ethertype.to_be_bytes());
@@ -239,14 +170,7 @@ fn eth(tags: &[u16], ethertype: u16) -> Vec<u8> {
 }
 
 /// IPv4 header (no checksum: the classifier does not verify it).
-fn ipv4(
-    src: [u8; 4],
-    dst: [u8; 4],
-    proto: u8,
-    opt_words: usize,
-    frag: u16,
-    payload_len: usize,
-) -> Vec<u8> {
+fn ipv4(src: [u8; 4], dst: [u8; 4], proto: u8, opt_words: usize, frag: u16, payload_len: usize) -> Vec<u8> {
     let ihl = 5 + opt_words;
     let tot = (ihl * 4 + payload_len) as u16;
     let mut v = vec![0x40 | ihl as u8, 0];
@@ -336,36 +260,18 @@ fn expect_of(c: &Classified) -> Expect {
 fn gen_frame(r: &mut Rng, outer: bool, hash_inner: bool) -> (Vec<u8>, Expect) {
     let ntags = r.below(3) as usize;
     let tags: Vec<u16> = (0..ntags).map(|_| r.next() as u16).collect();
-    let mut e = Expect {
-        l2_len: 14 + 4 * ntags as u16,
-        ..Expect::default()
-    };
+    let mut e = Expect { l2_len: 14 + 4 * ntags as u16, ..Expect::default() };
     let l2v = [ptype::L2_ETHER, ptype::L2_ETHER_VLAN, ptype::L2_ETHER_QINQ][ntags];
-    e.ptype = if outer {
-        l2v
-    } else {
-        [0x1, 0x2, 0x3][ntags] << 16
-    };
+    e.ptype = if outer { l2v } else { [0x1, 0x2, 0x3][ntags] << 16 };
 
     // L4 kind: 0 tcp, 1 udp, 2 icmp, 3 other, 4 fragment, 5 vxlan.
     let l4k = r.below(if outer { 6 } else { 5 });
-    let (sport, dport) = (
-        r.next() as u16,
-        if l4k == 5 {
-            VXLAN_PORT
-        } else {
-            r.next() as u16
-        },
-    );
+    let (sport, dport) = (r.next() as u16, if l4k == 5 { VXLAN_PORT } else { r.next() as u16 });
     let payload: Vec<u8> = (0..r.below(24)).map(|_| r.next() as u8).collect();
     let mut inner_expect = None;
     let (mut l4, l4_len, l4bits): (Vec<u8>, u16, u32) = match l4k {
         0 => {
-            let t = tcp(
-                sport,
-                if dport == VXLAN_PORT { 1 } else { dport },
-                r.below(4) as usize,
-            );
+            let t = tcp(sport, if dport == VXLAN_PORT { 1 } else { dport }, r.below(4) as usize);
             let len = t.len() as u16;
             (t, len, 0x1)
         }
@@ -377,11 +283,7 @@ fn gen_frame(r: &mut Rng, outer: bool, hash_inner: bool) -> (Vec<u8>, Expect) {
                 body.extend_from_slice(&inner);
                 inner_expect = Some(ie);
             }
-            let d = if l4k == 1 && dport == VXLAN_PORT {
-                53
-            } else {
-                dport
-            };
+            let d = if l4k == 1 && dport == VXLAN_PORT { 53 } else { dport };
             let mut u = udp(sport, d, body.len());
             u.extend_from_slice(&body);
             (u, 8, 0x2)
@@ -399,11 +301,7 @@ fn gen_frame(r: &mut Rng, outer: bool, hash_inner: bool) -> (Vec<u8>, Expect) {
     let mut key = FlowKey {
         has_ports,
         sport: if has_ports { sport } else { 0 },
-        dport: if has_ports {
-            u16::from_be_bytes([l4[2], l4[3]])
-        } else {
-            0
-        },
+        dport: if has_ports { u16::from_be_bytes([l4[2], l4[3]]) } else { 0 },
         ..FlowKey::default()
     };
     let l3: Vec<u8>;
@@ -412,11 +310,7 @@ fn gen_frame(r: &mut Rng, outer: bool, hash_inner: bool) -> (Vec<u8>, Expect) {
         let (src, dst) = (r.bytes::<4>(), r.bytes::<4>());
         let proto = [6u8, 17, 1, 47, 6, 17][l4k as usize];
         let opts = if ext { 1 + r.below(10) as usize } else { 0 };
-        let frag = if l4k == 4 {
-            0x2000 | r.below(0x2000) as u16
-        } else {
-            0x4000
-        };
+        let frag = if l4k == 4 { 0x2000 | r.below(0x2000) as u16 } else { 0x4000 };
         l3 = ipv4(src, dst, proto, opts, frag, l4.len());
         l3_len = 20 + 4 * opts as u16;
         l3bits = if ext { 0x3 } else { 0x1 };
@@ -463,11 +357,8 @@ fn gen_frame(r: &mut Rng, outer: bool, hash_inner: bool) -> (Vec<u8>, Expect) {
         key.src = src;
         key.dst = dst;
     }
-    e.ptype |= if outer {
-        l3bits << 4
-    } else {
-        [0, 0x1, 0, 0x2, 0x3, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x5][l3bits as usize] << 20
-    };
+    e.ptype |=
+        if outer { l3bits << 4 } else { [0, 0x1, 0, 0x2, 0x3, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x5][l3bits as usize] << 20 };
     e.ptype |= if outer { l4bits << 8 } else { l4bits << 24 };
     e.l3_len = l3_len;
     e.l4_len = l4_len;
@@ -513,21 +404,14 @@ fn rss_vectors_through_whole_packets_on_every_impl() {
             f.extend_from_slice(&ipv4(src, dst, 6, 0, 0x4000, t.len()));
             f.extend_from_slice(&t);
             let c = classify_one_with(imp, &f, &cfg).unwrap();
-            assert_eq!(
-                c.ptype,
-                ptype::L2_ETHER | ptype::L3_IPV4 | ptype::L4_TCP,
-                "{imp:?}"
-            );
+            assert_eq!(c.ptype, ptype::L2_ETHER | ptype::L3_IPV4 | ptype::L4_TCP, "{imp:?}");
             assert_eq!(c.hash, h4, "{imp:?}");
             // GRE (47): no ports, so the 2-tuple hash.
             let mut g = eth(&[], 0x0800);
             g.extend_from_slice(&ipv4(src, dst, 47, 0, 0, 4));
             g.extend_from_slice(&[0; 4]);
             let c = classify_one_with(imp, &g, &cfg).unwrap();
-            assert_eq!(
-                c.ptype,
-                ptype::L2_ETHER | ptype::L3_IPV4 | ptype::L4_NONFRAG
-            );
+            assert_eq!(c.ptype, ptype::L2_ETHER | ptype::L3_IPV4 | ptype::L4_NONFRAG);
             assert_eq!(c.hash, h2, "{imp:?}");
         }
         for (dst, dport, src, sport, h2, h4) in rss_v6() {
@@ -536,10 +420,7 @@ fn rss_vectors_through_whole_packets_on_every_impl() {
             f.extend_from_slice(&ipv6(src, dst, 6, t.len()));
             f.extend_from_slice(&t);
             let c = classify_one_with(imp, &f, &cfg).unwrap();
-            assert_eq!(
-                c.ptype,
-                ptype::L2_ETHER_VLAN | ptype::L3_IPV6 | ptype::L4_TCP
-            );
+            assert_eq!(c.ptype, ptype::L2_ETHER_VLAN | ptype::L3_IPV6 | ptype::L4_TCP);
             assert_eq!((c.l2_len, c.l3_len, c.l4_len), (18, 40, 28));
             assert_eq!(c.hash, h4, "{imp:?}");
             let mut g = eth(&[], 0x86dd);
@@ -580,10 +461,7 @@ fn malformed_frames_report_the_valid_prefix() {
     let cfg = ClassifyConfig::default();
     // Shorter than Ethernet: nothing, hash 0.
     let c = classify_one(&[0u8; 13], &cfg);
-    assert_eq!(
-        (c.ptype, c.hash, c.key.kind),
-        (ptype::MALFORMED, 0, KeyKind::None)
-    );
+    assert_eq!((c.ptype, c.hash, c.key.kind), (ptype::MALFORMED, 0, KeyKind::None));
     // Truncated VLAN tag.
     let c = classify_one(&eth(&[], 0x8100)[..], &cfg);
     assert_eq!(c.ptype, ptype::L2_ETHER | ptype::MALFORMED);
@@ -600,32 +478,20 @@ fn malformed_frames_report_the_valid_prefix() {
     let mut ip = ipv4([1; 4], [2; 4], 17, 0, 0, 0);
     ip[0] = 0x44;
     f.extend_from_slice(&ip);
-    assert_eq!(
-        classify_one(&f, &cfg).ptype,
-        ptype::L2_ETHER | ptype::MALFORMED
-    );
+    assert_eq!(classify_one(&f, &cfg).ptype, ptype::L2_ETHER | ptype::MALFORMED);
     // TCP header cut short: L3 valid (2-tuple key), L4 not reported.
     let mut f = eth(&[], 0x0800);
     f.extend_from_slice(&ipv4([1; 4], [2; 4], 6, 0, 0, 10));
     f.extend_from_slice(&tcp(1, 2, 0)[..10]);
     let c = classify_one(&f, &cfg);
     assert_eq!(c.ptype, ptype::L2_ETHER | ptype::L3_IPV4 | ptype::MALFORMED);
-    assert_eq!(
-        (c.key.kind, c.key.has_ports, c.l4_len),
-        (KeyKind::Ipv4, false, 0)
-    );
-    assert_eq!(
-        c.hash,
-        toeplitz_reference(&DEFAULT_RSS_KEY, &[1, 1, 1, 1, 2, 2, 2, 2])
-    );
+    assert_eq!((c.key.kind, c.key.has_ports, c.l4_len), (KeyKind::Ipv4, false, 0));
+    assert_eq!(c.hash, toeplitz_reference(&DEFAULT_RSS_KEY, &[1, 1, 1, 1, 2, 2, 2, 2]));
     // IPv4 total length beyond the frame.
     let mut f = eth(&[], 0x0800);
     f.extend_from_slice(&ipv4([1; 4], [2; 4], 17, 0, 0, 100));
     f.extend_from_slice(&udp(1, 2, 0));
-    assert_eq!(
-        classify_one(&f, &cfg).ptype,
-        ptype::L2_ETHER | ptype::MALFORMED
-    );
+    assert_eq!(classify_one(&f, &cfg).ptype, ptype::L2_ETHER | ptype::MALFORMED);
 }
 
 #[test]
@@ -637,14 +503,7 @@ fn vxlan_reports_inner_layers_and_hashes_inner_on_request() {
     let mut vx = vec![0x08, 0, 0, 0, 0, 0, 42, 0];
     vx.extend_from_slice(&inner);
     let mut f = eth(&[], 0x0800);
-    f.extend_from_slice(&ipv4(
-        [192, 0, 2, 1],
-        [192, 0, 2, 2],
-        17,
-        0,
-        0,
-        8 + vx.len(),
-    ));
+    f.extend_from_slice(&ipv4([192, 0, 2, 1], [192, 0, 2, 2], 17, 0, 0, 8 + vx.len()));
     f.extend_from_slice(&udp(5555, VXLAN_PORT, vx.len()));
     f.extend_from_slice(&vx);
     for inner_hash in [false, true] {
@@ -661,15 +520,8 @@ fn vxlan_reports_inner_layers_and_hashes_inner_on_request() {
                 | ptype::INNER_L4_TCP
         );
         assert_eq!(c.inner_offset(), Some(14 + 20 + 8 + 8));
-        assert_eq!(
-            (c.inner_l2_len, c.inner_l3_len, c.inner_l4_len),
-            (14, 20, 20)
-        );
-        let want_src = if inner_hash {
-            [10, 0, 0, 1]
-        } else {
-            [192, 0, 2, 1]
-        };
+        assert_eq!((c.inner_l2_len, c.inner_l3_len, c.inner_l4_len), (14, 20, 20));
+        let want_src = if inner_hash { [10, 0, 0, 1] } else { [192, 0, 2, 1] };
         assert_eq!(&c.key.src[..4], &want_src);
         assert_eq!(c.hash, hash_of(&cfg, &c.key));
     }
@@ -682,10 +534,7 @@ fn burst_writes_metadata_and_keeps_port() {
     let mut pkts: Vec<VecBuf> = (0..40)
         .map(|i| VecBuf {
             data: gen_frame(&mut r, true, false).0,
-            meta: PacketMeta {
-                port: i,
-                ..PacketMeta::default()
-            },
+            meta: PacketMeta { port: i, ..PacketMeta::default() },
         })
         .collect();
     let mut out = [Classified::default(); 40];
@@ -695,10 +544,7 @@ fn burst_writes_metadata_and_keeps_port() {
         assert_eq!(m.port, i as u16);
         if i < 35 {
             assert_eq!((m.ptype, m.hash), (c.ptype, c.hash));
-            assert_eq!(
-                (m.l2_len as u16, m.l3_len, m.l4_len as u16),
-                (c.l2_len, c.l3_len, c.l4_len)
-            );
+            assert_eq!((m.l2_len as u16, m.l3_len, m.l4_len as u16), (c.l2_len, c.l3_len, c.l4_len));
             assert_ne!(m.ptype, 0);
         } else {
             assert_eq!(m.ptype, 0, "packet past out.len() was touched");
@@ -712,16 +558,12 @@ fn picks_the_best_implementation() {
     #[cfg(target_arch = "aarch64")]
     assert_eq!(imp, Impl::Neon, "NEON path not selected: silent fallback");
     #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("sse4.2")
-    {
+    if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("sse4.2") {
         assert_eq!(imp, Impl::Avx2, "AVX2 path not selected: silent fallback");
     }
     assert!(imp.is_available());
     assert!(!Impl::Avx512.is_available());
-    assert_eq!(
-        classify_one_with(Impl::Avx512, &[0u8; 64], &ClassifyConfig::default()),
-        Err(Unavailable(Impl::Avx512))
-    );
+    assert_eq!(classify_one_with(Impl::Avx512, &[0u8; 64], &ClassifyConfig::default()), Err(Unavailable(Impl::Avx512)));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -730,16 +572,11 @@ fn picks_the_best_implementation() {
 
 fn configs() -> [ClassifyConfig; 4] {
     let mut odd_key = [0u8; 40];
-    odd_key
-        .iter_mut()
-        .enumerate()
-        .for_each(|(i, b)| *b = (i as u8).wrapping_mul(37) ^ 0xa5);
+    odd_key.iter_mut().enumerate().for_each(|(i, b)| *b = (i as u8).wrapping_mul(37) ^ 0xa5);
     [
         ClassifyConfig::default(),
         ClassifyConfig::crc32c().with_hash_inner(true),
-        ClassifyConfig::toeplitz(&odd_key)
-            .unwrap()
-            .with_hash_inner(true),
+        ClassifyConfig::toeplitz(&odd_key).unwrap().with_hash_inner(true),
         ClassifyConfig::crc32c(),
     ]
 }
@@ -751,27 +588,13 @@ fn assert_all_agree(frames: &[&[u8]]) -> Result<(), TestCaseError> {
     for cfg in configs() {
         classify_slices_with(Impl::Scalar, frames, &cfg, &mut want).unwrap();
         for (f, w) in frames.iter().zip(&want) {
-            prop_assert_eq!(
-                w.hash,
-                hash_of(&cfg, &w.key),
-                "scalar hash vs bitwise oracle, {:02x?}",
-                f
-            );
+            prop_assert_eq!(w.hash, hash_of(&cfg, &w.key), "scalar hash vs bitwise oracle, {:02x?}", f);
         }
         for imp in available() {
             got.fill(Classified::default());
-            prop_assert_eq!(
-                classify_slices_with(imp, frames, &cfg, &mut got),
-                Ok(frames.len())
-            );
+            prop_assert_eq!(classify_slices_with(imp, frames, &cfg, &mut got), Ok(frames.len()));
             for i in 0..frames.len() {
-                prop_assert_eq!(
-                    got[i],
-                    want[i],
-                    "{:?} differs from scalar on {:02x?}",
-                    imp,
-                    frames[i]
-                );
+                prop_assert_eq!(got[i], want[i], "{:?} differs from scalar on {:02x?}", imp, frames[i]);
             }
         }
     }

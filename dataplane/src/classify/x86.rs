@@ -92,13 +92,7 @@ fn transpose16(r: &[__m128i; 16]) -> [__m128i; 16] {
 /// # Safety
 /// The CPU must support SSSE3.
 #[target_feature(enable = "ssse3")]
-unsafe fn toeplitz16(
-    cfg: &ClassifyConfig,
-    rows: &Rows,
-    base: usize,
-    max_len: usize,
-    out: &mut [u32; CHUNK],
-) {
+unsafe fn toeplitz16(cfg: &ClassifyConfig, rows: &Rows, base: usize, max_len: usize, out: &mut [u32; CHUNK]) {
     let planes = &cfg.rss.planes;
     let max_len = max_len.min(super::MAX_HASH_INPUT);
     let mask = _mm_set1_epi8(0x0f);
@@ -127,10 +121,7 @@ unsafe fn toeplitz16(
                         _mm_loadu_si128(planes[2 * p + 1][k].as_ptr().cast()),
                     )
                 };
-                *a = _mm_xor_si128(
-                    *a,
-                    _mm_xor_si128(_mm_shuffle_epi8(th, hi), _mm_shuffle_epi8(tl, lo)),
-                );
+                *a = _mm_xor_si128(*a, _mm_xor_si128(_mm_shuffle_epi8(th, hi), _mm_shuffle_epi8(tl, lo)));
             }
         }
         blk += 1;
@@ -215,18 +206,11 @@ unsafe fn toeplitz32(cfg: &ClassifyConfig, rows: &Rows, max_len: usize, out: &mu
                 // SAFETY: each plane is a 16-byte array; p < MAX_HASH_INPUT so 2p + 1 < 72.
                 let (th, tl) = unsafe {
                     (
-                        _mm256_broadcastsi128_si256(_mm_loadu_si128(
-                            planes[2 * p][kk].as_ptr().cast(),
-                        )),
-                        _mm256_broadcastsi128_si256(_mm_loadu_si128(
-                            planes[2 * p + 1][kk].as_ptr().cast(),
-                        )),
+                        _mm256_broadcastsi128_si256(_mm_loadu_si128(planes[2 * p][kk].as_ptr().cast())),
+                        _mm256_broadcastsi128_si256(_mm_loadu_si128(planes[2 * p + 1][kk].as_ptr().cast())),
                     )
                 };
-                *a = _mm256_xor_si256(
-                    *a,
-                    _mm256_xor_si256(_mm256_shuffle_epi8(th, hi), _mm256_shuffle_epi8(tl, lo)),
-                );
+                *a = _mm256_xor_si256(*a, _mm256_xor_si256(_mm256_shuffle_epi8(th, hi), _mm256_shuffle_epi8(tl, lo)));
             }
         }
         blk += 1;
@@ -245,14 +229,8 @@ unsafe fn toeplitz32(cfg: &ClassifyConfig, rows: &Rows, max_len: usize, out: &mu
         let (lo, hi) = out.split_at_mut(16);
         // SAFETY: each destination is 4 writable u32 = 16 bytes; storeu is unaligned.
         unsafe {
-            _mm_storeu_si128(
-                lo[4 * g..4 * g + 4].as_mut_ptr().cast(),
-                _mm256_castsi256_si128(*v),
-            );
-            _mm_storeu_si128(
-                hi[4 * g..4 * g + 4].as_mut_ptr().cast(),
-                _mm256_extracti128_si256::<1>(*v),
-            );
+            _mm_storeu_si128(lo[4 * g..4 * g + 4].as_mut_ptr().cast(), _mm256_castsi256_si128(*v));
+            _mm_storeu_si128(hi[4 * g..4 * g + 4].as_mut_ptr().cast(), _mm256_extracti128_si256::<1>(*v));
         }
     }
 }
@@ -267,13 +245,7 @@ impl Kernel for Sse42Kernel {
     }
 
     #[inline(always)]
-    unsafe fn hash(
-        cfg: &ClassifyConfig,
-        rows: &Rows,
-        m: usize,
-        max_len: usize,
-        out: &mut [u32; CHUNK],
-    ) {
+    unsafe fn hash(cfg: &ClassifyConfig, rows: &Rows, m: usize, max_len: usize, out: &mut [u32; CHUNK]) {
         match cfg.hash {
             // SAFETY: the caller guarantees SSE4.2 and SSSE3.
             HashKind::Crc32c => unsafe { crc_chunk(rows, m, out) },
@@ -299,13 +271,7 @@ impl Kernel for Avx2Kernel {
     }
 
     #[inline(always)]
-    unsafe fn hash(
-        cfg: &ClassifyConfig,
-        rows: &Rows,
-        m: usize,
-        max_len: usize,
-        out: &mut [u32; CHUNK],
-    ) {
+    unsafe fn hash(cfg: &ClassifyConfig, rows: &Rows, m: usize, max_len: usize, out: &mut [u32; CHUNK]) {
         match cfg.hash {
             // SAFETY: the caller guarantees SSE4.2.
             HashKind::Crc32c => unsafe { crc_chunk(rows, m, out) },

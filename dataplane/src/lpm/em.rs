@@ -64,8 +64,7 @@ fn mix64(mut x: u64) -> u64 {
 impl EmKey for Ipv4FiveTuple {
     fn flow_hash(&self) -> u32 {
         let a = u64::from(self.src_ip) << 32 | u64::from(self.dst_ip);
-        let b =
-            u64::from(self.src_port) << 24 | u64::from(self.dst_port) << 8 | u64::from(self.proto);
+        let b = u64::from(self.src_port) << 24 | u64::from(self.dst_port) << 8 | u64::from(self.proto);
         mix64(a ^ mix64(b)) as u32
     }
 }
@@ -77,15 +76,9 @@ impl EmKey for Ipv6FiveTuple {
             x.copy_from_slice(&b[i..i + 8]);
             u64::from_le_bytes(x)
         };
-        let b =
-            u64::from(self.src_port) << 24 | u64::from(self.dst_port) << 8 | u64::from(self.proto);
+        let b = u64::from(self.src_port) << 24 | u64::from(self.dst_port) << 8 | u64::from(self.proto);
         let mut h = mix64(b);
-        for x in [
-            w(&self.src_ip, 0),
-            w(&self.src_ip, 8),
-            w(&self.dst_ip, 0),
-            w(&self.dst_ip, 8),
-        ] {
+        for x in [w(&self.src_ip, 0), w(&self.src_ip, 8), w(&self.dst_ip, 0), w(&self.dst_ip, 8)] {
             h = mix64(h ^ x);
         }
         h as u32
@@ -207,9 +200,7 @@ impl<K: EmKey> EmTable<K> {
         if config.capacity == 0 || config.capacity > 1 << 30 {
             return Err(EmError::Config("capacity must be in 1..=2^30"));
         }
-        let want = (u64::from(config.capacity) * 10 / 9)
-            .div_ceil(SLOTS as u64)
-            .max(2);
+        let want = (u64::from(config.capacity) * 10 / 9).div_ceil(SLOTS as u64).max(2);
         let nb = want.next_power_of_two() as usize;
         Ok(EmTable {
             buckets: super::alloc_zeroed(nb),
@@ -349,10 +340,7 @@ impl<K: EmKey> EmTable<K> {
         bfs.push((b1, u32::MAX, 0));
         bfs.push((b2, u32::MAX, 0));
         let mut head = 0;
-        let mut result = Err(EmError::NoSlot {
-            len: self.len,
-            capacity: self.capacity,
-        });
+        let mut result = Err(EmError::NoSlot { len: self.len, capacity: self.capacity });
         'search: while head < bfs.len() {
             let (b, _, _) = bfs[head];
             for s in 0..SLOTS {
@@ -380,12 +368,7 @@ impl<K: EmKey> EmTable<K> {
     /// slot it freed, or `None` if the path turned out stale (a bucket repeated on it);
     /// every move done keeps each key in one of its two buckets, so the table stays
     /// consistent either way.
-    fn apply_path(
-        &mut self,
-        bfs: &[(u32, u32, u8)],
-        last: usize,
-        mut free: usize,
-    ) -> Option<(u32, usize)> {
+    fn apply_path(&mut self, bfs: &[(u32, u32, u8)], last: usize, mut free: usize) -> Option<(u32, usize)> {
         let mut cur = last;
         loop {
             let (b, parent, s) = bfs[cur];
@@ -438,13 +421,7 @@ mod tests {
     use std::collections::HashMap;
 
     fn key(i: u32) -> Ipv4FiveTuple {
-        Ipv4FiveTuple {
-            src_ip: i,
-            dst_ip: !i,
-            src_port: i as u16,
-            dst_port: 80,
-            proto: 6,
-        }
+        Ipv4FiveTuple { src_ip: i, dst_ip: !i, src_port: i as u16, dst_port: 80, proto: 6 }
     }
 
     #[test]
@@ -470,10 +447,8 @@ mod tests {
     #[test]
     fn bad_hasher_collisions_still_correct() {
         // Every key in the same primary bucket: the cuckoo path and NoSlot are exercised.
-        let mut t = EmTable::<Ipv4FiveTuple>::with_hasher(EmConfig { capacity: 100 }, |k| {
-            (k.src_ip % 3) << 16
-        })
-        .unwrap();
+        let mut t =
+            EmTable::<Ipv4FiveTuple>::with_hasher(EmConfig { capacity: 100 }, |k| (k.src_ip % 3) << 16).unwrap();
         let mut model = HashMap::new();
         for i in 0..100 {
             match t.insert(key(i), i) {
@@ -493,13 +468,7 @@ mod tests {
     #[test]
     fn ipv6_keys_and_bulk() {
         let mut t = EmTable::new(EmConfig { capacity: 64 }).unwrap();
-        let k = |i: u8| Ipv6FiveTuple {
-            src_ip: [i; 16],
-            dst_ip: [!i; 16],
-            src_port: 1,
-            dst_port: 2,
-            proto: 17,
-        };
+        let k = |i: u8| Ipv6FiveTuple { src_ip: [i; 16], dst_ip: [!i; 16], src_port: 1, dst_port: 2, proto: 17 };
         for i in 0..50 {
             t.insert(k(i), u32::from(i)).unwrap();
         }

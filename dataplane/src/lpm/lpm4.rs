@@ -36,10 +36,7 @@ pub struct Lpm4Config {
 impl Default for Lpm4Config {
     /// 65 536 rules and 4096 tbl8 groups (68 MiB of tables).
     fn default() -> Self {
-        Lpm4Config {
-            max_rules: 1 << 16,
-            tbl8_groups: 1 << 12,
-        }
+        Lpm4Config { max_rules: 1 << 16, tbl8_groups: 1 << 12 }
     }
 }
 
@@ -139,9 +136,7 @@ impl Lpm4 {
             return Err(Lpm4Error::Config("max_rules must be at least 1"));
         }
         if config.tbl8_groups > MAX_TBL8_GROUPS {
-            return Err(Lpm4Error::Config(
-                "tbl8_groups above MAX_TBL8_GROUPS (2^22)",
-            ));
+            return Err(Lpm4Error::Config("tbl8_groups above MAX_TBL8_GROUPS (2^22)"));
         }
         let tbl24: Box<[u32]> = alloc_zeroed(TBL24_LEN);
         let tbl24: Box<[u32; TBL24_LEN]> = match tbl24.try_into() {
@@ -167,14 +162,10 @@ impl Lpm4 {
     ///
     /// # Errors
     /// The index of the first route that could not be added, and why.
-    pub fn from_routes(
-        config: Lpm4Config,
-        routes: &[super::Route4],
-    ) -> Result<Self, (usize, Lpm4Error)> {
+    pub fn from_routes(config: Lpm4Config, routes: &[super::Route4]) -> Result<Self, (usize, Lpm4Error)> {
         let mut t = Lpm4::new(config).map_err(|e| (0, e))?;
         for (i, r) in routes.iter().enumerate() {
-            t.add(u32::from(r.prefix), r.depth, r.next_hop)
-                .map_err(|e| (i, e))?;
+            t.add(u32::from(r.prefix), r.depth, r.next_hop).map_err(|e| (i, e))?;
         }
         Ok(t)
     }
@@ -362,10 +353,7 @@ impl Lpm4 {
             let lo = (ip & 0xff) as usize;
             let n = 1usize << (32 - depth);
             let e = self.tbl24[i];
-            debug_assert!(
-                e & EXT != 0,
-                "a route longer than /24 lives in a tbl8 group"
-            );
+            debug_assert!(e & EXT != 0, "a route longer than /24 lives in a tbl8 group");
             if e & EXT != 0 {
                 let g = e & NH_MASK;
                 let base = g as usize * GROUP;
@@ -377,8 +365,7 @@ impl Lpm4 {
                 // Fold the group back if all its entries now come from one route ≤ /24.
                 let grp = &self.tbl8[base..base + GROUP];
                 let first = grp[0];
-                if (first & VALID == 0 || depth_of(first) <= 24) && grp.iter().all(|&t| t == first)
-                {
+                if (first & VALID == 0 || depth_of(first) <= 24) && grp.iter().all(|&t| t == first) {
                     self.tbl24[i] = first;
                     self.free_groups.push(g);
                 }
@@ -496,11 +483,7 @@ mod tests {
     }
 
     fn small() -> Lpm4 {
-        Lpm4::new(Lpm4Config {
-            max_rules: 64,
-            tbl8_groups: 4,
-        })
-        .unwrap()
+        Lpm4::new(Lpm4Config { max_rules: 64, tbl8_groups: 4 }).unwrap()
     }
 
     #[test]
@@ -556,39 +539,19 @@ mod tests {
         t.add(ip(10, 9, 9, 9), 30, 6).unwrap();
         assert_eq!(t.len(), 2);
         assert_eq!(t.lookup(ip(10, 200, 0, 1)), Some(2));
-        assert_eq!(
-            t.lookup(ip(10, 9, 9, 0)),
-            Some(2),
-            "group inherited the new /8 hop"
-        );
+        assert_eq!(t.lookup(ip(10, 9, 9, 0)), Some(2), "group inherited the new /8 hop");
         assert_eq!(t.lookup(ip(10, 9, 9, 10)), Some(6));
     }
 
     #[test]
     fn errors_leave_table_unchanged() {
-        let mut t = Lpm4::new(Lpm4Config {
-            max_rules: 3,
-            tbl8_groups: 1,
-        })
-        .unwrap();
+        let mut t = Lpm4::new(Lpm4Config { max_rules: 3, tbl8_groups: 1 }).unwrap();
         assert_eq!(t.add(0, 33, 1), Err(Lpm4Error::InvalidDepth(33)));
-        assert_eq!(
-            t.add(0, 8, 1 << 24),
-            Err(Lpm4Error::NextHopTooLarge(1 << 24))
-        );
+        assert_eq!(t.add(0, 8, 1 << 24), Err(Lpm4Error::NextHopTooLarge(1 << 24)));
         t.add(ip(1, 1, 1, 1), 32, 1).unwrap();
         let e = t.add(ip(2, 2, 2, 2), 32, 2).unwrap_err();
-        assert_eq!(
-            e,
-            Lpm4Error::Tbl8Exhausted {
-                in_use: 1,
-                total: 1
-            }
-        );
-        assert!(
-            e.to_string().contains("raise Lpm4Config::tbl8_groups"),
-            "{e}"
-        );
+        assert_eq!(e, Lpm4Error::Tbl8Exhausted { in_use: 1, total: 1 });
+        assert!(e.to_string().contains("raise Lpm4Config::tbl8_groups"), "{e}");
         assert_eq!(t.lookup(ip(2, 2, 2, 2)), None);
         assert_eq!(t.len(), 1);
         t.add(ip(1, 1, 1, 2), 32, 3).unwrap(); // same group: fine
@@ -598,18 +561,8 @@ mod tests {
         assert!(e.to_string().contains("raise Lpm4Config::max_rules"));
         assert_eq!(t.lookup(ip(4, 0, 0, 1)), None);
         t.add(ip(3, 0, 0, 0), 8, 5).unwrap(); // replacing at capacity is fine
-        assert_eq!(
-            t.delete(ip(9, 0, 0, 0), 8),
-            Err(Lpm4Error::NotFound {
-                prefix: ip(9, 0, 0, 0),
-                depth: 8
-            })
-        );
-        assert!(Lpm4::new(Lpm4Config {
-            max_rules: 0,
-            tbl8_groups: 1
-        })
-        .is_err());
+        assert_eq!(t.delete(ip(9, 0, 0, 0), 8), Err(Lpm4Error::NotFound { prefix: ip(9, 0, 0, 0), depth: 8 }));
+        assert!(Lpm4::new(Lpm4Config { max_rules: 0, tbl8_groups: 1 }).is_err());
     }
 
     #[test]
@@ -622,11 +575,7 @@ mod tests {
 
     #[test]
     fn bulk_impls_agree_with_single() {
-        let mut t = Lpm4::new(Lpm4Config {
-            max_rules: 4096,
-            tbl8_groups: 512,
-        })
-        .unwrap();
+        let mut t = Lpm4::new(Lpm4Config { max_rules: 4096, tbl8_groups: 512 }).unwrap();
         let mut x: u32 = 0x1234_5678;
         let mut next = || {
             x ^= x << 13;
@@ -637,11 +586,7 @@ mod tests {
         for _ in 0..2000 {
             let p = next();
             // Mostly long prefixes: a short one rewrites millions of entries (slow in debug).
-            let d = if next() % 16 == 0 {
-                (next() % 16) as u8
-            } else {
-                16 + (next() % 17) as u8
-            };
+            let d = if next() % 16 == 0 { (next() % 16) as u8 } else { 16 + (next() % 17) as u8 };
             let _ = t.add(p, d, next() & NH_MASK);
         }
         let ips: Vec<u32> = (0..1003).map(|_| next()).collect();

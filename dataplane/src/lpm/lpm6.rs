@@ -33,10 +33,7 @@ pub struct Lpm6Config {
 impl Default for Lpm6Config {
     /// 65 536 rules and 4096 tbl8 groups (85 MiB of tables).
     fn default() -> Self {
-        Lpm6Config {
-            max_rules: 1 << 16,
-            tbl8_groups: 1 << 12,
-        }
+        Lpm6Config { max_rules: 1 << 16, tbl8_groups: 1 << 12 }
     }
 }
 
@@ -144,9 +141,7 @@ impl Lpm6 {
             return Err(Lpm6Error::Config("max_rules must be at least 1"));
         }
         if config.tbl8_groups > MAX_TBL8_GROUPS {
-            return Err(Lpm6Error::Config(
-                "tbl8_groups above MAX_TBL8_GROUPS (2^24)",
-            ));
+            return Err(Lpm6Error::Config("tbl8_groups above MAX_TBL8_GROUPS (2^24)"));
         }
         let n = TBL24_LEN + config.tbl8_groups as usize * GROUP;
         let mut rules = FastMap::default();
@@ -165,14 +160,10 @@ impl Lpm6 {
     ///
     /// # Errors
     /// The index of the first route that could not be added, and why.
-    pub fn from_routes(
-        config: Lpm6Config,
-        routes: &[super::Route6],
-    ) -> Result<Self, (usize, Lpm6Error)> {
+    pub fn from_routes(config: Lpm6Config, routes: &[super::Route6]) -> Result<Self, (usize, Lpm6Error)> {
         let mut t = Lpm6::new(config).map_err(|e| (0, e))?;
         for (i, r) in routes.iter().enumerate() {
-            t.add(r.prefix.octets(), r.depth, r.next_hop)
-                .map_err(|e| (i, e))?;
+            t.add(r.prefix.octets(), r.depth, r.next_hop).map_err(|e| (i, e))?;
         }
         Ok(t)
     }
@@ -350,10 +341,7 @@ impl Lpm6 {
         }
         let ip = u128::from_be_bytes(prefix) & mask6(depth);
         let Some(old) = self.rules.remove(&(ip, depth)) else {
-            return Err(Lpm6Error::NotFound {
-                prefix: ip.to_be_bytes(),
-                depth,
-            });
+            return Err(Lpm6Error::NotFound { prefix: ip.to_be_bytes(), depth });
         };
         self.depth_count[depth as usize] -= 1;
         let (repl, repl_depth) = self.cover(ip, depth);
@@ -410,11 +398,7 @@ impl Lpm6 {
         let mut e = self.ent.get(i).copied().unwrap_or(0);
         let mut k = 3;
         while e & EXT != 0 && k < 16 {
-            e = self
-                .ent
-                .get(gidx(e & NH_MASK, a[k] as usize))
-                .copied()
-                .unwrap_or(0);
+            e = self.ent.get(gidx(e & NH_MASK, a[k] as usize)).copied().unwrap_or(0);
             k += 1;
         }
         e
@@ -484,11 +468,7 @@ mod tests {
     }
 
     fn small() -> Lpm6 {
-        Lpm6::new(Lpm6Config {
-            max_rules: 64,
-            tbl8_groups: 64,
-        })
-        .unwrap()
+        Lpm6::new(Lpm6Config { max_rules: 64, tbl8_groups: 64 }).unwrap()
     }
 
     #[test]
@@ -507,11 +487,7 @@ mod tests {
         assert_eq!(t.lookup(&a("2001:db8:1::1")), Some(4));
         assert_eq!(t.delete(a("2001:db8:1::1"), 128), Ok(4));
         assert_eq!(t.lookup(&a("2001:db8:1::1")), Some(2));
-        assert_eq!(
-            t.tbl8_groups_in_use(),
-            1,
-            "only the /32's level-1 group is left"
-        );
+        assert_eq!(t.tbl8_groups_in_use(), 1, "only the /32's level-1 group is left");
         t.delete(a("2001:db8::"), 32).unwrap();
         assert_eq!(t.tbl8_groups_in_use(), 0, "all groups folded back");
         t.delete(a("::"), 0).unwrap();
@@ -521,19 +497,12 @@ mod tests {
 
     #[test]
     fn readd_and_errors() {
-        let mut t = Lpm6::new(Lpm6Config {
-            max_rules: 2,
-            tbl8_groups: 2,
-        })
-        .unwrap();
+        let mut t = Lpm6::new(Lpm6Config { max_rules: 2, tbl8_groups: 2 }).unwrap();
         t.add(a("2001:db8::"), 40, 1).unwrap();
         t.add(a("2001:db8::"), 40, 2).unwrap();
         assert_eq!(t.lookup(&a("2001:db8::5")), Some(2));
         let e = t.add(a("2001:db8::1"), 128, 3).unwrap_err();
-        assert!(
-            matches!(e, Lpm6Error::Tbl8Exhausted { needed: 11, .. }),
-            "{e}"
-        );
+        assert!(matches!(e, Lpm6Error::Tbl8Exhausted { needed: 11, .. }), "{e}");
         assert!(e.to_string().contains("raise Lpm6Config::tbl8_groups"));
         assert_eq!(t.len(), 1);
         assert_eq!(t.tbl8_groups_in_use(), 2);

@@ -9,12 +9,7 @@ use core::arch::aarch64::*;
 /// # Safety
 /// The CPU must have NEON (every aarch64 CPU that Linux runs on does).
 #[target_feature(enable = "neon")]
-pub(crate) unsafe fn lpm4_bulk_neon(
-    tbl24: &[u32],
-    tbl8: &[u32],
-    ips: &[u32],
-    out: &mut [u32],
-) -> usize {
+pub(crate) unsafe fn lpm4_bulk_neon(tbl24: &[u32], tbl8: &[u32], ips: &[u32], out: &mut [u32]) -> usize {
     let n = ips.len().min(out.len());
     let chunks = n / 4;
     let mut hits = 0usize;

@@ -124,8 +124,7 @@ fn fields<'a>(body: &'a str, n: usize, layout: &str) -> Result<Vec<&'a str>, Str
 }
 
 fn split_prefix(s: &str) -> Result<(&str, &str), String> {
-    s.split_once('/')
-        .ok_or_else(|| format!("{s:?} is not <address>/<length>"))
+    s.split_once('/').ok_or_else(|| format!("{s:?} is not <address>/<length>"))
 }
 
 /// Runs `parse` on every route line of `text` (lead char checked against `leads`).
@@ -144,10 +143,7 @@ fn parse_lines<T>(
         let lead = chars.next().unwrap_or(' ');
         let err = |msg: String| RuleError { line: i + 1, msg };
         if !leads.contains(&lead) {
-            return Err(err(format!(
-                "should start with the lead character '{}', found {lead:?}",
-                leads[0]
-            )));
+            return Err(err(format!("should start with the lead character '{}', found {lead:?}", leads[0])));
         }
         out.push(parse(chars.as_str()).map_err(err)?);
     }
@@ -166,16 +162,10 @@ pub fn parse_lpm4(text: &str) -> Result<Vec<Route4>, RuleError> {
     parse_lines(text, &['R'], |body| {
         let f = fields(body, 2, "R<prefix>/<len> <port>")?;
         let (a, l) = split_prefix(f[0])?;
-        let addr: Ipv4Addr = a
-            .parse()
-            .map_err(|_| format!("{a:?} is not an IPv4 address"))?;
+        let addr: Ipv4Addr = a.parse().map_err(|_| format!("{a:?} is not an IPv4 address"))?;
         let depth = parse_num(l, "prefix length", 32)? as u8;
         let prefix = Ipv4Addr::from(u32::from(addr) & super::mask4(depth));
-        Ok(Route4 {
-            prefix,
-            depth,
-            next_hop: port(f[1])?,
-        })
+        Ok(Route4 { prefix, depth, next_hop: port(f[1])? })
     })
 }
 
@@ -187,16 +177,10 @@ pub fn parse_lpm6(text: &str) -> Result<Vec<Route6>, RuleError> {
     parse_lines(text, &['R'], |body| {
         let f = fields(body, 2, "R<prefix>/<len> <port>")?;
         let (a, l) = split_prefix(f[0])?;
-        let addr: Ipv6Addr = a
-            .parse()
-            .map_err(|_| format!("{a:?} is not an IPv6 address"))?;
+        let addr: Ipv6Addr = a.parse().map_err(|_| format!("{a:?} is not an IPv6 address"))?;
         let depth = parse_num(l, "prefix length", 128)? as u8;
         let prefix = Ipv6Addr::from(u128::from(addr) & super::mask6(depth));
-        Ok(Route6 {
-            prefix,
-            depth,
-            next_hop: port(f[1])?,
-        })
+        Ok(Route6 { prefix, depth, next_hop: port(f[1])? })
     })
 }
 
@@ -210,9 +194,7 @@ pub fn parse_em4(text: &str) -> Result<Vec<EmRoute4>, RuleError> {
     parse_lines(text, &['R', 'E'], |body| {
         let f = fields(body, 6, EM_LAYOUT)?;
         let ip = |s: &str, what: &str| {
-            s.parse::<Ipv4Addr>()
-                .map(u32::from)
-                .map_err(|_| format!("{what} {s:?} is not an IPv4 address"))
+            s.parse::<Ipv4Addr>().map(u32::from).map_err(|_| format!("{what} {s:?} is not an IPv4 address"))
         };
         let key = Ipv4FiveTuple {
             dst_ip: ip(f[0], "destination")?,
@@ -221,10 +203,7 @@ pub fn parse_em4(text: &str) -> Result<Vec<EmRoute4>, RuleError> {
             src_port: parse_num(f[3], "source port", 0xffff)? as u16,
             proto: parse_num(f[4], "protocol", 0xff)? as u8,
         };
-        Ok(EmRoute4 {
-            key,
-            port: port(f[5])?,
-        })
+        Ok(EmRoute4 { key, port: port(f[5])? })
     })
 }
 
@@ -236,9 +215,7 @@ pub fn parse_em6(text: &str) -> Result<Vec<EmRoute6>, RuleError> {
     parse_lines(text, &['R', 'E'], |body| {
         let f = fields(body, 6, EM_LAYOUT)?;
         let ip = |s: &str, what: &str| {
-            s.parse::<Ipv6Addr>()
-                .map(|a| a.octets())
-                .map_err(|_| format!("{what} {s:?} is not an IPv6 address"))
+            s.parse::<Ipv6Addr>().map(|a| a.octets()).map_err(|_| format!("{what} {s:?} is not an IPv6 address"))
         };
         let key = Ipv6FiveTuple {
             dst_ip: ip(f[0], "destination")?,
@@ -247,25 +224,13 @@ pub fn parse_em6(text: &str) -> Result<Vec<EmRoute6>, RuleError> {
             src_port: parse_num(f[3], "source port", 0xffff)? as u16,
             proto: parse_num(f[4], "protocol", 0xff)? as u8,
         };
-        Ok(EmRoute6 {
-            key,
-            port: port(f[5])?,
-        })
+        Ok(EmRoute6 { key, port: port(f[5])? })
     })
 }
 
-fn load<T>(
-    path: &Path,
-    parse: fn(&str) -> Result<Vec<T>, RuleError>,
-) -> Result<Vec<T>, RuleFileError> {
-    let text = std::fs::read_to_string(path).map_err(|source| RuleFileError::Io {
-        path: path.to_owned(),
-        source,
-    })?;
-    parse(&text).map_err(|source| RuleFileError::Parse {
-        path: path.to_owned(),
-        source,
-    })
+fn load<T>(path: &Path, parse: fn(&str) -> Result<Vec<T>, RuleError>) -> Result<Vec<T>, RuleFileError> {
+    let text = std::fs::read_to_string(path).map_err(|source| RuleFileError::Io { path: path.to_owned(), source })?;
+    parse(&text).map_err(|source| RuleFileError::Parse { path: path.to_owned(), source })
 }
 
 /// Reads and parses an IPv4 LPM route file.
@@ -309,22 +274,8 @@ mod tests {
         let text = "# l3fwd default\n\nR198.18.0.0/24 0\n  R198.18.1.7/24 0x1   # masked\nR0.0.0.0/0 010\n";
         let r = parse_lpm4(text).unwrap();
         assert_eq!(r.len(), 3);
-        assert_eq!(
-            r[0],
-            Route4 {
-                prefix: Ipv4Addr::new(198, 18, 0, 0),
-                depth: 24,
-                next_hop: 0
-            }
-        );
-        assert_eq!(
-            r[1],
-            Route4 {
-                prefix: Ipv4Addr::new(198, 18, 1, 0),
-                depth: 24,
-                next_hop: 1
-            }
-        );
+        assert_eq!(r[0], Route4 { prefix: Ipv4Addr::new(198, 18, 0, 0), depth: 24, next_hop: 0 });
+        assert_eq!(r[1], Route4 { prefix: Ipv4Addr::new(198, 18, 1, 0), depth: 24, next_hop: 1 });
         assert_eq!(r[2].next_hop, 8, "leading 0 is octal, as strtoul base 0");
     }
 
@@ -338,10 +289,7 @@ mod tests {
             ("R1.2.3.4/8 1 2", "expected 2 fields"),
             ("X1.2.3.4/8 1", "lead character 'R'"),
             ("R1.2.3.4/8 abc", "output port \"abc\" is not a number"),
-            (
-                "R1.2.3.4/8 16777216",
-                "output port 16777216 is out of range",
-            ),
+            ("R1.2.3.4/8 16777216", "output port 16777216 is out of range"),
         ];
         for (line, want) in cases {
             let e = parse_lpm4(&format!("# c\n\n{line}\n")).unwrap_err();
@@ -349,10 +297,7 @@ mod tests {
             assert!(e.msg.contains(want), "{line}: {e}");
         }
         let e = parse_lpm6("R2001:db8::/129 1").unwrap_err();
-        assert!(
-            e.to_string().starts_with("line 1: prefix length 129"),
-            "{e}"
-        );
+        assert!(e.to_string().starts_with("line 1: prefix length 129"), "{e}");
     }
 
     #[test]
@@ -365,7 +310,10 @@ mod tests {
 
     #[test]
     fn em_files() {
-        let r = parse_em4("#dst src dport sport proto port\nR198.18.0.0 198.18.0.1 9 9 0x11 0\nE1.1.1.1 2.2.2.2 80 1024 6 3\n").unwrap();
+        let r = parse_em4(
+            "#dst src dport sport proto port\nR198.18.0.0 198.18.0.1 9 9 0x11 0\nE1.1.1.1 2.2.2.2 80 1024 6 3\n",
+        )
+        .unwrap();
         assert_eq!(
             r[0].key,
             Ipv4FiveTuple {
@@ -376,15 +324,9 @@ mod tests {
                 proto: 17
             }
         );
-        assert_eq!(
-            (r[1].key.dst_port, r[1].key.src_port, r[1].port),
-            (80, 1024, 3)
-        );
+        assert_eq!((r[1].key.dst_port, r[1].key.src_port, r[1].port), (80, 1024, 3));
         let r = parse_em6("R2001:200:: 2001:200::1 9 9 0x11 0\n").unwrap();
-        assert_eq!(
-            r[0].key.dst_ip,
-            "2001:200::".parse::<Ipv6Addr>().unwrap().octets()
-        );
+        assert_eq!(r[0].key.dst_ip, "2001:200::".parse::<Ipv6Addr>().unwrap().octets());
         let e = parse_em4("R1.1.1.1 2.2.2.2 80 70000 6 3").unwrap_err();
         assert!(e.msg.contains("source port 70000 is out of range"), "{e}");
         let e = parse_em4("\nR1.1.1.1 2.2.2.2 80 7 6").unwrap_err();

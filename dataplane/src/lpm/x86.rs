@@ -14,12 +14,7 @@ use core::arch::x86_64::*;
 /// invariants). `ips` and `out` must have the same length.
 #[target_feature(enable = "avx2")]
 #[allow(clippy::needless_range_loop)] // lanes of v, e and out move together
-pub(crate) unsafe fn lpm4_bulk_avx2(
-    tbl24: &[u32],
-    tbl8: &[u32],
-    ips: &[u32],
-    out: &mut [u32],
-) -> usize {
+pub(crate) unsafe fn lpm4_bulk_avx2(tbl24: &[u32], tbl8: &[u32], ips: &[u32], out: &mut [u32]) -> usize {
     debug_assert_eq!(tbl24.len(), 1 << 24);
     debug_assert_eq!(ips.len(), out.len());
     /// Lanes per block: four gathers of eight.
@@ -56,10 +51,8 @@ pub(crate) unsafe fn lpm4_bulk_avx2(
         // zero mask loads nothing, and skipping the branch avoids its mispredictions.
         for c in 0..4 {
             let is_ext = _mm256_cmpeq_epi32(_mm256_and_si256(e[c], v_ext), v_ext);
-            let idx8 = _mm256_or_si256(
-                _mm256_slli_epi32::<8>(_mm256_and_si256(e[c], v_nh)),
-                _mm256_and_si256(v[c], v_lo),
-            );
+            let idx8 =
+                _mm256_or_si256(_mm256_slli_epi32::<8>(_mm256_and_si256(e[c], v_nh)), _mm256_and_si256(v[c], v_lo));
             // SAFETY: only lanes whose entry has EXT are loaded; their index is
             // g * 256 + (ip & 0xff) < tbl8.len() < 2^31 by the table invariant.
             e[c] = unsafe { _mm256_mask_i32gather_epi32::<4>(e[c], t8, idx8, is_ext) };
