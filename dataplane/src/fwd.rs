@@ -98,31 +98,34 @@ impl Default for L2Fwd {
 impl<B: PacketBuf> Forward<B> for L2Fwd {
     #[inline]
     fn forward(&mut self, rx_port: u16, pkts: &mut Burst<B>, tx: &mut Tx<B>) {
-        // Pass 1: decide and rewrite, prefetching a few packets ahead.
-        let n = pkts.len();
-        let mut outs = [NO_PORT; crate::burst::MAX_BURST];
+        // In chunks of 64 (a small array of decisions): pass 1 decides and rewrites,
+        // prefetching a few packets ahead; pass 2 hands each packet to its tx buffer.
+        const CHUNK: usize = 64;
+        let mut outs = [NO_PORT; CHUNK];
         for p in pkts.iter().take(PREFETCH_OFFSET) {
             p.prefetch();
         }
-        for i in 0..n {
-            if let Some(p) = pkts.get(i + PREFETCH_OFFSET) {
-                p.prefetch();
+        while !pkts.is_empty() {
+            let n = pkts.len().min(CHUNK);
+            for i in 0..n {
+                if let Some(p) = pkts.get(i + PREFETCH_OFFSET) {
+                    p.prefetch();
+                }
+                let m = &mut pkts[i];
+                let inp = if (m.port() as usize) < MAX_PORTS { m.port() } else { rx_port };
+                let out = self.dst_port[inp as usize % MAX_PORTS];
+                outs[i] = if out == NO_PORT || !self.mac_updating || self.rewrite(m, out) { out } else { MALFORMED };
             }
-            let m = &mut pkts[i];
-            let inp = if (m.port() as usize) < MAX_PORTS { m.port() } else { rx_port };
-            let out = self.dst_port[inp as usize % MAX_PORTS];
-            outs[i] = if out == NO_PORT || !self.mac_updating || self.rewrite(m, out) { out } else { NO_PORT - 1 };
+            let mut i = 0;
+            pkts.drain_front(n, |m| {
+                match outs[i] {
+                    NO_PORT => tx.drop_pkt(m, DropReason::Filtered),
+                    MALFORMED => tx.drop_pkt(m, DropReason::Malformed),
+                    out => tx.send(out, m),
+                }
+                i += 1;
+            });
         }
-        // Pass 2: hand each packet to its tx buffer.
-        let mut i = 0;
-        pkts.drain_front(n, |m| {
-            match outs[i] {
-                NO_PORT => tx.drop_pkt(m, DropReason::Filtered),
-                MALFORMED => tx.drop_pkt(m, DropReason::Malformed),
-                out => tx.send(out, m),
-            }
-            i += 1;
-        });
     }
 }
 

@@ -32,7 +32,6 @@ use crossbeam_utils::CachePadded;
 use std::cell::{Cell, UnsafeCell};
 use std::fmt;
 use std::fs::File;
-use std::mem::ManuallyDrop;
 use std::path::PathBuf;
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
@@ -110,7 +109,8 @@ impl MemRegion {
         let round = |len: usize, p: usize| len.div_ceil(p) * p;
         let anon = |len: usize, bits: Option<u8>| {
             let mut o = memmap2::MmapOptions::new();
-            o.len(len).populate();
+            o.len(len);
+            populate(&mut o);
             if bits.is_some() {
                 o.huge(bits);
             }
@@ -136,6 +136,8 @@ impl MemRegion {
                 })?;
                 Ok(MemRegion { map, page_size: G1, hugepages: true, _file: None })
             }
+            // Miri models only plain anonymous private mappings.
+            MemBacking::Auto if cfg!(miri) => Self::normal(len),
             MemBacking::Auto => {
                 let l = round(len, M2);
                 match anon(l, Some(21)) {
@@ -174,11 +176,9 @@ impl MemRegion {
         let page = page_size();
         let l = len.div_ceil(page) * page;
         let mut o = memmap2::MmapOptions::new();
-        let map = o.len(l).populate().map_anon().map_err(|e| MempoolError::Map {
-            len: l,
-            backing: "normal pages",
-            source: e,
-        })?;
+        o.len(l);
+        populate(&mut o);
+        let map = o.map_anon().map_err(|e| MempoolError::Map { len: l, backing: "normal pages", source: e })?;
         Ok(MemRegion { map, page_size: page, hugepages: false, _file: None })
     }
 
@@ -215,6 +215,14 @@ impl fmt::Debug for MemRegion {
             .field("len", &self.len())
             .field("page_size", &self.page_size)
             .finish()
+    }
+}
+
+/// Asks for the mapping to be populated up front (MAP_POPULATE), so the data path takes no
+/// page faults; not under Miri, which models only plain anonymous mappings.
+fn populate(o: &mut memmap2::MmapOptions) {
+    if !cfg!(miri) {
+        o.populate();
     }
 }
 
@@ -547,24 +555,38 @@ pub struct Mempool {
 }
 
 struct PoolHandle {
-    shared: ManuallyDrop<Box<Shared>>,
+    /// From `Box::into_raw`: every mbuf header points here, so the allocation is never moved
+    /// or re-borrowed uniquely while the pool lives.
+    shared: NonNull<Shared>,
+}
+
+// SAFETY: Shared is Sync + Send; the handle only hands out shared references.
+unsafe impl Send for PoolHandle {}
+// SAFETY: as above.
+unsafe impl Sync for PoolHandle {}
+
+impl PoolHandle {
+    fn get(&self) -> &Shared {
+        // SAFETY: the pointer came from Box::into_raw and is freed only in Drop.
+        unsafe { self.shared.as_ref() }
+    }
 }
 
 impl Drop for PoolHandle {
     fn drop(&mut self) {
-        let out = self.shared.outstanding();
+        let out = self.get().outstanding();
         if out != 0 {
             log::warn!(
                 "mempool {:?} dropped with {out} mbufs still in use: leaking its {} bytes so they stay valid",
-                self.shared.cfg.name,
-                self.shared.region.len()
+                self.get().cfg.name,
+                self.get().region.len()
             );
             return;
         }
         // SAFETY: every get has a matching finished put (outstanding() == 0 with acquire loads
         // of the release-stored put counters) and no handle remains to get more, so no mbuf of
         // this pool exists and no thread is inside a put: nobody can reach `Shared` again.
-        unsafe { ManuallyDrop::drop(&mut self.shared) };
+        drop(unsafe { Box::from_raw(self.shared.as_ptr()) });
     }
 }
 
@@ -581,7 +603,7 @@ impl Mempool {
         let ring =
             Ring::new((cfg.size as usize).next_power_of_two()).map_err(|e| MempoolError::Config(e.to_string()))?;
         let cache_size = cfg.cache_size.min(cfg.size);
-        let shared = Box::new(Shared {
+        let raw = Box::into_raw(Box::new(Shared {
             ring,
             caches: (0..MAX_THREAD_CACHES)
                 .map(|_| {
@@ -601,9 +623,11 @@ impl Mempool {
             id: POOL_IDS.fetch_add(1, Ordering::Relaxed),
             region,
             cfg,
-        });
+        }));
+        // SAFETY: just allocated; only shared references are made from here on.
+        let shared: &Shared = unsafe { &*raw };
         let base = shared.region.base() as usize;
-        let sp: *const Shared = &*shared;
+        let sp: *const Shared = raw;
         let mut batch = [0usize; 64];
         let mut i = 0;
         while i < shared.cfg.size as usize {
@@ -638,12 +662,13 @@ impl Mempool {
         if !shared.region.is_hugepages() {
             log::debug!("mempool {:?}: {} mbufs on normal pages", shared.cfg.name, shared.cfg.size);
         }
-        Ok(Mempool { inner: Arc::new(PoolHandle { shared: ManuallyDrop::new(shared) }) })
+        // SAFETY: Box::into_raw never returns null.
+        Ok(Mempool { inner: Arc::new(PoolHandle { shared: unsafe { NonNull::new_unchecked(raw) } }) })
     }
 
     #[inline(always)]
     fn shared(&self) -> &Shared {
-        &self.inner.shared
+        self.inner.get()
     }
 
     /// Takes one mbuf (empty, default headroom).
@@ -668,7 +693,8 @@ impl Mempool {
         if n > out.spare() {
             return Err(MempoolError::Config(format!("alloc_bulk of {n} into a burst with room for {}", out.spare())));
         }
-        let mut chunks = [0usize; crate::burst::MAX_BURST];
+        // Batches of 64: a small stack array (a 512-entry one would cost a 4 KiB memset per call).
+        let mut chunks = [0usize; 64];
         let mut done = 0;
         while done < n {
             let k = (n - done).min(chunks.len());

@@ -52,6 +52,11 @@ impl EthernetAddress {
         EthernetAddress([2, 0, 0, 0, 0, n])
     }
 
+    /// The six bytes.
+    pub const fn octets(&self) -> [u8; 6] {
+        self.0
+    }
+
     /// Builds an address from the first six bytes of `data`.
     ///
     /// # Panics
