@@ -16,6 +16,15 @@ pub enum PortSpec {
     Ring,
     /// `pcap:rx=FILE,tx=FILE`
     Pcap { rx: Option<PathBuf>, tx: Option<PathBuf> },
+    /// `vdev:DEVARGS` or a PCI address: a DPDK port (see `dpdk_ports`).
+    Dpdk { devargs: String },
+}
+
+impl PortSpec {
+    /// True for a DPDK port.
+    pub fn is_dpdk(&self) -> bool {
+        matches!(self, PortSpec::Dpdk { .. })
+    }
 }
 
 /// Errors in a port spec.
@@ -32,6 +41,9 @@ fn bad(spec: &str, msg: impl Into<String>) -> SpecError {
 impl std::str::FromStr for PortSpec {
     type Err = SpecError;
     fn from_str(spec: &str) -> Result<Self, SpecError> {
+        if let Some(d) = crate::dpdk_ports::parse_spec(spec).map_err(|m| bad(spec, m))? {
+            return Ok(d);
+        }
         let (kind, rest) = match spec.split_once([':', ',']) {
             Some((k, r)) => (k, r),
             None => (spec, ""),
@@ -92,7 +104,7 @@ impl std::str::FromStr for PortSpec {
                 }
                 Ok(PortSpec::Pcap { rx, tx })
             }
-            _ => Err(bad(spec, format!("unknown port kind {kind:?} (null, ring, pcap)"))),
+            _ => Err(bad(spec, format!("unknown port kind {kind:?} (null, ring, pcap, vdev:DEVARGS, a PCI address)"))),
         }
     }
 }
@@ -158,6 +170,9 @@ pub fn open(id: u16, spec: &PortSpec, pool: &Mempool) -> Result<AnyPort, PortErr
         }
         PortSpec::Pcap { rx, tx } => {
             AnyPort::Pcap(PcapPort::new(id, PcapConfig { rx: rx.clone(), tx: tx.clone(), mac: None }, pool.clone())?)
+        }
+        PortSpec::Dpdk { devargs } => {
+            return Err(PortError::Config { port: devargs.clone(), msg: crate::dpdk_ports::MIX_ERROR.into() })
         }
     })
 }

@@ -356,17 +356,17 @@ impl DpdkMempool {
         }
     }
 
-    /// The process-wide default pool of NUMA socket `socket` (16383 mbufs), made on first
-    /// use and kept for the life of the process.
+    /// The process-wide default pool of NUMA socket `socket` (`size` mbufs when this call
+    /// makes it), made on first use and kept for the life of the process.
     ///
     /// # Errors
     /// As [`DpdkMempool::new`].
-    pub fn for_socket(socket: u32) -> Result<Self, DpdkError> {
+    pub fn for_socket(socket: u32, size: u32) -> Result<Self, DpdkError> {
         let mut pools = SOCKET_POOLS.lock().unwrap_or_else(|e| e.into_inner());
         if let Some((_, p)) = pools.iter().find(|(s, _)| *s == socket) {
             return Ok(p.clone());
         }
-        let mut cfg = DpdkMempoolConfig::new(&format!("dp_mbuf_s{socket}"), 16383);
+        let mut cfg = DpdkMempoolConfig::new(&format!("dp_mbuf_s{socket}"), size);
         cfg.socket = Some(socket);
         let p = DpdkMempool::new(cfg)?;
         pools.push((socket, p.clone()));

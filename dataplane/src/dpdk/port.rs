@@ -72,6 +72,9 @@ pub struct DpdkPortConfig {
     /// The pool receive queues allocate from (`None`: [`DpdkMempool::for_socket`] of the
     /// device's NUMA socket).
     pub pool: Option<DpdkMempool>,
+    /// Size of the per-socket pool when `pool` is `None` and this port is the first on its
+    /// socket (16383 default).
+    pub pool_size: u32,
 }
 
 impl Default for DpdkPortConfig {
@@ -84,6 +87,7 @@ impl Default for DpdkPortConfig {
             tx_desc: 1024,
             promiscuous: true,
             pool: None,
+            pool_size: 16383,
         }
     }
 }
@@ -287,7 +291,7 @@ impl DpdkPort {
         let socket = u32::try_from(dev_socket).unwrap_or_else(|_| eal.socket_id());
         let pool = match cfg.pool.clone() {
             Some(p) => p,
-            None => DpdkMempool::for_socket(socket).map_err(|e| cfg_err(&name, e.to_string()))?,
+            None => DpdkMempool::for_socket(socket, cfg.pool_size).map_err(|e| cfg_err(&name, e.to_string()))?,
         };
         inner._pool = Some(pool.clone());
         for q in 0..cfg.rx_queues {
