@@ -34,8 +34,15 @@ impl Eal {
         argv.push("dataplane");
         argv.extend(args.iter().map(String::as_str));
         log::info!("DPDK {}: rte_eal_init {:?}", dpdk_sys::DPDK_VERSION, &argv[1..]);
+        let affinity = get_affinity();
         match dpdk_sys::eal_init(&argv) {
             Ok(_) => {
+                // rte_eal_init pins the calling thread to the main lcore's cpu. That thread is
+                // the application's control thread, and threads it spawns inherit its mask:
+                // give it back the mask it had (it keeps lcore id of the main lcore).
+                if let Some(set) = affinity {
+                    set_affinity(&set);
+                }
                 STATE.store(2, Ordering::Release);
                 Ok(Eal(()))
             }
@@ -69,6 +76,22 @@ impl Eal {
     pub fn tsc_hz(self) -> u64 {
         // SAFETY: EAL is up; a plain query.
         unsafe { dpdk_sys::rte_get_tsc_hz() }
+    }
+}
+
+fn get_affinity() -> Option<libc::cpu_set_t> {
+    // SAFETY: cpu_set_t is plain data (all zeroes is an empty set); sched_getaffinity
+    // writes at most sizeof(cpu_set_t) bytes into it.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        (libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) == 0).then_some(set)
+    }
+}
+
+fn set_affinity(set: &libc::cpu_set_t) {
+    // SAFETY: set is a valid cpu_set_t of the size passed.
+    if unsafe { libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), set) } != 0 {
+        log::warn!("cannot restore the CPU affinity after rte_eal_init: {}", std::io::Error::last_os_error());
     }
 }
 
