@@ -18,6 +18,8 @@ pub mod wire;
 
 pub use buf::{PacketBuf, PacketMeta};
 pub mod burst;
+#[cfg(feature = "dpdk")]
+pub mod dpdk;
 pub mod fwd;
 pub mod lcore;
 pub mod mbuf;

@@ -4,6 +4,7 @@
 //! command line or configuration (the message names the option); 3 a port or pool could not
 //! be opened (the message says what to do).
 
+mod dpdk_ports;
 mod ports;
 mod stats;
 
@@ -12,7 +13,7 @@ use dataplane::fwd::L2Fwd;
 use dataplane::lcore::{stop_on_signals, Lcore, Runtime};
 use dataplane::mbuf::{Mempool, MempoolConfig};
 use dataplane::port::{MacAddr, Port, MAX_PORTS};
-use ports::{AnyPort, PortSpec};
+use ports::PortSpec;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -55,12 +56,17 @@ struct DemoArgs {
 struct L2fwdArgs {
     /// A port, repeatable, in port-id order: null[,size=N][,queues=N] | ring | pcap:rx=FILE,tx=FILE |
     /// af_xdp:IFACE[,queues=N][,mode=auto|copy|zerocopy][,xdp=auto|native|generic][,busy_poll=US] |
-    /// af_packet:IFACE[,queues=N][,qdisc_bypass=1].
+    /// af_packet:IFACE[,queues=N][,qdisc_bypass=1] | vdev:DEVARGS (DPDK vdev, e.g. vdev:net_null0) |
+    /// a PCI address (DPDK, e.g. 0000:18:02.5). DPDK ports need the `dpdk` build feature and cannot
+    /// be mixed with the others.
     #[arg(long = "port", required = true)]
     ports: Vec<PortSpec>,
     /// Put kernel-interface ports in promiscuous mode.
     #[arg(short = 'P')]
     promiscuous: bool,
+    /// Extra DPDK EAL arguments, one string (e.g. --eal '-l 0 --socket-mem 1024').
+    #[arg(long, allow_hyphen_values = true)]
+    eal: Option<String>,
     /// Hex mask of the ports to use (default: all).
     #[arg(short = 'p', value_parser = parse_portmask)]
     portmask: Option<u32>,
@@ -216,16 +222,33 @@ fn parse_cpu_list(s: &str) -> Vec<usize> {
     v
 }
 
-struct RunSetup {
-    ports: Vec<AnyPort>,
+/// After the ports are closed: `Ok(message)` when every mbuf is back, `Err(message)` if not.
+type LeakCheck = Box<dyn Fn() -> Result<String, String>>;
+
+struct RunSetup<P: Port> {
+    ports: Vec<P>,
     period: u64,
     duration: Option<f64>,
-    pool: Mempool,
+    leak_check: LeakCheck,
     show_mpps: bool,
 }
 
+/// The leak check of one of our mempools.
+fn pool_check(pool: Mempool) -> LeakCheck {
+    Box::new(move || match pool.in_use() {
+        0 => Ok(format!("All {} mbufs returned to the pool: no leak.", pool.size())),
+        n => Err(format!("{n} mbufs did not return to pool {:?}", pool.config().name)),
+    })
+}
+
 /// Runs one lcore forwarding l2fwd between the given ports until the duration or a signal.
-fn run_l2fwd(mut s: RunSetup, fwd: L2Fwd, cpu: Option<usize>, rx_burst: usize, tx_burst: usize) -> Result<(), Failure> {
+fn run_l2fwd<P: Port>(
+    mut s: RunSetup<P>,
+    fwd: L2Fwd,
+    cpu: Option<usize>,
+    rx_burst: usize,
+    tx_burst: usize,
+) -> Result<(), Failure> {
     let mut l = Lcore::new("0", cpu, fwd);
     l.set_rx_burst(rx_burst).map_err(|e| Failure::Usage(e.to_string()))?;
     l.set_tx_burst(tx_burst).map_err(|e| Failure::Usage(e.to_string()))?;
@@ -274,11 +297,7 @@ fn run_l2fwd(mut s: RunSetup, fwd: L2Fwd, cpu: Option<usize>, rx_burst: usize, t
     if !failed.is_empty() {
         return Err(Failure::Runtime(format!("lcore(s) {failed:?} panicked")));
     }
-    let in_use = s.pool.in_use();
-    if in_use != 0 {
-        return Err(Failure::Runtime(format!("{in_use} mbufs did not return to pool {:?}", s.pool.config().name)));
-    }
-    println!("All {} mbufs returned to the pool: no leak.", s.pool.size());
+    println!("{}", (s.leak_check)().map_err(Failure::Runtime)?);
     Ok(())
 }
 
@@ -307,7 +326,7 @@ fn demo(a: DemoArgs) -> Result<(), Failure> {
     }
     println!("l2fwd demo: null0 <-> null1 on one worker (cpu {cpu:?}) for {} s", a.duration);
     run_l2fwd(
-        RunSetup { ports, period: a.period, duration: Some(a.duration), pool, show_mpps: true },
+        RunSetup { ports, period: a.period, duration: Some(a.duration), leak_check: pool_check(pool), show_mpps: true },
         fwd,
         cpu,
         a.rx_burst,
@@ -347,13 +366,27 @@ fn l2fwd(a: L2fwdArgs) -> Result<(), Failure> {
             }
         }
     }
+    if a.eal.is_some() || a.ports.iter().any(PortSpec::is_dpdk) {
+        let (ports, leak_check) = dpdk_ports::open_all(&a.ports, a.eal.as_deref(), a.mbufs)?;
+        return forward_l2(&a, &pairs, ports, leak_check);
+    }
     let pool = make_pool(a.mbufs)?;
     let mut ports = vec![];
     for (id, spec) in a.ports.iter().enumerate() {
         ports.push(ports::open(id as u16, spec, &pool, a.promiscuous).map_err(|e| Failure::Setup(e.to_string()))?);
     }
+    forward_l2(&a, &pairs, ports, pool_check(pool))
+}
+
+/// Sets up l2fwd (pairs, MACs, --eth-dest) over opened ports and runs it.
+fn forward_l2<P: Port>(
+    a: &L2fwdArgs,
+    pairs: &[(u16, u16)],
+    ports: Vec<P>,
+    leak_check: LeakCheck,
+) -> Result<(), Failure> {
     let mut fwd = L2Fwd::new();
-    for &(x, y) in &pairs {
+    for &(x, y) in pairs {
         fwd.pair(x, y);
     }
     for (id, p) in ports.iter().enumerate() {
@@ -372,7 +405,7 @@ fn l2fwd(a: L2fwdArgs) -> Result<(), Failure> {
     }
     fwd.set_mac_updating(!a.no_mac_updating);
     run_l2fwd(
-        RunSetup { ports, period: a.period, duration: a.duration, pool, show_mpps: true },
+        RunSetup { ports, period: a.period, duration: a.duration, leak_check, show_mpps: true },
         fwd,
         a.cpu,
         a.rx_burst,

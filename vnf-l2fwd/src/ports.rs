@@ -22,6 +22,15 @@ pub enum PortSpec {
     AfXdp { iface: String, queues: u16, bind: String, xdp: String, busy_poll: Option<u32> },
     /// `af_packet:IFACE[,queues=N][,qdisc_bypass=1]`
     AfPacket { iface: String, queues: u16, qdisc_bypass: bool },
+    /// `vdev:DEVARGS` or a PCI address: a DPDK port (see `dpdk_ports`).
+    Dpdk { devargs: String },
+}
+
+impl PortSpec {
+    /// True for a DPDK port.
+    pub fn is_dpdk(&self) -> bool {
+        matches!(self, PortSpec::Dpdk { .. })
+    }
 }
 
 /// Errors in a port spec.
@@ -38,6 +47,9 @@ fn bad(spec: &str, msg: impl Into<String>) -> SpecError {
 impl std::str::FromStr for PortSpec {
     type Err = SpecError;
     fn from_str(spec: &str) -> Result<Self, SpecError> {
+        if let Some(d) = crate::dpdk_ports::parse_spec(spec).map_err(|m| bad(spec, m))? {
+            return Ok(d);
+        }
         let (kind, rest) = match spec.split_once([':', ',']) {
             Some((k, r)) => (k, r),
             None => (spec, ""),
@@ -137,7 +149,12 @@ impl std::str::FromStr for PortSpec {
                     PortSpec::AfPacket { iface, queues, qdisc_bypass: bypass }
                 })
             }
-            _ => Err(bad(spec, format!("unknown port kind {kind:?} (null, ring, pcap, af_xdp, af_packet)"))),
+            _ => Err(bad(
+                spec,
+                format!(
+                    "unknown port kind {kind:?} (null, ring, pcap, af_xdp, af_packet, vdev:DEVARGS, a PCI address)"
+                ),
+            )),
         }
     }
 }
@@ -231,6 +248,9 @@ pub fn open(id: u16, spec: &PortSpec, pool: &Mempool, promisc: bool) -> Result<A
             c.qdisc_bypass = *qdisc_bypass;
             c.promiscuous = promisc;
             AnyPort::AfPacket(AfPacketPort::open(id, c, pool.clone())?)
+        }
+        PortSpec::Dpdk { devargs } => {
+            return Err(PortError::Config { port: devargs.clone(), msg: crate::dpdk_ports::MIX_ERROR.into() })
         }
     })
 }

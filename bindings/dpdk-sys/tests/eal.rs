@@ -7,6 +7,7 @@
 //! `--in-memory` is not used: EAL 22.11 rejects it together with `--no-huge` ("--legacy-mem
 //! is not compatible with --in-memory"; `--no-huge` implies legacy memory).
 //! Needs root.
+#![cfg(dpdk_found)]
 
 use std::ffi::{c_void, CStr, CString};
 use std::ptr;

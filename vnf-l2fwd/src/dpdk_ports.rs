@@ -1,0 +1,190 @@
+//! DPDK ports in the VNF: `--port vdev:DEVARGS`, `--port PCI-ADDRESS` and `--eal ARGS`.
+//!
+//! With the `dpdk` build feature, a run whose ports are all DPDK ports initialises the EAL
+//! (defaults that work without hugepages: `--no-huge -m 512` with a warning, `--no-pci`
+//! unless a PCI port is given, a per-process `--file-prefix`, `-l <first allowed cpu>` as
+//! the main lcore) and forwards `rte_mbuf`s from port to port with the same `Lcore` +
+//! `L2Fwd` code as the native ports, without copying. Mixing DPDK and native ports is
+//! refused ([`MIX_ERROR`]). Without the feature, DPDK specs parse but are refused with a
+//! message saying how to build.
+
+use crate::ports::PortSpec;
+use crate::{Failure, LeakCheck};
+
+/// Why DPDK and native ports cannot share a worker (yet).
+pub const MIX_ERROR: &str = "DPDK ports (vdev:..., PCI addresses) cannot be mixed with native ports \
+     (null, ring, pcap) in one worker: their buffers differ (rte_mbuf vs Mbuf), so forwarding between \
+     them would need a copy, which is not supported yet; use only DPDK ports (DPDK's vdevs cover the \
+     same ground: vdev:net_null0, vdev:net_ring0, vdev:net_pcap0,rx_pcap=IN,tx_pcap=OUT) or only \
+     native ones";
+
+/// `vdev:DEVARGS` or a PCI address (`0000:18:02.5`, `18:02.5`, optionally `,devargs`) as a
+/// DPDK port spec; `Ok(None)` for anything else.
+pub fn parse_spec(spec: &str) -> Result<Option<PortSpec>, String> {
+    if let Some(d) = spec.strip_prefix("vdev:") {
+        let d = d.trim();
+        if d.is_empty() || d.starts_with(',') {
+            return Err("vdev: needs a device, e.g. vdev:net_null0 or vdev:net_af_xdp0,iface=eth1".into());
+        }
+        return Ok(Some(PortSpec::Dpdk { devargs: d.to_string() }));
+    }
+    if is_pci_addr(spec.split(',').next().unwrap_or_default()) {
+        return Ok(Some(PortSpec::Dpdk { devargs: spec.to_string() }));
+    }
+    Ok(None)
+}
+
+/// `DDDD:BB:DD.F` or `BB:DD.F` in hex.
+fn is_pci_addr(s: &str) -> bool {
+    let hex = |p: &str, n: usize| p.len() == n && p.bytes().all(|b| b.is_ascii_hexdigit());
+    let Some((bus_dev, func)) = s.rsplit_once('.') else { return false };
+    let func_ok = func.len() == 1 && matches!(func.as_bytes()[0], b'0'..=b'7');
+    let parts: Vec<&str> = bus_dev.split(':').collect();
+    func_ok
+        && match parts.as_slice() {
+            [d, b, dev] => hex(d, 4) && hex(b, 2) && hex(dev, 2),
+            [b, dev] => hex(b, 2) && hex(dev, 2),
+            _ => false,
+        }
+}
+
+/// Without the `dpdk` feature: says how to build.
+#[cfg(not(feature = "dpdk"))]
+pub fn open_all(
+    specs: &[PortSpec],
+    _eal: Option<&str>,
+    _mbufs: u32,
+) -> Result<(Vec<crate::ports::AnyPort>, LeakCheck), Failure> {
+    let what = match specs.iter().find_map(|s| match s {
+        PortSpec::Dpdk { devargs } => Some(devargs.as_str()),
+        _ => None,
+    }) {
+        Some(d) => format!("--port {d:?} is a DPDK port"),
+        None => "--eal is a DPDK option".to_string(),
+    };
+    Err(Failure::Usage(format!(
+        "{what}, and this vnf-l2fwd was built without DPDK: rebuild with \
+         `cargo build --release -p vnf-l2fwd --features dpdk` (needs libdpdk-dev)"
+    )))
+}
+
+#[cfg(feature = "dpdk")]
+pub use with_dpdk::open_all;
+
+#[cfg(feature = "dpdk")]
+mod with_dpdk {
+    use super::*;
+    use dataplane::dpdk::{eal_args, DpdkDevice, DpdkPort, DpdkPortConfig, Eal};
+    use dataplane::port::Port;
+
+    /// Initialises the EAL and opens every port (all must be DPDK ports).
+    pub fn open_all(specs: &[PortSpec], eal: Option<&str>, mbufs: u32) -> Result<(Vec<DpdkPort>, LeakCheck), Failure> {
+        let mut devargs = vec![];
+        for (id, s) in specs.iter().enumerate() {
+            match s {
+                PortSpec::Dpdk { devargs: d } => devargs.push(d.clone()),
+                _ => return Err(Failure::Usage(format!("port {id} is a native port: {MIX_ERROR}"))),
+            }
+        }
+        let user: Vec<String> = eal.unwrap_or_default().split_whitespace().map(String::from).collect();
+        let pci: Vec<String> =
+            devargs.iter().filter(|d| is_pci_addr(d.split(',').next().unwrap_or_default())).cloned().collect();
+        let prefix = format!("vnf-l2fwd-{}", std::process::id());
+        let main_cpu = crate::allowed_cpus().first().copied();
+        let args = eal_args(&build_eal_args(&user, &pci, main_cpu, &prefix));
+        Eal::init(&args).map_err(|e| Failure::Setup(format!("DPDK: {e}")))?;
+        let mut ports = vec![];
+        for (id, d) in devargs.iter().enumerate() {
+            let cfg = DpdkPortConfig { id: Some(id as u16), pool_size: mbufs, ..Default::default() };
+            let p = DpdkPort::open(DpdkDevice::Devargs(d.clone()), cfg).map_err(|e| Failure::Setup(e.to_string()))?;
+            let info = p.info();
+            println!("Port {id}: {} ({}, DPDK port {}) MAC {}", info.name, info.driver, p.port_id(), p.mac());
+            ports.push(p);
+        }
+        let mut pools: Vec<_> = ports.iter().map(|p| p.pool().clone()).collect();
+        pools.dedup_by(|a, b| a.as_ptr() == b.as_ptr());
+        let own_prefix = !user.iter().any(|a| a.starts_with("--file-prefix"));
+        let check: LeakCheck = Box::new(move || {
+            if own_prefix {
+                // EAL's runtime files of this process (no hugepage files with --no-huge).
+                let _ = std::fs::remove_dir_all(format!("/var/run/dpdk/{prefix}"));
+            }
+            let out: u32 = pools.iter().map(|p| p.in_use()).sum();
+            let size: u32 = pools.iter().map(|p| p.size()).sum();
+            if out == 0 {
+                Ok(format!("All {size} mbufs returned to the DPDK pool(s): no leak."))
+            } else {
+                Err(format!("{out} mbufs did not return to the DPDK pool(s)"))
+            }
+        });
+        Ok((ports, check))
+    }
+
+    fn has(args: &[String], names: &[&str]) -> bool {
+        args.iter().any(|a| {
+            names
+                .iter()
+                .any(|n| a == n || a.strip_prefix(n).is_some_and(|r| r.starts_with('=') || !n.starts_with("--")))
+        })
+    }
+
+    /// The EAL arguments: the user's, plus defaults for what they leave out.
+    pub(super) fn build_eal_args(
+        user: &[String],
+        pci: &[String],
+        main_cpu: Option<usize>,
+        prefix: &str,
+    ) -> Vec<String> {
+        let mut v = user.to_vec();
+        if !has(user, &["-l", "-c", "--lcores"]) {
+            v.extend(["-l".to_string(), main_cpu.unwrap_or(0).to_string()]);
+        }
+        if !has(user, &["--file-prefix"]) {
+            v.extend(["--file-prefix".to_string(), prefix.to_string()]);
+        }
+        for p in pci {
+            let name = DpdkDevice::name(p);
+            if !user.iter().any(|a| DpdkDevice::name(a) == name) {
+                v.extend(["-a".to_string(), p.clone()]);
+            }
+        }
+        if pci.is_empty() && !has(user, &["-a", "--allow", "-b", "--block", "--no-pci"]) {
+            v.push("--no-pci".into());
+        }
+        if !has(user, &["--log-level"]) {
+            v.push("--log-level=notice".into());
+        }
+        v
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dpdk_specs() {
+        let d = |s: &str| Some(PortSpec::Dpdk { devargs: s.to_string() });
+        assert_eq!(parse_spec("vdev:net_null0").unwrap(), d("net_null0"));
+        assert_eq!(parse_spec("vdev:net_null0,size=128").unwrap(), d("net_null0,size=128"));
+        assert_eq!(parse_spec("0000:18:02.5").unwrap(), d("0000:18:02.5"));
+        assert_eq!(parse_spec("18:02.5").unwrap(), d("18:02.5"));
+        assert_eq!(parse_spec("null").unwrap(), None);
+        assert_eq!(parse_spec("pcap:rx=a").unwrap(), None);
+        assert!(parse_spec("vdev:").is_err());
+        assert!(parse_spec("0000:18:02.9").unwrap().is_none());
+        assert_eq!("vdev:net_ring0".parse::<PortSpec>().unwrap(), d("net_ring0").unwrap());
+    }
+
+    #[cfg(feature = "dpdk")]
+    #[test]
+    fn eal_defaults() {
+        let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+        let v = with_dpdk::build_eal_args(&[], &[], Some(3), "p");
+        assert_eq!(v, s(&["-l", "3", "--file-prefix", "p", "--no-pci", "--log-level=notice"]));
+        let v = with_dpdk::build_eal_args(&s(&["-l", "0-1", "--file-prefix=x"]), &s(&["18:02.5"]), Some(3), "p");
+        assert_eq!(v, s(&["-l", "0-1", "--file-prefix=x", "-a", "18:02.5", "--log-level=notice"]));
+        let v = with_dpdk::build_eal_args(&s(&["-a", "0000:18:02.5"]), &s(&["18:02.5"]), None, "p");
+        assert_eq!(v, s(&["-a", "0000:18:02.5", "-l", "0", "--file-prefix", "p", "--log-level=notice"]));
+    }
+}
