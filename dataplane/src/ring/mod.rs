@@ -204,11 +204,21 @@ impl<T> Ring<T> {
     #[inline(always)]
     fn prod_reserve(&self, n: u32, b: Behavior) -> (u32, u32) {
         let cap = self.slots.capacity();
-        let mut old = self.prod.head.load(Ordering::Relaxed);
+        // The head is read with acquire, and moved with a release CAS, so that whoever reads a
+        // head value also sees a consumer tail at least as new as the one its mover saw: a
+        // tail older than the head would make `free` wrap around and let us overwrite slots
+        // that are not consumed yet (DPDK's rte_ring_c11 puts an acquire fence here).
+        let mut old = self.prod.head.load(Ordering::Acquire);
         loop {
             // Acquire pairs with the consumers' release of cons.tail: their reads of the slots
             // we are about to overwrite happened before.
             let free = cap.wrapping_add(self.cons.tail.load(Ordering::Acquire)).wrapping_sub(old);
+            if free > cap {
+                // Cannot happen with the orderings above; be safe on any memory model.
+                old = self.prod.head.load(Ordering::Acquire);
+                spin(0);
+                continue;
+            }
             let n = if n > free {
                 match b {
                     Behavior::Bulk => 0,
@@ -220,7 +230,7 @@ impl<T> Ring<T> {
             if n == 0 {
                 return (old, 0);
             }
-            match self.prod.head.compare_exchange_weak(old, old.wrapping_add(n), Ordering::Relaxed, Ordering::Relaxed) {
+            match self.prod.head.compare_exchange_weak(old, old.wrapping_add(n), Ordering::AcqRel, Ordering::Acquire) {
                 Ok(_) => return (old, n),
                 Err(cur) => old = cur,
             }
@@ -229,11 +239,19 @@ impl<T> Ring<T> {
 
     #[inline(always)]
     fn cons_reserve(&self, n: u32, b: Behavior) -> (u32, u32) {
-        let mut old = self.cons.head.load(Ordering::Relaxed);
+        let cap = self.slots.capacity();
+        // Acquire: see prod_reserve; here a stale producer tail would make `avail` wrap and
+        // let us read slots that are not published yet.
+        let mut old = self.cons.head.load(Ordering::Acquire);
         loop {
             // Acquire pairs with the producers' release of prod.tail: their slot writes are
             // visible.
             let avail = self.prod.tail.load(Ordering::Acquire).wrapping_sub(old);
+            if avail > cap {
+                old = self.cons.head.load(Ordering::Acquire);
+                spin(0);
+                continue;
+            }
             let n = if n > avail {
                 match b {
                     Behavior::Bulk => 0,
@@ -245,7 +263,7 @@ impl<T> Ring<T> {
             if n == 0 {
                 return (old, 0);
             }
-            match self.cons.head.compare_exchange_weak(old, old.wrapping_add(n), Ordering::Relaxed, Ordering::Relaxed) {
+            match self.cons.head.compare_exchange_weak(old, old.wrapping_add(n), Ordering::AcqRel, Ordering::Acquire) {
                 Ok(_) => return (old, n),
                 Err(cur) => old = cur,
             }
