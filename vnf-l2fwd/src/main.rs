@@ -60,6 +60,12 @@ struct NodeFeaturesArgs {
     /// Output format: table, json, or nfd (a Node Feature Discovery features.d file).
     #[arg(long, default_value = "table", value_parser = ["table", "json", "nfd"])]
     format: String,
+    /// Write to this file (atomically: a temporary file renamed over it) instead of stdout.
+    #[arg(long)]
+    output: Option<std::path::PathBuf>,
+    /// Repeat every this many seconds, until SIGTERM (for a DaemonSet).
+    #[arg(long)]
+    every: Option<u64>,
 }
 
 #[derive(Args, Debug)]
@@ -448,13 +454,31 @@ fn discover(a: DiscoverArgs) -> Result<(), Failure> {
 }
 
 fn node_features(a: NodeFeaturesArgs) -> Result<(), Failure> {
-    let f = vnf_l2fwd::node_features::NodeFeatures::read(&a.root);
-    print_out(&match a.format.as_str() {
-        "json" => f.to_json(),
-        "nfd" => f.to_nfd(),
-        _ => f.to_table(),
-    });
-    Ok(())
+    let stop = Arc::new(AtomicBool::new(false));
+    if a.every.is_some() {
+        stop_on_signals(stop.clone()).map_err(|e| Failure::Setup(format!("cannot install signal handlers: {e}")))?;
+    }
+    loop {
+        let f = vnf_l2fwd::node_features::NodeFeatures::read(&a.root);
+        let out = match a.format.as_str() {
+            "json" => f.to_json(),
+            "nfd" => f.to_nfd(),
+            _ => f.to_table(),
+        };
+        match &a.output {
+            Some(p) => vnf_l2fwd::node_features::write_atomically(p, &out)
+                .map_err(|e| Failure::Setup(format!("{}: {e}", p.display())))?,
+            None => print_out(&out),
+        }
+        let Some(secs) = a.every else { return Ok(()) };
+        let until = Instant::now() + Duration::from_secs(secs.max(1));
+        while Instant::now() < until {
+            if stop.load(Ordering::Relaxed) {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
 }
 
 /// Prints to stdout; a closed pipe (| head) is not an error worth a panic.

@@ -643,9 +643,19 @@ pub fn label_value(s: &str) -> String {
     out
 }
 
-/// The default root for `--root`.
-pub fn host_root() -> PathBuf {
-    PathBuf::from("/")
+/// Writes `content` to `path` through a temporary file in the same directory renamed over
+/// it, so a reader (nfd-worker) never sees half a file.
+///
+/// # Errors
+/// Any I/O error.
+pub fn write_atomically(path: &Path, content: &str) -> std::io::Result<()> {
+    let name = path.file_name().ok_or_else(|| std::io::Error::other("no file name"))?;
+    let mut tmp_name = std::ffi::OsString::from(".");
+    tmp_name.push(name);
+    tmp_name.push(".tmp");
+    let tmp: PathBuf = path.with_file_name(tmp_name);
+    fs::write(&tmp, content)?;
+    fs::rename(&tmp, path)
 }
 
 #[cfg(test)]
@@ -661,6 +671,17 @@ mod tests {
         }
         assert_eq!(fmt_cpus(&[0, 1, 2, 5, 7, 8]), "0-2,5,7-8");
         assert_eq!(fmt_cpus(&[]), "");
+    }
+
+    #[test]
+    fn atomic_write() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("vnf-l2fwd");
+        write_atomically(&p, "a=1\n").unwrap();
+        write_atomically(&p, "a=2\n").unwrap();
+        assert_eq!(fs::read_to_string(&p).unwrap(), "a=2\n");
+        assert_eq!(fs::read_dir(d.path()).unwrap().count(), 1, "no temporary file left");
+        assert!(write_atomically(&d.path().join("missing/x"), "").is_err());
     }
 
     #[test]
