@@ -472,6 +472,19 @@ pub struct PciDeviceVar {
     pub info: BTreeMap<String, String>,
 }
 
+/// The variable the SR-IOV network device plugin sets for an extended resource:
+/// `intel.com/sriov_netdevice` → `PCIDEVICE_INTEL_COM_SRIOV_NETDEVICE`.
+pub fn pcidevice_var(resource: &str) -> String {
+    let (prefix, name) = resource.split_once('/').unwrap_or(("", resource));
+    let mut v = String::from(PCIDEVICE_PREFIX);
+    if !prefix.is_empty() {
+        v.push_str(&prefix.replace('.', "_"));
+        v.push('_');
+    }
+    v.push_str(name);
+    v.to_uppercase()
+}
+
 /// Reads the `PCIDEVICE_*` variables, sorted by name.
 ///
 /// # Errors
@@ -482,8 +495,12 @@ pub fn parse_pcidevice_env(env: &[(String, String)]) -> Result<Vec<PciDeviceVar>
     for (k, v) in env {
         let Some(rest) = k.strip_prefix(PCIDEVICE_PREFIX) else { continue };
         let bad = |msg: String| DiscoverError::Env { var: k.clone(), msg };
-        if rest.is_empty() || !rest.bytes().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == b'_') {
-            return Err(bad("name is not PCIDEVICE_ followed by A-Z, 0-9 and _".into()));
+        // The plugin upper-cases the name and replaces the prefix's dots; a resource name may
+        // keep a '-'.
+        if rest.is_empty()
+            || !rest.bytes().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == b'_' || c == b'-')
+        {
+            return Err(bad("name is not PCIDEVICE_ followed by A-Z, 0-9, _ and -".into()));
         }
         match k.strip_suffix("_INFO") {
             // A resource named "..._info" has a plain variable ending in _INFO whose value is a
@@ -993,6 +1010,8 @@ mod tests {
 
     #[test]
     fn pcidevice_names() {
+        assert_eq!(pcidevice_var("intel.com/sriov_netdevice"), "PCIDEVICE_INTEL_COM_SRIOV_NETDEVICE");
+        assert_eq!(pcidevice_var("openshift.io/dpdk_nic_1"), "PCIDEVICE_OPENSHIFT_IO_DPDK_NIC_1");
         let env = |v: &[(&str, &str)]| v.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect::<Vec<_>>();
         let r = parse_pcidevice_env(&env(&[
             ("PCIDEVICE_INTEL_COM_SRIOV_NETDEVICE", "0000:18:02.5,0000:18:02.6"),
