@@ -10,6 +10,23 @@ use vfio::testing::{build_tree, FixtureDevice};
 use vnf_l2fwd::discover::{discover_with, go_unquote, parse_downward_map, DiscoverError, NETWORK_STATUS_ANNOTATION};
 use vnf_l2fwd::node_features::AfXdpSupport;
 
+/// The VNF binary as a command; under a cross-test runner (qemu-user, set as cargo's
+/// `CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUNNER`) through that runner, as cargo runs tests.
+fn vnf() -> Command {
+    let bin = env!("CARGO_BIN_EXE_vnf-l2fwd");
+    let runner = cfg!(target_arch = "aarch64")
+        .then(|| std::env::var("CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUNNER").ok())
+        .flatten();
+    match runner.as_deref().map(|r| r.split_whitespace().collect::<Vec<_>>()) {
+        Some(parts) if !parts.is_empty() => {
+            let mut c = Command::new(parts[0]);
+            c.args(&parts[1..]).arg(bin);
+            c
+        }
+        _ => Command::new(bin),
+    }
+}
+
 fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/discover").join(name)
 }
@@ -283,7 +300,7 @@ fn cli_prints_table_and_json() {
     let dir = tempfile::tempdir().unwrap();
     let root = pod_root(dir.path());
     let ann = podnetinfo(dir.path(), "vfio.annotations");
-    let out = Command::new(env!("CARGO_BIN_EXE_vnf-l2fwd"))
+    let out = vnf()
         .args(["discover", "--json", "--root"])
         .arg(&root)
         .arg("--podnetinfo")
@@ -299,13 +316,7 @@ fn cli_prints_table_and_json() {
     let bad = dir.path().join("bad/annotations");
     fs::create_dir_all(bad.parent().unwrap()).unwrap();
     fs::copy(fixture("bad-pci.annotations"), &bad).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_vnf-l2fwd"))
-        .args(["discover", "--root"])
-        .arg(&root)
-        .arg("--podnetinfo")
-        .arg(&bad)
-        .output()
-        .unwrap();
+    let out = vnf().args(["discover", "--root"]).arg(&root).arg("--podnetinfo").arg(&bad).output().unwrap();
     assert_eq!(out.status.code(), Some(3));
     assert!(String::from_utf8_lossy(&out.stderr).contains("network-status[1].device-info.pci.pci-address"));
 }

@@ -7,6 +7,23 @@ use std::process::Command;
 use vfio::testing::{build_tree, FixtureDevice};
 use vnf_l2fwd::node_features::{NodeFeatures, NFD_PREFIX};
 
+/// The VNF binary as a command; under a cross-test runner (qemu-user, set as cargo's
+/// `CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUNNER`) through that runner, as cargo runs tests.
+fn vnf() -> Command {
+    let bin = env!("CARGO_BIN_EXE_vnf-l2fwd");
+    let runner = cfg!(target_arch = "aarch64")
+        .then(|| std::env::var("CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUNNER").ok())
+        .flatten();
+    match runner.as_deref().map(|r| r.split_whitespace().collect::<Vec<_>>()) {
+        Some(parts) if !parts.is_empty() => {
+            let mut c = Command::new(parts[0]);
+            c.args(&parts[1..]).arg(bin);
+            c
+        }
+        _ => Command::new(bin),
+    }
+}
+
 fn write(p: &Path, s: &str) {
     fs::create_dir_all(p.parent().unwrap()).unwrap();
     fs::write(p, s).unwrap();
@@ -190,10 +207,9 @@ fn empty_root_is_not_fatal() {
 
 #[test]
 fn this_machine() {
-    let bin = env!("CARGO_BIN_EXE_vnf-l2fwd");
     let mut node_arch = None;
     for fmt in ["table", "json", "nfd"] {
-        let out = Command::new(bin).args(["node-features", "--format", fmt]).output().unwrap();
+        let out = vnf().args(["node-features", "--format", fmt]).output().unwrap();
         assert!(out.status.success(), "{fmt}: {}", String::from_utf8_lossy(&out.stderr));
         let s = String::from_utf8(out.stdout).unwrap();
         match fmt {
