@@ -34,6 +34,39 @@ enum Cmd {
     L2fwd(L2fwdArgs),
     /// List network devices and bind them to vfio-pci, like dpdk-devbind.py.
     Devbind(DevbindArgs),
+    /// Kubernetes: show the ports, CPUs and hugepages this pod was given, and the command to run.
+    Discover(DiscoverArgs),
+    /// What this node offers a data plane (CPU, extensions, NUMA, hugepages, IOMMU, SR-IOV, AF_XDP).
+    NodeFeatures(NodeFeaturesArgs),
+}
+
+#[derive(Args, Debug)]
+struct DiscoverArgs {
+    /// The downward API annotations file.
+    #[arg(long, default_value = vnf_l2fwd::discover::DEFAULT_PODNETINFO)]
+    podnetinfo: std::path::PathBuf,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+    /// Root of the sysfs/procfs tree (for tests).
+    #[arg(long, default_value = "/", hide = true)]
+    root: std::path::PathBuf,
+}
+
+#[derive(Args, Debug)]
+struct NodeFeaturesArgs {
+    /// Root of the /proc and /sys trees to read.
+    #[arg(long, default_value = "/")]
+    root: std::path::PathBuf,
+    /// Output format: table, json, or nfd (a Node Feature Discovery features.d file).
+    #[arg(long, default_value = "table", value_parser = ["table", "json", "nfd"])]
+    format: String,
+    /// Write to this file (atomically: a temporary file renamed over it) instead of stdout.
+    #[arg(long)]
+    output: Option<std::path::PathBuf>,
+    /// Repeat every this many seconds, until SIGTERM (for a DaemonSet).
+    #[arg(long)]
+    every: Option<u64>,
 }
 
 #[derive(Args, Debug)]
@@ -157,6 +190,8 @@ fn main() -> ExitCode {
         Cmd::Demo(a) => demo(a),
         Cmd::L2fwd(a) => l2fwd(a),
         Cmd::Devbind(a) => devbind(a),
+        Cmd::Discover(a) => discover(a),
+        Cmd::NodeFeatures(a) => node_features(a),
     };
     match r {
         Ok(()) => ExitCode::SUCCESS,
@@ -447,6 +482,47 @@ fn devbind(a: DevbindArgs) -> Result<(), Failure> {
         let _ = std::io::stdout().write_all(out.as_bytes());
     }
     Ok(())
+}
+
+fn discover(a: DiscoverArgs) -> Result<(), Failure> {
+    let env: Vec<(String, String)> = std::env::vars().collect();
+    let d = vnf_l2fwd::discover::discover(&a.root, &env, &a.podnetinfo).map_err(|e| Failure::Setup(e.to_string()))?;
+    print_out(&if a.json { d.to_json() } else { d.to_table() });
+    Ok(())
+}
+
+fn node_features(a: NodeFeaturesArgs) -> Result<(), Failure> {
+    let stop = Arc::new(AtomicBool::new(false));
+    if a.every.is_some() {
+        stop_on_signals(stop.clone()).map_err(|e| Failure::Setup(format!("cannot install signal handlers: {e}")))?;
+    }
+    loop {
+        let f = vnf_l2fwd::node_features::NodeFeatures::read(&a.root);
+        let out = match a.format.as_str() {
+            "json" => f.to_json(),
+            "nfd" => f.to_nfd(),
+            _ => f.to_table(),
+        };
+        match &a.output {
+            Some(p) => vnf_l2fwd::node_features::write_atomically(p, &out)
+                .map_err(|e| Failure::Setup(format!("{}: {e}", p.display())))?,
+            None => print_out(&out),
+        }
+        let Some(secs) = a.every else { return Ok(()) };
+        let until = Instant::now() + Duration::from_secs(secs.max(1));
+        while Instant::now() < until {
+            if stop.load(Ordering::Relaxed) {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+}
+
+/// Prints to stdout; a closed pipe (| head) is not an error worth a panic.
+fn print_out(s: &str) {
+    use std::io::Write;
+    let _ = std::io::stdout().write_all(s.as_bytes());
 }
 
 #[cfg(test)]
