@@ -325,6 +325,13 @@ fn run_forwarding<P: Port<Buf = Mbuf> + std::fmt::Debug + 'static>(
     assert_eq!(r.headrooms, (256, 256), "{test}: received data must start at chunk + 64 + 256");
     assert_eq!(r.in_use_after_drop, 0, "{test}: mbufs leaked after the ports were dropped");
     for ifname in ["f0", "f1"] {
+        // Closing the BPF link detaches the program, but a child process another test thread
+        // is forking at that moment holds a copy of the fd until its exec (close-on-exec): so
+        // allow a short grace period before calling it left behind.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
+        while topo.fwd.xdp_attached(ifname).unwrap() && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
         assert!(!topo.fwd.xdp_attached(ifname).unwrap(), "{test}: XDP program left on {ifname}");
     }
     drop(topo);
