@@ -5,6 +5,7 @@
 //! be opened (the message says what to do).
 
 mod dpdk_ports;
+mod metrics;
 mod ports;
 mod stats;
 
@@ -92,8 +93,18 @@ struct L2fwdArgs {
     /// af_packet:IFACE[,queues=N][,qdisc_bypass=1] | vdev:DEVARGS (DPDK vdev, e.g. vdev:net_null0) |
     /// a PCI address (DPDK, e.g. 0000:18:02.5). DPDK ports need the `dpdk` build feature and cannot
     /// be mixed with the others.
-    #[arg(long = "port", required = true)]
+    /// Without any --port, the ports come from Kubernetes discovery (see `vnf-l2fwd discover`).
+    #[arg(long = "port")]
     ports: Vec<PortSpec>,
+    /// The downward API annotations file discovery reads when no --port is given.
+    #[arg(long, default_value = vnf_l2fwd::discover::DEFAULT_PODNETINFO)]
+    podnetinfo: std::path::PathBuf,
+    /// Serve Prometheus metrics on this address (e.g. 0.0.0.0:9100); off by default.
+    #[arg(long = "metrics-addr")]
+    metrics_addr: Option<String>,
+    /// Periodic statistics as DPDK l2fwd's text block or one JSON object per period.
+    #[arg(long = "stats-format", default_value = "text", value_parser = ["text", "json"])]
+    stats_format: String,
     /// Put kernel-interface ports in promiscuous mode.
     #[arg(short = 'P')]
     promiscuous: bool,
@@ -266,6 +277,20 @@ struct RunSetup<P: Port> {
     duration: Option<f64>,
     leak_check: LeakCheck,
     show_mpps: bool,
+    metrics: Option<metrics::Server>,
+    json: bool,
+}
+
+/// The counters of every port, for metrics and JSON output.
+fn samples<P: Port>(rt: &Runtime, ports: &[P]) -> Vec<metrics::PortSample> {
+    stats::port_lines(rt, ports.len())
+        .into_iter()
+        .zip(ports)
+        .map(|(line, p)| {
+            let info = p.info();
+            metrics::PortSample { name: info.name, driver: info.driver, line, hw: p.stats() }
+        })
+        .collect()
 }
 
 /// The leak check of one of our mempools.
@@ -303,10 +328,21 @@ fn run_l2fwd<P: Port>(
     let mut rt = Runtime::launch(vec![l]).map_err(|e| Failure::Setup(e.to_string()))?;
     let nports = s.ports.len();
     let mut next_stats = Instant::now() + Duration::from_secs(s.period.max(1));
+    let mut next_metrics = Instant::now();
     loop {
         std::thread::sleep(Duration::from_millis(20));
         if stop.load(Ordering::Relaxed) || rt.finished() {
             break;
+        }
+        if let Some(m) = &s.metrics {
+            if Instant::now() >= next_metrics {
+                next_metrics += Duration::from_millis(250);
+                m.publish(metrics::render_prometheus(
+                    &samples(&rt, &s.ports),
+                    &rt.drop_stats(),
+                    start.elapsed().as_secs_f64(),
+                ));
+            }
         }
         if let Some(d) = s.duration {
             if start.elapsed().as_secs_f64() >= d {
@@ -315,13 +351,26 @@ fn run_l2fwd<P: Port>(
         }
         if s.period > 0 && Instant::now() >= next_stats {
             next_stats += Duration::from_secs(s.period);
-            stats::print_live(&stats::render(&stats::port_lines(&rt, nports), &rt.drop_stats()));
+            if s.json {
+                println!(
+                    "{}",
+                    metrics::render_json(&samples(&rt, &s.ports), &rt.drop_stats(), start.elapsed().as_secs_f64())
+                );
+            } else {
+                stats::print_live(&stats::render(&stats::port_lines(&rt, nports), &rt.drop_stats()));
+            }
         }
     }
     rt.stop();
     let failed = rt.join();
     let elapsed = start.elapsed().as_secs_f64();
     let lines = stats::port_lines(&rt, nports);
+    if let Some(m) = &s.metrics {
+        m.publish(metrics::render_prometheus(&samples(&rt, &s.ports), &rt.drop_stats(), elapsed));
+    }
+    if s.json {
+        println!("{}", metrics::render_json(&samples(&rt, &s.ports), &rt.drop_stats(), elapsed));
+    }
     print!("{}", stats::render(&lines, &rt.drop_stats()));
     let fwd_total: u64 = lines.iter().map(|l| l.sent).sum();
     if s.show_mpps {
@@ -361,7 +410,15 @@ fn demo(a: DemoArgs) -> Result<(), Failure> {
     }
     println!("l2fwd demo: null0 <-> null1 on one worker (cpu {cpu:?}) for {} s", a.duration);
     run_l2fwd(
-        RunSetup { ports, period: a.period, duration: Some(a.duration), leak_check: pool_check(pool), show_mpps: true },
+        RunSetup {
+            ports,
+            period: a.period,
+            duration: Some(a.duration),
+            leak_check: pool_check(pool),
+            show_mpps: true,
+            metrics: None,
+            json: false,
+        },
         fwd,
         cpu,
         a.rx_burst,
@@ -369,7 +426,24 @@ fn demo(a: DemoArgs) -> Result<(), Failure> {
     )
 }
 
-fn l2fwd(a: L2fwdArgs) -> Result<(), Failure> {
+fn l2fwd(mut a: L2fwdArgs) -> Result<(), Failure> {
+    if a.ports.is_empty() {
+        // No --port: take the pod's interfaces from Kubernetes discovery.
+        let env: Vec<(String, String)> = std::env::vars().collect();
+        let d = vnf_l2fwd::discover::discover(std::path::Path::new("/"), &env, &a.podnetinfo)
+            .map_err(|e| Failure::Usage(format!("no --port given and discovery failed: {e}")))?;
+        for spec in d.port_specs() {
+            let p: PortSpec = spec.parse().map_err(|e| Failure::Usage(format!("discovered port: {e}")))?;
+            a.ports.push(p);
+        }
+        if a.ports.is_empty() {
+            return Err(Failure::Usage("no --port given and discovery found no data port".into()));
+        }
+        if a.cpu.is_none() {
+            a.cpu = d.cpus.workers.first().or(d.cpus.effective.last()).copied();
+        }
+        eprintln!("vnf-l2fwd: ports from discovery: {:?}", d.port_specs());
+    }
     if a.ports.len() > MAX_PORTS {
         return Err(Failure::Usage(format!("{} ports given; at most {MAX_PORTS}", a.ports.len())));
     }
@@ -439,8 +513,20 @@ fn forward_l2<P: Port>(
         fwd.set_eth_dest(p, m);
     }
     fwd.set_mac_updating(!a.no_mac_updating);
+    let metrics = a.metrics_addr.as_deref().map(metrics::Server::start).transpose().map_err(Failure::Setup)?;
+    if let Some(m) = &metrics {
+        eprintln!("vnf-l2fwd: metrics on http://{}/metrics", m.addr());
+    }
     run_l2fwd(
-        RunSetup { ports, period: a.period, duration: a.duration, leak_check, show_mpps: true },
+        RunSetup {
+            ports,
+            period: a.period,
+            duration: a.duration,
+            leak_check,
+            show_mpps: true,
+            metrics,
+            json: a.stats_format == "json",
+        },
         fwd,
         a.cpu,
         a.rx_burst,

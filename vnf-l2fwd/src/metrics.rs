@@ -1,0 +1,211 @@
+//! The Prometheus `/metrics` endpoint (`--metrics-addr`) and the JSON statistics lines
+//! (`--stats-format json`).
+//!
+//! The control thread renders a snapshot of the counters a few times a second and publishes
+//! it; the HTTP thread (tiny_http) serves the latest snapshot. Nothing here touches the data
+//! path: the lcores only write their own counters.
+
+use crate::stats::PortLine;
+use dataplane::lcore::DropReason;
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+/// Counters of one port as the metrics and JSON output show them.
+#[derive(Debug, Clone, Default)]
+pub struct PortSample {
+    /// Port name (interface, file, vdev).
+    pub name: String,
+    /// Backend.
+    pub driver: String,
+    /// l2fwd-style sent/received/dropped.
+    pub line: PortLine,
+    /// Backend counters (rte_eth_stats names).
+    pub hw: dataplane::port::PortStats,
+}
+
+/// Renders the Prometheus text exposition format.
+pub fn render_prometheus(ports: &[PortSample], drops: &[u64; DropReason::COUNT], uptime_s: f64) -> String {
+    let mut s = String::new();
+    let mut family = |name: &str, help: &str, kind: &str, rows: &mut dyn Iterator<Item = (String, u64)>| {
+        let _ = writeln!(s, "# HELP {name} {help}\n# TYPE {name} {kind}");
+        for (labels, v) in rows {
+            let _ = writeln!(s, "{name}{labels} {v}");
+        }
+    };
+    let lbl =
+        |i: usize, p: &PortSample| format!("{{port=\"{i}\",name=\"{}\",driver=\"{}\"}}", esc(&p.name), esc(&p.driver));
+    family(
+        "vnf_port_rx_packets_total",
+        "Packets received from the port by the workers.",
+        "counter",
+        &mut ports.iter().enumerate().map(|(i, p)| (lbl(i, p), p.line.received)),
+    );
+    family(
+        "vnf_port_tx_packets_total",
+        "Packets sent on the port by the workers.",
+        "counter",
+        &mut ports.iter().enumerate().map(|(i, p)| (lbl(i, p), p.line.sent)),
+    );
+    family(
+        "vnf_port_tx_dropped_total",
+        "Packets the port's tx queue refused (freed and counted).",
+        "counter",
+        &mut ports.iter().enumerate().map(|(i, p)| (lbl(i, p), p.line.dropped)),
+    );
+    for (name, help, f) in [
+        (
+            "vnf_port_ipackets_total",
+            "Backend counter: packets received.",
+            (|h: &dataplane::port::PortStats| h.ipackets) as fn(&_) -> u64,
+        ),
+        ("vnf_port_opackets_total", "Backend counter: packets sent.", |h| h.opackets),
+        ("vnf_port_ibytes_total", "Backend counter: bytes received.", |h| h.ibytes),
+        ("vnf_port_obytes_total", "Backend counter: bytes sent.", |h| h.obytes),
+        ("vnf_port_imissed_total", "Backend counter: packets missed on receive.", |h| h.imissed),
+        ("vnf_port_ierrors_total", "Backend counter: receive errors.", |h| h.ierrors),
+        ("vnf_port_oerrors_total", "Backend counter: transmit errors.", |h| h.oerrors),
+        ("vnf_port_rx_nombuf_total", "Backend counter: receive attempts without a free mbuf.", |h| h.rx_nombuf),
+    ] {
+        family(name, help, "counter", &mut ports.iter().enumerate().map(|(i, p)| (lbl(i, p), f(&p.hw))));
+    }
+    family(
+        "vnf_dropped_packets_total",
+        "Packets dropped by the data path, by reason.",
+        "counter",
+        &mut DropReason::ALL.iter().map(|r| (format!("{{reason=\"{}\"}}", r.name()), drops[*r as usize])),
+    );
+    let _ = writeln!(s, "# HELP vnf_uptime_seconds Seconds since forwarding started.\n# TYPE vnf_uptime_seconds gauge");
+    let _ = writeln!(s, "vnf_uptime_seconds {uptime_s:.3}");
+    s
+}
+
+/// One JSON object with the same figures (for `--stats-format json`).
+pub fn render_json(ports: &[PortSample], drops: &[u64; DropReason::COUNT], uptime_s: f64) -> String {
+    let ports: Vec<serde_json::Value> = ports
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            serde_json::json!({
+                "port": i, "name": p.name, "driver": p.driver,
+                "sent": p.line.sent, "received": p.line.received, "dropped": p.line.dropped,
+                "ipackets": p.hw.ipackets, "opackets": p.hw.opackets, "ibytes": p.hw.ibytes, "obytes": p.hw.obytes,
+                "imissed": p.hw.imissed, "ierrors": p.hw.ierrors, "oerrors": p.hw.oerrors, "rx_nombuf": p.hw.rx_nombuf,
+            })
+        })
+        .collect();
+    let drops: serde_json::Map<String, serde_json::Value> =
+        DropReason::ALL.iter().map(|r| (r.name().to_string(), drops[*r as usize].into())).collect();
+    serde_json::json!({ "uptime_s": uptime_s, "ports": ports, "drops": drops }).to_string()
+}
+
+fn esc(s: &str) -> String {
+    s.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+}
+
+/// The HTTP endpoint. Serves `/metrics` (the latest snapshot) and `/healthz`; stops on drop.
+pub struct Server {
+    snapshot: Arc<Mutex<String>>,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+    addr: std::net::SocketAddr,
+}
+
+impl Server {
+    /// Listens on `addr` (e.g. `0.0.0.0:9100`).
+    ///
+    /// # Errors
+    /// When the address is invalid or cannot be bound.
+    pub fn start(addr: &str) -> Result<Server, String> {
+        let server = tiny_http::Server::http(addr).map_err(|e| format!("--metrics-addr {addr}: {e}"))?;
+        let bound = server.server_addr().to_ip().ok_or_else(|| format!("--metrics-addr {addr}: not an IP address"))?;
+        let snapshot = Arc::new(Mutex::new(String::from("# no sample yet\n")));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (snap, st) = (snapshot.clone(), stop.clone());
+        let thread = std::thread::Builder::new()
+            .name("metrics".into())
+            .spawn(move || {
+                while !st.load(Ordering::Relaxed) {
+                    let req = match server.recv_timeout(Duration::from_millis(100)) {
+                        Ok(Some(r)) => r,
+                        Ok(None) => continue,
+                        Err(_) => break,
+                    };
+                    let path = req.url().split('?').next().unwrap_or("").to_string();
+                    let resp = match path.as_str() {
+                        "/metrics" => {
+                            let body = snap.lock().map(|s| s.clone()).unwrap_or_default();
+                            let h = tiny_http::Header::from_bytes("Content-Type", "text/plain; version=0.0.4")
+                                .expect("static header is valid");
+                            tiny_http::Response::from_string(body).with_header(h)
+                        }
+                        "/healthz" | "/readyz" => tiny_http::Response::from_string("ok\n"),
+                        _ => tiny_http::Response::from_string("not found\n").with_status_code(404),
+                    };
+                    let _ = req.respond(resp);
+                }
+            })
+            .map_err(|e| format!("cannot start the metrics thread: {e}"))?;
+        Ok(Server { snapshot, stop, thread: Some(thread), addr: bound })
+    }
+
+    /// The bound address.
+    pub fn addr(&self) -> std::net::SocketAddr {
+        self.addr
+    }
+
+    /// Replaces the served snapshot.
+    pub fn publish(&self, text: String) {
+        if let Ok(mut s) = self.snapshot.lock() {
+            *s = text;
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prometheus_text_has_families_and_labels() {
+        let p = PortSample {
+            name: "net\"1".into(),
+            driver: "af_xdp".into(),
+            line: PortLine { sent: 5, received: 7, dropped: 1 },
+            hw: Default::default(),
+        };
+        let mut d = [0u64; DropReason::COUNT];
+        d[DropReason::NoRoute as usize] = 3;
+        let t = render_prometheus(&[p.clone()], &d, 1.5);
+        assert!(t.contains("vnf_port_rx_packets_total{port=\"0\",name=\"net\\\"1\",driver=\"af_xdp\"} 7"));
+        assert!(t.contains("vnf_dropped_packets_total{reason=\"no_route\"} 3"));
+        assert!(t.contains("# TYPE vnf_port_tx_packets_total counter"));
+        let j: serde_json::Value = serde_json::from_str(&render_json(&[p], &d, 1.5)).unwrap();
+        assert_eq!(j["ports"][0]["sent"], 5);
+        assert_eq!(j["drops"]["no_route"], 3);
+    }
+
+    #[test]
+    fn serves_metrics_over_http() {
+        let s = Server::start("127.0.0.1:0").unwrap();
+        s.publish("vnf_test 1\n".into());
+        let mut c = std::net::TcpStream::connect(s.addr()).unwrap();
+        use std::io::{Read, Write};
+        c.write_all(b"GET /metrics HTTP/1.0\r\n\r\n").unwrap();
+        let mut out = String::new();
+        c.read_to_string(&mut out).unwrap();
+        assert!(out.starts_with("HTTP/1.1 200") || out.starts_with("HTTP/1.0 200"), "{out}");
+        assert!(out.ends_with("vnf_test 1\n"));
+    }
+}

@@ -1,0 +1,122 @@
+//! The VNF binary end to end on pcap ports: l2fwd output, the metrics endpoint against the
+//! final summary, JSON statistics, and bad options.
+
+use pcap_file::pcap::{PcapPacket, PcapReader, PcapWriter};
+use std::io::{Read, Write};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_vnf-l2fwd")
+}
+
+fn write_pcap(path: &Path, n: u32) {
+    let mut w = PcapWriter::new(std::fs::File::create(path).unwrap()).unwrap();
+    for i in 0..n {
+        let mut f = vec![0u8; 64];
+        f[..6].copy_from_slice(&[2, 0, 0, 0, 0, 0xaa]);
+        f[6..12].copy_from_slice(&[2, 0, 0, 0, 0, 0xbb]);
+        f[12..14].copy_from_slice(&[0x88, 0xb5]);
+        f[14..18].copy_from_slice(&i.to_be_bytes());
+        w.write_packet(&PcapPacket::new(Duration::ZERO, 64, &f)).unwrap();
+    }
+}
+
+fn read_pcap(path: &Path) -> Vec<Vec<u8>> {
+    let mut r = PcapReader::new(std::fs::File::open(path).unwrap()).unwrap();
+    let mut v = vec![];
+    while let Some(p) = r.next_packet() {
+        v.push(p.unwrap().data.into_owned());
+    }
+    v
+}
+
+fn http_get(addr: &str, path: &str) -> String {
+    let mut c = std::net::TcpStream::connect(addr).unwrap();
+    c.write_all(format!("GET {path} HTTP/1.0\r\n\r\n").as_bytes()).unwrap();
+    let mut out = String::new();
+    c.read_to_string(&mut out).unwrap();
+    out
+}
+
+fn metric(text: &str, name: &str, port: u32) -> u64 {
+    let prefix = format!("{name}{{port=\"{port}\"");
+    text.lines().find(|l| l.starts_with(&prefix)).and_then(|l| l.rsplit(' ').next()).unwrap().parse().unwrap()
+}
+
+#[test]
+fn l2fwd_pcap_rewrites_and_metrics_match_summary() {
+    let dir = tempfile::tempdir().unwrap();
+    let (inp, out) = (dir.path().join("in.pcap"), dir.path().join("out.pcap"));
+    write_pcap(&inp, 100);
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let addr = format!("127.0.0.1:{port}");
+    let child = Command::new(bin())
+        .args(["l2fwd", "--port", &format!("pcap:rx={}", inp.display())])
+        .args(["--port", &format!("pcap:tx={}", out.display())])
+        .args(["--portmap", "(0,1)", "--duration", "3", "-T", "0", "--metrics-addr", &addr])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    let m = http_get(&addr, "/metrics");
+    let o = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(metric(&m, "vnf_port_rx_packets_total", 0), 100, "{m}");
+    assert_eq!(metric(&m, "vnf_port_tx_packets_total", 1), 100, "{m}");
+    // The final summary says the same.
+    let port1 = stdout.split("Statistics for port 1").nth(1).unwrap();
+    assert!(port1.lines().any(|l| l.starts_with("Packets sent:") && l.ends_with(" 100")), "{stdout}");
+    let frames = read_pcap(&out);
+    assert_eq!(frames.len(), 100);
+    for (i, f) in frames.iter().enumerate() {
+        assert_eq!(&f[..6], &[2, 0, 0, 0, 0, 1], "dst = 02:00:00:00:00:<tx port>");
+        assert_eq!(&f[6..12], &[2, 0, 0, 0, 0, 1], "src = tx port MAC");
+        assert_eq!(u32::from_be_bytes(f[14..18].try_into().unwrap()), i as u32, "order kept");
+    }
+}
+
+#[test]
+fn json_stats_lines_parse() {
+    let dir = tempfile::tempdir().unwrap();
+    let inp = dir.path().join("in.pcap");
+    write_pcap(&inp, 10);
+    let o = Command::new(bin())
+        .args(["l2fwd", "--port", &format!("pcap:rx={}", inp.display()), "--port", "null"])
+        .args(["--portmap", "(0,1)", "--duration", "1.5", "-T", "1", "--stats-format", "json", "--no-mac-updating"])
+        .output()
+        .unwrap();
+    assert!(o.status.success());
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    let objs: Vec<serde_json::Value> =
+        stdout.lines().filter(|l| l.starts_with('{')).map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert!(!objs.is_empty(), "{stdout}");
+    assert_eq!(objs.last().unwrap()["ports"][0]["received"], 10);
+}
+
+#[test]
+fn bad_options_exit_2_with_a_message() {
+    for args in [
+        vec!["l2fwd", "--port", "bogus"],
+        vec!["l2fwd", "--port", "null", "--port", "null", "-p", "zz"],
+        vec!["l2fwd", "--port", "null"],
+        vec!["l2fwd", "--port", "null", "--port", "null", "--portmap", "(0,5)"],
+        vec!["l2fwd", "--port", "null", "--port", "null", "--eth-dest", "0,zz:zz"],
+        vec!["l2fwd", "--port", "null", "--port", "null", "--rx-burst", "0", "--duration", "1"],
+        vec!["demo", "--duration", "-1"],
+    ] {
+        let o = Command::new(bin()).args(&args).output().unwrap();
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", String::from_utf8_lossy(&o.stderr));
+        assert!(!o.stderr.is_empty(), "{args:?} printed no message");
+    }
+}
+
+#[test]
+fn missing_interface_is_a_setup_error() {
+    let o = Command::new(bin()).args(["l2fwd", "--port", "af_packet:nosuchif0", "--port", "null"]).output().unwrap();
+    assert_eq!(o.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("nosuchif0"));
+}
