@@ -187,7 +187,7 @@ mod tests {
         };
         let mut d = [0u64; DropReason::COUNT];
         d[DropReason::NoRoute as usize] = 3;
-        let t = render_prometheus(&[p.clone()], &d, 1.5);
+        let t = render_prometheus(std::slice::from_ref(&p), &d, 1.5);
         assert!(t.contains("vnf_port_rx_packets_total{port=\"0\",name=\"net\\\"1\",driver=\"af_xdp\"} 7"));
         assert!(t.contains("vnf_dropped_packets_total{reason=\"no_route\"} 3"));
         assert!(t.contains("# TYPE vnf_port_tx_packets_total counter"));
