@@ -493,7 +493,9 @@ impl L3Fwd {
                     },
                 }
             }
-            0x0806 if arp_reply(conf, rx_port, pkt.data_mut(), l3) => Step::Out(u32::from(rx_port)),
+            0x0806 if arp_reply(&conf.addrs4, conf.mac(rx_port), rx_port, pkt.data_mut(), l3) => {
+                Step::Out(u32::from(rx_port))
+            }
             _ => Step::Out(DROP | DropReason::Filtered as u32),
         };
         (step, l3)
@@ -502,7 +504,7 @@ impl L3Fwd {
 
 /// The L3 offset and EtherType, skipping up to two VLAN tags; `None` when truncated.
 #[inline(always)]
-fn l2_len(d: &[u8]) -> Option<(usize, u16)> {
+pub(crate) fn l2_len(d: &[u8]) -> Option<(usize, u16)> {
     let be = |o: usize| d.get(o..o + 2).map(|b| u16::from_be_bytes([b[0], b[1]]));
     let mut off = 12;
     let mut et = be(off)?;
@@ -523,6 +525,27 @@ fn l2_len(d: &[u8]) -> Option<(usize, u16)> {
 /// header is unchanged then.
 #[inline(always)]
 pub fn ipv4_check_and_decrement(h: &mut [u8]) -> Result<(), DropReason> {
+    ipv4_check(h)?;
+    let ttl = h[8];
+    if ttl <= 1 {
+        return Err(DropReason::TtlExpired);
+    }
+    let proto = h[9];
+    let c = u16::from_be_bytes([h[10], h[11]]);
+    let c = checksum::update_u16(c, u16::from_be_bytes([ttl, proto]), u16::from_be_bytes([ttl - 1, proto]));
+    h[8] = ttl - 1;
+    h[10..12].copy_from_slice(&c.to_be_bytes());
+    Ok(())
+}
+
+/// RFC 1812 §5.2.2 checks on the IPv4 header at the start of `h` (the frame from L3 on):
+/// at least 20 bytes, version 4, IHL ≥ 5 and within `h`, total length between IHL·4 and
+/// `h.len()`, header checksum valid. Returns the header length.
+///
+/// # Errors
+/// `Malformed` or `BadChecksum`.
+#[inline(always)]
+pub fn ipv4_check(h: &[u8]) -> Result<usize, DropReason> {
     if h.len() < 20 {
         return Err(DropReason::Malformed);
     }
@@ -538,16 +561,7 @@ pub fn ipv4_check_and_decrement(h: &mut [u8]) -> Result<(), DropReason> {
     if checksum::sum(&h[..ihl]) != 0xffff {
         return Err(DropReason::BadChecksum);
     }
-    let ttl = h[8];
-    if ttl <= 1 {
-        return Err(DropReason::TtlExpired);
-    }
-    let proto = h[9];
-    let c = u16::from_be_bytes([h[10], h[11]]);
-    let c = checksum::update_u16(c, u16::from_be_bytes([ttl, proto]), u16::from_be_bytes([ttl - 1, proto]));
-    h[8] = ttl - 1;
-    h[10..12].copy_from_slice(&c.to_be_bytes());
-    Ok(())
+    Ok(ihl)
 }
 
 /// IPv6 checks (length, version, payload length) and hop-limit decrement on the header at
@@ -567,18 +581,18 @@ pub fn ipv6_check_and_decrement(h: &mut [u8]) -> Result<(), DropReason> {
     Ok(())
 }
 
-/// Turns an ARP request for one of `rx_port`'s addresses into the reply, in place.
-fn arp_reply(conf: &PortConf, rx_port: u16, d: &mut [u8], l3: usize) -> bool {
+/// Turns an ARP request for one of `rx_port`'s addresses (`addrs4`: port, address pairs)
+/// into the reply from `mac`, in place (Ethernet addresses too).
+pub(crate) fn arp_reply(addrs4: &[(u16, [u8; 4])], mac: [u8; 6], rx_port: u16, d: &mut [u8], l3: usize) -> bool {
     let Some(a) = d.get(l3..l3 + 28) else { return false };
     // Ethernet/IPv4 request.
     if a[..8] != [0, 1, 8, 0, 6, 4, 0, 1] {
         return false;
     }
     let tpa: [u8; 4] = [a[24], a[25], a[26], a[27]];
-    if !conf.addrs4.iter().any(|&(p, ip)| p == rx_port && ip == tpa) {
+    if !addrs4.iter().any(|&(p, ip)| p == rx_port && ip == tpa) {
         return false;
     }
-    let mac = conf.mac(rx_port);
     let mut sha = [0u8; 6];
     sha.copy_from_slice(&a[8..14]);
     let mut spa = [0u8; 4];
