@@ -837,3 +837,146 @@ impl<B: PacketBuf> Forward<B> for L3Fwd {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// A 20-byte IPv4 header (UDP, 10.0.0.1 -> 10.0.0.2) with a valid checksum, followed
+    /// by `payload` bytes, total length covering both.
+    fn ipv4(ttl: u8, payload: usize) -> Vec<u8> {
+        let total = (20 + payload) as u16;
+        let mut h = vec![0x45, 0, 0, 0, 0x12, 0x34, 0x40, 0, ttl, 17, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2];
+        h[2..4].copy_from_slice(&total.to_be_bytes());
+        let c = checksum::checksum(&h);
+        h[10..12].copy_from_slice(&c.to_be_bytes());
+        h.resize(20 + payload, 0xab);
+        h
+    }
+
+    #[test]
+    fn rfc1812_checks() {
+        let good = ipv4(64, 8);
+        let mut p = good.clone();
+        assert_eq!(ipv4_check_and_decrement(&mut p), Ok(()));
+        assert_eq!(p[8], 63);
+        assert_eq!(checksum::sum(&p[..20]), 0xffff, "checksum still valid after the decrement");
+        // Each broken field, alone.
+        let cases: [(&str, fn(&mut Vec<u8>), DropReason); 7] = [
+            ("truncated below 20", |p| p.truncate(19), DropReason::Malformed),
+            ("version 6", |p| p[0] = 0x65, DropReason::Malformed),
+            ("ihl 4", |p| p[0] = 0x44, DropReason::Malformed),
+            ("ihl beyond the frame", |p| p[0] = 0x4f, DropReason::Malformed),
+            ("total length < ihl", |p| p[2..4].copy_from_slice(&19u16.to_be_bytes()), DropReason::Malformed),
+            ("total length > frame", |p| p[2..4].copy_from_slice(&29u16.to_be_bytes()), DropReason::Malformed),
+            ("checksum", |p| p[10] ^= 1, DropReason::BadChecksum),
+        ];
+        for (what, f, want) in cases {
+            let mut p = good.clone();
+            f(&mut p);
+            let before = p.clone();
+            assert_eq!(ipv4_check_and_decrement(&mut p), Err(want), "{what}");
+            assert_eq!(p, before, "{what}: unchanged");
+        }
+        for ttl in [0, 1] {
+            let mut p = ipv4(ttl, 0);
+            assert_eq!(ipv4_check_and_decrement(&mut p), Err(DropReason::TtlExpired));
+        }
+        // Options (IHL 6) are accepted and covered by the checksum.
+        let mut p = ipv4(9, 4);
+        p[0] = 0x46;
+        p[10..12].fill(0);
+        let c = checksum::checksum(&p[..24]);
+        p[10..12].copy_from_slice(&c.to_be_bytes());
+        assert_eq!(ipv4_check_and_decrement(&mut p), Ok(()));
+        assert_eq!(checksum::sum(&p[..24]), 0xffff);
+    }
+
+    proptest! {
+        /// The incremental update equals a full recompute for any header.
+        #[test]
+        fn ttl_decrement_matches_full_recompute(mut h in proptest::collection::vec(any::<u8>(), 20), ttl in 2u8..=255) {
+            h[0] = 0x45;
+            h[2..4].copy_from_slice(&20u16.to_be_bytes());
+            h[8] = ttl;
+            h[10..12].fill(0);
+            let c = checksum::checksum(&h);
+            h[10..12].copy_from_slice(&c.to_be_bytes());
+            let mut p = h.clone();
+            prop_assert_eq!(ipv4_check_and_decrement(&mut p), Ok(()));
+            let mut q = h.clone();
+            q[8] = ttl - 1;
+            q[10..12].fill(0);
+            let full = checksum::checksum(&q);
+            prop_assert_eq!(checksum::sum(&p[..20]), 0xffff);
+            // Equal up to the two representations of zero in one's complement.
+            let inc = u16::from_be_bytes([p[10], p[11]]);
+            prop_assert!(inc == full || (inc ^ full) == 0xffff && (inc == 0 || full == 0));
+        }
+    }
+
+    #[test]
+    fn ipv6_checks() {
+        let mut h = vec![0u8; 48];
+        h[0] = 0x60;
+        h[4..6].copy_from_slice(&8u16.to_be_bytes());
+        h[7] = 2;
+        assert_eq!(ipv6_check_and_decrement(&mut h), Ok(()));
+        assert_eq!(h[7], 1);
+        assert_eq!(ipv6_check_and_decrement(&mut h), Err(DropReason::TtlExpired));
+        h[7] = 64;
+        h[4..6].copy_from_slice(&9u16.to_be_bytes());
+        assert_eq!(ipv6_check_and_decrement(&mut h), Err(DropReason::Malformed));
+        h[4..6].copy_from_slice(&8u16.to_be_bytes());
+        h[0] = 0x40;
+        assert_eq!(ipv6_check_and_decrement(&mut h), Err(DropReason::Malformed));
+        assert_eq!(ipv6_check_and_decrement(&mut h[..39]), Err(DropReason::Malformed));
+    }
+
+    #[test]
+    fn l2_len_skips_vlan_tags() {
+        let mut f = vec![0u8; 30];
+        f[12..14].copy_from_slice(&[0x08, 0x00]);
+        assert_eq!(l2_len(&f), Some((14, 0x0800)));
+        f[12..18].copy_from_slice(&[0x81, 0x00, 0, 5, 0x86, 0xdd]);
+        assert_eq!(l2_len(&f), Some((18, 0x86dd)));
+        f[12..22].copy_from_slice(&[0x88, 0xa8, 0, 5, 0x81, 0x00, 0, 6, 0x08, 0x06]);
+        assert_eq!(l2_len(&f), Some((22, 0x0806)));
+        assert_eq!(l2_len(&f[..13]), None);
+        assert_eq!(l2_len(&f[..20]), None);
+    }
+
+    #[test]
+    fn from_files_reports_line_numbers_and_handle_swaps() {
+        let dir = std::env::temp_dir().join(format!("l3fwd-unit-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let f = dir.join("r4.cfg");
+        std::fs::write(&f, "# routes\nR10.0.0.0/8 0\n\nR10.1.0.0/16 1\n").unwrap();
+        let t = L3FwdTables::from_files(&f, None, Lookup::Lpm).unwrap();
+        assert_eq!(t.routes(), (2, 0));
+        assert!(!t.has_ipv6());
+        let h = TableHandle::new(t);
+        assert_eq!(h.generation(), 0);
+        // A syntax error, and a port the table refuses: both name line 4.
+        std::fs::write(&f, "# routes\nR10.0.0.0/8 0\n\nR10.1.0.0/33 1\n").unwrap();
+        let e = L3FwdTables::from_files(&f, None, Lookup::Lpm).unwrap_err().to_string();
+        assert!(e.contains("line 4"), "{e}");
+        std::fs::write(&f, "# routes\nR10.0.0.0/8 0\n\nR10.1.0.0/16 40\n").unwrap();
+        let e = L3FwdTables::from_files(&f, None, Lookup::Lpm).unwrap_err().to_string();
+        assert!(e.contains("line 4") && e.contains("40"), "{e}");
+        // EM file.
+        std::fs::write(&f, "R10.0.0.2 10.0.0.1 9 9 0x11 1\n").unwrap();
+        let t = L3FwdTables::from_files(&f, None, Lookup::Em).unwrap();
+        assert_eq!(t.lookup(), Lookup::Em);
+        let fwd = L3Fwd::new(&h);
+        assert_eq!(h.swap(t), 1);
+        assert_eq!(h.generation(), 1);
+        let mut fwd2 = fwd.clone();
+        <L3Fwd as Forward<crate::mbuf::Mbuf>>::housekeeping(&mut fwd2);
+        assert_eq!(fwd2.generation(), 1);
+        assert_eq!(fwd2.tables.lookup(), Lookup::Em);
+        assert_eq!(fwd.generation(), 0);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
