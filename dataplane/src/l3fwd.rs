@@ -863,7 +863,8 @@ mod tests {
         assert_eq!(p[8], 63);
         assert_eq!(checksum::sum(&p[..20]), 0xffff, "checksum still valid after the decrement");
         // Each broken field, alone.
-        let cases: [(&str, fn(&mut Vec<u8>), DropReason); 7] = [
+        type Case = (&'static str, fn(&mut Vec<u8>), DropReason);
+        let cases: [Case; 7] = [
             ("truncated below 20", |p| p.truncate(19), DropReason::Malformed),
             ("version 6", |p| p[0] = 0x65, DropReason::Malformed),
             ("ihl 4", |p| p[0] = 0x44, DropReason::Malformed),
