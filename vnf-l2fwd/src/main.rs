@@ -5,12 +5,13 @@
 //! be opened (the message says what to do).
 
 mod dpdk_ports;
+mod l3fwd_cmd;
 mod ports;
 mod stats;
 
 use clap::{Args, Parser, Subcommand};
 use dataplane::fwd::L2Fwd;
-use dataplane::lcore::{stop_on_signals, Lcore, Runtime};
+use dataplane::lcore::{stop_on_signals, Forward, Lcore, Runtime};
 use dataplane::mbuf::{Mempool, MempoolConfig};
 use dataplane::port::{MacAddr, Port, MAX_PORTS};
 use ports::PortSpec;
@@ -34,6 +35,16 @@ enum Cmd {
     L2fwd(L2fwdArgs),
     /// List network devices and bind them to vfio-pci, like dpdk-devbind.py.
     Devbind(DevbindArgs),
+    /// DPDK l3fwd: route IPv4/IPv6 by LPM or exact match (SIGHUP reloads the route files).
+    L3fwd(l3fwd_cmd::L3fwdArgs),
+    /// testpmd io mode: forward untouched to the paired port.
+    Io(l3fwd_cmd::TestpmdArgs),
+    /// testpmd macswap mode: swap the MAC addresses and forward to the paired port.
+    Macswap(l3fwd_cmd::TestpmdArgs),
+    /// testpmd rxonly mode: receive and free.
+    Rxonly(l3fwd_cmd::TestpmdArgs),
+    /// testpmd icmpecho mode: answer ICMP echo and ARP requests out of the receiving port.
+    Icmpecho(l3fwd_cmd::TestpmdArgs),
 }
 
 #[derive(Args, Debug)]
@@ -157,6 +168,11 @@ fn main() -> ExitCode {
         Cmd::Demo(a) => demo(a),
         Cmd::L2fwd(a) => l2fwd(a),
         Cmd::Devbind(a) => devbind(a),
+        Cmd::L3fwd(a) => l3fwd_cmd::l3fwd(a),
+        Cmd::Io(a) => l3fwd_cmd::testpmd(a, l3fwd_cmd::Mode::Io),
+        Cmd::Macswap(a) => l3fwd_cmd::testpmd(a, l3fwd_cmd::Mode::MacSwap),
+        Cmd::Rxonly(a) => l3fwd_cmd::testpmd(a, l3fwd_cmd::Mode::RxOnly),
+        Cmd::Icmpecho(a) => l3fwd_cmd::testpmd(a, l3fwd_cmd::Mode::IcmpEcho),
     };
     match r {
         Ok(()) => ExitCode::SUCCESS,
@@ -231,6 +247,10 @@ struct RunSetup<P: Port> {
     duration: Option<f64>,
     leak_check: LeakCheck,
     show_mpps: bool,
+    /// Ports to poll and send on (bit per port id).
+    enabled: u32,
+    /// Called by the control loop every 20 ms (route reload on SIGHUP).
+    tick: Option<Box<dyn FnMut()>>,
 }
 
 /// The leak check of one of our mempools.
@@ -241,10 +261,10 @@ fn pool_check(pool: Mempool) -> LeakCheck {
     })
 }
 
-/// Runs one lcore forwarding l2fwd between the given ports until the duration or a signal.
-fn run_l2fwd<P: Port>(
+/// Runs one lcore running stage `fwd` over the given ports until the duration or a signal.
+fn run_l2fwd<P: Port, F: Forward<P::Buf> + 'static>(
     mut s: RunSetup<P>,
-    fwd: L2Fwd,
+    fwd: F,
     cpu: Option<usize>,
     rx_burst: usize,
     tx_burst: usize,
@@ -252,7 +272,7 @@ fn run_l2fwd<P: Port>(
     let mut l = Lcore::new("0", cpu, fwd);
     l.set_rx_burst(rx_burst).map_err(|e| Failure::Usage(e.to_string()))?;
     l.set_tx_burst(tx_burst).map_err(|e| Failure::Usage(e.to_string()))?;
-    for (id, p) in s.ports.iter_mut().enumerate() {
+    for (id, p) in s.ports.iter_mut().enumerate().filter(|(id, _)| s.enabled & (1 << id) != 0) {
         let info = p.info();
         if info.rx_queues > 0 {
             l.add_rx(id as u16, p.rx_queue(0).map_err(|e| Failure::Setup(e.to_string()))?);
@@ -272,6 +292,9 @@ fn run_l2fwd<P: Port>(
         std::thread::sleep(Duration::from_millis(20));
         if stop.load(Ordering::Relaxed) || rt.finished() {
             break;
+        }
+        if let Some(t) = s.tick.as_mut() {
+            t();
         }
         if let Some(d) = s.duration {
             if start.elapsed().as_secs_f64() >= d {
@@ -326,7 +349,15 @@ fn demo(a: DemoArgs) -> Result<(), Failure> {
     }
     println!("l2fwd demo: null0 <-> null1 on one worker (cpu {cpu:?}) for {} s", a.duration);
     run_l2fwd(
-        RunSetup { ports, period: a.period, duration: Some(a.duration), leak_check: pool_check(pool), show_mpps: true },
+        RunSetup {
+            ports,
+            period: a.period,
+            duration: Some(a.duration),
+            leak_check: pool_check(pool),
+            show_mpps: true,
+            enabled: u32::MAX,
+            tick: None,
+        },
         fwd,
         cpu,
         a.rx_burst,
@@ -405,7 +436,15 @@ fn forward_l2<P: Port>(
     }
     fwd.set_mac_updating(!a.no_mac_updating);
     run_l2fwd(
-        RunSetup { ports, period: a.period, duration: a.duration, leak_check, show_mpps: true },
+        RunSetup {
+            ports,
+            period: a.period,
+            duration: a.duration,
+            leak_check,
+            show_mpps: true,
+            enabled: a.portmask.unwrap_or(u32::MAX),
+            tick: None,
+        },
         fwd,
         a.cpu,
         a.rx_burst,
