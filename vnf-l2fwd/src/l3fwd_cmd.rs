@@ -342,3 +342,23 @@ pub fn testpmd(a: TestpmdArgs, mode: Mode) -> Result<(), Failure> {
     }
     open_and_run(&a.port, TestpmdRunner { mode, pairs: pp, addrs })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn option_values() {
+        assert_eq!(parse_eth_dest("1,02:00:00:00:00:07", 2).unwrap().0, 1);
+        assert_eq!(parse_addr("0,10.0.0.1", 1).unwrap(), (0, "10.0.0.1".parse().unwrap()));
+        assert_eq!(parse_addr("1, 2001:db8::1", 2).unwrap().1, "2001:db8::1".parse::<IpAddr>().unwrap());
+        for bad in ["2,02:00:00:00:00:07", "x,02:00:00:00:00:07", "1;02:00:00:00:00:07", "1,02:00"] {
+            assert!(parse_eth_dest(bad, 2).is_err(), "{bad}");
+        }
+        for bad in ["0,10.0.0", "5,10.0.0.1", "10.0.0.1"] {
+            assert!(parse_addr(bad, 2).is_err(), "{bad}");
+        }
+        assert_eq!(parse_lookup("em"), Ok(Lookup::Em));
+        assert!(parse_lookup("hash").is_err());
+    }
+}
