@@ -304,3 +304,71 @@ fn route_swap_under_traffic_loses_nothing() {
     drop((inj, rx1, rx2, outer0, outer1, outer2, vnf0, vnf1, vnf2, rt));
     assert_eq!(pool.in_use(), 0);
 }
+
+/// testpmd stages: icmpecho answers echo and ARP for its address, macswap swaps, rxonly
+/// consumes without counting drops.
+#[test]
+fn testpmd_stages() {
+    use dataplane::fwd::{IcmpEcho, MacSwap, RxOnly};
+    let pool = pool(256);
+    let run = |fwd: Box<dyn dataplane::lcore::Forward<Mbuf>>, frames: &[Vec<u8>]| {
+        let (mut outer, mut vnf) = RingPort::<Mbuf>::pair(10, 0, 1, 64).unwrap();
+        let mut l = Lcore::new("t", None, fwd);
+        l.add_rx(0, vnf.rx_queue(0).unwrap());
+        l.add_tx(0, vnf.tx_queue(0).unwrap()).unwrap();
+        let mut b = Burst::new();
+        for f in frames {
+            b.push(Mbuf::from_slice(&pool, f).unwrap()).unwrap();
+        }
+        assert_eq!(outer.tx_queue(0).unwrap().tx_burst(&mut b), frames.len());
+        let mut burst = Burst::new();
+        assert_eq!(l.poll_once(&mut burst, true), frames.len());
+        let mut got = Burst::new();
+        outer.rx_queue(0).unwrap().rx_burst(&mut got, 64);
+        let out: Vec<Vec<u8>> = got.iter().map(|m| m.data().to_vec()).collect();
+        (out, l.stats())
+    };
+    // icmpecho
+    let mut icmp = vec![8, 0, 0, 0, 0, 1, 0, 2, 0xde, 0xad];
+    let c = checksum::checksum(&icmp);
+    icmp[2..4].copy_from_slice(&c.to_be_bytes());
+    let mut ip = ipv4_udp([10, 0, 0, 254], 64, &[]);
+    ip.truncate(20);
+    ip[9] = 1;
+    ip[2..4].copy_from_slice(&30u16.to_be_bytes());
+    ip[10..12].fill(0);
+    let c = checksum::checksum(&ip);
+    ip[10..12].copy_from_slice(&c.to_be_bytes());
+    ip.extend_from_slice(&icmp);
+    let mut echo = IcmpEcho::new();
+    echo.set_port_mac(0, MacAddr(MAC[0])).add_addr(0, Ipv4Addr::new(10, 0, 0, 254));
+    let frames = [
+        eth(MAC[0], PEER, None, 0x0800, &ip),
+        eth([0xff; 6], PEER, None, 0x0806, &arp_request([10, 0, 0, 254])),
+        eth(MAC[0], PEER, None, 0x0800, &ipv4_udp([10, 0, 0, 254], 64, &[])),
+    ];
+    let (out, st) = run(Box::new(echo), &frames);
+    assert_eq!(out.len(), 2);
+    let r = &out[0];
+    assert_eq!(&r[..12], &[PEER, MAC[0]].concat()[..]);
+    assert_eq!(&r[26..30], &[10, 0, 0, 254], "source = our address");
+    assert_eq!(&r[30..34], &[192, 0, 2, 1]);
+    assert_eq!(r[34], 0, "echo reply");
+    assert_eq!(checksum::sum(&r[14..34]), 0xffff);
+    assert_eq!(checksum::sum(&r[34..44]), 0xffff, "ICMP checksum updated");
+    assert_eq!(&out[1][20..22], &[0, 2], "ARP reply");
+    assert_eq!(st.drops[DropReason::Filtered as usize].get(), 1);
+    // macswap on a single port paired with itself
+    let mut ms = MacSwap::default();
+    ms.pairs.pair(0, 0);
+    let (out, _) = run(Box::new(ms), &frames[..1]);
+    assert_eq!(&out[0][..12], &[PEER, MAC[0]].concat()[..]);
+    // rxonly
+    let rx = RxOnly::default();
+    let c = rx.counter();
+    let (out, st) = run(Box::new(rx), &frames);
+    assert!(out.is_empty());
+    assert_eq!(c.get(), 3);
+    assert_eq!(st.drops.iter().map(|c| c.get()).sum::<u64>(), 0);
+    assert_eq!(pool.in_use(), 0);
+}
