@@ -1,5 +1,6 @@
-//! Forwarding stages generic over the buffer type: DPDK l2fwd's MAC rewrite and the pipeline
-//! [`Distributor`].
+//! Forwarding stages generic over the buffer type: DPDK l2fwd's MAC rewrite, the pipeline
+//! [`Distributor`], and testpmd's forwarding modes [`Io`], [`MacSwap`], [`RxOnly`] and
+//! [`IcmpEcho`] (l3fwd is in [`crate::l3fwd`]).
 
 use crate::buf::PacketBuf;
 use crate::burst::Burst;
@@ -126,6 +127,199 @@ impl<B: PacketBuf> Forward<B> for L2Fwd {
                 i += 1;
             });
         }
+    }
+}
+
+/// Port pairs for the testpmd-style stages: what arrives on a port leaves on its peer.
+#[derive(Debug, Clone)]
+pub struct PortPairs {
+    dst_port: [u16; MAX_PORTS],
+}
+
+impl Default for PortPairs {
+    fn default() -> Self {
+        PortPairs { dst_port: [NO_PORT; MAX_PORTS] }
+    }
+}
+
+impl PortPairs {
+    /// Pairs `a` and `b` both ways; ports at or above [`MAX_PORTS`] are ignored.
+    pub fn pair(&mut self, a: u16, b: u16) -> &mut Self {
+        self.route(a, b).route(b, a)
+    }
+
+    /// Sends what arrives on `from` out of `to` (one way).
+    pub fn route(&mut self, from: u16, to: u16) -> &mut Self {
+        if (from as usize) < MAX_PORTS {
+            self.dst_port[from as usize] = to;
+        }
+        self
+    }
+
+    /// The output port for input port `port`, if any.
+    #[inline(always)]
+    pub fn dst_port(&self, port: u16) -> Option<u16> {
+        self.dst_port.get(port as usize).copied().filter(|&p| p != NO_PORT)
+    }
+}
+
+/// testpmd `io` mode: every packet leaves untouched on the port paired with its input port
+/// (packets from an unpaired port are dropped as `Filtered`).
+#[derive(Debug, Clone, Default)]
+pub struct Io {
+    /// The port pairs.
+    pub pairs: PortPairs,
+}
+
+impl<B: PacketBuf> Forward<B> for Io {
+    #[inline]
+    fn forward(&mut self, rx_port: u16, pkts: &mut Burst<B>, tx: &mut Tx<B>) {
+        let out = self.pairs.dst_port(rx_port);
+        let n = pkts.len();
+        pkts.drain_front(n, |m| match out {
+            Some(o) => tx.send(o, m),
+            None => tx.drop_pkt(m, DropReason::Filtered),
+        });
+    }
+}
+
+/// testpmd `macswap` mode: swaps the source and destination MAC of every packet and sends it
+/// on the paired port. Frames shorter than 12 bytes are dropped as `Malformed`.
+#[derive(Debug, Clone, Default)]
+pub struct MacSwap {
+    /// The port pairs.
+    pub pairs: PortPairs,
+}
+
+impl<B: PacketBuf> Forward<B> for MacSwap {
+    #[inline]
+    fn forward(&mut self, rx_port: u16, pkts: &mut Burst<B>, tx: &mut Tx<B>) {
+        let out = self.pairs.dst_port(rx_port);
+        for p in pkts.iter().take(PREFETCH_OFFSET) {
+            p.prefetch();
+        }
+        let n = pkts.len();
+        pkts.drain_front(n, |mut m| {
+            let Some(o) = out else { return tx.drop_pkt(m, DropReason::Filtered) };
+            match m.data_mut().get_mut(..12) {
+                Some(h) => {
+                    let mut dst = [0u8; 6];
+                    dst.copy_from_slice(&h[..6]);
+                    h.copy_within(6..12, 0);
+                    h[6..].copy_from_slice(&dst);
+                    tx.send(o, m);
+                }
+                None => tx.drop_pkt(m, DropReason::Malformed),
+            }
+        });
+    }
+}
+
+/// testpmd `rxonly` mode: frees every packet. They are counted in [`RxOnly::counter`], not
+/// as drops (the lcore's per-port rx counters count them as received too).
+#[derive(Debug, Clone, Default)]
+pub struct RxOnly {
+    counter: std::sync::Arc<crate::stats::Counter>,
+}
+
+impl RxOnly {
+    /// The count of packets consumed (shared by clones of this stage).
+    pub fn counter(&self) -> std::sync::Arc<crate::stats::Counter> {
+        self.counter.clone()
+    }
+}
+
+impl<B: PacketBuf> Forward<B> for RxOnly {
+    #[inline]
+    fn forward(&mut self, _rx_port: u16, pkts: &mut Burst<B>, _tx: &mut Tx<B>) {
+        self.counter.add(pkts.len() as u64);
+        pkts.clear();
+    }
+}
+
+/// testpmd `icmpecho` mode: answers ICMPv4 echo requests and ARP requests for the addresses
+/// configured on the receiving port ([`IcmpEcho::add_addr`]; when no address is configured
+/// at all, every echo request is answered, as testpmd does), back out of the receiving port.
+/// Everything else is dropped as `Filtered`; IPv4 headers failing the RFC 1812 checks as
+/// `Malformed` / `BadChecksum`.
+#[derive(Debug, Clone)]
+pub struct IcmpEcho {
+    addrs4: Vec<(u16, [u8; 4])>,
+    macs: [[u8; 6]; MAX_PORTS],
+}
+
+impl Default for IcmpEcho {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl IcmpEcho {
+    /// A responder with no addresses and port MACs `02:00:00:00:00:<port>`.
+    pub fn new() -> Self {
+        IcmpEcho { addrs4: vec![], macs: std::array::from_fn(|p| MacAddr::local(p as u8).0) }
+    }
+
+    /// Sets port `port`'s own MAC (the source of replies).
+    pub fn set_port_mac(&mut self, port: u16, mac: MacAddr) -> &mut Self {
+        if let Some(m) = self.macs.get_mut(port as usize) {
+            *m = mac.0;
+        }
+        self
+    }
+
+    /// Gives port `port` the IPv4 address `addr`.
+    pub fn add_addr(&mut self, port: u16, addr: std::net::Ipv4Addr) -> &mut Self {
+        self.addrs4.push((port, addr.octets()));
+        self
+    }
+
+    /// Turns an echo request into the reply in place; the outcome for the packet.
+    #[inline]
+    fn echo(&self, rx_port: u16, d: &mut [u8]) -> Result<(), DropReason> {
+        let (l3, et) = crate::l3fwd::l2_len(d).ok_or(DropReason::Malformed)?;
+        let mac = self.macs.get(rx_port as usize).copied().unwrap_or_default();
+        match et {
+            0x0806 if crate::l3fwd::arp_reply(&self.addrs4, mac, rx_port, d, l3) => return Ok(()),
+            0x0800 => {}
+            _ => return Err(DropReason::Filtered),
+        }
+        let ihl = crate::l3fwd::ipv4_check(&d[l3..])?;
+        let h = &d[l3..];
+        let dst = [h[16], h[17], h[18], h[19]];
+        let for_us =
+            if self.addrs4.is_empty() { true } else { self.addrs4.iter().any(|&(p, a)| p == rx_port && a == dst) };
+        let frag = u16::from_be_bytes([h[6], h[7]]) & 0x3fff != 0;
+        let icmp = l3 + ihl;
+        if h[9] != 1 || frag || !for_us || d.len() < icmp + 8 || d[icmp] != 8 || d[icmp + 1] != 0 {
+            return Err(DropReason::Filtered);
+        }
+        // Echo reply: swap the addresses (the IPv4 checksum is unchanged by a swap), type 8 -> 0
+        // with an RFC 1624 update of the ICMP checksum.
+        let src_mac = [d[6], d[7], d[8], d[9], d[10], d[11]];
+        d[..6].copy_from_slice(&src_mac);
+        d[6..12].copy_from_slice(&mac);
+        let h = &mut d[l3..];
+        let mut src = [0u8; 4];
+        src.copy_from_slice(&h[12..16]);
+        h.copy_within(16..20, 12);
+        h[16..20].copy_from_slice(&src);
+        let c = u16::from_be_bytes([d[icmp + 2], d[icmp + 3]]);
+        let c = crate::wire::checksum::update_u16(c, 0x0800, 0x0000);
+        d[icmp] = 0;
+        d[icmp + 2..icmp + 4].copy_from_slice(&c.to_be_bytes());
+        Ok(())
+    }
+}
+
+impl<B: PacketBuf> Forward<B> for IcmpEcho {
+    #[inline]
+    fn forward(&mut self, rx_port: u16, pkts: &mut Burst<B>, tx: &mut Tx<B>) {
+        let n = pkts.len();
+        pkts.drain_front(n, |mut m| match self.echo(rx_port, m.data_mut()) {
+            Ok(()) => tx.send(rx_port, m),
+            Err(r) => tx.drop_pkt(m, r),
+        });
     }
 }
 

@@ -21,6 +21,7 @@ pub mod burst;
 #[cfg(feature = "dpdk")]
 pub mod dpdk;
 pub mod fwd;
+pub mod l3fwd;
 pub mod lcore;
 pub mod mbuf;
 pub mod port;

@@ -5,13 +5,14 @@
 //! be opened (the message says what to do).
 
 mod dpdk_ports;
+mod l3fwd_cmd;
 mod metrics;
 mod ports;
 mod stats;
 
 use clap::{Args, Parser, Subcommand};
 use dataplane::fwd::L2Fwd;
-use dataplane::lcore::{stop_on_signals, Lcore, Runtime};
+use dataplane::lcore::{stop_on_signals, Forward, Lcore, Runtime};
 use dataplane::mbuf::{Mempool, MempoolConfig};
 use dataplane::port::{MacAddr, Port, MAX_PORTS};
 use ports::PortSpec;
@@ -35,6 +36,16 @@ enum Cmd {
     L2fwd(L2fwdArgs),
     /// List network devices and bind them to vfio-pci, like dpdk-devbind.py.
     Devbind(DevbindArgs),
+    /// DPDK l3fwd: route IPv4/IPv6 by LPM or exact match (SIGHUP reloads the route files).
+    L3fwd(l3fwd_cmd::L3fwdArgs),
+    /// testpmd io mode: forward untouched to the paired port.
+    Io(l3fwd_cmd::TestpmdArgs),
+    /// testpmd macswap mode: swap the MAC addresses and forward to the paired port.
+    Macswap(l3fwd_cmd::TestpmdArgs),
+    /// testpmd rxonly mode: receive and free.
+    Rxonly(l3fwd_cmd::TestpmdArgs),
+    /// testpmd icmpecho mode: answer ICMP echo and ARP requests out of the receiving port.
+    Icmpecho(l3fwd_cmd::TestpmdArgs),
     /// Kubernetes: show the ports, CPUs and hugepages this pod was given, and the command to run.
     Discover(DiscoverArgs),
     /// What this node offers a data plane (CPU, extensions, NUMA, hugepages, IOMMU, SR-IOV, AF_XDP).
@@ -203,6 +214,11 @@ fn main() -> ExitCode {
         Cmd::Devbind(a) => devbind(a),
         Cmd::Discover(a) => discover(a),
         Cmd::NodeFeatures(a) => node_features(a),
+        Cmd::L3fwd(a) => l3fwd_cmd::l3fwd(a),
+        Cmd::Io(a) => l3fwd_cmd::testpmd(a, l3fwd_cmd::Mode::Io),
+        Cmd::Macswap(a) => l3fwd_cmd::testpmd(a, l3fwd_cmd::Mode::MacSwap),
+        Cmd::Rxonly(a) => l3fwd_cmd::testpmd(a, l3fwd_cmd::Mode::RxOnly),
+        Cmd::Icmpecho(a) => l3fwd_cmd::testpmd(a, l3fwd_cmd::Mode::IcmpEcho),
     };
     match r {
         Ok(()) => ExitCode::SUCCESS,
@@ -277,6 +293,10 @@ struct RunSetup<P: Port> {
     duration: Option<f64>,
     leak_check: LeakCheck,
     show_mpps: bool,
+    /// Ports to poll and send on (bit per port id).
+    enabled: u32,
+    /// Called by the control loop every 20 ms (route reload on SIGHUP).
+    tick: Option<Box<dyn FnMut()>>,
     metrics: Option<metrics::Server>,
     json: bool,
 }
@@ -301,10 +321,10 @@ fn pool_check(pool: Mempool) -> LeakCheck {
     })
 }
 
-/// Runs one lcore forwarding l2fwd between the given ports until the duration or a signal.
-fn run_l2fwd<P: Port>(
+/// Runs one lcore running stage `fwd` over the given ports until the duration or a signal.
+fn run_l2fwd<P: Port, F: Forward<P::Buf> + 'static>(
     mut s: RunSetup<P>,
-    fwd: L2Fwd,
+    fwd: F,
     cpu: Option<usize>,
     rx_burst: usize,
     tx_burst: usize,
@@ -312,7 +332,7 @@ fn run_l2fwd<P: Port>(
     let mut l = Lcore::new("0", cpu, fwd);
     l.set_rx_burst(rx_burst).map_err(|e| Failure::Usage(e.to_string()))?;
     l.set_tx_burst(tx_burst).map_err(|e| Failure::Usage(e.to_string()))?;
-    for (id, p) in s.ports.iter_mut().enumerate() {
+    for (id, p) in s.ports.iter_mut().enumerate().filter(|(id, _)| s.enabled & (1 << id) != 0) {
         let info = p.info();
         if info.rx_queues > 0 {
             l.add_rx(id as u16, p.rx_queue(0).map_err(|e| Failure::Setup(e.to_string()))?);
@@ -343,6 +363,9 @@ fn run_l2fwd<P: Port>(
                     start.elapsed().as_secs_f64(),
                 ));
             }
+        }
+        if let Some(t) = s.tick.as_mut() {
+            t();
         }
         if let Some(d) = s.duration {
             if start.elapsed().as_secs_f64() >= d {
@@ -418,6 +441,8 @@ fn demo(a: DemoArgs) -> Result<(), Failure> {
             show_mpps: true,
             metrics: None,
             json: false,
+            enabled: u32::MAX,
+            tick: None,
         },
         fwd,
         cpu,
@@ -526,6 +551,8 @@ fn forward_l2<P: Port>(
             show_mpps: true,
             metrics,
             json: a.stats_format == "json",
+            enabled: a.portmask.unwrap_or(u32::MAX),
+            tick: None,
         },
         fwd,
         a.cpu,

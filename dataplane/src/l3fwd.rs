@@ -1,0 +1,983 @@
+//! DPDK l3fwd as a [`Forward`] stage: IPv4/IPv6 routing by longest-prefix match or exact
+//! match, with RFC 1812 checks, TTL/hop-limit decrement and next-hop MAC rewrite.
+//!
+//! Per burst, in chunks of 64 packets:
+//! 1. every packet is parsed in place (Ethernet, up to two VLAN tags which are kept, then
+//!    IPv4, IPv6 or ARP). IPv4 gets the RFC 1812 §5.2.2 checks — frame long enough, version
+//!    4, IHL ≥ 5, total length between IHL·4 and the frame length ([`DropReason::Malformed`]),
+//!    header checksum ([`DropReason::BadChecksum`]) — then TTL ≤ 1 is
+//!    [`DropReason::TtlExpired`], else the TTL is decremented with an RFC 1624 incremental
+//!    checksum update. IPv6: length, version and payload length, then hop limit ≤ 1 →
+//!    `TtlExpired`, else decremented (IPv6 has no header checksum). ARP requests and IPv6
+//!    neighbor solicitations for one of the addresses configured on the receiving port
+//!    ([`L3Fwd::add_addr`]) are turned into the reply in place and sent back out of that port,
+//!    so real neighbors can resolve the VNF. Other non-IP frames are
+//!    [`DropReason::Filtered`];
+//! 2. the destination addresses of the chunk go through one burst lookup
+//!    ([`Lpm4::lookup_bulk`] / [`Lpm6::lookup_bulk`], or [`EmTable::lookup_bulk`] on the
+//!    5-tuples); a miss goes to the default port when one is set, else
+//!    [`DropReason::NoRoute`];
+//! 3. routed packets get the destination MAC of their output port (`--eth-dest`, by default
+//!    `02:00:00:00:00:<port>` as in DPDK) and the port's own MAC as source, and go to the
+//!    port's tx buffer.
+//!
+//! Nothing allocates per packet or per burst: the scratch arrays live in the stage, built once.
+//!
+//! # Route reload without stopping
+//! The tables ([`L3FwdTables`]) are immutable and shared through an `Arc`. A [`TableHandle`]
+//! holds the current one in an [`ArcSwap`] slot with a generation counter; each lcore's
+//! [`L3Fwd`] keeps its own `Arc` and compares generations in
+//! [`Forward::housekeeping`] (every 4096 loop iterations), picking up a table that was built
+//! aside and [`TableHandle::swap`]ped in. The old table is freed when the last lcore lets go
+//! of it. A lookup never takes a lock or touches a shared reference count.
+
+use crate::buf::PacketBuf;
+use crate::burst::Burst;
+use crate::lcore::{DropReason, Forward, Tx};
+use crate::lpm::{
+    rules, EmConfig, EmKey, EmTable, Ipv4FiveTuple, Ipv6FiveTuple, Lpm4, Lpm4Config, Lpm6, Lpm6Config, Route4, Route6,
+    RuleFileError, MISS,
+};
+use crate::port::{MacAddr, MAX_PORTS};
+use crate::wire::checksum;
+use arc_swap::ArcSwap;
+use std::fmt;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+/// Packets per processing chunk (the scratch arrays' size).
+const CHUNK: usize = 64;
+/// How many packets ahead to prefetch.
+const PREFETCH_OFFSET: usize = 4;
+/// Marks an outcome as a drop: `DROP | reason`.
+const DROP: u32 = 0x1_0000;
+
+/// The lookup method (`--lookup`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Lookup {
+    /// Longest-prefix match on the destination address.
+    #[default]
+    Lpm,
+    /// Exact match on the 5-tuple.
+    Em,
+}
+
+impl std::str::FromStr for Lookup {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "lpm" => Ok(Lookup::Lpm),
+            "em" => Ok(Lookup::Em),
+            _ => Err(format!("lookup method {s:?} is not lpm or em")),
+        }
+    }
+}
+
+/// Why routing tables could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum TableError {
+    /// The route file could not be read or has a bad line (the error names the line).
+    #[error(transparent)]
+    File(#[from] RuleFileError),
+    /// A route parsed but could not be added to the table.
+    #[error("{source_name}: line {line}: {msg}")]
+    Route {
+        /// The file (or `<ipv4 routes>` / `<ipv6 routes>` for in-memory routes).
+        source_name: String,
+        /// 1-based line number in the file (or the 1-based route index).
+        line: usize,
+        /// What is wrong.
+        msg: String,
+    },
+}
+
+/// Immutable routing tables of one generation: IPv4 and (optionally) IPv6, LPM or EM.
+#[derive(Debug)]
+pub struct L3FwdTables {
+    lookup: Lookup,
+    lpm4: Option<Lpm4>,
+    lpm6: Option<Lpm6>,
+    em4: Option<EmTable<Ipv4FiveTuple>>,
+    em6: Option<EmTable<Ipv6FiveTuple>>,
+    routes4: usize,
+    routes6: usize,
+}
+
+/// The 1-based line numbers of the route lines of a file (not blank, not a comment), so a
+/// route index from a table build maps back to its line.
+fn route_lines(text: &str) -> Vec<usize> {
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| {
+            let t = l.trim_start();
+            !t.is_empty() && !t.starts_with('#')
+        })
+        .map(|(i, _)| i + 1)
+        .collect()
+}
+
+fn read(path: &Path) -> Result<String, TableError> {
+    std::fs::read_to_string(path)
+        .map_err(|source| TableError::File(RuleFileError::Io { path: path.to_path_buf(), source }))
+}
+
+fn parse_err(path: &Path, source: rules::RuleError) -> TableError {
+    TableError::File(RuleFileError::Parse { path: path.to_path_buf(), source })
+}
+
+/// Maps a build error of route `index` to the file line.
+fn at_line(e: TableError, path: &Path, lines: &[usize]) -> TableError {
+    match e {
+        TableError::Route { line, msg, .. } => TableError::Route {
+            source_name: path.display().to_string(),
+            line: lines.get(line.wrapping_sub(1)).copied().unwrap_or(line),
+            msg,
+        },
+        e => e,
+    }
+}
+
+fn route_err(v6: bool, index: usize, msg: String) -> TableError {
+    TableError::Route { source_name: if v6 { "<ipv6 routes>" } else { "<ipv4 routes>" }.into(), line: index + 1, msg }
+}
+
+fn check_port(v6: bool, index: usize, port: u32) -> Result<(), TableError> {
+    if port as usize >= MAX_PORTS {
+        return Err(route_err(v6, index, format!("output port {port} is not below {MAX_PORTS}")));
+    }
+    Ok(())
+}
+
+impl L3FwdTables {
+    /// Builds LPM tables holding `routes4` and `routes6`, sized to them. No IPv6 table is
+    /// built when `routes6` is empty (IPv6 packets then miss).
+    ///
+    /// # Errors
+    /// [`TableError::Route`] with the 1-based index of the first route that cannot be added
+    /// (output port not below [`MAX_PORTS`], a table limit).
+    pub fn from_lpm_routes(routes4: &[Route4], routes6: &[Route6]) -> Result<Self, TableError> {
+        let deep4 = routes4.iter().filter(|r| r.depth > 24).count() as u32;
+        let cfg4 = Lpm4Config {
+            max_rules: (routes4.len() as u32).saturating_add(1).max(1024),
+            tbl8_groups: deep4.saturating_add(64).min(crate::lpm::lpm4::MAX_TBL8_GROUPS),
+        };
+        for (i, r) in routes4.iter().enumerate() {
+            check_port(false, i, r.next_hop)?;
+        }
+        let lpm4 = Lpm4::from_routes(cfg4, routes4).map_err(|(i, e)| route_err(false, i, e.to_string()))?;
+        let lpm6 = if routes6.is_empty() {
+            None
+        } else {
+            let groups: u32 = routes6.iter().map(|r| u32::from(r.depth.saturating_sub(24)).div_ceil(8)).sum();
+            let cfg6 = Lpm6Config {
+                max_rules: (routes6.len() as u32).saturating_add(1).max(1024),
+                tbl8_groups: groups.saturating_add(64).min(crate::lpm::lpm6::MAX_TBL8_GROUPS),
+            };
+            for (i, r) in routes6.iter().enumerate() {
+                check_port(true, i, r.next_hop)?;
+            }
+            Some(Lpm6::from_routes(cfg6, routes6).map_err(|(i, e)| route_err(true, i, e.to_string()))?)
+        };
+        Ok(L3FwdTables {
+            lookup: Lookup::Lpm,
+            lpm4: Some(lpm4),
+            lpm6,
+            em4: None,
+            em6: None,
+            routes4: routes4.len(),
+            routes6: routes6.len(),
+        })
+    }
+
+    /// Builds exact-match tables holding `routes4` and `routes6`.
+    ///
+    /// # Errors
+    /// As [`from_lpm_routes`](Self::from_lpm_routes).
+    pub fn from_em_routes(routes4: &[rules::EmRoute4], routes6: &[rules::EmRoute6]) -> Result<Self, TableError> {
+        fn build<K: EmKey>(
+            v6: bool,
+            routes: impl Iterator<Item = (K, u32)>,
+            n: usize,
+        ) -> Result<EmTable<K>, TableError> {
+            let cap = (n as u32).saturating_add(n as u32 / 4).max(1024);
+            let mut t = EmTable::new(EmConfig { capacity: cap }).map_err(|e| route_err(v6, 0, e.to_string()))?;
+            for (i, (k, port)) in routes.enumerate() {
+                check_port(v6, i, port)?;
+                t.insert(k, port).map_err(|e| route_err(v6, i, e.to_string()))?;
+            }
+            Ok(t)
+        }
+        let em4 = build(false, routes4.iter().map(|r| (r.key, r.port)), routes4.len())?;
+        let em6 = if routes6.is_empty() {
+            None
+        } else {
+            Some(build(true, routes6.iter().map(|r| (r.key, r.port)), routes6.len())?)
+        };
+        Ok(L3FwdTables {
+            lookup: Lookup::Em,
+            lpm4: None,
+            lpm6: None,
+            em4: Some(em4),
+            em6,
+            routes4: routes4.len(),
+            routes6: routes6.len(),
+        })
+    }
+
+    /// Reads DPDK l3fwd route files (`--rule_ipv4`, optional `--rule_ipv6`) in the format of
+    /// `lookup` (see [`rules`]) and builds the tables.
+    ///
+    /// # Errors
+    /// An unreadable file, or a bad line or a route the table refuses, with the file and its
+    /// 1-based line number.
+    pub fn from_files(rule_ipv4: &Path, rule_ipv6: Option<&Path>, lookup: Lookup) -> Result<Self, TableError> {
+        let t4 = read(rule_ipv4)?;
+        let t6 = rule_ipv6.map(read).transpose()?;
+        let (l4, l6) = (route_lines(&t4), t6.as_deref().map(route_lines).unwrap_or_default());
+        let p6: PathBuf = rule_ipv6.map(Path::to_path_buf).unwrap_or_default();
+        let fix = |e: TableError| match &e {
+            TableError::Route { source_name, .. } if source_name.starts_with("<ipv6") => at_line(e, &p6, &l6),
+            _ => at_line(e, rule_ipv4, &l4),
+        };
+        match lookup {
+            Lookup::Lpm => {
+                let r4 = rules::parse_lpm4(&t4).map_err(|e| parse_err(rule_ipv4, e))?;
+                let r6 = match &t6 {
+                    Some(t) => rules::parse_lpm6(t).map_err(|e| parse_err(&p6, e))?,
+                    None => vec![],
+                };
+                Self::from_lpm_routes(&r4, &r6).map_err(fix)
+            }
+            Lookup::Em => {
+                let r4 = rules::parse_em4(&t4).map_err(|e| parse_err(rule_ipv4, e))?;
+                let r6 = match &t6 {
+                    Some(t) => rules::parse_em6(t).map_err(|e| parse_err(&p6, e))?,
+                    None => vec![],
+                };
+                Self::from_em_routes(&r4, &r6).map_err(fix)
+            }
+        }
+    }
+
+    /// The lookup method.
+    pub fn lookup(&self) -> Lookup {
+        self.lookup
+    }
+
+    /// Number of IPv4 and IPv6 routes.
+    pub fn routes(&self) -> (usize, usize) {
+        (self.routes4, self.routes6)
+    }
+
+    /// True when IPv6 packets can be routed (an IPv6 table exists).
+    pub fn has_ipv6(&self) -> bool {
+        self.lpm6.is_some() || self.em6.is_some()
+    }
+}
+
+struct Shared {
+    slot: ArcSwap<L3FwdTables>,
+    gen: AtomicU64,
+}
+
+/// The shared slot holding the current [`L3FwdTables`]: the control thread swaps a new
+/// generation in, every [`L3Fwd`] made from the handle picks it up at its next housekeeping.
+#[derive(Clone)]
+pub struct TableHandle {
+    inner: Arc<Shared>,
+}
+
+impl fmt::Debug for TableHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TableHandle").field("generation", &self.generation()).finish()
+    }
+}
+
+impl TableHandle {
+    /// A handle whose generation 0 is `tables`.
+    pub fn new(tables: L3FwdTables) -> Self {
+        TableHandle { inner: Arc::new(Shared { slot: ArcSwap::from_pointee(tables), gen: AtomicU64::new(0) }) }
+    }
+
+    /// Makes `tables` the current generation and returns its number. Lcores switch at their
+    /// next housekeeping; the previous tables are freed when the last lcore drops them.
+    pub fn swap(&self, tables: L3FwdTables) -> u64 {
+        self.inner.slot.store(Arc::new(tables));
+        self.inner.gen.fetch_add(1, Ordering::AcqRel) + 1
+    }
+
+    /// The current generation number (0 for the tables given to [`TableHandle::new`]).
+    pub fn generation(&self) -> u64 {
+        self.inner.gen.load(Ordering::Acquire)
+    }
+
+    /// The current tables.
+    pub fn current(&self) -> Arc<L3FwdTables> {
+        self.inner.slot.load_full()
+    }
+}
+
+/// Per-chunk scratch arrays, allocated once per stage.
+#[derive(Clone)]
+struct Scratch {
+    outs: [u32; CHUNK],
+    idx4: [u8; CHUNK],
+    dst4: [u32; CHUNK],
+    hash4: [u32; CHUNK],
+    key4: [Ipv4FiveTuple; CHUNK],
+    nh4: [u32; CHUNK],
+    idx6: [u8; CHUNK],
+    dst6: [[u8; 16]; CHUNK],
+    hash6: [u32; CHUNK],
+    key6: [Ipv6FiveTuple; CHUNK],
+    nh6: [u32; CHUNK],
+}
+
+impl Scratch {
+    fn boxed() -> Box<Self> {
+        Box::new(Scratch {
+            outs: [0; CHUNK],
+            idx4: [0; CHUNK],
+            dst4: [0; CHUNK],
+            hash4: [0; CHUNK],
+            key4: [Ipv4FiveTuple::default(); CHUNK],
+            nh4: [0; CHUNK],
+            idx6: [0; CHUNK],
+            dst6: [[0; 16]; CHUNK],
+            hash6: [0; CHUNK],
+            key6: [Ipv6FiveTuple::default(); CHUNK],
+            nh6: [0; CHUNK],
+        })
+    }
+}
+
+/// Per-port configuration of the stage (MACs, own addresses, limits).
+#[derive(Debug, Clone)]
+struct PortConf {
+    /// Destination + source MAC written per output port.
+    rewrite: [[u8; 12]; MAX_PORTS],
+    /// Own addresses, answered by ARP / neighbor advertisement on that port.
+    addrs4: Vec<(u16, [u8; 4])>,
+    addrs6: Vec<(u16, [u8; 16])>,
+    default_port: Option<u16>,
+    max_pkt_len: usize,
+}
+
+impl PortConf {
+    fn mac(&self, port: u16) -> [u8; 6] {
+        let mut m = [0; 6];
+        if let Some(r) = self.rewrite.get(port as usize) {
+            m.copy_from_slice(&r[6..]);
+        }
+        m
+    }
+}
+
+/// What pass 1 decided for one packet.
+enum Step {
+    V4,
+    V6,
+    Out(u32),
+}
+
+/// DPDK l3fwd's forwarding stage. See the [module docs](self).
+#[derive(Clone)]
+pub struct L3Fwd {
+    tables: Arc<L3FwdTables>,
+    handle: Option<TableHandle>,
+    gen: u64,
+    conf: PortConf,
+    scratch: Box<Scratch>,
+}
+
+impl fmt::Debug for L3Fwd {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("L3Fwd").field("tables", &self.tables).field("gen", &self.gen).field("conf", &self.conf).finish()
+    }
+}
+
+impl L3Fwd {
+    /// A stage routing with the current tables of `handle` and following its swaps.
+    pub fn new(handle: &TableHandle) -> Self {
+        let mut s = Self::with_tables(handle.current());
+        s.gen = handle.generation();
+        s.handle = Some(handle.clone());
+        s
+    }
+
+    /// A stage routing with fixed `tables`.
+    pub fn with_tables(tables: Arc<L3FwdTables>) -> Self {
+        let mut rewrite = [[0u8; 12]; MAX_PORTS];
+        for (p, r) in rewrite.iter_mut().enumerate() {
+            r[..6].copy_from_slice(&MacAddr::local(p as u8).0);
+        }
+        L3Fwd {
+            tables,
+            handle: None,
+            gen: 0,
+            conf: PortConf { rewrite, addrs4: vec![], addrs6: vec![], default_port: None, max_pkt_len: usize::MAX },
+            scratch: Scratch::boxed(),
+        }
+    }
+
+    /// Sets port `port`'s own MAC (the source of routed packets and of ARP/ND replies).
+    pub fn set_port_mac(&mut self, port: u16, mac: MacAddr) -> &mut Self {
+        if let Some(r) = self.conf.rewrite.get_mut(port as usize) {
+            r[6..].copy_from_slice(&mac.0);
+        }
+        self
+    }
+
+    /// Sets the next-hop MAC for packets routed out of `port` (`--eth-dest`).
+    pub fn set_eth_dest(&mut self, port: u16, mac: MacAddr) -> &mut Self {
+        if let Some(r) = self.conf.rewrite.get_mut(port as usize) {
+            r[..6].copy_from_slice(&mac.0);
+        }
+        self
+    }
+
+    /// Sends route misses to `port` instead of dropping them as `NoRoute`.
+    pub fn set_default_port(&mut self, port: Option<u16>) -> &mut Self {
+        self.conf.default_port = port;
+        self
+    }
+
+    /// Drops frames longer than `len` bytes as `TooLong` (`--max-pkt-len`).
+    pub fn set_max_pkt_len(&mut self, len: Option<usize>) -> &mut Self {
+        self.conf.max_pkt_len = len.unwrap_or(usize::MAX);
+        self
+    }
+
+    /// Gives port `port` the address `addr`: ARP requests (IPv4) or neighbor solicitations
+    /// (IPv6) for it arriving on that port are answered.
+    pub fn add_addr(&mut self, port: u16, addr: IpAddr) -> &mut Self {
+        match addr {
+            IpAddr::V4(a) => self.conf.addrs4.push((port, a.octets())),
+            IpAddr::V6(a) => self.conf.addrs6.push((port, a.octets())),
+        }
+        self
+    }
+
+    /// The generation of the tables in use.
+    pub fn generation(&self) -> u64 {
+        self.gen
+    }
+
+    /// Pass 1 for one packet: checks, TTL decrement, ARP/ND replies.
+    #[inline(always)]
+    fn classify_one<B: PacketBuf>(conf: &PortConf, rx_port: u16, pkt: &mut B) -> (Step, usize) {
+        if pkt.len() > conf.max_pkt_len {
+            return (Step::Out(DROP | DropReason::TooLong as u32), 0);
+        }
+        let Some((l3, et)) = l2_len(pkt.data()) else {
+            return (Step::Out(DROP | DropReason::Malformed as u32), 0);
+        };
+        let step = match et {
+            0x0800 => match ipv4_check_and_decrement(&mut pkt.data_mut()[l3..]) {
+                Ok(()) => Step::V4,
+                Err(r) => Step::Out(DROP | r as u32),
+            },
+            0x86dd => {
+                let ns = if conf.addrs6.is_empty() { None } else { ndp_solicit(conf, rx_port, pkt.data(), l3) };
+                match ns {
+                    Some((target, src)) => Step::Out(if ndp_reply(conf, rx_port, pkt, l3, target, src) {
+                        u32::from(rx_port)
+                    } else {
+                        DROP | DropReason::Malformed as u32
+                    }),
+                    None => match ipv6_check_and_decrement(&mut pkt.data_mut()[l3..]) {
+                        Ok(()) => Step::V6,
+                        Err(r) => Step::Out(DROP | r as u32),
+                    },
+                }
+            }
+            0x0806 if arp_reply(&conf.addrs4, conf.mac(rx_port), rx_port, pkt.data_mut(), l3) => {
+                Step::Out(u32::from(rx_port))
+            }
+            _ => Step::Out(DROP | DropReason::Filtered as u32),
+        };
+        (step, l3)
+    }
+}
+
+/// The L3 offset and EtherType, skipping up to two VLAN tags; `None` when truncated.
+#[inline(always)]
+pub(crate) fn l2_len(d: &[u8]) -> Option<(usize, u16)> {
+    let be = |o: usize| d.get(o..o + 2).map(|b| u16::from_be_bytes([b[0], b[1]]));
+    let mut off = 12;
+    let mut et = be(off)?;
+    for _ in 0..2 {
+        if et == 0x8100 || et == 0x88a8 {
+            off += 4;
+            et = be(off)?;
+        }
+    }
+    Some((off + 2, et))
+}
+
+/// RFC 1812 §5.2.2 checks on the IPv4 header at the start of `h` (the frame from L3 on),
+/// then the TTL check and decrement with an RFC 1624 checksum update.
+///
+/// # Errors
+/// `Malformed` (too short, version, IHL, total length), `BadChecksum`, `TtlExpired`; the
+/// header is unchanged then.
+#[inline(always)]
+pub fn ipv4_check_and_decrement(h: &mut [u8]) -> Result<(), DropReason> {
+    ipv4_check(h)?;
+    let ttl = h[8];
+    if ttl <= 1 {
+        return Err(DropReason::TtlExpired);
+    }
+    let proto = h[9];
+    let c = u16::from_be_bytes([h[10], h[11]]);
+    let c = checksum::update_u16(c, u16::from_be_bytes([ttl, proto]), u16::from_be_bytes([ttl - 1, proto]));
+    h[8] = ttl - 1;
+    h[10..12].copy_from_slice(&c.to_be_bytes());
+    Ok(())
+}
+
+/// RFC 1812 §5.2.2 checks on the IPv4 header at the start of `h` (the frame from L3 on):
+/// at least 20 bytes, version 4, IHL ≥ 5 and within `h`, total length between IHL·4 and
+/// `h.len()`, header checksum valid. Returns the header length.
+///
+/// # Errors
+/// `Malformed` or `BadChecksum`.
+#[inline(always)]
+pub fn ipv4_check(h: &[u8]) -> Result<usize, DropReason> {
+    if h.len() < 20 {
+        return Err(DropReason::Malformed);
+    }
+    let vihl = h[0];
+    let ihl = usize::from(vihl & 0xf) * 4;
+    if vihl >> 4 != 4 || ihl < 20 || h.len() < ihl {
+        return Err(DropReason::Malformed);
+    }
+    let total = usize::from(u16::from_be_bytes([h[2], h[3]]));
+    if total < ihl || total > h.len() {
+        return Err(DropReason::Malformed);
+    }
+    if checksum::sum(&h[..ihl]) != 0xffff {
+        return Err(DropReason::BadChecksum);
+    }
+    Ok(ihl)
+}
+
+/// IPv6 checks (length, version, payload length) and hop-limit decrement on the header at
+/// the start of `h`.
+///
+/// # Errors
+/// `Malformed` or `TtlExpired` (hop limit ≤ 1); the header is unchanged then.
+#[inline(always)]
+pub fn ipv6_check_and_decrement(h: &mut [u8]) -> Result<(), DropReason> {
+    if h.len() < 40 || h[0] >> 4 != 6 || usize::from(u16::from_be_bytes([h[4], h[5]])) + 40 > h.len() {
+        return Err(DropReason::Malformed);
+    }
+    if h[7] <= 1 {
+        return Err(DropReason::TtlExpired);
+    }
+    h[7] -= 1;
+    Ok(())
+}
+
+/// Turns an ARP request for one of `rx_port`'s addresses (`addrs4`: port, address pairs)
+/// into the reply from `mac`, in place (Ethernet addresses too).
+pub(crate) fn arp_reply(addrs4: &[(u16, [u8; 4])], mac: [u8; 6], rx_port: u16, d: &mut [u8], l3: usize) -> bool {
+    let Some(a) = d.get(l3..l3 + 28) else { return false };
+    // Ethernet/IPv4 request.
+    if a[..8] != [0, 1, 8, 0, 6, 4, 0, 1] {
+        return false;
+    }
+    let tpa: [u8; 4] = [a[24], a[25], a[26], a[27]];
+    if !addrs4.iter().any(|&(p, ip)| p == rx_port && ip == tpa) {
+        return false;
+    }
+    let mut sha = [0u8; 6];
+    sha.copy_from_slice(&a[8..14]);
+    let mut spa = [0u8; 4];
+    spa.copy_from_slice(&a[14..18]);
+    let a = &mut d[l3..l3 + 28];
+    a[7] = 2;
+    a[8..14].copy_from_slice(&mac);
+    a[14..18].copy_from_slice(&tpa);
+    a[18..24].copy_from_slice(&sha);
+    a[24..28].copy_from_slice(&spa);
+    let src = [d[6], d[7], d[8], d[9], d[10], d[11]];
+    d[..6].copy_from_slice(&src);
+    d[6..12].copy_from_slice(&mac);
+    true
+}
+
+/// Length of a neighbor advertisement with a target link-layer address option.
+const NA_LEN: usize = 32;
+
+/// Checks for a valid neighbor solicitation (RFC 4861 §7.1.1) for one of `rx_port`'s
+/// addresses; returns the target and the solicitation's source address.
+fn ndp_solicit(conf: &PortConf, rx_port: u16, d: &[u8], l3: usize) -> Option<([u8; 16], [u8; 16])> {
+    let h = d.get(l3..l3 + 40)?;
+    let plen = usize::from(u16::from_be_bytes([h[4], h[5]]));
+    if h[0] >> 4 != 6 || h[6] != 58 || h[7] != 255 || plen < 24 {
+        return None;
+    }
+    let icmp = d.get(l3 + 40..l3 + 40 + plen)?;
+    if icmp[0] != 135 || icmp[1] != 0 {
+        return None;
+    }
+    let mut target = [0u8; 16];
+    target.copy_from_slice(&icmp[8..24]);
+    if !conf.addrs6.iter().any(|&(p, a)| p == rx_port && a == target) {
+        return None;
+    }
+    let mut src = [0u8; 16];
+    src.copy_from_slice(&h[8..24]);
+    let mut dst = [0u8; 16];
+    dst.copy_from_slice(&h[24..40]);
+    let sum = checksum::add(
+        checksum::pseudo_header_v6(&src.into(), &dst.into(), crate::wire::IpProtocol::Icmpv6, plen as u32),
+        checksum::sum(icmp),
+    );
+    (sum == 0xffff).then_some((target, src))
+}
+
+/// Turns a neighbor solicitation for `target` from `src` (one of `rx_port`'s addresses,
+/// checked by [`ndp_solicit`]) into a neighbor advertisement, in place: router, solicited
+/// and override flags, target link-layer address = the port's MAC, sent to the solicitor (to
+/// all nodes, not solicited, when the solicitor is the unspecified address: duplicate address
+/// detection). `false` when the buffer cannot be resized.
+fn ndp_reply<B: PacketBuf>(
+    conf: &PortConf,
+    rx_port: u16,
+    pkt: &mut B,
+    l3: usize,
+    target: [u8; 16],
+    src: [u8; 16],
+) -> bool {
+    let need = l3 + 40 + NA_LEN;
+    let len = pkt.len();
+    let resized = if len > need { pkt.trim(len - need) } else { len == need || pkt.append(need - len).is_some() };
+    if !resized {
+        return false;
+    }
+    let mac = conf.mac(rx_port);
+    let dad = src == [0u8; 16];
+    let dst6: [u8; 16] = if dad { [0xff, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1] } else { src };
+    let d = pkt.data_mut();
+    let eth_dst = if dad { [0x33, 0x33, 0, 0, 0, 1] } else { [d[6], d[7], d[8], d[9], d[10], d[11]] };
+    d[..6].copy_from_slice(&eth_dst);
+    d[6..12].copy_from_slice(&mac);
+    let h = &mut d[l3..need];
+    h[4..6].copy_from_slice(&(NA_LEN as u16).to_be_bytes());
+    h[6] = 58;
+    h[7] = 255;
+    h[8..24].copy_from_slice(&target);
+    h[24..40].copy_from_slice(&dst6);
+    let icmp = &mut h[40..];
+    icmp[..4].copy_from_slice(&[136, 0, 0, 0]);
+    icmp[4..8].copy_from_slice(&[if dad { 0xa0 } else { 0xe0 }, 0, 0, 0]);
+    icmp[8..24].copy_from_slice(&target);
+    icmp[24..26].copy_from_slice(&[2, 1]);
+    icmp[26..32].copy_from_slice(&mac);
+    let c = checksum::l4_checksum_v6(&target.into(), &dst6.into(), crate::wire::IpProtocol::Icmpv6, icmp);
+    icmp[2..4].copy_from_slice(&c.to_be_bytes());
+    true
+}
+
+/// The EM key of an IPv4 packet (`h` from L3 on, already checked): ports for TCP, UDP and
+/// SCTP when not a fragment, else zero.
+#[inline(always)]
+fn key4(h: &[u8]) -> Ipv4FiveTuple {
+    let ihl = usize::from(h[0] & 0xf) * 4;
+    let proto = h[9];
+    let frag = u16::from_be_bytes([h[6], h[7]]) & 0x3fff != 0;
+    let (sp, dp) = match h.get(ihl..ihl + 4) {
+        Some(p) if matches!(proto, 6 | 17 | 132) && !frag => {
+            (u16::from_be_bytes([p[0], p[1]]), u16::from_be_bytes([p[2], p[3]]))
+        }
+        _ => (0, 0),
+    };
+    Ipv4FiveTuple {
+        src_ip: u32::from_be_bytes([h[12], h[13], h[14], h[15]]),
+        dst_ip: u32::from_be_bytes([h[16], h[17], h[18], h[19]]),
+        src_port: sp,
+        dst_port: dp,
+        proto,
+    }
+}
+
+/// The EM key of an IPv6 packet (`h` from L3 on, already checked).
+#[inline(always)]
+fn key6(h: &[u8]) -> Ipv6FiveTuple {
+    let proto = h[6];
+    let (sp, dp) = match h.get(40..44) {
+        Some(p) if matches!(proto, 6 | 17 | 132) => {
+            (u16::from_be_bytes([p[0], p[1]]), u16::from_be_bytes([p[2], p[3]]))
+        }
+        _ => (0, 0),
+    };
+    let mut k = Ipv6FiveTuple { src_port: sp, dst_port: dp, proto, ..Default::default() };
+    k.src_ip.copy_from_slice(&h[8..24]);
+    k.dst_ip.copy_from_slice(&h[24..40]);
+    k
+}
+
+impl<B: PacketBuf> Forward<B> for L3Fwd {
+    #[inline]
+    fn forward(&mut self, rx_port: u16, pkts: &mut Burst<B>, tx: &mut Tx<B>) {
+        let t: &L3FwdTables = &self.tables;
+        let conf = &self.conf;
+        let s = &mut *self.scratch;
+        let em = t.lookup == Lookup::Em;
+        for p in pkts.iter().take(PREFETCH_OFFSET) {
+            p.prefetch();
+        }
+        while !pkts.is_empty() {
+            let n = pkts.len().min(CHUNK);
+            let (mut n4, mut n6) = (0usize, 0usize);
+            // Pass 1: parse, check, decrement, answer ARP/ND; collect the lookup keys.
+            for i in 0..n {
+                if let Some(p) = pkts.get(i + PREFETCH_OFFSET) {
+                    p.prefetch();
+                }
+                let m = &mut pkts[i];
+                let (step, l3) = Self::classify_one(conf, rx_port, m);
+                match step {
+                    Step::Out(o) => s.outs[i] = o,
+                    Step::V4 => {
+                        let h = &m.data()[l3..];
+                        s.idx4[n4] = i as u8;
+                        if em {
+                            let k = key4(h);
+                            s.hash4[n4] = k.flow_hash();
+                            s.key4[n4] = k;
+                        } else {
+                            s.dst4[n4] = u32::from_be_bytes([h[16], h[17], h[18], h[19]]);
+                        }
+                        n4 += 1;
+                    }
+                    Step::V6 => {
+                        let h = &m.data()[l3..];
+                        s.idx6[n6] = i as u8;
+                        if em {
+                            let k = key6(h);
+                            s.hash6[n6] = k.flow_hash();
+                            s.key6[n6] = k;
+                        } else {
+                            s.dst6[n6].copy_from_slice(&h[24..40]);
+                        }
+                        n6 += 1;
+                    }
+                }
+            }
+            // Pass 2: burst lookups.
+            let nh4 = &mut s.nh4[..n4];
+            let nh6 = &mut s.nh6[..n6];
+            match (em, &t.lpm4, &t.em4) {
+                (false, Some(l), _) => {
+                    l.lookup_bulk(&s.dst4[..n4], nh4);
+                }
+                (true, _, Some(e)) => {
+                    e.lookup_bulk(&s.hash4[..n4], &s.key4[..n4], nh4);
+                }
+                _ => nh4.fill(MISS),
+            }
+            match (em, &t.lpm6, &t.em6) {
+                (false, Some(l), _) => {
+                    l.lookup_bulk(&s.dst6[..n6], nh6);
+                }
+                (true, _, Some(e)) => {
+                    e.lookup_bulk(&s.hash6[..n6], &s.key6[..n6], nh6);
+                }
+                _ => nh6.fill(MISS),
+            }
+            // Pass 3: output port and MAC rewrite of the routed packets.
+            let resolve = |nh: u32| -> u32 {
+                match (nh, conf.default_port) {
+                    (MISS, Some(p)) => u32::from(p),
+                    (MISS, None) => DROP | DropReason::NoRoute as u32,
+                    (p, _) => p,
+                }
+            };
+            for (&i, &nh) in
+                s.idx4[..n4].iter().zip(s.nh4[..n4].iter()).chain(s.idx6[..n6].iter().zip(s.nh6[..n6].iter()))
+            {
+                let i = usize::from(i);
+                let out = resolve(nh);
+                s.outs[i] = match conf.rewrite.get(out as usize) {
+                    Some(r) => {
+                        pkts[i].data_mut()[..12].copy_from_slice(r);
+                        out
+                    }
+                    None if out & DROP != 0 => out,
+                    None => DROP | DropReason::NoTxPort as u32,
+                };
+            }
+            // Pass 4: hand each packet to its tx buffer or drop it.
+            let mut i = 0;
+            let outs = &s.outs;
+            pkts.drain_front(n, |m| {
+                let o = outs[i];
+                i += 1;
+                if o & DROP == 0 {
+                    tx.send(o as u16, m);
+                } else {
+                    tx.drop_pkt(m, DropReason::ALL[(o & 0xff) as usize % DropReason::COUNT]);
+                }
+            });
+        }
+    }
+
+    fn housekeeping(&mut self) {
+        if let Some(h) = &self.handle {
+            let g = h.generation();
+            if g != self.gen {
+                self.tables = h.current();
+                self.gen = g;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// A 20-byte IPv4 header (UDP, 10.0.0.1 -> 10.0.0.2) with a valid checksum, followed
+    /// by `payload` bytes, total length covering both.
+    fn ipv4(ttl: u8, payload: usize) -> Vec<u8> {
+        let total = (20 + payload) as u16;
+        let mut h = vec![0x45, 0, 0, 0, 0x12, 0x34, 0x40, 0, ttl, 17, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2];
+        h[2..4].copy_from_slice(&total.to_be_bytes());
+        let c = checksum::checksum(&h);
+        h[10..12].copy_from_slice(&c.to_be_bytes());
+        h.resize(20 + payload, 0xab);
+        h
+    }
+
+    #[test]
+    fn rfc1812_checks() {
+        let good = ipv4(64, 8);
+        let mut p = good.clone();
+        assert_eq!(ipv4_check_and_decrement(&mut p), Ok(()));
+        assert_eq!(p[8], 63);
+        assert_eq!(checksum::sum(&p[..20]), 0xffff, "checksum still valid after the decrement");
+        // Each broken field, alone.
+        type Case = (&'static str, fn(&mut Vec<u8>), DropReason);
+        let cases: [Case; 7] = [
+            ("truncated below 20", |p| p.truncate(19), DropReason::Malformed),
+            ("version 6", |p| p[0] = 0x65, DropReason::Malformed),
+            ("ihl 4", |p| p[0] = 0x44, DropReason::Malformed),
+            ("ihl beyond the frame", |p| p[0] = 0x4f, DropReason::Malformed),
+            ("total length < ihl", |p| p[2..4].copy_from_slice(&19u16.to_be_bytes()), DropReason::Malformed),
+            ("total length > frame", |p| p[2..4].copy_from_slice(&29u16.to_be_bytes()), DropReason::Malformed),
+            ("checksum", |p| p[10] ^= 1, DropReason::BadChecksum),
+        ];
+        for (what, f, want) in cases {
+            let mut p = good.clone();
+            f(&mut p);
+            let before = p.clone();
+            assert_eq!(ipv4_check_and_decrement(&mut p), Err(want), "{what}");
+            assert_eq!(p, before, "{what}: unchanged");
+        }
+        for ttl in [0, 1] {
+            let mut p = ipv4(ttl, 0);
+            assert_eq!(ipv4_check_and_decrement(&mut p), Err(DropReason::TtlExpired));
+        }
+        // Options (IHL 6) are accepted and covered by the checksum.
+        let mut p = ipv4(9, 4);
+        p[0] = 0x46;
+        p[10..12].fill(0);
+        let c = checksum::checksum(&p[..24]);
+        p[10..12].copy_from_slice(&c.to_be_bytes());
+        assert_eq!(ipv4_check_and_decrement(&mut p), Ok(()));
+        assert_eq!(checksum::sum(&p[..24]), 0xffff);
+    }
+
+    proptest! {
+        /// The incremental update equals a full recompute for any header.
+        #[test]
+        fn ttl_decrement_matches_full_recompute(mut h in proptest::collection::vec(any::<u8>(), 20), ttl in 2u8..=255) {
+            h[0] = 0x45;
+            h[2..4].copy_from_slice(&20u16.to_be_bytes());
+            h[8] = ttl;
+            h[10..12].fill(0);
+            let c = checksum::checksum(&h);
+            h[10..12].copy_from_slice(&c.to_be_bytes());
+            let mut p = h.clone();
+            prop_assert_eq!(ipv4_check_and_decrement(&mut p), Ok(()));
+            let mut q = h.clone();
+            q[8] = ttl - 1;
+            q[10..12].fill(0);
+            let full = checksum::checksum(&q);
+            prop_assert_eq!(checksum::sum(&p[..20]), 0xffff);
+            // Equal up to the two representations of zero in one's complement.
+            let inc = u16::from_be_bytes([p[10], p[11]]);
+            prop_assert!(inc == full || (inc ^ full) == 0xffff && (inc == 0 || full == 0));
+        }
+    }
+
+    #[test]
+    fn ipv6_checks() {
+        let mut h = vec![0u8; 48];
+        h[0] = 0x60;
+        h[4..6].copy_from_slice(&8u16.to_be_bytes());
+        h[7] = 2;
+        assert_eq!(ipv6_check_and_decrement(&mut h), Ok(()));
+        assert_eq!(h[7], 1);
+        assert_eq!(ipv6_check_and_decrement(&mut h), Err(DropReason::TtlExpired));
+        h[7] = 64;
+        h[4..6].copy_from_slice(&9u16.to_be_bytes());
+        assert_eq!(ipv6_check_and_decrement(&mut h), Err(DropReason::Malformed));
+        h[4..6].copy_from_slice(&8u16.to_be_bytes());
+        h[0] = 0x40;
+        assert_eq!(ipv6_check_and_decrement(&mut h), Err(DropReason::Malformed));
+        assert_eq!(ipv6_check_and_decrement(&mut h[..39]), Err(DropReason::Malformed));
+    }
+
+    #[test]
+    fn l2_len_skips_vlan_tags() {
+        let mut f = vec![0u8; 30];
+        f[12..14].copy_from_slice(&[0x08, 0x00]);
+        assert_eq!(l2_len(&f), Some((14, 0x0800)));
+        f[12..18].copy_from_slice(&[0x81, 0x00, 0, 5, 0x86, 0xdd]);
+        assert_eq!(l2_len(&f), Some((18, 0x86dd)));
+        f[12..22].copy_from_slice(&[0x88, 0xa8, 0, 5, 0x81, 0x00, 0, 6, 0x08, 0x06]);
+        assert_eq!(l2_len(&f), Some((22, 0x0806)));
+        assert_eq!(l2_len(&f[..13]), None);
+        assert_eq!(l2_len(&f[..20]), None);
+    }
+
+    #[test]
+    fn from_files_reports_line_numbers_and_handle_swaps() {
+        let dir = std::env::temp_dir().join(format!("l3fwd-unit-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let f = dir.join("r4.cfg");
+        std::fs::write(&f, "# routes\nR10.0.0.0/8 0\n\nR10.1.0.0/16 1\n").unwrap();
+        let t = L3FwdTables::from_files(&f, None, Lookup::Lpm).unwrap();
+        assert_eq!(t.routes(), (2, 0));
+        assert!(!t.has_ipv6());
+        let h = TableHandle::new(t);
+        assert_eq!(h.generation(), 0);
+        // A syntax error, and a port the table refuses: both name line 4.
+        std::fs::write(&f, "# routes\nR10.0.0.0/8 0\n\nR10.1.0.0/33 1\n").unwrap();
+        let e = L3FwdTables::from_files(&f, None, Lookup::Lpm).unwrap_err().to_string();
+        assert!(e.contains("line 4"), "{e}");
+        std::fs::write(&f, "# routes\nR10.0.0.0/8 0\n\nR10.1.0.0/16 40\n").unwrap();
+        let e = L3FwdTables::from_files(&f, None, Lookup::Lpm).unwrap_err().to_string();
+        assert!(e.contains("line 4") && e.contains("40"), "{e}");
+        // EM file.
+        std::fs::write(&f, "R10.0.0.2 10.0.0.1 9 9 0x11 1\n").unwrap();
+        let t = L3FwdTables::from_files(&f, None, Lookup::Em).unwrap();
+        assert_eq!(t.lookup(), Lookup::Em);
+        let fwd = L3Fwd::new(&h);
+        assert_eq!(h.swap(t), 1);
+        assert_eq!(h.generation(), 1);
+        let mut fwd2 = fwd.clone();
+        <L3Fwd as Forward<crate::mbuf::Mbuf>>::housekeeping(&mut fwd2);
+        assert_eq!(fwd2.generation(), 1);
+        assert_eq!(fwd2.tables.lookup(), Lookup::Em);
+        assert_eq!(fwd.generation(), 0);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

@@ -1,0 +1,372 @@
+//! The `l3fwd` subcommand (DPDK l3fwd with SIGHUP route reload) and testpmd's forwarding
+//! modes `io`, `macswap`, `rxonly` and `icmpecho`, all on `run_l2fwd`'s single-lcore loop.
+
+use crate::ports::{self, PortSpec};
+use crate::{
+    dpdk_ports, make_pool, parse_portmap, parse_portmask, pool_check, run_l2fwd, Failure, LeakCheck, RunSetup,
+};
+use clap::Args;
+use dataplane::fwd::{IcmpEcho, Io, MacSwap, PortPairs, RxOnly};
+use dataplane::l3fwd::{L3Fwd, L3FwdTables, Lookup, TableHandle};
+use dataplane::lcore::Forward;
+use dataplane::port::{MacAddr, Port, MAX_PORTS};
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+/// Port options shared by l3fwd and the testpmd modes.
+#[derive(Args, Debug)]
+pub struct PortArgs {
+    /// A port, repeatable, in port-id order (same forms as `l2fwd --port`).
+    #[arg(long = "port", required = true)]
+    ports: Vec<PortSpec>,
+    /// Put kernel-interface ports in promiscuous mode.
+    #[arg(short = 'P')]
+    promiscuous: bool,
+    /// Extra DPDK EAL arguments, one string.
+    #[arg(long, allow_hyphen_values = true)]
+    eal: Option<String>,
+    /// Hex mask of the ports to use (default: all).
+    #[arg(short = 'p', value_parser = parse_portmask)]
+    portmask: Option<u32>,
+    /// Statistics period in seconds (0 = off).
+    #[arg(short = 'T', default_value_t = 10)]
+    period: u64,
+    /// Stop after this many seconds (default: run until SIGINT/SIGTERM).
+    #[arg(long)]
+    duration: Option<f64>,
+    /// CPU to pin the worker to.
+    #[arg(long)]
+    cpu: Option<usize>,
+    /// Receive burst size (1-512).
+    #[arg(long = "rx-burst", default_value_t = 32)]
+    rx_burst: usize,
+    /// Transmit buffer size (1-512).
+    #[arg(long = "tx-burst", default_value_t = 32)]
+    tx_burst: usize,
+    /// Number of mbufs in the pool.
+    #[arg(long, default_value_t = 16384)]
+    mbufs: u32,
+    /// Serve Prometheus metrics on this address (e.g. 0.0.0.0:9100); off by default.
+    #[arg(long = "metrics-addr")]
+    metrics_addr: Option<String>,
+    /// Periodic statistics as DPDK l2fwd's text block or one JSON object per period.
+    #[arg(long = "stats-format", default_value = "text", value_parser = ["text", "json"])]
+    stats_format: String,
+}
+
+/// `vnf-l2fwd l3fwd` options (DPDK l3fwd's names where it has them).
+#[derive(Args, Debug)]
+pub struct L3fwdArgs {
+    #[command(flatten)]
+    port: PortArgs,
+    /// IPv4 route file (DPDK l3fwd format: `R<prefix>/<len> <port>` for lpm, 5-tuples for em).
+    #[arg(long = "rule_ipv4", required = true)]
+    rule_ipv4: PathBuf,
+    /// IPv6 route file.
+    #[arg(long = "rule_ipv6")]
+    rule_ipv6: Option<PathBuf>,
+    /// Lookup method: lpm or em.
+    #[arg(long, default_value = "lpm", value_parser = parse_lookup)]
+    lookup: Lookup,
+    /// Next-hop MAC for an output port: PORT,MAC (repeatable; default 02:00:00:00:00:<port>).
+    #[arg(long = "eth-dest")]
+    eth_dest: Vec<String>,
+    /// Route IPv6 too (needs --rule_ipv6).
+    #[arg(long)]
+    ipv6: bool,
+    /// Drop frames longer than this (64-65535).
+    #[arg(long = "max-pkt-len")]
+    max_pkt_len: Option<usize>,
+    /// Send route misses to this port instead of dropping them.
+    #[arg(long = "default-port")]
+    default_port: Option<u16>,
+    /// The VNF's own address on a port, answered to ARP / neighbor solicitation: PORT,IP
+    /// (repeatable).
+    #[arg(long = "addr")]
+    addr: Vec<String>,
+}
+
+/// Options of the testpmd modes.
+#[derive(Args, Debug)]
+pub struct TestpmdArgs {
+    #[command(flatten)]
+    port: PortArgs,
+    /// Port pairs, e.g. "(0,1)(2,3)" (default: consecutive enabled ports; a lone last port is
+    /// paired with itself).
+    #[arg(long)]
+    portmap: Option<String>,
+    /// icmpecho: an own address on a port, PORT,IPV4 (repeatable; none = answer every echo).
+    #[arg(long = "addr")]
+    addr: Vec<String>,
+}
+
+/// A testpmd forwarding mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Io,
+    MacSwap,
+    RxOnly,
+    IcmpEcho,
+}
+
+fn parse_lookup(s: &str) -> Result<Lookup, String> {
+    s.parse()
+}
+
+fn usage(m: String) -> Failure {
+    Failure::Usage(m)
+}
+
+fn parse_port(opt: &str, v: &str, s: &str, nports: usize) -> Result<u16, Failure> {
+    let p: u16 = s.trim().parse().map_err(|_| usage(format!("{opt} {v:?}: port {s:?} is not a number")))?;
+    if p as usize >= nports {
+        return Err(usage(format!("{opt} {v:?}: no port {p} ({nports} ports given)")));
+    }
+    Ok(p)
+}
+
+fn parse_eth_dest(v: &str, nports: usize) -> Result<(u16, MacAddr), Failure> {
+    let (p, m) = v.split_once(',').ok_or_else(|| usage(format!("--eth-dest {v:?}: expected PORT,MAC")))?;
+    let p = parse_port("--eth-dest", v, p, nports)?;
+    let m: MacAddr = m.trim().parse().map_err(|e| usage(format!("--eth-dest {v:?}: {e}")))?;
+    Ok((p, m))
+}
+
+fn parse_addr(v: &str, nports: usize) -> Result<(u16, IpAddr), Failure> {
+    let (p, a) = v.split_once(',').ok_or_else(|| usage(format!("--addr {v:?}: expected PORT,IP")))?;
+    let p = parse_port("--addr", v, p, nports)?;
+    let a: IpAddr = a.trim().parse().map_err(|_| usage(format!("--addr {v:?}: {a:?} is not an IP address")))?;
+    Ok((p, a))
+}
+
+fn check_common(a: &PortArgs) -> Result<u32, Failure> {
+    if a.ports.len() > MAX_PORTS {
+        return Err(usage(format!("{} ports given; at most {MAX_PORTS}", a.ports.len())));
+    }
+    if let Some(d) = a.duration {
+        if d.is_nan() || d <= 0.0 {
+            return Err(usage(format!("--duration {d} must be positive")));
+        }
+    }
+    let mask = a.portmask.unwrap_or(u32::MAX);
+    if (0..a.ports.len()).all(|p| mask & (1 << p) == 0) {
+        return Err(usage(format!("port mask {mask:#x} enables none of the {} ports given", a.ports.len())));
+    }
+    Ok(mask)
+}
+
+/// Something to run once the ports are open (generic over the port type).
+trait Runner {
+    fn run<P: Port>(self, a: &PortArgs, ports: Vec<P>, leak: LeakCheck) -> Result<(), Failure>;
+}
+
+fn open_and_run<R: Runner>(a: &PortArgs, r: R) -> Result<(), Failure> {
+    if a.eal.is_some() || a.ports.iter().any(PortSpec::is_dpdk) {
+        let (ports, leak) = dpdk_ports::open_all(&a.ports, a.eal.as_deref(), a.mbufs)?;
+        return r.run(a, ports, leak);
+    }
+    let pool = make_pool(a.mbufs)?;
+    let mut ports = vec![];
+    for (id, spec) in a.ports.iter().enumerate() {
+        ports.push(ports::open(id as u16, spec, &pool, a.promiscuous).map_err(|e| Failure::Setup(e.to_string()))?);
+    }
+    r.run(a, ports, pool_check(pool))
+}
+
+fn run_stage<P: Port, F: Forward<P::Buf> + 'static>(
+    a: &PortArgs,
+    ports: Vec<P>,
+    leak: LeakCheck,
+    fwd: F,
+    tick: Option<Box<dyn FnMut()>>,
+) -> Result<(), Failure> {
+    for (id, p) in ports.iter().enumerate() {
+        println!("Port {id}: {} ({}) MAC {}", p.info().name, p.info().driver, p.mac());
+    }
+    let s = RunSetup {
+        ports,
+        period: a.period,
+        duration: a.duration,
+        leak_check: leak,
+        show_mpps: true,
+        enabled: a.portmask.unwrap_or(u32::MAX),
+        tick,
+        metrics: a.metrics_addr.as_deref().map(crate::metrics::Server::start).transpose().map_err(Failure::Setup)?,
+        json: a.stats_format == "json",
+    };
+    run_l2fwd(s, fwd, a.cpu, a.rx_burst, a.tx_burst)
+}
+
+/// The l3fwd options other than the ports.
+struct L3Runner {
+    rule_ipv4: PathBuf,
+    rule_ipv6: Option<PathBuf>,
+    lookup: Lookup,
+    eth_dest: Vec<String>,
+    default_port: Option<u16>,
+    max_pkt_len: Option<usize>,
+    addr: Vec<String>,
+}
+
+impl Runner for L3Runner {
+    fn run<P: Port>(self, pa: &PortArgs, ports: Vec<P>, leak: LeakCheck) -> Result<(), Failure> {
+        let a = &self;
+        let n = ports.len();
+        let tables = L3FwdTables::from_files(&a.rule_ipv4, a.rule_ipv6.as_deref(), a.lookup)
+            .map_err(|e| usage(format!("route file: {e}")))?;
+        let (r4, r6) = tables.routes();
+        println!("l3fwd ({:?}): {r4} IPv4 routes, {r6} IPv6 routes", a.lookup);
+        let handle = TableHandle::new(tables);
+        let mut fwd = L3Fwd::new(&handle);
+        for (id, p) in ports.iter().enumerate() {
+            fwd.set_port_mac(id as u16, p.mac());
+        }
+        for v in &a.eth_dest {
+            let (p, m) = parse_eth_dest(v, n)?;
+            fwd.set_eth_dest(p, m);
+        }
+        for v in &a.addr {
+            let (p, ip) = parse_addr(v, n)?;
+            fwd.add_addr(p, ip);
+        }
+        if let Some(p) = a.default_port {
+            if p as usize >= n {
+                return Err(usage(format!("--default-port {p}: no such port ({n} ports given)")));
+            }
+        }
+        fwd.set_default_port(a.default_port).set_max_pkt_len(a.max_pkt_len);
+        // SIGHUP: rebuild the tables aside and swap them in; a bad file keeps the running ones.
+        let hup = Arc::new(AtomicBool::new(false));
+        signal_hook::flag::register(signal_hook::consts::SIGHUP, hup.clone())
+            .map_err(|e| Failure::Setup(format!("cannot install the SIGHUP handler: {e}")))?;
+        let (r4p, r6p, lookup) = (a.rule_ipv4.clone(), a.rule_ipv6.clone(), a.lookup);
+        let h = handle.clone();
+        let tick = move || {
+            if hup.swap(false, Ordering::Relaxed) {
+                match L3FwdTables::from_files(&r4p, r6p.as_deref(), lookup) {
+                    Ok(t) => {
+                        let (r4, r6) = t.routes();
+                        let g = h.swap(t);
+                        println!("SIGHUP: routes reloaded: generation {g}, {r4} IPv4 routes, {r6} IPv6 routes");
+                    }
+                    Err(e) => println!("SIGHUP: reload rejected, generation {} stays: {e}", h.generation()),
+                }
+            }
+        };
+        run_stage(pa, ports, leak, fwd, Some(Box::new(tick)))
+    }
+}
+
+/// `vnf-l2fwd l3fwd`.
+pub fn l3fwd(a: L3fwdArgs) -> Result<(), Failure> {
+    check_common(&a.port)?;
+    if a.ipv6 && a.rule_ipv6.is_none() {
+        return Err(usage("--ipv6 needs --rule_ipv6 FILE".into()));
+    }
+    if let Some(l) = a.max_pkt_len {
+        if !(64..=65535).contains(&l) {
+            return Err(usage(format!("--max-pkt-len {l} must be 64 to 65535")));
+        }
+    }
+    // Parse the option values once before opening ports, so a typo fails fast (exit 2).
+    let n = a.port.ports.len();
+    for v in &a.eth_dest {
+        parse_eth_dest(v, n)?;
+    }
+    for v in &a.addr {
+        parse_addr(v, n)?;
+    }
+    if let Some(p) = a.default_port {
+        if p as usize >= n {
+            return Err(usage(format!("--default-port {p}: no such port ({n} ports given)")));
+        }
+    }
+    let L3fwdArgs { port, rule_ipv4, rule_ipv6, lookup, eth_dest, ipv6: _, max_pkt_len, default_port, addr } = a;
+    let r = L3Runner { rule_ipv4, rule_ipv6, lookup, eth_dest, default_port, max_pkt_len, addr };
+    open_and_run(&port, r)
+}
+
+struct TestpmdRunner {
+    mode: Mode,
+    pairs: PortPairs,
+    addrs: Vec<(u16, IpAddr)>,
+}
+
+impl Runner for TestpmdRunner {
+    fn run<P: Port>(self, pa: &PortArgs, ports: Vec<P>, leak: LeakCheck) -> Result<(), Failure> {
+        match self.mode {
+            Mode::Io => run_stage(pa, ports, leak, Io { pairs: self.pairs }, None),
+            Mode::MacSwap => run_stage(pa, ports, leak, MacSwap { pairs: self.pairs }, None),
+            Mode::RxOnly => {
+                let fwd = RxOnly::default();
+                let c = fwd.counter();
+                let r = run_stage(pa, ports, leak, fwd, None);
+                println!("rxonly: {} packets received and freed", c.get());
+                r
+            }
+            Mode::IcmpEcho => {
+                let mut fwd = IcmpEcho::new();
+                for (id, p) in ports.iter().enumerate() {
+                    fwd.set_port_mac(id as u16, p.mac());
+                }
+                for &(p, a) in &self.addrs {
+                    if let IpAddr::V4(a) = a {
+                        fwd.add_addr(p, a);
+                    }
+                }
+                run_stage(pa, ports, leak, fwd, None)
+            }
+        }
+    }
+}
+
+/// `vnf-l2fwd io|macswap|rxonly|icmpecho`.
+pub fn testpmd(a: TestpmdArgs, mode: Mode) -> Result<(), Failure> {
+    let mask = check_common(&a.port)?;
+    let n = a.port.ports.len();
+    let enabled: Vec<u16> = (0..n as u16).filter(|p| mask & (1 << p) != 0).collect();
+    let pairs = match &a.portmap {
+        Some(m) => parse_portmap(m)?,
+        None => enabled.chunks(2).map(|c| (c[0], *c.get(1).unwrap_or(&c[0]))).collect(),
+    };
+    let mut pp = PortPairs::default();
+    for &(x, y) in &pairs {
+        for p in [x, y] {
+            if !enabled.contains(&p) {
+                return Err(usage(format!("--portmap names port {p}, which is not given or not in the port mask")));
+            }
+        }
+        pp.pair(x, y);
+    }
+    let mut addrs = vec![];
+    for v in &a.addr {
+        let (p, ip) = parse_addr(v, n)?;
+        if mode != Mode::IcmpEcho || ip.is_ipv6() {
+            return Err(usage(format!("--addr {v:?}: only icmpecho takes --addr, and only IPv4 addresses")));
+        }
+        addrs.push((p, ip));
+    }
+    open_and_run(&a.port, TestpmdRunner { mode, pairs: pp, addrs })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn option_values() {
+        assert_eq!(parse_eth_dest("1,02:00:00:00:00:07", 2).unwrap().0, 1);
+        assert_eq!(parse_addr("0,10.0.0.1", 1).unwrap(), (0, "10.0.0.1".parse().unwrap()));
+        assert_eq!(parse_addr("1, 2001:db8::1", 2).unwrap().1, "2001:db8::1".parse::<IpAddr>().unwrap());
+        for bad in ["2,02:00:00:00:00:07", "x,02:00:00:00:00:07", "1;02:00:00:00:00:07", "1,02:00"] {
+            assert!(parse_eth_dest(bad, 2).is_err(), "{bad}");
+        }
+        for bad in ["0,10.0.0", "5,10.0.0.1", "10.0.0.1"] {
+            assert!(parse_addr(bad, 2).is_err(), "{bad}");
+        }
+        assert_eq!(parse_lookup("em"), Ok(Lookup::Em));
+        assert!(parse_lookup("hash").is_err());
+    }
+}
