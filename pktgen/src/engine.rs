@@ -46,11 +46,14 @@ pub struct TrialConfig {
 
 impl Default for TrialConfig {
     fn default() -> Self {
-        TrialConfig { gen: GenConfig::default(), tx: TxConfig::default(), drain: Duration::from_millis(300) }
+        TrialConfig { gen: GenConfig::default(), tx: TxConfig::default(), drain: Duration::from_millis(1000) }
     }
 }
 
-fn spawn<T: Send + 'static>(ns: Option<&Netns>, f: impl FnOnce() -> T + Send + 'static) -> Result<JoinHandle<T>, String> {
+fn spawn<T: Send + 'static>(
+    ns: Option<&Netns>,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<JoinHandle<T>, String> {
     match ns {
         Some(n) => n.spawn(f).map_err(|e| format!("entering namespace {}: {e}", n.name())),
         None => Ok(std::thread::spawn(f)),
@@ -66,11 +69,19 @@ pub fn receive(port: &mut DynPort, r: &mut Receiver, stop: &AtomicBool, ready: i
     let mut rxq = port.rx_queue(0).map_err(|e| e.to_string())?;
     ready();
     let mut b: Burst<Mbuf> = Burst::new();
+    let mut idle = 0u32;
     while !stop.load(Ordering::Relaxed) {
         if rxq.rx_burst(&mut b, 64) == 0 {
-            std::hint::spin_loop();
+            // Poll, then back off to short sleeps when nothing comes (a shared machine).
+            idle = idle.saturating_add(1);
+            if idle > 4096 {
+                std::thread::sleep(Duration::from_micros(20));
+            } else {
+                std::hint::spin_loop();
+            }
             continue;
         }
+        idle = 0;
         let now = crate::now_ns();
         for m in b.iter() {
             r.on_frame(dataplane::PacketBuf::data(m), now);

@@ -21,7 +21,11 @@ pub struct LatencyHist {
 
 impl std::fmt::Debug for LatencyHist {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LatencyHist").field("count", &self.count).field("min", &self.min).field("max", &self.max).finish()
+        f.debug_struct("LatencyHist")
+            .field("count", &self.count)
+            .field("min", &self.min)
+            .field("max", &self.max)
+            .finish()
     }
 }
 

@@ -196,12 +196,8 @@ fn write_json<T: serde::Serialize>(p: &Option<PathBuf>, v: &T) -> Result<(), Str
 
 fn run(a: RunArgs) -> Result<(), String> {
     let gen = gen_config(&a.t, a.size)?;
-    let tx = TxConfig {
-        rate_pps: a.rate,
-        duration: Duration::from_secs_f64(a.duration),
-        count: a.count,
-        burst: a.t.burst,
-    };
+    let tx =
+        TxConfig { rate_pps: a.rate, duration: Duration::from_secs_f64(a.duration), count: a.count, burst: a.t.burst };
     let max = gen.buf_len(a.size.max());
     match a.rx_port {
         Some(rx) => {

@@ -157,7 +157,11 @@ impl PortSpec {
                 c.qdisc_bypass = *qdisc_bypass;
                 c.promiscuous = promiscuous;
                 c.frame_size = ((max_frame + 128) as u32).next_power_of_two().max(2048);
-                c.block_size = c.block_size.max(c.frame_size);
+                // Blocks retire every millisecond however full: 128 of them ride out a
+                // receiver preempted for 128 ms on a busy machine (8 blocks would lose
+                // packets after an 8 ms stall).
+                c.block_size = (64u32 << 10).max(c.frame_size);
+                c.block_count = 128;
                 Box::new(AfPacketPort::open(id, c, pool.clone()).map_err(|e| e.to_string())?)
             }
             PortSpec::AfXdp { iface, mode } => {
