@@ -88,6 +88,7 @@ mod tests {
             throughput_pps: pps,
             throughput_mbps: 0.0,
             latency: LatencySummary::default(),
+            generator_limited: false,
             trials: vec![],
             hist: None,
         };

@@ -39,6 +39,8 @@ pub struct Trial {
     pub loss_pct: f64,
     /// Within the tolerance.
     pub pass: bool,
+    /// The sender fell more than 2% short of the rate asked (its own limit, not the DUT's).
+    pub generator_limited: bool,
     /// Latency over the trial.
     pub latency: LatencySummary,
 }
@@ -56,6 +58,9 @@ pub struct SizeResult {
     pub throughput_mbps: f64,
     /// Latency at the passing rate.
     pub latency: LatencySummary,
+    /// The passing trial was limited by the sender, not the device: the throughput is a
+    /// lower bound.
+    pub generator_limited: bool,
     /// Every trial in search order.
     pub trials: Vec<Trial>,
     /// The latency histogram of the passing trial (for plots).
@@ -74,6 +79,7 @@ fn trial_of(rate: f64, r: &Report, tol: f64) -> Trial {
         lost,
         loss_pct,
         pass: sent > 0 && loss_pct <= tol,
+        generator_limited: r.tx_pps.is_some_and(|o| o < rate * 0.98),
         latency: r.latency,
     }
 }
@@ -94,6 +100,7 @@ pub fn search(
         throughput_pps: 0.0,
         throughput_mbps: 0.0,
         latency: LatencySummary::default(),
+        generator_limited: false,
         trials: Vec::new(),
         hist: None,
     };
@@ -106,14 +113,16 @@ pub fn search(
         let pass = t.pass;
         if pass {
             lo = rate;
-            res.throughput_pps = t.offered_pps.min(rate).max(if t.offered_pps == 0.0 { rate } else { 0.0 });
+            res.throughput_pps = if t.offered_pps > 0.0 { t.offered_pps.min(rate) } else { rate };
             res.latency = t.latency;
             res.hist = r.hist.clone();
+            res.generator_limited = t.generator_limited;
         } else {
             hi = rate;
         }
         res.trials.push(t);
-        if (pass && rate >= cfg.max_rate_pps) || hi - lo <= step {
+        // A passing trial the sender could not drive at full rate cannot be bettered.
+        if (pass && (rate >= cfg.max_rate_pps || t_limited(&res))) || hi - lo <= step {
             break;
         }
         rate = (lo + hi) / 2.0;
@@ -122,7 +131,11 @@ pub fn search(
     Ok(res)
 }
 
-/// A text table of results.
+fn t_limited(r: &SizeResult) -> bool {
+    r.trials.last().is_some_and(|t| t.pass && t.generator_limited)
+}
+
+/// A text table of results (`*`: limited by the sender, a lower bound).
 pub fn table(results: &[SizeResult]) -> String {
     let mut s = format!(
         "{:>6} {:>12} {:>10} {:>10} {:>9} {:>9} {:>9} {:>7}\n",
@@ -130,9 +143,10 @@ pub fn table(results: &[SizeResult]) -> String {
     );
     for r in results {
         s += &format!(
-            "{:>6} {:>12.0} {:>10.4} {:>10.1} {:>9.1} {:>9.1} {:>9.1} {:>7}\n",
+            "{:>6} {:>11.0}{} {:>10.4} {:>10.1} {:>9.1} {:>9.1} {:>9.1} {:>7}\n",
             r.size,
             r.throughput_pps,
+            if r.generator_limited { "*" } else { " " },
             r.throughput_pps / 1e6,
             r.throughput_mbps,
             r.latency.p50_ns as f64 / 1e3,
@@ -193,5 +207,16 @@ mod tests {
         let r = search("64", 64.0, &cfg, &mut |rate| Ok(dut(1e6, rate))).unwrap();
         assert_eq!(r.trials.len(), 1);
         assert!((line_rate_pps(10.0, 64.0) - 14_880_952.38).abs() < 1.0);
+        // A sender that reaches only 300k: the search stops at its first pass, flagged.
+        let cfg = SearchConfig { max_rate_pps: 1e6, ..SearchConfig::default() };
+        let r = search("64", 64.0, &cfg, &mut |rate| {
+            let mut rep = dut(2e6, rate.min(3e5));
+            rep.tx_pps = Some(rate.min(3e5));
+            Ok(rep)
+        })
+        .unwrap();
+        assert!(r.generator_limited);
+        assert_eq!(r.throughput_pps, 3e5);
+        assert!(table(&[r]).contains("300000*"));
     }
 }
