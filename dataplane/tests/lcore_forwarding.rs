@@ -41,7 +41,9 @@ fn l2fwd_over_ring_ports_is_exact() {
     let mut got = Burst::new();
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
     while seen.contains(&0) && std::time::Instant::now() < deadline {
-        if sent < N {
+        // Fewer packets in flight than the output ring holds (see l3fwd_pcap.rs).
+        let received = seen.iter().filter(|&&c| c > 0).count() as u32;
+        if sent < N && sent - received < 512 {
             let mut b = Burst::new();
             for _ in 0..32.min(N - sent) {
                 let mut frame = [0u8; 64];
