@@ -6,6 +6,7 @@
 
 mod dpdk_ports;
 mod l3fwd_cmd;
+mod lcores;
 mod metrics;
 mod ports;
 mod stats;
@@ -140,9 +141,17 @@ struct L2fwdArgs {
     /// Stop after this many seconds (default: run until SIGINT/SIGTERM).
     #[arg(long)]
     duration: Option<f64>,
-    /// CPU to pin the worker to.
+    /// CPU to pin the worker to (the single lcore used without --config or -q).
     #[arg(long)]
     cpu: Option<usize>,
+    /// Lcore map as in DPDK l3fwd: "(port,queue,lcore),..." — each lcore (a CPU id) polls
+    /// the receive queues named for it and sends on tx queue <its index> of every port.
+    #[arg(long)]
+    config: Option<String>,
+    /// Ports per lcore (DPDK l2fwd's -q): queue 0 of N ports per lcore, on this process's CPUs
+    /// in order.
+    #[arg(short = 'q')]
+    queues_per_lcore: Option<usize>,
     /// Receive burst size (1-512).
     #[arg(long = "rx-burst", default_value_t = 32)]
     rx_burst: usize,
@@ -299,6 +308,8 @@ struct RunSetup<P: Port> {
     tick: Option<Box<dyn FnMut()>>,
     metrics: Option<metrics::Server>,
     json: bool,
+    /// The lcores and the queues they poll.
+    plan: lcores::Plan,
 }
 
 /// The counters of every port, for metrics and JSON output.
@@ -321,31 +332,60 @@ fn pool_check(pool: Mempool) -> LeakCheck {
     })
 }
 
-/// Runs one lcore running stage `fwd` over the given ports until the duration or a signal.
-fn run_l2fwd<P: Port, F: Forward<P::Buf> + 'static>(
+/// Builds the plan's lcores (each with its rx queues, tx queue `k` on every enabled port and
+/// its own clone of stage `fwd`) and runs them until the duration or a signal.
+fn run_l2fwd<P: Port, F: Forward<P::Buf> + Clone + 'static>(
     mut s: RunSetup<P>,
     fwd: F,
-    cpu: Option<usize>,
     rx_burst: usize,
     tx_burst: usize,
 ) -> Result<(), Failure> {
-    let mut l = Lcore::new("0", cpu, fwd);
-    l.set_rx_burst(rx_burst).map_err(|e| Failure::Usage(e.to_string()))?;
-    l.set_tx_burst(tx_burst).map_err(|e| Failure::Usage(e.to_string()))?;
-    for (id, p) in s.ports.iter_mut().enumerate().filter(|(id, _)| s.enabled & (1 << id) != 0) {
-        let info = p.info();
-        if info.rx_queues > 0 {
-            l.add_rx(id as u16, p.rx_queue(0).map_err(|e| Failure::Setup(e.to_string()))?);
+    let nl = s.plan.lcores.len();
+    let mut lcores = Vec::with_capacity(nl);
+    for (k, lp) in s.plan.lcores.iter().enumerate() {
+        let name = lp.cpu.map_or_else(|| k.to_string(), |c| c.to_string());
+        let mut l = Lcore::new(&name, lp.cpu, fwd.clone());
+        l.set_rx_burst(rx_burst).map_err(|e| Failure::Usage(e.to_string()))?;
+        l.set_tx_burst(tx_burst).map_err(|e| Failure::Usage(e.to_string()))?;
+        for &(port, q) in &lp.rx {
+            let p = s.ports.get_mut(port as usize).ok_or_else(|| Failure::Usage(format!("no port {port}")))?;
+            let info = p.info();
+            if s.plan.implicit && info.rx_queues == 0 {
+                continue;
+            }
+            if q >= info.rx_queues {
+                return Err(Failure::Setup(format!(
+                    "port {port} ({}) has {} rx queue(s); lcore {name} polls queue {q}",
+                    info.name, info.rx_queues
+                )));
+            }
+            l.add_rx(port, p.rx_queue(q).map_err(|e| Failure::Setup(e.to_string()))?);
         }
-        if info.tx_queues > 0 {
-            l.add_tx(id as u16, p.tx_queue(0).map_err(|e| Failure::Setup(e.to_string()))?)
+        for (id, p) in s.ports.iter_mut().enumerate().filter(|(id, _)| s.enabled & (1 << id) != 0) {
+            let info = p.info();
+            if info.tx_queues == 0 {
+                continue;
+            }
+            if k as u16 >= info.tx_queues {
+                return Err(Failure::Setup(format!(
+                    "port {id} ({}) has {} tx queue(s); {nl} lcores need one each",
+                    info.name, info.tx_queues
+                )));
+            }
+            l.add_tx(id as u16, p.tx_queue(k as u16).map_err(|e| Failure::Setup(e.to_string()))?)
                 .map_err(|e| Failure::Setup(e.to_string()))?;
+        }
+        lcores.push(l);
+    }
+    if nl > 1 {
+        for (k, lp) in s.plan.lcores.iter().enumerate() {
+            println!("Lcore {} (tx queue {k}) polls (port, queue) {:?}", lp.cpu.unwrap_or(k), lp.rx);
         }
     }
     let stop = Arc::new(AtomicBool::new(false));
     stop_on_signals(stop.clone()).map_err(|e| Failure::Setup(format!("cannot install signal handlers: {e}")))?;
     let start = Instant::now();
-    let mut rt = Runtime::launch(vec![l]).map_err(|e| Failure::Setup(e.to_string()))?;
+    let mut rt = Runtime::launch(lcores).map_err(|e| Failure::Setup(e.to_string()))?;
     let nports = s.ports.len();
     let mut next_stats = Instant::now() + Duration::from_secs(s.period.max(1));
     let mut next_metrics = Instant::now();
@@ -395,6 +435,7 @@ fn run_l2fwd<P: Port, F: Forward<P::Buf> + 'static>(
         println!("{}", metrics::render_json(&samples(&rt, &s.ports), &rt.drop_stats(), elapsed));
     }
     print!("{}", stats::render(&lines, &rt.drop_stats()));
+    print!("{}", stats::render_lcores(&rt, &s.plan, nports));
     let fwd_total: u64 = lines.iter().map(|l| l.sent).sum();
     if s.show_mpps {
         println!("Forwarded {fwd_total} packets in {elapsed:.2} s: {:.2} Mpps", fwd_total as f64 / elapsed / 1e6);
@@ -443,9 +484,9 @@ fn demo(a: DemoArgs) -> Result<(), Failure> {
             json: false,
             enabled: u32::MAX,
             tick: None,
+            plan: lcores::single(cpu, &[0, 1]),
         },
         fwd,
-        cpu,
         a.rx_burst,
         32,
     )
@@ -500,16 +541,38 @@ fn l2fwd(mut a: L2fwdArgs) -> Result<(), Failure> {
             }
         }
     }
-    if a.eal.is_some() || a.ports.iter().any(PortSpec::is_dpdk) {
+    let dpdk = a.eal.is_some() || a.ports.iter().any(PortSpec::is_dpdk);
+    let plan = make_plan(a.config.as_deref(), a.queues_per_lcore, a.cpu, &enabled, dpdk, &mut a.ports)?;
+    if dpdk {
         let (ports, leak_check) = dpdk_ports::open_all(&a.ports, a.eal.as_deref(), a.mbufs)?;
-        return forward_l2(&a, &pairs, ports, leak_check);
+        return forward_l2(&a, &pairs, ports, leak_check, plan);
     }
     let pool = make_pool(a.mbufs)?;
     let mut ports = vec![];
     for (id, spec) in a.ports.iter().enumerate() {
         ports.push(ports::open(id as u16, spec, &pool, a.promiscuous).map_err(|e| Failure::Setup(e.to_string()))?);
     }
-    forward_l2(&a, &pairs, ports, pool_check(pool))
+    forward_l2(&a, &pairs, ports, pool_check(pool), plan)
+}
+
+/// The lcore plan from `--config` / `-q` / `--cpu`, with the port specs' queue counts raised
+/// to what it needs.
+fn make_plan(
+    config: Option<&str>,
+    q: Option<usize>,
+    cpu: Option<usize>,
+    enabled: &[u16],
+    dpdk: bool,
+    specs: &mut [PortSpec],
+) -> Result<lcores::Plan, Failure> {
+    let plan = lcores::plan(config, q, cpu, enabled, &allowed_cpus()).map_err(Failure::Usage)?;
+    if dpdk && !plan.implicit {
+        return Err(Failure::Usage("--config and -q are not supported with DPDK ports yet".into()));
+    }
+    for (id, spec) in specs.iter_mut().enumerate() {
+        plan.size_spec(id as u16, spec);
+    }
+    Ok(plan)
 }
 
 /// Sets up l2fwd (pairs, MACs, --eth-dest) over opened ports and runs it.
@@ -518,6 +581,7 @@ fn forward_l2<P: Port>(
     pairs: &[(u16, u16)],
     ports: Vec<P>,
     leak_check: LeakCheck,
+    plan: lcores::Plan,
 ) -> Result<(), Failure> {
     let mut fwd = L2Fwd::new();
     for &(x, y) in pairs {
@@ -553,9 +617,9 @@ fn forward_l2<P: Port>(
             json: a.stats_format == "json",
             enabled: a.portmask.unwrap_or(u32::MAX),
             tick: None,
+            plan,
         },
         fwd,
-        a.cpu,
         a.rx_burst,
         a.tx_burst,
     )
