@@ -18,9 +18,17 @@ use std::sync::Arc;
 /// Port options shared by l3fwd and the testpmd modes.
 #[derive(Args, Debug)]
 pub struct PortArgs {
-    /// A port, repeatable, in port-id order (same forms as `l2fwd --port`).
-    #[arg(long = "port", required = true)]
+    /// A port, repeatable, in port-id order (same forms as `l2fwd --port`). Without any
+    /// --port, the ports come from Kubernetes discovery (see `vnf-l2fwd discover`).
+    #[arg(long = "port")]
     ports: Vec<PortSpec>,
+    /// The downward API annotations file discovery reads when no --port is given.
+    #[arg(long, default_value = vnf_l2fwd::discover::DEFAULT_PODNETINFO)]
+    podnetinfo: PathBuf,
+    /// Write the process id here, for `vnf-l2fwd ctl reload` (default: /run/vnf-l2fwd.pid
+    /// when writable).
+    #[arg(long)]
+    pidfile: Option<PathBuf>,
     /// Put kernel-interface ports in promiscuous mode.
     #[arg(short = 'P')]
     promiscuous: bool,
@@ -153,6 +161,9 @@ fn parse_addr(v: &str, nports: usize) -> Result<(u16, IpAddr), Failure> {
 }
 
 fn check_common(a: &mut PortArgs) -> Result<u32, Failure> {
+    if a.ports.is_empty() {
+        crate::ports_from_discovery(&a.podnetinfo, &mut a.ports, &mut a.cpu)?;
+    }
     if a.ports.len() > MAX_PORTS {
         return Err(usage(format!("{} ports given; at most {MAX_PORTS}", a.ports.len())));
     }
@@ -210,6 +221,7 @@ fn run_stage<P: Port, F: Forward<P::Buf> + Clone + 'static>(
         metrics: a.metrics_addr.as_deref().map(crate::metrics::Server::start).transpose().map_err(Failure::Setup)?,
         json: a.stats_format == "json",
         plan: a.plan.clone(),
+        pidfile: Some(a.pidfile.clone()),
     };
     run_l2fwd(s, fwd, a.rx_burst, a.tx_burst)
 }

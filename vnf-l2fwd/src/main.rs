@@ -4,6 +4,7 @@
 //! command line or configuration (the message names the option); 3 a port or pool could not
 //! be opened (the message says what to do).
 
+mod ctl;
 mod dpdk_ports;
 mod l3fwd_cmd;
 mod lcores;
@@ -51,6 +52,30 @@ enum Cmd {
     Discover(DiscoverArgs),
     /// What this node offers a data plane (CPU, extensions, NUMA, hugepages, IOMMU, SR-IOV, AF_XDP).
     NodeFeatures(NodeFeaturesArgs),
+    /// Control a running VNF.
+    Ctl(CtlArgs),
+}
+
+#[derive(Args, Debug)]
+struct CtlArgs {
+    #[command(subcommand)]
+    cmd: CtlCmd,
+}
+
+#[derive(Subcommand, Debug)]
+enum CtlCmd {
+    /// Send SIGHUP to the running VNF: l3fwd reloads its route files (and logs the result).
+    Reload(CtlTarget),
+}
+
+#[derive(Args, Debug)]
+struct CtlTarget {
+    /// The VNF's process id.
+    #[arg(long, conflicts_with = "pidfile")]
+    pid: Option<i32>,
+    /// The VNF's pidfile.
+    #[arg(long, default_value = ctl::DEFAULT_PIDFILE)]
+    pidfile: std::path::PathBuf,
 }
 
 #[derive(Args, Debug)]
@@ -161,6 +186,10 @@ struct L2fwdArgs {
     /// Number of mbufs in the pool.
     #[arg(long, default_value_t = 16384)]
     mbufs: u32,
+    /// Write the process id here, for `vnf-l2fwd ctl` (default: /run/vnf-l2fwd.pid when
+    /// writable).
+    #[arg(long)]
+    pidfile: Option<std::path::PathBuf>,
 }
 
 #[derive(Args, Debug)]
@@ -223,6 +252,7 @@ fn main() -> ExitCode {
         Cmd::Devbind(a) => devbind(a),
         Cmd::Discover(a) => discover(a),
         Cmd::NodeFeatures(a) => node_features(a),
+        Cmd::Ctl(a) => ctl_cmd(a),
         Cmd::L3fwd(a) => l3fwd_cmd::l3fwd(a),
         Cmd::Io(a) => l3fwd_cmd::testpmd(a, l3fwd_cmd::Mode::Io),
         Cmd::Macswap(a) => l3fwd_cmd::testpmd(a, l3fwd_cmd::Mode::MacSwap),
@@ -310,6 +340,8 @@ struct RunSetup<P: Port> {
     json: bool,
     /// The lcores and the queues they poll.
     plan: lcores::Plan,
+    /// None: no pidfile; Some(None): the default one when writable; Some(Some(p)): `p`.
+    pidfile: Option<Option<std::path::PathBuf>>,
 }
 
 /// The counters of every port, for metrics and JSON output.
@@ -381,6 +413,13 @@ fn run_l2fwd<P: Port, F: Forward<P::Buf> + Clone + 'static>(
         for (k, lp) in s.plan.lcores.iter().enumerate() {
             println!("Lcore {} (tx queue {k}) polls (port, queue) {:?}", lp.cpu.unwrap_or(k), lp.rx);
         }
+    }
+    let _pidfile = match &s.pidfile {
+        Some(p) => ctl::PidFile::create(p.as_deref()).map_err(Failure::Setup)?,
+        None => None,
+    };
+    if let Some(p) = &_pidfile {
+        eprintln!("vnf-l2fwd: pid {} in {}", std::process::id(), p.path().display());
     }
     let stop = Arc::new(AtomicBool::new(false));
     stop_on_signals(stop.clone()).map_err(|e| Failure::Setup(format!("cannot install signal handlers: {e}")))?;
@@ -485,6 +524,7 @@ fn demo(a: DemoArgs) -> Result<(), Failure> {
             enabled: u32::MAX,
             tick: None,
             plan: lcores::single(cpu, &[0, 1]),
+            pidfile: None,
         },
         fwd,
         a.rx_burst,
@@ -494,21 +534,7 @@ fn demo(a: DemoArgs) -> Result<(), Failure> {
 
 fn l2fwd(mut a: L2fwdArgs) -> Result<(), Failure> {
     if a.ports.is_empty() {
-        // No --port: take the pod's interfaces from Kubernetes discovery.
-        let env: Vec<(String, String)> = std::env::vars().collect();
-        let d = vnf_l2fwd::discover::discover(std::path::Path::new("/"), &env, &a.podnetinfo)
-            .map_err(|e| Failure::Usage(format!("no --port given and discovery failed: {e}")))?;
-        for spec in d.port_specs() {
-            let p: PortSpec = spec.parse().map_err(|e| Failure::Usage(format!("discovered port: {e}")))?;
-            a.ports.push(p);
-        }
-        if a.ports.is_empty() {
-            return Err(Failure::Usage("no --port given and discovery found no data port".into()));
-        }
-        if a.cpu.is_none() {
-            a.cpu = d.cpus.workers.first().or(d.cpus.effective.last()).copied();
-        }
-        eprintln!("vnf-l2fwd: ports from discovery: {:?}", d.port_specs());
+        ports_from_discovery(&a.podnetinfo, &mut a.ports, &mut a.cpu)?;
     }
     if a.ports.len() > MAX_PORTS {
         return Err(Failure::Usage(format!("{} ports given; at most {MAX_PORTS}", a.ports.len())));
@@ -575,6 +601,52 @@ fn make_plan(
     Ok(plan)
 }
 
+/// No --port: takes the pod's interfaces from Kubernetes discovery (and the worker CPU, when
+/// --cpu is not given).
+fn ports_from_discovery(
+    podnetinfo: &std::path::Path,
+    ports: &mut Vec<PortSpec>,
+    cpu: &mut Option<usize>,
+) -> Result<(), Failure> {
+    let env: Vec<(String, String)> = std::env::vars().collect();
+    let d = vnf_l2fwd::discover::discover(std::path::Path::new("/"), &env, podnetinfo)
+        .map_err(|e| Failure::Usage(format!("no --port given and discovery failed: {e}")))?;
+    for spec in d.port_specs() {
+        let p: PortSpec = spec.parse().map_err(|e| Failure::Usage(format!("discovered port: {e}")))?;
+        ports.push(p);
+    }
+    if ports.is_empty() {
+        return Err(Failure::Usage("no --port given and discovery found no data port".into()));
+    }
+    if cpu.is_none() {
+        *cpu = d.cpus.workers.first().or(d.cpus.effective.last()).copied();
+    }
+    eprintln!("vnf-l2fwd: ports from discovery: {:?}", d.port_specs());
+    Ok(())
+}
+
+/// `vnf-l2fwd ctl reload`: SIGHUP to the VNF named by --pid or its pidfile.
+fn ctl_cmd(a: CtlArgs) -> Result<(), Failure> {
+    let CtlCmd::Reload(t) = a.cmd;
+    let pid = match t.pid {
+        Some(p) if p > 0 => p,
+        Some(p) => return Err(Failure::Usage(format!("--pid {p} is not a process id"))),
+        None => ctl::read_pid(&t.pidfile).map_err(Failure::Usage)?.ok_or_else(|| {
+            Failure::Usage(format!("{}: no pidfile (is the VNF running? give --pid or --pidfile)", t.pidfile.display()))
+        })?,
+    };
+    if !ctl::alive(pid) {
+        return Err(Failure::Runtime(format!("pid {pid} is not running")));
+    }
+    let comm = ctl::comm(pid).unwrap_or_default();
+    if !comm.is_empty() && !comm.starts_with("vnf-l2fwd") && !comm.starts_with("lcore-") {
+        return Err(Failure::Usage(format!("pid {pid} is {comm:?}, not vnf-l2fwd")));
+    }
+    ctl::sighup(pid).map_err(|e| Failure::Runtime(format!("cannot signal pid {pid}: {e}")))?;
+    println!("reload: SIGHUP sent to vnf-l2fwd pid {pid}; l3fwd logs the new route generation");
+    Ok(())
+}
+
 /// Sets up l2fwd (pairs, MACs, --eth-dest) over opened ports and runs it.
 fn forward_l2<P: Port>(
     a: &L2fwdArgs,
@@ -618,6 +690,7 @@ fn forward_l2<P: Port>(
             enabled: a.portmask.unwrap_or(u32::MAX),
             tick: None,
             plan,
+            pidfile: Some(a.pidfile.clone()),
         },
         fwd,
         a.rx_burst,
