@@ -5,6 +5,7 @@
 //! be opened (the message says what to do).
 
 mod ctl;
+mod demo_l3;
 mod dpdk_ports;
 mod l3fwd_cmd;
 mod lcores;
@@ -121,6 +122,12 @@ struct DemoArgs {
     /// Receive burst size.
     #[arg(long = "rx-burst", default_value_t = 32)]
     rx_burst: usize,
+    /// l2fwd (swap ports, rewrite MACs) or l3fwd (IPv4/UDP frames routed by LPM).
+    #[arg(long, default_value = "l2fwd", value_parser = ["l2fwd", "l3fwd"])]
+    mode: String,
+    /// l3fwd: random /24 routes in the table besides the two the frames use.
+    #[arg(long, default_value_t = 1000)]
+    routes: usize,
 }
 
 #[derive(Args, Debug)]
@@ -500,10 +507,29 @@ fn demo(a: DemoArgs) -> Result<(), Failure> {
     let cpu = a.cpu.or_else(default_cpu);
     let mut ports = vec![];
     for id in 0..2u16 {
+        if a.mode == "l3fwd" {
+            break; // its ports carry template frames
+        }
         ports.push(
             ports::open(id, &PortSpec::Null { size: 64, queues: 1 }, &pool, false)
                 .map_err(|e| Failure::Setup(e.to_string()))?,
         );
+    }
+    let setup = |ports| RunSetup {
+        ports,
+        period: a.period,
+        duration: Some(a.duration),
+        leak_check: pool_check(pool.clone()),
+        show_mpps: true,
+        metrics: None,
+        json: false,
+        enabled: u32::MAX,
+        tick: None,
+        plan: lcores::single(cpu, &[0, 1]),
+        pidfile: None,
+    };
+    if a.mode == "l3fwd" {
+        return demo_l3fwd(&a, cpu, &pool, setup);
     }
     let mut fwd = L2Fwd::new();
     fwd.pair(0, 1);
@@ -512,24 +538,46 @@ fn demo(a: DemoArgs) -> Result<(), Failure> {
         println!("Port {id}: {} ({}) MAC {}", p.info().name, p.info().driver, p.mac());
     }
     println!("l2fwd demo: null0 <-> null1 on one worker (cpu {cpu:?}) for {} s", a.duration);
-    run_l2fwd(
-        RunSetup {
-            ports,
-            period: a.period,
-            duration: Some(a.duration),
-            leak_check: pool_check(pool),
-            show_mpps: true,
-            metrics: None,
-            json: false,
-            enabled: u32::MAX,
-            tick: None,
-            plan: lcores::single(cpu, &[0, 1]),
-            pidfile: None,
-        },
-        fwd,
-        a.rx_burst,
-        32,
-    )
+    run_l2fwd(setup(ports), fwd, a.rx_burst, 32)
+}
+
+/// The l3fwd demo: null ports whose frames are IPv4/UDP to the other port's network, routed
+/// through a table of `--routes` random /24s.
+fn demo_l3fwd(
+    a: &DemoArgs,
+    cpu: Option<usize>,
+    pool: &Mempool,
+    setup: impl FnOnce(Vec<ports::AnyPort>) -> RunSetup<ports::AnyPort>,
+) -> Result<(), Failure> {
+    use dataplane::l3fwd::{L3Fwd, L3FwdTables, TableHandle};
+    use dataplane::port::null::{NullConfig, NullPort};
+    if a.routes > 1_000_000 {
+        return Err(Failure::Usage(format!("--routes {} must be at most 1000000", a.routes)));
+    }
+    let mut ports = vec![];
+    for id in 0..2u16 {
+        let mut c = NullConfig::new(id);
+        let peer = MacAddr::local(0x10 + id as u8);
+        let src = demo_l3::dst_of_port(1 - id);
+        c.template = Some(demo_l3::frame(c.mac, peer, src, demo_l3::dst_of_port(id)));
+        ports
+            .push(ports::AnyPort::Null(NullPort::new(id, c, pool.clone()).map_err(|e| Failure::Setup(e.to_string()))?));
+    }
+    let routes = demo_l3::routes(a.routes);
+    let tables = L3FwdTables::from_lpm_routes(&routes, &[]).map_err(|e| Failure::Setup(e.to_string()))?;
+    let mut fwd = L3Fwd::new(&TableHandle::new(tables));
+    for (id, p) in ports.iter().enumerate() {
+        fwd.set_port_mac(id as u16, p.mac());
+        println!("Port {id}: {} ({}) MAC {}", p.info().name, p.info().driver, p.mac());
+    }
+    println!(
+        "l3fwd demo: null0 <-> null1, IPv4/UDP to {} and {} through {} LPM routes, on one worker (cpu {cpu:?}) for {} s",
+        demo_l3::dst_of_port(0),
+        demo_l3::dst_of_port(1),
+        routes.len(),
+        a.duration
+    );
+    run_l2fwd(setup(ports), fwd, a.rx_burst, 32)
 }
 
 fn l2fwd(mut a: L2fwdArgs) -> Result<(), Failure> {
