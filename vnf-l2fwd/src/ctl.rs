@@ -57,12 +57,30 @@ impl PidFile {
     pub fn path(&self) -> &Path {
         &self.path
     }
+
+    /// Records the result of a reload in [`status_path`] for `ctl reload` to report
+    /// (best effort: a failure is logged).
+    pub fn write_reload_status(&self, msg: &str) {
+        let p = status_path(&self.path);
+        let tmp = p.with_extension(format!("reload.{}", std::process::id()));
+        if let Err(e) = std::fs::write(&tmp, format!("{msg}\n")).and_then(|()| std::fs::rename(&tmp, &p)) {
+            log::warn!("{}: {e}", p.display());
+        }
+    }
+}
+
+/// Where the VNF records the result of its last reload: `<pidfile>.reload`.
+pub fn status_path(pidfile: &Path) -> PathBuf {
+    let mut s = pidfile.as_os_str().to_owned();
+    s.push(".reload");
+    PathBuf::from(s)
 }
 
 impl Drop for PidFile {
     fn drop(&mut self) {
         if matches!(read_pid(&self.path), Ok(Some(p)) if p == std::process::id() as i32) {
             let _ = std::fs::remove_file(&self.path);
+            let _ = std::fs::remove_file(status_path(&self.path));
         }
     }
 }

@@ -205,7 +205,7 @@ fn run_stage<P: Port, F: Forward<P::Buf> + Clone + 'static>(
     ports: Vec<P>,
     leak: LeakCheck,
     fwd: F,
-    tick: Option<Box<dyn FnMut()>>,
+    tick: Option<Box<dyn FnMut() -> Option<String>>>,
 ) -> Result<(), Failure> {
     for (id, p) in ports.iter().enumerate() {
         println!("Port {id}: {} ({}) MAC {}", p.info().name, p.info().driver, p.mac());
@@ -271,16 +271,20 @@ impl Runner for L3Runner {
         let (r4p, r6p, lookup) = (a.rule_ipv4.clone(), a.rule_ipv6.clone(), a.lookup);
         let h = handle.clone();
         let tick = move || {
-            if hup.swap(false, Ordering::Relaxed) {
-                match L3FwdTables::from_files(&r4p, r6p.as_deref(), lookup) {
-                    Ok(t) => {
-                        let (r4, r6) = t.routes();
-                        let g = h.swap(t);
-                        println!("SIGHUP: routes reloaded: generation {g}, {r4} IPv4 routes, {r6} IPv6 routes");
-                    }
-                    Err(e) => println!("SIGHUP: reload rejected, generation {} stays: {e}", h.generation()),
-                }
+            if !hup.swap(false, Ordering::Relaxed) {
+                return None;
             }
+            let msg = match L3FwdTables::from_files(&r4p, r6p.as_deref(), lookup) {
+                Ok(t) => {
+                    let (r4, r6) = t.routes();
+                    let g = h.swap(t);
+                    format!("routes reloaded: generation {g}, {r4} IPv4 routes, {r6} IPv6 routes")
+                }
+                Err(e) => format!("reload rejected, generation {} stays: {e}", h.generation()),
+            };
+            println!("SIGHUP: {msg}");
+            log::info!("SIGHUP: {msg}");
+            Some(msg)
         };
         run_stage(pa, ports, leak, fwd, Some(Box::new(tick)))
     }

@@ -71,10 +71,11 @@ enum CtlCmd {
 
 #[derive(Args, Debug)]
 struct CtlTarget {
-    /// The VNF's process id.
-    #[arg(long, conflicts_with = "pidfile")]
+    /// The VNF's process id (instead of reading it from the pidfile).
+    #[arg(long)]
     pid: Option<i32>,
-    /// The VNF's pidfile.
+    /// The VNF's pidfile; the result of the reload is read from `<pidfile>.reload` when the
+    /// pidfile names the signalled process.
     #[arg(long, default_value = ctl::DEFAULT_PIDFILE)]
     pidfile: std::path::PathBuf,
 }
@@ -341,8 +342,9 @@ struct RunSetup<P: Port> {
     show_mpps: bool,
     /// Ports to poll and send on (bit per port id).
     enabled: u32,
-    /// Called by the control loop every 20 ms (route reload on SIGHUP).
-    tick: Option<Box<dyn FnMut()>>,
+    /// Called by the control loop every 20 ms (route reload on SIGHUP); a returned message
+    /// is the result of a reload, written beside the pidfile for `ctl reload`.
+    tick: Option<Box<dyn FnMut() -> Option<String>>>,
     metrics: Option<metrics::Server>,
     json: bool,
     /// The lcores and the queues they poll.
@@ -428,6 +430,16 @@ fn run_l2fwd<P: Port, F: Forward<P::Buf> + Clone + 'static>(
     if let Some(p) = &_pidfile {
         eprintln!("vnf-l2fwd: pid {} in {}", std::process::id(), p.path().display());
     }
+    if s.tick.is_none() {
+        // SIGHUP (`ctl reload`) must not kill a mode with nothing to reload.
+        let hup = Arc::new(AtomicBool::new(false));
+        signal_hook::flag::register(signal_hook::consts::SIGHUP, hup.clone())
+            .map_err(|e| Failure::Setup(format!("cannot install the SIGHUP handler: {e}")))?;
+        s.tick = Some(Box::new(move || {
+            hup.swap(false, Ordering::Relaxed)
+                .then(|| "nothing to reload in this mode (only l3fwd reloads)".to_string())
+        }));
+    }
     let stop = Arc::new(AtomicBool::new(false));
     stop_on_signals(stop.clone()).map_err(|e| Failure::Setup(format!("cannot install signal handlers: {e}")))?;
     let start = Instant::now();
@@ -435,6 +447,7 @@ fn run_l2fwd<P: Port, F: Forward<P::Buf> + Clone + 'static>(
     let nports = s.ports.len();
     let mut next_stats = Instant::now() + Duration::from_secs(s.period.max(1));
     let mut next_metrics = Instant::now();
+    let mut reloads = 0u64;
     loop {
         std::thread::sleep(Duration::from_millis(20));
         if stop.load(Ordering::Relaxed) || rt.finished() {
@@ -451,7 +464,10 @@ fn run_l2fwd<P: Port, F: Forward<P::Buf> + Clone + 'static>(
             }
         }
         if let Some(t) = s.tick.as_mut() {
-            t();
+            if let (Some(msg), Some(pf)) = (t(), &_pidfile) {
+                reloads += 1;
+                pf.write_reload_status(&format!("reload {reloads}: {msg}"));
+            }
         }
         if let Some(d) = s.duration {
             if start.elapsed().as_secs_f64() >= d {
@@ -690,9 +706,31 @@ fn ctl_cmd(a: CtlArgs) -> Result<(), Failure> {
     if !comm.is_empty() && !comm.starts_with("vnf-l2fwd") && !comm.starts_with("lcore-") {
         return Err(Failure::Usage(format!("pid {pid} is {comm:?}, not vnf-l2fwd")));
     }
+    // The VNF records each reload's result beside its pidfile; wait for a new one.
+    let status = (t.pid.is_none() || matches!(ctl::read_pid(&t.pidfile), Ok(Some(p)) if p == pid))
+        .then(|| ctl::status_path(&t.pidfile));
+    let before = status.as_ref().and_then(|p| std::fs::read_to_string(p).ok());
     ctl::sighup(pid).map_err(|e| Failure::Runtime(format!("cannot signal pid {pid}: {e}")))?;
-    println!("reload: SIGHUP sent to vnf-l2fwd pid {pid}; l3fwd logs the new route generation");
-    Ok(())
+    println!("reload: SIGHUP sent to vnf-l2fwd pid {pid}");
+    let Some(status) = status else {
+        println!("reload: no pidfile for pid {pid}, so no result to wait for (see the VNF's log)");
+        return Ok(());
+    };
+    let until = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < until {
+        if let Ok(now) = std::fs::read_to_string(&status) {
+            if Some(&now) != before.as_ref() {
+                let msg = now.trim().split_once(": ").map_or(now.trim(), |(_, m)| m).to_string();
+                println!("reload: {msg}");
+                if msg.contains("rejected") {
+                    return Err(Failure::Runtime(format!("pid {pid}: {msg}")));
+                }
+                return Ok(());
+            }
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Err(Failure::Runtime(format!("pid {pid} did not report a reload within 5 s ({})", status.display())))
 }
 
 /// Sets up l2fwd (pairs, MACs, --eth-dest) over opened ports and runs it.

@@ -214,6 +214,8 @@ fn l3fwd_in_a_pod_namespace_zero_loss_across_reload() {
         .output()
         .unwrap();
     assert!(o.status.success(), "ctl reload: {}", String::from_utf8_lossy(&o.stderr));
+    let said = String::from_utf8_lossy(&o.stdout);
+    assert!(said.contains("reload: routes reloaded: generation 1, 3 IPv4 routes"), "ctl reload said: {said}");
     let reloaded = wait_for(&lines, "SIGHUP: routes reloaded", 5).expect("no reload report");
     assert!(reloaded.contains("generation 1, 3 IPv4 routes"), "{reloaded}");
     sender.join().unwrap();
