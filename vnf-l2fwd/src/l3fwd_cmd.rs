@@ -1,5 +1,5 @@
 //! The `l3fwd` subcommand (DPDK l3fwd with SIGHUP route reload) and testpmd's forwarding
-//! modes `io`, `macswap`, `rxonly` and `icmpecho`, all on `run_l2fwd`'s single-lcore loop.
+//! modes `io`, `macswap`, `rxonly` and `icmpecho`, all on `run_l2fwd`'s lcores.
 
 use crate::ports::{self, PortSpec};
 use crate::{
@@ -18,9 +18,17 @@ use std::sync::Arc;
 /// Port options shared by l3fwd and the testpmd modes.
 #[derive(Args, Debug)]
 pub struct PortArgs {
-    /// A port, repeatable, in port-id order (same forms as `l2fwd --port`).
-    #[arg(long = "port", required = true)]
+    /// A port, repeatable, in port-id order (same forms as `l2fwd --port`). Without any
+    /// --port, the ports come from Kubernetes discovery (see `vnf-l2fwd discover`).
+    #[arg(long = "port")]
     ports: Vec<PortSpec>,
+    /// The downward API annotations file discovery reads when no --port is given.
+    #[arg(long, default_value = vnf_l2fwd::discover::DEFAULT_PODNETINFO)]
+    podnetinfo: PathBuf,
+    /// Write the process id here, for `vnf-l2fwd ctl reload` (default: /run/vnf-l2fwd.pid
+    /// when writable).
+    #[arg(long)]
+    pidfile: Option<PathBuf>,
     /// Put kernel-interface ports in promiscuous mode.
     #[arg(short = 'P')]
     promiscuous: bool,
@@ -36,9 +44,20 @@ pub struct PortArgs {
     /// Stop after this many seconds (default: run until SIGINT/SIGTERM).
     #[arg(long)]
     duration: Option<f64>,
-    /// CPU to pin the worker to.
+    /// CPU to pin the worker to (the single lcore used without --config or -q).
     #[arg(long)]
     cpu: Option<usize>,
+    /// Lcore map as in DPDK l3fwd: "(port,queue,lcore),..." — each lcore (a CPU id) polls
+    /// the receive queues named for it and sends on tx queue <its index> of every port.
+    #[arg(long)]
+    config: Option<String>,
+    /// Ports per lcore (DPDK l2fwd's -q): queue 0 of N ports per lcore, on this process's CPUs
+    /// in order.
+    #[arg(short = 'q')]
+    queues_per_lcore: Option<usize>,
+    /// Set from --config / -q / --cpu once the ports are known.
+    #[arg(skip)]
+    plan: crate::lcores::Plan,
     /// Receive burst size (1-512).
     #[arg(long = "rx-burst", default_value_t = 32)]
     rx_burst: usize,
@@ -141,7 +160,10 @@ fn parse_addr(v: &str, nports: usize) -> Result<(u16, IpAddr), Failure> {
     Ok((p, a))
 }
 
-fn check_common(a: &PortArgs) -> Result<u32, Failure> {
+fn check_common(a: &mut PortArgs) -> Result<u32, Failure> {
+    if a.ports.is_empty() {
+        crate::ports_from_discovery(&a.podnetinfo, &mut a.ports, &mut a.cpu)?;
+    }
     if a.ports.len() > MAX_PORTS {
         return Err(usage(format!("{} ports given; at most {MAX_PORTS}", a.ports.len())));
     }
@@ -154,6 +176,9 @@ fn check_common(a: &PortArgs) -> Result<u32, Failure> {
     if (0..a.ports.len()).all(|p| mask & (1 << p) == 0) {
         return Err(usage(format!("port mask {mask:#x} enables none of the {} ports given", a.ports.len())));
     }
+    let enabled: Vec<u16> = (0..a.ports.len() as u16).filter(|p| mask & (1 << p) != 0).collect();
+    let dpdk = a.eal.is_some() || a.ports.iter().any(PortSpec::is_dpdk);
+    a.plan = crate::make_plan(a.config.as_deref(), a.queues_per_lcore, a.cpu, &enabled, dpdk, &mut a.ports)?;
     Ok(mask)
 }
 
@@ -175,12 +200,12 @@ fn open_and_run<R: Runner>(a: &PortArgs, r: R) -> Result<(), Failure> {
     r.run(a, ports, pool_check(pool))
 }
 
-fn run_stage<P: Port, F: Forward<P::Buf> + 'static>(
+fn run_stage<P: Port, F: Forward<P::Buf> + Clone + 'static>(
     a: &PortArgs,
     ports: Vec<P>,
     leak: LeakCheck,
     fwd: F,
-    tick: Option<Box<dyn FnMut()>>,
+    tick: Option<Box<dyn FnMut() -> Option<String>>>,
 ) -> Result<(), Failure> {
     for (id, p) in ports.iter().enumerate() {
         println!("Port {id}: {} ({}) MAC {}", p.info().name, p.info().driver, p.mac());
@@ -195,8 +220,10 @@ fn run_stage<P: Port, F: Forward<P::Buf> + 'static>(
         tick,
         metrics: a.metrics_addr.as_deref().map(crate::metrics::Server::start).transpose().map_err(Failure::Setup)?,
         json: a.stats_format == "json",
+        plan: a.plan.clone(),
+        pidfile: Some(a.pidfile.clone()),
     };
-    run_l2fwd(s, fwd, a.cpu, a.rx_burst, a.tx_burst)
+    run_l2fwd(s, fwd, a.rx_burst, a.tx_burst)
 }
 
 /// The l3fwd options other than the ports.
@@ -244,24 +271,28 @@ impl Runner for L3Runner {
         let (r4p, r6p, lookup) = (a.rule_ipv4.clone(), a.rule_ipv6.clone(), a.lookup);
         let h = handle.clone();
         let tick = move || {
-            if hup.swap(false, Ordering::Relaxed) {
-                match L3FwdTables::from_files(&r4p, r6p.as_deref(), lookup) {
-                    Ok(t) => {
-                        let (r4, r6) = t.routes();
-                        let g = h.swap(t);
-                        println!("SIGHUP: routes reloaded: generation {g}, {r4} IPv4 routes, {r6} IPv6 routes");
-                    }
-                    Err(e) => println!("SIGHUP: reload rejected, generation {} stays: {e}", h.generation()),
-                }
+            if !hup.swap(false, Ordering::Relaxed) {
+                return None;
             }
+            let msg = match L3FwdTables::from_files(&r4p, r6p.as_deref(), lookup) {
+                Ok(t) => {
+                    let (r4, r6) = t.routes();
+                    let g = h.swap(t);
+                    format!("routes reloaded: generation {g}, {r4} IPv4 routes, {r6} IPv6 routes")
+                }
+                Err(e) => format!("reload rejected, generation {} stays: {e}", h.generation()),
+            };
+            println!("SIGHUP: {msg}");
+            log::info!("SIGHUP: {msg}");
+            Some(msg)
         };
         run_stage(pa, ports, leak, fwd, Some(Box::new(tick)))
     }
 }
 
 /// `vnf-l2fwd l3fwd`.
-pub fn l3fwd(a: L3fwdArgs) -> Result<(), Failure> {
-    check_common(&a.port)?;
+pub fn l3fwd(mut a: L3fwdArgs) -> Result<(), Failure> {
+    check_common(&mut a.port)?;
     if a.ipv6 && a.rule_ipv6.is_none() {
         return Err(usage("--ipv6 needs --rule_ipv6 FILE".into()));
     }
@@ -323,8 +354,8 @@ impl Runner for TestpmdRunner {
 }
 
 /// `vnf-l2fwd io|macswap|rxonly|icmpecho`.
-pub fn testpmd(a: TestpmdArgs, mode: Mode) -> Result<(), Failure> {
-    let mask = check_common(&a.port)?;
+pub fn testpmd(mut a: TestpmdArgs, mode: Mode) -> Result<(), Failure> {
+    let mask = check_common(&mut a.port)?;
     let n = a.port.ports.len();
     let enabled: Vec<u16> = (0..n as u16).filter(|p| mask & (1 << p) != 0).collect();
     let pairs = match &a.portmap {

@@ -4,8 +4,11 @@
 //! command line or configuration (the message names the option); 3 a port or pool could not
 //! be opened (the message says what to do).
 
+mod ctl;
+mod demo_l3;
 mod dpdk_ports;
 mod l3fwd_cmd;
+mod lcores;
 mod metrics;
 mod ports;
 mod stats;
@@ -50,6 +53,31 @@ enum Cmd {
     Discover(DiscoverArgs),
     /// What this node offers a data plane (CPU, extensions, NUMA, hugepages, IOMMU, SR-IOV, AF_XDP).
     NodeFeatures(NodeFeaturesArgs),
+    /// Control a running VNF.
+    Ctl(CtlArgs),
+}
+
+#[derive(Args, Debug)]
+struct CtlArgs {
+    #[command(subcommand)]
+    cmd: CtlCmd,
+}
+
+#[derive(Subcommand, Debug)]
+enum CtlCmd {
+    /// Send SIGHUP to the running VNF: l3fwd reloads its route files (and logs the result).
+    Reload(CtlTarget),
+}
+
+#[derive(Args, Debug)]
+struct CtlTarget {
+    /// The VNF's process id (instead of reading it from the pidfile).
+    #[arg(long)]
+    pid: Option<i32>,
+    /// The VNF's pidfile; the result of the reload is read from `<pidfile>.reload` when the
+    /// pidfile names the signalled process.
+    #[arg(long, default_value = ctl::DEFAULT_PIDFILE)]
+    pidfile: std::path::PathBuf,
 }
 
 #[derive(Args, Debug)]
@@ -95,6 +123,12 @@ struct DemoArgs {
     /// Receive burst size.
     #[arg(long = "rx-burst", default_value_t = 32)]
     rx_burst: usize,
+    /// l2fwd (swap ports, rewrite MACs) or l3fwd (IPv4/UDP frames routed by LPM).
+    #[arg(long, default_value = "l2fwd", value_parser = ["l2fwd", "l3fwd"])]
+    mode: String,
+    /// l3fwd: random /24 routes in the table besides the two the frames use.
+    #[arg(long, default_value_t = 1000)]
+    routes: usize,
 }
 
 #[derive(Args, Debug)]
@@ -140,9 +174,17 @@ struct L2fwdArgs {
     /// Stop after this many seconds (default: run until SIGINT/SIGTERM).
     #[arg(long)]
     duration: Option<f64>,
-    /// CPU to pin the worker to.
+    /// CPU to pin the worker to (the single lcore used without --config or -q).
     #[arg(long)]
     cpu: Option<usize>,
+    /// Lcore map as in DPDK l3fwd: "(port,queue,lcore),..." — each lcore (a CPU id) polls
+    /// the receive queues named for it and sends on tx queue <its index> of every port.
+    #[arg(long)]
+    config: Option<String>,
+    /// Ports per lcore (DPDK l2fwd's -q): queue 0 of N ports per lcore, on this process's CPUs
+    /// in order.
+    #[arg(short = 'q')]
+    queues_per_lcore: Option<usize>,
     /// Receive burst size (1-512).
     #[arg(long = "rx-burst", default_value_t = 32)]
     rx_burst: usize,
@@ -152,6 +194,10 @@ struct L2fwdArgs {
     /// Number of mbufs in the pool.
     #[arg(long, default_value_t = 16384)]
     mbufs: u32,
+    /// Write the process id here, for `vnf-l2fwd ctl` (default: /run/vnf-l2fwd.pid when
+    /// writable).
+    #[arg(long)]
+    pidfile: Option<std::path::PathBuf>,
 }
 
 #[derive(Args, Debug)]
@@ -214,6 +260,7 @@ fn main() -> ExitCode {
         Cmd::Devbind(a) => devbind(a),
         Cmd::Discover(a) => discover(a),
         Cmd::NodeFeatures(a) => node_features(a),
+        Cmd::Ctl(a) => ctl_cmd(a),
         Cmd::L3fwd(a) => l3fwd_cmd::l3fwd(a),
         Cmd::Io(a) => l3fwd_cmd::testpmd(a, l3fwd_cmd::Mode::Io),
         Cmd::Macswap(a) => l3fwd_cmd::testpmd(a, l3fwd_cmd::Mode::MacSwap),
@@ -295,10 +342,15 @@ struct RunSetup<P: Port> {
     show_mpps: bool,
     /// Ports to poll and send on (bit per port id).
     enabled: u32,
-    /// Called by the control loop every 20 ms (route reload on SIGHUP).
-    tick: Option<Box<dyn FnMut()>>,
+    /// Called by the control loop every 20 ms (route reload on SIGHUP); a returned message
+    /// is the result of a reload, written beside the pidfile for `ctl reload`.
+    tick: Option<Box<dyn FnMut() -> Option<String>>>,
     metrics: Option<metrics::Server>,
     json: bool,
+    /// The lcores and the queues they poll.
+    plan: lcores::Plan,
+    /// None: no pidfile; Some(None): the default one when writable; Some(Some(p)): `p`.
+    pidfile: Option<Option<std::path::PathBuf>>,
 }
 
 /// The counters of every port, for metrics and JSON output.
@@ -321,34 +373,81 @@ fn pool_check(pool: Mempool) -> LeakCheck {
     })
 }
 
-/// Runs one lcore running stage `fwd` over the given ports until the duration or a signal.
-fn run_l2fwd<P: Port, F: Forward<P::Buf> + 'static>(
+/// Builds the plan's lcores (each with its rx queues, tx queue `k` on every enabled port and
+/// its own clone of stage `fwd`) and runs them until the duration or a signal.
+fn run_l2fwd<P: Port, F: Forward<P::Buf> + Clone + 'static>(
     mut s: RunSetup<P>,
     fwd: F,
-    cpu: Option<usize>,
     rx_burst: usize,
     tx_burst: usize,
 ) -> Result<(), Failure> {
-    let mut l = Lcore::new("0", cpu, fwd);
-    l.set_rx_burst(rx_burst).map_err(|e| Failure::Usage(e.to_string()))?;
-    l.set_tx_burst(tx_burst).map_err(|e| Failure::Usage(e.to_string()))?;
-    for (id, p) in s.ports.iter_mut().enumerate().filter(|(id, _)| s.enabled & (1 << id) != 0) {
-        let info = p.info();
-        if info.rx_queues > 0 {
-            l.add_rx(id as u16, p.rx_queue(0).map_err(|e| Failure::Setup(e.to_string()))?);
+    let nl = s.plan.lcores.len();
+    let mut lcores = Vec::with_capacity(nl);
+    for (k, lp) in s.plan.lcores.iter().enumerate() {
+        let name = lp.cpu.map_or_else(|| k.to_string(), |c| c.to_string());
+        let mut l = Lcore::new(&name, lp.cpu, fwd.clone());
+        l.set_rx_burst(rx_burst).map_err(|e| Failure::Usage(e.to_string()))?;
+        l.set_tx_burst(tx_burst).map_err(|e| Failure::Usage(e.to_string()))?;
+        for &(port, q) in &lp.rx {
+            let p = s.ports.get_mut(port as usize).ok_or_else(|| Failure::Usage(format!("no port {port}")))?;
+            let info = p.info();
+            if s.plan.implicit && info.rx_queues == 0 {
+                continue;
+            }
+            if q >= info.rx_queues {
+                return Err(Failure::Setup(format!(
+                    "port {port} ({}) has {} rx queue(s); lcore {name} polls queue {q}",
+                    info.name, info.rx_queues
+                )));
+            }
+            l.add_rx(port, p.rx_queue(q).map_err(|e| Failure::Setup(e.to_string()))?);
         }
-        if info.tx_queues > 0 {
-            l.add_tx(id as u16, p.tx_queue(0).map_err(|e| Failure::Setup(e.to_string()))?)
+        for (id, p) in s.ports.iter_mut().enumerate().filter(|(id, _)| s.enabled & (1 << id) != 0) {
+            let info = p.info();
+            if info.tx_queues == 0 {
+                continue;
+            }
+            if k as u16 >= info.tx_queues {
+                return Err(Failure::Setup(format!(
+                    "port {id} ({}) has {} tx queue(s); {nl} lcores need one each",
+                    info.name, info.tx_queues
+                )));
+            }
+            l.add_tx(id as u16, p.tx_queue(k as u16).map_err(|e| Failure::Setup(e.to_string()))?)
                 .map_err(|e| Failure::Setup(e.to_string()))?;
         }
+        lcores.push(l);
+    }
+    if nl > 1 {
+        for (k, lp) in s.plan.lcores.iter().enumerate() {
+            println!("Lcore {} (tx queue {k}) polls (port, queue) {:?}", lp.cpu.unwrap_or(k), lp.rx);
+        }
+    }
+    let _pidfile = match &s.pidfile {
+        Some(p) => ctl::PidFile::create(p.as_deref()).map_err(Failure::Setup)?,
+        None => None,
+    };
+    if let Some(p) = &_pidfile {
+        eprintln!("vnf-l2fwd: pid {} in {}", std::process::id(), p.path().display());
+    }
+    if s.tick.is_none() {
+        // SIGHUP (`ctl reload`) must not kill a mode with nothing to reload.
+        let hup = Arc::new(AtomicBool::new(false));
+        signal_hook::flag::register(signal_hook::consts::SIGHUP, hup.clone())
+            .map_err(|e| Failure::Setup(format!("cannot install the SIGHUP handler: {e}")))?;
+        s.tick = Some(Box::new(move || {
+            hup.swap(false, Ordering::Relaxed)
+                .then(|| "nothing to reload in this mode (only l3fwd reloads)".to_string())
+        }));
     }
     let stop = Arc::new(AtomicBool::new(false));
     stop_on_signals(stop.clone()).map_err(|e| Failure::Setup(format!("cannot install signal handlers: {e}")))?;
     let start = Instant::now();
-    let mut rt = Runtime::launch(vec![l]).map_err(|e| Failure::Setup(e.to_string()))?;
+    let mut rt = Runtime::launch(lcores).map_err(|e| Failure::Setup(e.to_string()))?;
     let nports = s.ports.len();
     let mut next_stats = Instant::now() + Duration::from_secs(s.period.max(1));
     let mut next_metrics = Instant::now();
+    let mut reloads = 0u64;
     loop {
         std::thread::sleep(Duration::from_millis(20));
         if stop.load(Ordering::Relaxed) || rt.finished() {
@@ -365,7 +464,10 @@ fn run_l2fwd<P: Port, F: Forward<P::Buf> + 'static>(
             }
         }
         if let Some(t) = s.tick.as_mut() {
-            t();
+            if let (Some(msg), Some(pf)) = (t(), &_pidfile) {
+                reloads += 1;
+                pf.write_reload_status(&format!("reload {reloads}: {msg}"));
+            }
         }
         if let Some(d) = s.duration {
             if start.elapsed().as_secs_f64() >= d {
@@ -395,6 +497,7 @@ fn run_l2fwd<P: Port, F: Forward<P::Buf> + 'static>(
         println!("{}", metrics::render_json(&samples(&rt, &s.ports), &rt.drop_stats(), elapsed));
     }
     print!("{}", stats::render(&lines, &rt.drop_stats()));
+    print!("{}", stats::render_lcores(&rt, &s.plan, nports));
     let fwd_total: u64 = lines.iter().map(|l| l.sent).sum();
     if s.show_mpps {
         println!("Forwarded {fwd_total} packets in {elapsed:.2} s: {:.2} Mpps", fwd_total as f64 / elapsed / 1e6);
@@ -420,10 +523,29 @@ fn demo(a: DemoArgs) -> Result<(), Failure> {
     let cpu = a.cpu.or_else(default_cpu);
     let mut ports = vec![];
     for id in 0..2u16 {
+        if a.mode == "l3fwd" {
+            break; // its ports carry template frames
+        }
         ports.push(
             ports::open(id, &PortSpec::Null { size: 64, queues: 1 }, &pool, false)
                 .map_err(|e| Failure::Setup(e.to_string()))?,
         );
+    }
+    let setup = |ports| RunSetup {
+        ports,
+        period: a.period,
+        duration: Some(a.duration),
+        leak_check: pool_check(pool.clone()),
+        show_mpps: true,
+        metrics: None,
+        json: false,
+        enabled: u32::MAX,
+        tick: None,
+        plan: lcores::single(cpu, &[0, 1]),
+        pidfile: None,
+    };
+    if a.mode == "l3fwd" {
+        return demo_l3fwd(&a, cpu, &pool, setup);
     }
     let mut fwd = L2Fwd::new();
     fwd.pair(0, 1);
@@ -432,42 +554,51 @@ fn demo(a: DemoArgs) -> Result<(), Failure> {
         println!("Port {id}: {} ({}) MAC {}", p.info().name, p.info().driver, p.mac());
     }
     println!("l2fwd demo: null0 <-> null1 on one worker (cpu {cpu:?}) for {} s", a.duration);
-    run_l2fwd(
-        RunSetup {
-            ports,
-            period: a.period,
-            duration: Some(a.duration),
-            leak_check: pool_check(pool),
-            show_mpps: true,
-            metrics: None,
-            json: false,
-            enabled: u32::MAX,
-            tick: None,
-        },
-        fwd,
-        cpu,
-        a.rx_burst,
-        32,
-    )
+    run_l2fwd(setup(ports), fwd, a.rx_burst, 32)
+}
+
+/// The l3fwd demo: null ports whose frames are IPv4/UDP to the other port's network, routed
+/// through a table of `--routes` random /24s.
+fn demo_l3fwd(
+    a: &DemoArgs,
+    cpu: Option<usize>,
+    pool: &Mempool,
+    setup: impl FnOnce(Vec<ports::AnyPort>) -> RunSetup<ports::AnyPort>,
+) -> Result<(), Failure> {
+    use dataplane::l3fwd::{L3Fwd, L3FwdTables, TableHandle};
+    use dataplane::port::null::{NullConfig, NullPort};
+    if a.routes > 1_000_000 {
+        return Err(Failure::Usage(format!("--routes {} must be at most 1000000", a.routes)));
+    }
+    let mut ports = vec![];
+    for id in 0..2u16 {
+        let mut c = NullConfig::new(id);
+        let peer = MacAddr::local(0x10 + id as u8);
+        let src = demo_l3::dst_of_port(1 - id);
+        c.template = Some(demo_l3::frame(c.mac, peer, src, demo_l3::dst_of_port(id)));
+        ports
+            .push(ports::AnyPort::Null(NullPort::new(id, c, pool.clone()).map_err(|e| Failure::Setup(e.to_string()))?));
+    }
+    let routes = demo_l3::routes(a.routes);
+    let tables = L3FwdTables::from_lpm_routes(&routes, &[]).map_err(|e| Failure::Setup(e.to_string()))?;
+    let mut fwd = L3Fwd::new(&TableHandle::new(tables));
+    for (id, p) in ports.iter().enumerate() {
+        fwd.set_port_mac(id as u16, p.mac());
+        println!("Port {id}: {} ({}) MAC {}", p.info().name, p.info().driver, p.mac());
+    }
+    println!(
+        "l3fwd demo: null0 <-> null1, IPv4/UDP to {} and {} through {} LPM routes, on one worker (cpu {cpu:?}) for {} s",
+        demo_l3::dst_of_port(0),
+        demo_l3::dst_of_port(1),
+        routes.len(),
+        a.duration
+    );
+    run_l2fwd(setup(ports), fwd, a.rx_burst, 32)
 }
 
 fn l2fwd(mut a: L2fwdArgs) -> Result<(), Failure> {
     if a.ports.is_empty() {
-        // No --port: take the pod's interfaces from Kubernetes discovery.
-        let env: Vec<(String, String)> = std::env::vars().collect();
-        let d = vnf_l2fwd::discover::discover(std::path::Path::new("/"), &env, &a.podnetinfo)
-            .map_err(|e| Failure::Usage(format!("no --port given and discovery failed: {e}")))?;
-        for spec in d.port_specs() {
-            let p: PortSpec = spec.parse().map_err(|e| Failure::Usage(format!("discovered port: {e}")))?;
-            a.ports.push(p);
-        }
-        if a.ports.is_empty() {
-            return Err(Failure::Usage("no --port given and discovery found no data port".into()));
-        }
-        if a.cpu.is_none() {
-            a.cpu = d.cpus.workers.first().or(d.cpus.effective.last()).copied();
-        }
-        eprintln!("vnf-l2fwd: ports from discovery: {:?}", d.port_specs());
+        ports_from_discovery(&a.podnetinfo, &mut a.ports, &mut a.cpu)?;
     }
     if a.ports.len() > MAX_PORTS {
         return Err(Failure::Usage(format!("{} ports given; at most {MAX_PORTS}", a.ports.len())));
@@ -500,16 +631,106 @@ fn l2fwd(mut a: L2fwdArgs) -> Result<(), Failure> {
             }
         }
     }
-    if a.eal.is_some() || a.ports.iter().any(PortSpec::is_dpdk) {
+    let dpdk = a.eal.is_some() || a.ports.iter().any(PortSpec::is_dpdk);
+    let plan = make_plan(a.config.as_deref(), a.queues_per_lcore, a.cpu, &enabled, dpdk, &mut a.ports)?;
+    if dpdk {
         let (ports, leak_check) = dpdk_ports::open_all(&a.ports, a.eal.as_deref(), a.mbufs)?;
-        return forward_l2(&a, &pairs, ports, leak_check);
+        return forward_l2(&a, &pairs, ports, leak_check, plan);
     }
     let pool = make_pool(a.mbufs)?;
     let mut ports = vec![];
     for (id, spec) in a.ports.iter().enumerate() {
         ports.push(ports::open(id as u16, spec, &pool, a.promiscuous).map_err(|e| Failure::Setup(e.to_string()))?);
     }
-    forward_l2(&a, &pairs, ports, pool_check(pool))
+    forward_l2(&a, &pairs, ports, pool_check(pool), plan)
+}
+
+/// The lcore plan from `--config` / `-q` / `--cpu`, with the port specs' queue counts raised
+/// to what it needs.
+fn make_plan(
+    config: Option<&str>,
+    q: Option<usize>,
+    cpu: Option<usize>,
+    enabled: &[u16],
+    dpdk: bool,
+    specs: &mut [PortSpec],
+) -> Result<lcores::Plan, Failure> {
+    let plan = lcores::plan(config, q, cpu, enabled, &allowed_cpus()).map_err(Failure::Usage)?;
+    if dpdk && !plan.implicit {
+        return Err(Failure::Usage("--config and -q are not supported with DPDK ports yet".into()));
+    }
+    for (id, spec) in specs.iter_mut().enumerate() {
+        plan.size_spec(id as u16, spec);
+    }
+    Ok(plan)
+}
+
+/// No --port: takes the pod's interfaces from Kubernetes discovery (and the worker CPU, when
+/// --cpu is not given).
+fn ports_from_discovery(
+    podnetinfo: &std::path::Path,
+    ports: &mut Vec<PortSpec>,
+    cpu: &mut Option<usize>,
+) -> Result<(), Failure> {
+    let env: Vec<(String, String)> = std::env::vars().collect();
+    let d = vnf_l2fwd::discover::discover(std::path::Path::new("/"), &env, podnetinfo)
+        .map_err(|e| Failure::Usage(format!("no --port given and discovery failed: {e}")))?;
+    for spec in d.port_specs() {
+        let p: PortSpec = spec.parse().map_err(|e| Failure::Usage(format!("discovered port: {e}")))?;
+        ports.push(p);
+    }
+    if ports.is_empty() {
+        return Err(Failure::Usage("no --port given and discovery found no data port".into()));
+    }
+    if cpu.is_none() {
+        *cpu = d.cpus.workers.first().or(d.cpus.effective.last()).copied();
+    }
+    eprintln!("vnf-l2fwd: ports from discovery: {:?}", d.port_specs());
+    Ok(())
+}
+
+/// `vnf-l2fwd ctl reload`: SIGHUP to the VNF named by --pid or its pidfile.
+fn ctl_cmd(a: CtlArgs) -> Result<(), Failure> {
+    let CtlCmd::Reload(t) = a.cmd;
+    let pid = match t.pid {
+        Some(p) if p > 0 => p,
+        Some(p) => return Err(Failure::Usage(format!("--pid {p} is not a process id"))),
+        None => ctl::read_pid(&t.pidfile).map_err(Failure::Usage)?.ok_or_else(|| {
+            Failure::Usage(format!("{}: no pidfile (is the VNF running? give --pid or --pidfile)", t.pidfile.display()))
+        })?,
+    };
+    if !ctl::alive(pid) {
+        return Err(Failure::Runtime(format!("pid {pid} is not running")));
+    }
+    let comm = ctl::comm(pid).unwrap_or_default();
+    if !comm.is_empty() && !comm.starts_with("vnf-l2fwd") && !comm.starts_with("lcore-") {
+        return Err(Failure::Usage(format!("pid {pid} is {comm:?}, not vnf-l2fwd")));
+    }
+    // The VNF records each reload's result beside its pidfile; wait for a new one.
+    let status = (t.pid.is_none() || matches!(ctl::read_pid(&t.pidfile), Ok(Some(p)) if p == pid))
+        .then(|| ctl::status_path(&t.pidfile));
+    let before = status.as_ref().and_then(|p| std::fs::read_to_string(p).ok());
+    ctl::sighup(pid).map_err(|e| Failure::Runtime(format!("cannot signal pid {pid}: {e}")))?;
+    println!("reload: SIGHUP sent to vnf-l2fwd pid {pid}");
+    let Some(status) = status else {
+        println!("reload: no pidfile for pid {pid}, so no result to wait for (see the VNF's log)");
+        return Ok(());
+    };
+    let until = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < until {
+        if let Ok(now) = std::fs::read_to_string(&status) {
+            if Some(&now) != before.as_ref() {
+                let msg = now.trim().split_once(": ").map_or(now.trim(), |(_, m)| m).to_string();
+                println!("reload: {msg}");
+                if msg.contains("rejected") {
+                    return Err(Failure::Runtime(format!("pid {pid}: {msg}")));
+                }
+                return Ok(());
+            }
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Err(Failure::Runtime(format!("pid {pid} did not report a reload within 5 s ({})", status.display())))
 }
 
 /// Sets up l2fwd (pairs, MACs, --eth-dest) over opened ports and runs it.
@@ -518,6 +739,7 @@ fn forward_l2<P: Port>(
     pairs: &[(u16, u16)],
     ports: Vec<P>,
     leak_check: LeakCheck,
+    plan: lcores::Plan,
 ) -> Result<(), Failure> {
     let mut fwd = L2Fwd::new();
     for &(x, y) in pairs {
@@ -553,9 +775,10 @@ fn forward_l2<P: Port>(
             json: a.stats_format == "json",
             enabled: a.portmask.unwrap_or(u32::MAX),
             tick: None,
+            plan,
+            pidfile: Some(a.pidfile.clone()),
         },
         fwd,
-        a.cpu,
         a.rx_burst,
         a.tx_burst,
     )

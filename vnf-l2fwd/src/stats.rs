@@ -61,3 +61,18 @@ pub fn print_live(block: &str) {
     }
     print!("{block}");
 }
+
+/// Per-lcore totals (DPDK does not print these): one line per lcore, when there are several.
+pub fn render_lcores(rt: &Runtime, plan: &crate::lcores::Plan, ports: usize) -> String {
+    let mut s = String::new();
+    if plan.lcores.len() < 2 {
+        return s;
+    }
+    for (k, (st, lp)) in rt.lcore_stats().iter().zip(&plan.lcores).enumerate() {
+        let (rx, tx) = st.ports[..ports.min(st.ports.len())]
+            .iter()
+            .fold((0u64, 0u64), |a, p| (a.0 + p.rx.get(), a.1 + p.tx.get()));
+        let _ = writeln!(s, "Lcore {}: received {rx} sent {tx}", lp.cpu.unwrap_or(k));
+    }
+    s
+}

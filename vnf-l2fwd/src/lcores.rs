@@ -1,0 +1,213 @@
+//! Which lcore polls which (port, queue): DPDK l3fwd's `--config "(port,queue,lcore),..."` and
+//! l2fwd's `-q N` (ports per lcore), or one lcore for everything by default.
+//!
+//! Every lcore gets a tx queue on every enabled port, the tx queue index being the lcore's
+//! index in the plan (so ports need as many tx queues as there are lcores).
+
+use crate::ports::PortSpec;
+
+/// One lcore of the plan.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LcorePlan {
+    /// The lcore id (the CPU it is pinned to), or none for the unpinned default.
+    pub cpu: Option<usize>,
+    /// The (port, rx queue) pairs it polls.
+    pub rx: Vec<(u16, u16)>,
+}
+
+/// The lcores and their queues.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Plan {
+    /// In lcore id order; lcore `k` sends on tx queue `k` of every port.
+    pub lcores: Vec<LcorePlan>,
+    /// True when the plan is the single-lcore default: a port without rx queues (a tx-only
+    /// pcap) is then skipped rather than an error.
+    pub implicit: bool,
+}
+
+impl Plan {
+    /// Receive queues port `port` needs (highest queue named + 1; 0 if none).
+    pub fn rx_queues(&self, port: u16) -> u16 {
+        self.lcores.iter().flat_map(|l| &l.rx).filter(|(p, _)| *p == port).map(|(_, q)| q + 1).max().unwrap_or(0)
+    }
+
+    /// Queues each port must be opened with: enough for its rx queues and one tx queue per lcore.
+    pub fn queues_needed(&self, port: u16) -> u16 {
+        self.rx_queues(port).max(self.lcores.len() as u16).max(1)
+    }
+
+    /// Raises a spec's `queues=` to what the plan needs. Specs without queues (pcap, ring)
+    /// are left alone; opening their queues fails later with a clear message.
+    pub fn size_spec(&self, port: u16, spec: &mut PortSpec) {
+        let need = self.queues_needed(port);
+        if let PortSpec::Null { queues, .. } | PortSpec::AfXdp { queues, .. } | PortSpec::AfPacket { queues, .. } = spec
+        {
+            *queues = (*queues).max(need);
+        }
+    }
+}
+
+/// Parses `--config "(port,queue,lcore),(port,queue,lcore)..."` (commas between tuples and
+/// spaces optional) into a plan, checking: ports exist and are enabled, no (port, queue) is
+/// polled twice, and every lcore is in `allowed` (this process's CPU set).
+///
+/// # Errors
+/// A message naming the problem.
+pub fn parse_config(s: &str, enabled: &[u16], allowed: &[usize]) -> Result<Plan, String> {
+    let bad = |m: String| format!("--config {s:?}: {m}; expected e.g. \"(0,0,0),(1,0,1)\"");
+    let mut tuples: Vec<(u16, u16, usize)> = vec![];
+    let mut rest = s.trim();
+    while !rest.is_empty() {
+        let r = rest.strip_prefix('(').ok_or_else(|| bad("missing '('".into()))?;
+        let (inner, tail) = r.split_once(')').ok_or_else(|| bad("missing ')'".into()))?;
+        let f: Vec<&str> = inner.split(',').map(str::trim).collect();
+        if f.len() != 3 {
+            return Err(bad(format!("({inner}) must be (port,queue,lcore)")));
+        }
+        let num = |v: &str, what: &str| -> Result<u64, String> {
+            v.parse::<u64>().map_err(|_| bad(format!("{what} {v:?} in ({inner}) is not a number")))
+        };
+        let port = num(f[0], "port")?;
+        let queue = num(f[1], "queue")?;
+        let lcore = num(f[2], "lcore")?;
+        if queue >= 64 {
+            return Err(bad(format!("queue {queue} in ({inner}) must be below 64")));
+        }
+        let port = u16::try_from(port).ok().filter(|p| enabled.contains(p)).ok_or_else(|| {
+            bad(format!("port {port} in ({inner}) is not given or not in the port mask (enabled: {enabled:?})"))
+        })?;
+        let lcore = lcore as usize;
+        if !allowed.is_empty() && !allowed.contains(&lcore) {
+            return Err(bad(format!("lcore {lcore} is not in this process's CPU set {allowed:?}")));
+        }
+        if tuples.iter().any(|&(p, q, _)| (p, q) == (port, queue as u16)) {
+            return Err(bad(format!("port {port} queue {queue} is given twice")));
+        }
+        tuples.push((port, queue as u16, lcore));
+        rest = tail.trim_start_matches(',').trim();
+    }
+    if tuples.is_empty() {
+        return Err(bad("no (port,queue,lcore)".into()));
+    }
+    let mut ids: Vec<usize> = tuples.iter().map(|t| t.2).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let lcores = ids
+        .into_iter()
+        .map(|id| LcorePlan { cpu: Some(id), rx: tuples.iter().filter(|t| t.2 == id).map(|t| (t.0, t.1)).collect() })
+        .collect();
+    Ok(Plan { lcores, implicit: false })
+}
+
+/// DPDK l2fwd's `-q N`: the enabled ports' queue 0, `n` ports per lcore, on the allowed CPUs
+/// in order.
+///
+/// # Errors
+/// When `n` is 0 or more lcores are needed than there are CPUs.
+pub fn ports_per_lcore(n: usize, enabled: &[u16], allowed: &[usize]) -> Result<Plan, String> {
+    if n == 0 || n > 16 {
+        return Err(format!("-q {n}: must be 1 to 16 ports per lcore"));
+    }
+    let chunks: Vec<&[u16]> = enabled.chunks(n).collect();
+    if chunks.len() > allowed.len() {
+        return Err(format!(
+            "-q {n}: {} ports need {} lcores but this process may use only CPUs {allowed:?}",
+            enabled.len(),
+            chunks.len()
+        ));
+    }
+    let lcores = chunks
+        .iter()
+        .zip(allowed)
+        .map(|(ports, &cpu)| LcorePlan { cpu: Some(cpu), rx: ports.iter().map(|&p| (p, 0)).collect() })
+        .collect();
+    Ok(Plan { lcores, implicit: false })
+}
+
+/// The default: one lcore (pinned to `cpu` when given) polling queue 0 of every enabled port.
+pub fn single(cpu: Option<usize>, enabled: &[u16]) -> Plan {
+    Plan { lcores: vec![LcorePlan { cpu, rx: enabled.iter().map(|&p| (p, 0)).collect() }], implicit: true }
+}
+
+/// The plan from the options: `--config`, `-q`, or the single-lcore default.
+///
+/// # Errors
+/// A message for exit code 2.
+pub fn plan(
+    config: Option<&str>,
+    q: Option<usize>,
+    cpu: Option<usize>,
+    enabled: &[u16],
+    allowed: &[usize],
+) -> Result<Plan, String> {
+    match (config, q) {
+        (Some(_), Some(_)) => Err("give --config or -q, not both".into()),
+        (Some(c), None) => parse_config(c, enabled, allowed),
+        (None, Some(n)) => ports_per_lcore(n, enabled, allowed),
+        (None, None) => {
+            if let Some(c) = cpu {
+                if !allowed.is_empty() && !allowed.contains(&c) {
+                    return Err(format!("--cpu {c} is not in this process's CPU set {allowed:?}"));
+                }
+            }
+            Ok(single(cpu, enabled))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn config_parses_and_groups_by_lcore() {
+        let p = parse_config("(0,0,0)(0,1,1), (1,0,0),(1,1,1)", &[0, 1], &[0, 1]).unwrap();
+        assert_eq!(p.lcores.len(), 2);
+        assert_eq!(p.lcores[0], LcorePlan { cpu: Some(0), rx: vec![(0, 0), (1, 0)] });
+        assert_eq!(p.lcores[1], LcorePlan { cpu: Some(1), rx: vec![(0, 1), (1, 1)] });
+        assert_eq!((p.rx_queues(0), p.rx_queues(1), p.rx_queues(2)), (2, 2, 0));
+        assert_eq!(p.queues_needed(0), 2);
+        let mut spec = PortSpec::Null { size: 64, queues: 1 };
+        p.size_spec(0, &mut spec);
+        assert_eq!(spec, PortSpec::Null { size: 64, queues: 2 });
+        // One lcore polling queue 3 only: 4 rx queues, 1 tx queue, opened with 4.
+        let p = parse_config("(0,3,1)", &[0], &[]).unwrap();
+        assert_eq!(p.queues_needed(0), 4);
+    }
+
+    #[test]
+    fn config_errors() {
+        for bad in [
+            "",
+            "(0,0)",
+            "(0,0,0",
+            "0,0,0)",
+            "(a,0,0)",
+            "(0,0,0,0)",
+            "(0,0,0)(0,0,1)", // duplicate (port, queue)
+            "(2,0,0)",        // no port 2
+            "(0,0,7)",        // lcore not allowed
+            "(0,64,0)",
+        ] {
+            assert!(parse_config(bad, &[0, 1], &[0, 1]).is_err(), "{bad}");
+        }
+        // Port 1 masked out.
+        assert!(parse_config("(1,0,0)", &[0], &[0, 1]).is_err());
+    }
+
+    #[test]
+    fn ports_per_lcore_and_default() {
+        let p = ports_per_lcore(1, &[0, 1], &[0, 1]).unwrap();
+        assert_eq!(p.lcores[1], LcorePlan { cpu: Some(1), rx: vec![(1, 0)] });
+        let p = ports_per_lcore(2, &[0, 1, 2], &[4, 5]).unwrap();
+        assert_eq!(p.lcores.len(), 2);
+        assert_eq!(p.lcores[0].rx, vec![(0, 0), (1, 0)]);
+        assert!(ports_per_lcore(1, &[0, 1, 2], &[0, 1]).is_err());
+        assert!(ports_per_lcore(0, &[0], &[0]).is_err());
+        assert!(plan(Some("(0,0,0)"), Some(1), None, &[0], &[0]).is_err());
+        assert!(plan(None, None, Some(9), &[0], &[0, 1]).is_err());
+        let d = plan(None, None, None, &[0, 1], &[0, 1]).unwrap();
+        assert!(d.implicit);
+        assert_eq!(d.lcores, vec![LcorePlan { cpu: None, rx: vec![(0, 0), (1, 0)] }]);
+    }
+}
