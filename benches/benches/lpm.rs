@@ -1,15 +1,23 @@
-//! Route lookup benchmarks: `Lpm4` on a synthetic 1.08M-route IPv4 table with the
-//! prefix-length distribution of the anchor measurement (see `routes4`), `Lpm6` on a smaller table, and the
-//! exact-match table. Keys are seeded random: 7/8 drawn from inside a random route, 1/8 from
-//! 224.0.0.0/3 where no route lives (misses).
+//! Route lookup benchmarks: `Lpm4` on a synthetic 1.06M-route IPv4 table with the
+//! prefix-length distribution of the anchor measurement (see `routes4`), `Lpm6` on a smaller
+//! table, and the exact-match table. Keys are seeded random: 7/8 drawn from inside a random
+//! route, 1/8 from 224.0.0.0/3 where no route lives (misses).
 //!
 //! Each lookup group (`lpm4_lookup`, `lpm6_lookup`) times one pass over the same key array
-//! and reports lookups/s; a DPDK `rte_lpm` twin can be added to the same group as another
-//! `bench_function` ("dpdk_single", "dpdk_bulk") over the same `keys` vector so criterion puts the
-//! two side by side. Table construction happens once, outside the timed loops; its time
-//! and the memory figures are printed to stderr.
+//! and reports lookups/s. With the `dpdk` feature the same groups also time DPDK's
+//! `rte_lpm` / `rte_lpm6` holding the same routes (added with `rte_lpm_add`, same
+//! `max_rules` and tbl8 group count) over the same keys: `dpdk_single` (`rte_lpm_lookup`
+//! per key, through the dpdk-sys shim: one non-inlined call per lookup), `dpdk_bulk32`
+//! (`rte_lpm_lookup_bulk`, one call per 32 keys) and `dpdk_x4` (`rte_lpm_lookupx4`). Before
+//! timing, every key is checked to get the same answer from both tables in every form.
+//! Table construction happens once, outside the timed loops; build times, per-route
+//! delete and add times on a sample of routes (ours beside DPDK's) and memory figures are
+//! printed to stderr.
 //!
-//! Run: `cargo bench -p dataplane-benches --bench lpm`.
+//! Run: `cargo bench -p dataplane-benches --bench lpm` (about 2 min), or with DPDK
+//! `cargo bench -p dataplane-benches --features dpdk --bench lpm` (as root; about 5 min, of
+//! which ~3.5 min is `rte_lpm_add` building the 1M-route table: it scans the rules of the
+//! same depth linearly, ~190 µs per /24 add at this size).
 use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use dataplane::lpm::{BulkImpl, EmConfig, EmKey, EmTable, Ipv4FiveTuple, Lpm4, Lpm4Config, Lpm6, Lpm6Config, MISS};
 use std::time::{Duration, Instant};
@@ -113,6 +121,229 @@ fn best_cycles(mut f: impl FnMut() -> usize) -> f64 {
     best as f64 / KEYS as f64
 }
 
+/// The DPDK twins: `rte_lpm` / `rte_lpm6` through `dpdk-sys`, on EAL memory.
+#[cfg(feature = "dpdk")]
+mod rte {
+    use dpdk_sys as sys;
+    use std::ffi::{c_int, c_void, CString};
+
+    /// `rte_malloc_get_socket_stats` (exported by librte_eal, not in the bindgen allowlist's
+    /// headers): the heap's allocated bytes before and after a create give the footprint.
+    #[repr(C)]
+    #[derive(Default)]
+    struct MallocSocketStats {
+        heap_totalsz_bytes: usize,
+        heap_freesz_bytes: usize,
+        greatest_free_size: usize,
+        free_count: u32,
+        alloc_count: u32,
+        heap_allocsz_bytes: usize,
+    }
+    extern "C" {
+        fn rte_malloc_get_socket_stats(socket: c_int, stats: *mut MallocSocketStats) -> c_int;
+    }
+
+    /// Bytes allocated from EAL's heap on the calling thread's socket.
+    pub fn heap_alloc_bytes() -> usize {
+        let mut s = MallocSocketStats::default();
+        // SAFETY: EAL is up (callers run after `eal()`); `s` is a valid out-pointer of the C
+        // struct's layout (DPDK 22.11 `struct rte_malloc_socket_stats`).
+        let rc = unsafe { rte_malloc_get_socket_stats(sys::rte_socket_id() as c_int, &mut s) };
+        assert_eq!(rc, 0, "rte_malloc_get_socket_stats");
+        s.heap_allocsz_bytes
+    }
+
+    /// Brings EAL up once. This machine has no hugetlbfs, so EAL runs with `--no-huge`, and
+    /// DPDK 22.11 then backs its heap with a shared memfd, which gets 4 KiB pages only
+    /// (shmem THP is off), while our tables get transparent huge pages: a TLB handicap for
+    /// rte_lpm on a 64 MiB tbl24. To compare like with like, every 2 MiB-aligned chunk of
+    /// the heap that EAL has not touched yet (all-zero, nothing resident) is replaced by
+    /// private anonymous memory advised for THP. Safe here because this process is EAL's
+    /// only user (no secondary processes, `--no-pci`: nothing needs the shared mapping or
+    /// physical addresses). The AnonHugePages figures printed after each build check it.
+    pub fn eal() {
+        if dataplane::dpdk::Eal::get().is_some() {
+            return;
+        }
+        let prefix = format!("lpmb-{}", std::process::id());
+        let args: Vec<String> = [
+            "-l",
+            "1",
+            "--no-huge",
+            "--no-pci",
+            "-m",
+            "1024",
+            "--no-telemetry",
+            "--log-level=warning",
+            "--file-prefix",
+            &prefix,
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        dataplane::dpdk::Eal::init(&args).expect("EAL init (run as root)");
+        unsafe extern "C" fn collect(msl: *const sys::rte_memseg_list, arg: *mut c_void) -> c_int {
+            // SAFETY: EAL passes a valid memseg list for the duration of the callback; `arg`
+            // is the `Vec` passed to rte_memseg_list_walk below.
+            unsafe {
+                let m = &*msl;
+                let base = m.__bindgen_anon_1.base_va;
+                if m.external == 0 && !base.is_null() && m.len > 0 {
+                    (*arg.cast::<Vec<(usize, usize)>>()).push((base as usize, m.len));
+                }
+            }
+            0
+        }
+        let mut lists: Vec<(usize, usize)> = Vec::new();
+        // SAFETY: EAL is up; the callback follows rte_memseg_list_walk_t and gets `lists`.
+        unsafe { sys::rte_memseg_list_walk(Some(collect), (&raw mut lists).cast()) };
+        const HUGE: usize = 2 << 20;
+        let mut remapped = 0;
+        for (base, len) in lists {
+            let pages = len.div_ceil(4096);
+            let mut resident = vec![0u8; pages];
+            // SAFETY: [base, base + len) is EAL's mapping; `resident` has one byte per page.
+            if unsafe { libc::mincore(base as *mut c_void, len, resident.as_mut_ptr()) } != 0 {
+                continue;
+            }
+            let mut chunk = base.next_multiple_of(HUGE);
+            while chunk + HUGE <= base + len {
+                let first = (chunk - base) / 4096;
+                if resident[first..first + HUGE / 4096].iter().all(|&r| r & 1 == 0) {
+                    // SAFETY: the chunk lies inside EAL's mapping, is untouched (all zero) and
+                    // owned by the free heap; the fresh private mapping reads as zeros too, at
+                    // the same addresses.
+                    let p = unsafe {
+                        libc::mmap(
+                            chunk as *mut c_void,
+                            HUGE,
+                            libc::PROT_READ | libc::PROT_WRITE,
+                            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_FIXED,
+                            -1,
+                            0,
+                        )
+                    };
+                    assert_eq!(p as usize, chunk, "mmap");
+                    // SAFETY: the range was just mapped; this only sets its paging policy.
+                    unsafe { libc::madvise(p, HUGE, libc::MADV_HUGEPAGE) };
+                    remapped += HUGE;
+                }
+                chunk += HUGE;
+            }
+        }
+        eprintln!("dpdk: {} MiB of EAL's heap remapped for transparent huge pages", remapped >> 20);
+    }
+
+    /// AnonHugePages of this process in KiB (from /proc/self/smaps_rollup).
+    pub fn anon_huge_kib() -> u64 {
+        std::fs::read_to_string("/proc/self/smaps_rollup")
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find(|l| l.starts_with("AnonHugePages:"))
+                    .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+            })
+            .unwrap_or(0)
+    }
+
+    /// An `rte_lpm` table.
+    pub struct Lpm4(*mut sys::rte_lpm);
+
+    impl Lpm4 {
+        pub fn new(name: &str, max_rules: u32, tbl8s: u32) -> Self {
+            let name = CString::new(name).unwrap();
+            let cfg = sys::rte_lpm_config { max_rules, number_tbl8s: tbl8s, flags: 0 };
+            // SAFETY: EAL is up; name and cfg outlive the call.
+            let p = unsafe { sys::rte_lpm_create(name.as_ptr(), sys::SOCKET_ID_ANY, &cfg) };
+            assert!(!p.is_null(), "rte_lpm_create: {}", sys::strerror(sys::rte_errno()));
+            Lpm4(p)
+        }
+        pub fn add(&mut self, ip: u32, depth: u8, hop: u32) {
+            // SAFETY: self.0 is a live table, used from this thread only.
+            let rc = unsafe { sys::rte_lpm_add(self.0, ip, depth, hop) };
+            assert_eq!(rc, 0, "rte_lpm_add {ip:#x}/{depth}");
+        }
+        pub fn delete(&mut self, ip: u32, depth: u8) {
+            // SAFETY: as in `add`.
+            let rc = unsafe { sys::rte_lpm_delete(self.0, ip, depth) };
+            assert_eq!(rc, 0, "rte_lpm_delete {ip:#x}/{depth}");
+        }
+        #[inline(always)]
+        pub fn lookup(&self, ip: u32) -> Option<u32> {
+            let mut hop = 0;
+            // SAFETY: live table; `hop` is a valid out-pointer.
+            let rc = unsafe { sys::dpdk_shim_lpm_lookup(self.0, ip, &mut hop) };
+            (rc == 0).then_some(hop)
+        }
+        /// Raw entries: bit 24 (`RTE_LPM_LOOKUP_SUCCESS`) set on a hit.
+        #[inline(always)]
+        pub fn lookup_bulk(&self, ips: &[u32], out: &mut [u32]) {
+            let n = ips.len().min(out.len());
+            // SAFETY: live table; both arrays hold at least n entries.
+            unsafe { sys::dpdk_shim_lpm_lookup_bulk(self.0, ips.as_ptr(), out.as_mut_ptr(), n as u32) };
+        }
+        #[inline(always)]
+        pub fn lookupx4(&self, ips: &[u32], out: &mut [u32; 4], miss: u32) {
+            assert!(ips.len() >= 4);
+            // SAFETY: live table; ips has at least 4 entries and out exactly 4.
+            unsafe { sys::dpdk_shim_lpm_lookupx4(self.0, ips.as_ptr(), out.as_mut_ptr(), miss) };
+        }
+    }
+
+    impl Drop for Lpm4 {
+        fn drop(&mut self) {
+            // SAFETY: the table was created by rte_lpm_create and is not used after this.
+            unsafe { sys::rte_lpm_free(self.0) };
+        }
+    }
+
+    /// An `rte_lpm6` table.
+    pub struct Lpm6(*mut sys::rte_lpm6);
+
+    impl Lpm6 {
+        pub fn new(name: &str, max_rules: u32, tbl8s: u32) -> Self {
+            let name = CString::new(name).unwrap();
+            let cfg = sys::rte_lpm6_config { max_rules, number_tbl8s: tbl8s, flags: 0 };
+            // SAFETY: EAL is up; name and cfg outlive the call.
+            let p = unsafe { sys::rte_lpm6_create(name.as_ptr(), sys::SOCKET_ID_ANY, &cfg) };
+            assert!(!p.is_null(), "rte_lpm6_create: {}", sys::strerror(sys::rte_errno()));
+            Lpm6(p)
+        }
+        pub fn add(&mut self, ip: &[u8; 16], depth: u8, hop: u32) {
+            // SAFETY: live table, this thread only; ip is 16 bytes.
+            let rc = unsafe { sys::rte_lpm6_add(self.0, ip.as_ptr(), depth, hop) };
+            assert_eq!(rc, 0, "rte_lpm6_add /{depth}");
+        }
+        pub fn delete(&mut self, ip: &[u8; 16], depth: u8) {
+            // SAFETY: as in `add`.
+            let rc = unsafe { sys::rte_lpm6_delete(self.0, ip.as_ptr(), depth) };
+            assert_eq!(rc, 0, "rte_lpm6_delete /{depth}");
+        }
+        #[inline(always)]
+        pub fn lookup(&self, ip: &[u8; 16]) -> Option<u32> {
+            let mut hop = 0;
+            // SAFETY: live table; ip is 16 bytes; `hop` is a valid out-pointer.
+            let rc = unsafe { sys::rte_lpm6_lookup(self.0, ip.as_ptr(), &mut hop) };
+            (rc == 0).then_some(hop)
+        }
+        /// Next hops, -1 on a miss.
+        #[inline(always)]
+        pub fn lookup_bulk(&self, ips: &[[u8; 16]], out: &mut [i32]) {
+            let n = ips.len().min(out.len());
+            // SAFETY: live table; both arrays hold at least n entries. The C prototype takes
+            // `uint8_t ips[][16]` without const but only reads it.
+            unsafe { sys::rte_lpm6_lookup_bulk_func(self.0, ips.as_ptr().cast_mut(), out.as_mut_ptr(), n as u32) };
+        }
+    }
+
+    impl Drop for Lpm6 {
+        fn drop(&mut self) {
+            // SAFETY: created by rte_lpm6_create and not used after this.
+            unsafe { sys::rte_lpm6_free(self.0) };
+        }
+    }
+}
+
 fn build4(routes: &[(u32, u8, u32)]) -> (Lpm4, Duration) {
     let cfg = Lpm4Config { max_rules: 1 << 21, tbl8_groups: 1 << 16 };
     let t0 = Instant::now();
@@ -156,6 +387,8 @@ fn bench_lpm4(c: &mut Criterion) {
          burst{BURST} scalar {b_scalar:.1}",
         t.bulk_impl()
     );
+    #[cfg(feature = "dpdk")]
+    let d = build_rte4(&t, &routes, &keys);
 
     let mut g = c.benchmark_group("lpm4_lookup");
     g.throughput(Throughput::Elements(KEYS as u64));
@@ -188,6 +421,39 @@ fn bench_lpm4(c: &mut Criterion) {
         });
     }
     t.set_bulk_impl(detected);
+    #[cfg(feature = "dpdk")]
+    {
+        g.bench_function("dpdk_single", |b| {
+            b.iter(|| {
+                let mut acc = 0u32;
+                for &k in black_box(&keys) {
+                    acc = acc.wrapping_add(d.lookup(k).unwrap_or(MISS));
+                }
+                acc
+            })
+        });
+        // rte_lpm_lookup_bulk leaves the hit bit in each entry; the loop only keeps the
+        // entries (ours also counts the hits, which is more work on our side).
+        g.bench_function(format!("dpdk_bulk{BURST}"), |b| {
+            b.iter(|| {
+                for chunk in black_box(&keys).chunks_exact(BURST) {
+                    d.lookup_bulk(chunk, &mut out);
+                    black_box(&out);
+                }
+            })
+        });
+        let mut out4 = [0u32; 4];
+        g.bench_function("dpdk_x4", |b| {
+            b.iter(|| {
+                let mut acc = 0u32;
+                for chunk in black_box(&keys).chunks_exact(4) {
+                    d.lookupx4(chunk, &mut out4, MISS);
+                    acc = acc.wrapping_add(out4[0] ^ out4[1] ^ out4[2] ^ out4[3]);
+                }
+                acc
+            })
+        });
+    }
     g.finish();
 
     // Update cost on the full table: delete a route and add it back (two operations).
@@ -208,6 +474,128 @@ fn bench_lpm4(c: &mut Criterion) {
         });
     }
     g.finish();
+    #[cfg(feature = "dpdk")]
+    {
+        let mut d = d;
+        for (label, lo, hi) in [("le24", 0u8, 24u8), ("gt24", 25, 32)] {
+            let sel: Vec<_> = routes.iter().filter(|r| r.1 >= lo && r.1 <= hi).copied().collect();
+            let pick: Vec<_> = sel.iter().step_by((sel.len() / UPDATE_SAMPLE).max(1)).copied().collect();
+            let ours = time_updates(&pick, |add, p, l, h| {
+                if add {
+                    t.add(p, l, h).expect("fits");
+                } else {
+                    t.delete(p, l).expect("present");
+                }
+            });
+            let theirs = time_updates(&pick, |add, p, l, h| if add { d.add(p, l, h) } else { d.delete(p, l) });
+            report_updates("lpm4", label, pick.len(), ours, theirs);
+        }
+    }
+}
+
+/// Routes per side-by-side update timing (rte_lpm's add and delete scan the rules of the
+/// same depth linearly, so a /24 costs it ~0.1-1 ms: a criterion loop would take minutes).
+#[cfg(feature = "dpdk")]
+const UPDATE_SAMPLE: usize = 256;
+
+/// Median over 3 rounds of (ns per delete, ns per add): delete every route of `pick`
+/// (`op(false, ..)`), then add every one back (`op(true, ..)`).
+#[cfg(feature = "dpdk")]
+fn time_updates<P: Copy>(pick: &[(P, u8, u32)], mut op: impl FnMut(bool, P, u8, u32)) -> (f64, f64) {
+    let mut rounds: Vec<(f64, f64)> = (0..3)
+        .map(|_| {
+            let t0 = Instant::now();
+            for &(p, l, h) in pick {
+                op(false, p, l, h);
+            }
+            let t1 = Instant::now();
+            for &(p, l, h) in pick {
+                op(true, p, l, h);
+            }
+            let n = pick.len() as f64;
+            ((t1 - t0).as_nanos() as f64 / n, t1.elapsed().as_nanos() as f64 / n)
+        })
+        .collect();
+    rounds.sort_by(|a, b| (a.0 + a.1).total_cmp(&(b.0 + b.1)));
+    rounds[1]
+}
+
+#[cfg(feature = "dpdk")]
+fn report_updates(what: &str, label: &str, n: usize, ours: (f64, f64), theirs: (f64, f64)) {
+    eprintln!(
+        "{what} update {label} ({n} routes, median of 3): ours delete {:.0} ns add {:.0} ns; \
+         dpdk delete {:.0} ns add {:.0} ns; ratio (dpdk time / ours) delete {:.1}x add {:.1}x",
+        ours.0,
+        ours.1,
+        theirs.0,
+        theirs.1,
+        theirs.0 / ours.0,
+        theirs.1 / ours.1
+    );
+}
+
+/// Builds the `rte_lpm` twin of `t` (same routes, same `max_rules` / tbl8 groups), prints its
+/// build time and footprint, and checks that it answers every key as `t` does in all three
+/// lookup forms: a mismatch would make the timings meaningless.
+#[cfg(feature = "dpdk")]
+fn build_rte4(t: &Lpm4, routes: &[(u32, u8, u32)], keys: &[u32]) -> rte::Lpm4 {
+    rte::eal();
+    let cfg = t.config();
+    let (heap0, thp0) = (rte::heap_alloc_bytes(), rte::anon_huge_kib());
+    let mut d = rte::Lpm4::new("bench_lpm4", cfg.max_rules, cfg.tbl8_groups);
+    let heap = rte::heap_alloc_bytes() - heap0;
+    let t0 = Instant::now();
+    for &(p, l, h) in routes {
+        d.add(p, l, h);
+    }
+    let took = t0.elapsed();
+    // DPDK 22.11: tbl24 2^24 x 4 B, tbl8 groups x 256 x 4 B, rules max_rules x 8 B.
+    let computed = (1usize << 24) * 4 + cfg.tbl8_groups as usize * 1024 + cfg.max_rules as usize * 8;
+    eprintln!(
+        "lpm4 dpdk: rte_lpm built in {took:.2?} ({:.0} ns/add); memory {:.1} MiB computed, {:.1} MiB \
+         from the EAL heap; AnonHugePages +{} MiB; ours {:.1} MiB",
+        took.as_nanos() as f64 / routes.len() as f64,
+        computed as f64 / (1 << 20) as f64,
+        heap as f64 / (1 << 20) as f64,
+        rte::anon_huge_kib().saturating_sub(thp0) / 1024,
+        t.memory_bytes() as f64 / (1 << 20) as f64,
+    );
+    let mut ours = vec![0u32; BURST];
+    let mut raw = vec![0u32; BURST];
+    let mut x4 = [0u32; 4];
+    for chunk in keys.chunks_exact(BURST) {
+        t.lookup_bulk(chunk, &mut ours);
+        d.lookup_bulk(chunk, &mut raw);
+        for (i, &k) in chunk.iter().enumerate() {
+            let want = t.lookup(k);
+            assert_eq!(d.lookup(k), want, "rte_lpm_lookup {k:#x}");
+            assert_eq!(ours[i], want.unwrap_or(MISS), "our lookup_bulk {k:#x}");
+            let hit = raw[i] & sys_success() != 0;
+            assert_eq!(hit.then_some(raw[i] & 0x00ff_ffff), want, "rte_lpm_lookup_bulk {k:#x}");
+        }
+        for (q, w) in chunk.chunks_exact(4).zip(ours.chunks_exact(4)) {
+            d.lookupx4(q, &mut x4, MISS);
+            assert_eq!(&x4[..], w, "rte_lpm_lookupx4 {q:x?}");
+        }
+    }
+    eprintln!("lpm4 dpdk: rte_lpm agrees with Lpm4 on all {} keys (single, bulk, x4)", keys.len());
+    // Best of 50 passes, as for ours above.
+    let single = best_cycles(|| keys.iter().map(|&k| d.lookup(k).unwrap_or(MISS) as usize).sum());
+    let bulk = best_cycles(|| {
+        keys.chunks_exact(BURST)
+            .map(|ch| {
+                d.lookup_bulk(ch, &mut raw);
+                raw[0] as usize
+            })
+            .sum()
+    });
+    eprintln!("lpm4 dpdk best-of-50 TSC cycles/lookup: single {single:.1}, bulk{BURST} {bulk:.1}");
+    d
+}
+
+#[cfg(feature = "dpdk")]
+fn sys_success() -> u32 {
+    dpdk_sys::RTE_LPM_LOOKUP_SUCCESS
 }
 
 /// IPv6: 50 000 routes, lengths /20–/64 and some /128, under 4000 /32s of 2000::/4.
@@ -267,6 +655,8 @@ fn bench_lpm6(c: &mut Criterion) {
     let single = best_cycles(|| keys.iter().map(|k| t.lookup(k).unwrap_or(MISS) as usize).sum());
     let burst = best_cycles(|| keys.chunks_exact(BURST).map(|ch| t.lookup_bulk(ch, &mut out)).sum());
     eprintln!("lpm6 best-of-50 TSC cycles/lookup: single {single:.1}, burst{BURST} {burst:.1}");
+    #[cfg(feature = "dpdk")]
+    let d = build_rte6(&t, &routes, &keys);
     let mut g = c.benchmark_group("lpm6_lookup");
     g.throughput(Throughput::Elements(KEYS as u64));
     g.sample_size(20).warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(3));
@@ -289,6 +679,27 @@ fn bench_lpm6(c: &mut Criterion) {
             hits
         })
     });
+    #[cfg(feature = "dpdk")]
+    {
+        g.bench_function("dpdk_single", |b| {
+            b.iter(|| {
+                let mut acc = 0u32;
+                for k in black_box(&keys) {
+                    acc = acc.wrapping_add(d.lookup(k).unwrap_or(MISS));
+                }
+                acc
+            })
+        });
+        let mut out = vec![0i32; BURST];
+        g.bench_function(format!("dpdk_bulk{BURST}"), |b| {
+            b.iter(|| {
+                for chunk in black_box(&keys).chunks_exact(BURST) {
+                    d.lookup_bulk(chunk, &mut out);
+                    black_box(&out);
+                }
+            })
+        });
+    }
     g.finish();
     let mut g = c.benchmark_group("lpm6_update");
     g.sample_size(20).warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(3));
@@ -303,6 +714,75 @@ fn bench_lpm6(c: &mut Criterion) {
         })
     });
     g.finish();
+    #[cfg(feature = "dpdk")]
+    {
+        let mut d = d;
+        let pick: Vec<_> = routes
+            .iter()
+            .step_by((routes.len() / UPDATE_SAMPLE).max(1))
+            .map(|&(p, l, h)| (p.to_be_bytes(), l, h))
+            .collect();
+        let ours = time_updates(&pick, |add, p, l, h| {
+            if add {
+                t.add(p, l, h).expect("fits");
+            } else {
+                t.delete(p, l).expect("present");
+            }
+        });
+        let theirs = time_updates(&pick, |add, p, l, h| if add { d.add(&p, l, h) } else { d.delete(&p, l) });
+        report_updates("lpm6", "all", pick.len(), ours, theirs);
+    }
+}
+
+/// The `rte_lpm6` twin of `t`, built and checked as [`build_rte4`] does.
+#[cfg(feature = "dpdk")]
+fn build_rte6(t: &Lpm6, routes: &[(u128, u8, u32)], keys: &[[u8; 16]]) -> rte::Lpm6 {
+    rte::eal();
+    let cfg = t.config();
+    let (heap0, thp0) = (rte::heap_alloc_bytes(), rte::anon_huge_kib());
+    let mut d = rte::Lpm6::new("bench_lpm6", cfg.max_rules, cfg.tbl8_groups);
+    let heap = rte::heap_alloc_bytes() - heap0;
+    let t0 = Instant::now();
+    for &(p, l, h) in routes {
+        d.add(&p.to_be_bytes(), l, h);
+    }
+    let took = t0.elapsed();
+    // DPDK 22.11: tbl24 2^24 x 4 B, tbl8 groups x 256 x 4 B, a 4 B free-list slot and a
+    // 12 B header per group; the rules live in an rte_hash (in the heap figure only).
+    let computed = (1usize << 24) * 4 + cfg.tbl8_groups as usize * (1024 + 4 + 12);
+    eprintln!(
+        "lpm6 dpdk: rte_lpm6 built in {took:.2?} ({:.0} ns/add); memory {:.1} MiB computed (without \
+         the rules hash), {:.1} MiB from the EAL heap; AnonHugePages +{} MiB; ours {:.1} MiB",
+        took.as_nanos() as f64 / routes.len() as f64,
+        computed as f64 / (1 << 20) as f64,
+        heap as f64 / (1 << 20) as f64,
+        rte::anon_huge_kib().saturating_sub(thp0) / 1024,
+        t.memory_bytes() as f64 / (1 << 20) as f64,
+    );
+    let mut ours = vec![0u32; BURST];
+    let mut theirs = vec![0i32; BURST];
+    for chunk in keys.chunks_exact(BURST) {
+        t.lookup_bulk(chunk, &mut ours);
+        d.lookup_bulk(chunk, &mut theirs);
+        for (i, k) in chunk.iter().enumerate() {
+            let want = t.lookup(k);
+            assert_eq!(d.lookup(k), want, "rte_lpm6_lookup {k:x?}");
+            assert_eq!(ours[i], want.unwrap_or(MISS), "our lookup_bulk {k:x?}");
+            assert_eq!(theirs[i], want.map_or(-1, |h| h as i32), "rte_lpm6_lookup_bulk_func {k:x?}");
+        }
+    }
+    eprintln!("lpm6 dpdk: rte_lpm6 agrees with Lpm6 on all {} keys (single, bulk)", keys.len());
+    let single = best_cycles(|| keys.iter().map(|k| d.lookup(k).unwrap_or(MISS) as usize).sum());
+    let bulk = best_cycles(|| {
+        keys.chunks_exact(BURST)
+            .map(|ch| {
+                d.lookup_bulk(ch, &mut theirs);
+                theirs[0] as usize
+            })
+            .sum()
+    });
+    eprintln!("lpm6 dpdk best-of-50 TSC cycles/lookup: single {single:.1}, bulk{BURST} {bulk:.1}");
+    d
 }
 
 /// Exact match: 1M flows, burst lookups with precomputed hashes (7/8 hits).
