@@ -325,14 +325,7 @@ fn run_forwarding<P: Port<Buf = Mbuf> + std::fmt::Debug + 'static>(
     assert_eq!(r.headrooms, (256, 256), "{test}: received data must start at chunk + 64 + 256");
     assert_eq!(r.in_use_after_drop, 0, "{test}: mbufs leaked after the ports were dropped");
     for ifname in ["f0", "f1"] {
-        // Closing the BPF link detaches the program, but a child process another test thread
-        // is forking at that moment holds a copy of the fd until its exec (close-on-exec): so
-        // allow a short grace period before calling it left behind.
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
-        while topo.fwd.xdp_attached(ifname).unwrap() && std::time::Instant::now() < deadline {
-            std::thread::sleep(std::time::Duration::from_millis(50));
-        }
-        assert!(!topo.fwd.xdp_attached(ifname).unwrap(), "{test}: XDP program left on {ifname}");
+        assert!(xdp_detached(&topo.fwd, ifname), "{test}: XDP program left on {ifname}");
     }
     drop(topo);
     for n in names {
@@ -427,7 +420,21 @@ fn native_xdp_on_a_device_without_it_is_a_clear_error() {
     }
     let mode = generic.expect("auto mode falls back to generic XDP");
     assert!(!mode.native_xdp && !mode.zerocopy);
-    assert!(!ns.xdp_attached("lo").unwrap());
+    assert!(xdp_detached(&ns, "lo"), "XDP program left on lo");
+}
+
+/// True once no XDP program is attached to `ifname` (within 3 s): closing the BPF link
+/// detaches the program, but a child process another test thread is forking at that moment
+/// holds a copy of the fd until its exec (close-on-exec), so allow a short grace period.
+fn xdp_detached(ns: &Netns, ifname: &str) -> bool {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
+    while ns.xdp_attached(ifname).unwrap() {
+        if std::time::Instant::now() > deadline {
+            return false;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    true
 }
 
 /// A rough forwarding rate over veth for one backend: the sender blasts 64-byte frames from
