@@ -76,10 +76,9 @@ impl<T> Slots<T> {
             let idx = (start & self.mask) as usize;
             let first = (n as usize).min(self.slots.len() - idx);
             let base = self.slots.as_ptr() as *mut T;
-            // SAFETY: Slot<T> is repr(transparent) over UnsafeCell<MaybeUninit<T>>, so the slot
-            // array is an array of T whose contents may be written through a shared reference;
-            // [idx, idx+first) and [0, n-first) lie within it (first <= len - idx, n <= cap);
-            // the caller reserved these slots and `src[..n]` is valid.
+            // SAFETY: Slot<T> is repr(transparent) over UnsafeCell<MaybeUninit<T>>: an array of T
+            // writable through &self; [idx, idx+first) and [0, n-first) are in bounds (first <=
+            // len - idx, n <= cap), reserved by the caller, and `src[..n]` is valid.
             unsafe {
                 core::ptr::copy_nonoverlapping(src, base.add(idx), first);
                 core::ptr::copy_nonoverlapping(src.add(first), base, n as usize - first);
