@@ -206,6 +206,7 @@ fn run_stage<P: Port, F: Forward<P::Buf> + Clone + 'static>(
     leak: LeakCheck,
     fwd: F,
     tick: Option<Box<dyn FnMut() -> Option<String>>>,
+    reload: Option<Arc<crate::metrics::ReloadStats>>,
 ) -> Result<(), Failure> {
     for (id, p) in ports.iter().enumerate() {
         println!("Port {id}: {} ({}) MAC {}", p.info().name, p.info().driver, p.mac());
@@ -218,6 +219,7 @@ fn run_stage<P: Port, F: Forward<P::Buf> + Clone + 'static>(
         show_mpps: true,
         enabled: a.portmask.unwrap_or(u32::MAX),
         tick,
+        reload,
         metrics: a.metrics_addr.as_deref().map(crate::metrics::Server::start).transpose().map_err(Failure::Setup)?,
         json: a.stats_format == "json",
         plan: a.plan.clone(),
@@ -270,6 +272,11 @@ impl Runner for L3Runner {
             .map_err(|e| Failure::Setup(format!("cannot install the SIGHUP handler: {e}")))?;
         let (r4p, r6p, lookup) = (a.rule_ipv4.clone(), a.rule_ipv6.clone(), a.lookup);
         let h = handle.clone();
+        let stats = Arc::new(crate::metrics::ReloadStats::default());
+        let (r4, r6) = handle.current().routes();
+        stats.routes_v4.store(r4 as u64, Ordering::Relaxed);
+        stats.routes_v6.store(r6 as u64, Ordering::Relaxed);
+        let st = stats.clone();
         let tick = move || {
             if !hup.swap(false, Ordering::Relaxed) {
                 return None;
@@ -278,15 +285,22 @@ impl Runner for L3Runner {
                 Ok(t) => {
                     let (r4, r6) = t.routes();
                     let g = h.swap(t);
+                    st.ok.fetch_add(1, Ordering::Relaxed);
+                    st.generation.store(g, Ordering::Relaxed);
+                    st.routes_v4.store(r4 as u64, Ordering::Relaxed);
+                    st.routes_v6.store(r6 as u64, Ordering::Relaxed);
                     format!("routes reloaded: generation {g}, {r4} IPv4 routes, {r6} IPv6 routes")
                 }
-                Err(e) => format!("reload rejected, generation {} stays: {e}", h.generation()),
+                Err(e) => {
+                    st.rejected.fetch_add(1, Ordering::Relaxed);
+                    format!("reload rejected, generation {} stays: {e}", h.generation())
+                }
             };
             println!("SIGHUP: {msg}");
             log::info!("SIGHUP: {msg}");
             Some(msg)
         };
-        run_stage(pa, ports, leak, fwd, Some(Box::new(tick)))
+        run_stage(pa, ports, leak, fwd, Some(Box::new(tick)), Some(stats))
     }
 }
 
@@ -328,12 +342,12 @@ struct TestpmdRunner {
 impl Runner for TestpmdRunner {
     fn run<P: Port>(self, pa: &PortArgs, ports: Vec<P>, leak: LeakCheck) -> Result<(), Failure> {
         match self.mode {
-            Mode::Io => run_stage(pa, ports, leak, Io { pairs: self.pairs }, None),
-            Mode::MacSwap => run_stage(pa, ports, leak, MacSwap { pairs: self.pairs }, None),
+            Mode::Io => run_stage(pa, ports, leak, Io { pairs: self.pairs }, None, None),
+            Mode::MacSwap => run_stage(pa, ports, leak, MacSwap { pairs: self.pairs }, None, None),
             Mode::RxOnly => {
                 let fwd = RxOnly::default();
                 let c = fwd.counter();
-                let r = run_stage(pa, ports, leak, fwd, None);
+                let r = run_stage(pa, ports, leak, fwd, None, None);
                 println!("rxonly: {} packets received and freed", c.get());
                 r
             }
@@ -347,7 +361,7 @@ impl Runner for TestpmdRunner {
                         fwd.add_addr(p, a);
                     }
                 }
-                run_stage(pa, ports, leak, fwd, None)
+                run_stage(pa, ports, leak, fwd, None, None)
             }
         }
     }

@@ -347,6 +347,8 @@ struct RunSetup<P: Port> {
     tick: Option<Box<dyn FnMut() -> Option<String>>>,
     metrics: Option<metrics::Server>,
     json: bool,
+    /// Route-table reload statistics (l3fwd), shown with the other statistics.
+    reload: Option<Arc<metrics::ReloadStats>>,
     /// The lcores and the queues they poll.
     plan: lcores::Plan,
     /// None: no pidfile; Some(None): the default one when writable; Some(Some(p)): `p`.
@@ -456,11 +458,15 @@ fn run_l2fwd<P: Port, F: Forward<P::Buf> + Clone + 'static>(
         if let Some(m) = &s.metrics {
             if Instant::now() >= next_metrics {
                 next_metrics += Duration::from_millis(250);
-                m.publish(metrics::render_prometheus(
+                let mut text = metrics::render_prometheus(
                     &samples(&rt, &s.ports),
                     &rt.drop_stats(),
                     start.elapsed().as_secs_f64(),
-                ));
+                );
+                if let Some(r) = &s.reload {
+                    text.push_str(&r.prometheus());
+                }
+                m.publish(text);
             }
         }
         if let Some(t) = s.tick.as_mut() {
@@ -482,7 +488,11 @@ fn run_l2fwd<P: Port, F: Forward<P::Buf> + Clone + 'static>(
                     metrics::render_json(&samples(&rt, &s.ports), &rt.drop_stats(), start.elapsed().as_secs_f64())
                 );
             } else {
-                stats::print_live(&stats::render(&stats::port_lines(&rt, nports), &rt.drop_stats()));
+                let mut block = stats::render(&stats::port_lines(&rt, nports), &rt.drop_stats());
+                if let Some(r) = &s.reload {
+                    block.push_str(&r.text());
+                }
+                stats::print_live(&block);
             }
         }
     }
@@ -491,12 +501,19 @@ fn run_l2fwd<P: Port, F: Forward<P::Buf> + Clone + 'static>(
     let elapsed = start.elapsed().as_secs_f64();
     let lines = stats::port_lines(&rt, nports);
     if let Some(m) = &s.metrics {
-        m.publish(metrics::render_prometheus(&samples(&rt, &s.ports), &rt.drop_stats(), elapsed));
+        let mut text = metrics::render_prometheus(&samples(&rt, &s.ports), &rt.drop_stats(), elapsed);
+        if let Some(r) = &s.reload {
+            text.push_str(&r.prometheus());
+        }
+        m.publish(text);
     }
     if s.json {
         println!("{}", metrics::render_json(&samples(&rt, &s.ports), &rt.drop_stats(), elapsed));
     }
     print!("{}", stats::render(&lines, &rt.drop_stats()));
+    if let Some(r) = &s.reload {
+        print!("{}", r.text());
+    }
     print!("{}", stats::render_lcores(&rt, &s.plan, nports));
     let fwd_total: u64 = lines.iter().map(|l| l.sent).sum();
     if s.show_mpps {
@@ -541,6 +558,7 @@ fn demo(a: DemoArgs) -> Result<(), Failure> {
         json: false,
         enabled: u32::MAX,
         tick: None,
+        reload: None,
         plan: lcores::single(cpu, &[0, 1]),
         pidfile: None,
     };
@@ -775,6 +793,7 @@ fn forward_l2<P: Port>(
             json: a.stats_format == "json",
             enabled: a.portmask.unwrap_or(u32::MAX),
             tick: None,
+            reload: None,
             plan,
             pidfile: Some(a.pidfile.clone()),
         },

@@ -13,6 +13,48 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+/// Route-table reloads (l3fwd): written by the control thread's reload, read by the statistics
+/// and the metrics endpoint.
+#[derive(Debug, Default)]
+pub struct ReloadStats {
+    /// Reloads that swapped in a new table.
+    pub ok: std::sync::atomic::AtomicU64,
+    /// Reloads rejected (bad file); the running table stayed.
+    pub rejected: std::sync::atomic::AtomicU64,
+    /// Generation of the table in use.
+    pub generation: std::sync::atomic::AtomicU64,
+    /// IPv4 routes in the table in use.
+    pub routes_v4: std::sync::atomic::AtomicU64,
+    /// IPv6 routes in the table in use.
+    pub routes_v6: std::sync::atomic::AtomicU64,
+}
+
+impl ReloadStats {
+    fn get(&self) -> [u64; 5] {
+        [&self.ok, &self.rejected, &self.generation, &self.routes_v4, &self.routes_v6]
+            .map(|a| a.load(Ordering::Relaxed))
+    }
+
+    /// The Prometheus families.
+    pub fn prometheus(&self) -> String {
+        let [ok, rej, gen, r4, r6] = self.get();
+        format!(
+            "# HELP vnf_route_reloads_total Route-table reloads, by result.\n# TYPE vnf_route_reloads_total counter\n\
+             vnf_route_reloads_total{{result=\"ok\"}} {ok}\nvnf_route_reloads_total{{result=\"rejected\"}} {rej}\n\
+             # HELP vnf_route_table_generation Generation of the route table in use.\n# TYPE vnf_route_table_generation gauge\n\
+             vnf_route_table_generation {gen}\n\
+             # HELP vnf_route_table_routes Routes in the table in use.\n# TYPE vnf_route_table_routes gauge\n\
+             vnf_route_table_routes{{family=\"ipv4\"}} {r4}\nvnf_route_table_routes{{family=\"ipv6\"}} {r6}\n"
+        )
+    }
+
+    /// One line for the console statistics.
+    pub fn text(&self) -> String {
+        let [ok, rej, gen, r4, r6] = self.get();
+        format!("Route table: generation {gen}, {r4} IPv4 / {r6} IPv6 routes; reloads {ok} ok, {rej} rejected\n")
+    }
+}
+
 /// Counters of one port as the metrics and JSON output show them.
 #[derive(Debug, Clone, Default)]
 pub struct PortSample {
@@ -194,6 +236,18 @@ mod tests {
         let j: serde_json::Value = serde_json::from_str(&render_json(&[p], &d, 1.5)).unwrap();
         assert_eq!(j["ports"][0]["sent"], 5);
         assert_eq!(j["drops"]["no_route"], 3);
+    }
+
+    #[test]
+    fn reload_stats_render() {
+        let r = ReloadStats::default();
+        r.ok.store(2, Ordering::Relaxed);
+        r.generation.store(2, Ordering::Relaxed);
+        r.routes_v4.store(7, Ordering::Relaxed);
+        let t = r.prometheus();
+        assert!(t.contains("vnf_route_reloads_total{result=\"ok\"} 2"), "{t}");
+        assert!(t.contains("vnf_route_table_routes{family=\"ipv4\"} 7"), "{t}");
+        assert!(r.text().contains("generation 2, 7 IPv4"));
     }
 
     #[test]

@@ -56,6 +56,10 @@ fn ctl_reload_through_the_pidfile() {
     let rest: Vec<String> = lines.map(Result::unwrap).collect();
     assert!(child.wait().unwrap().success(), "{rest:?}");
     assert!(rest.iter().any(|l| l.contains("no leak")), "{rest:?}");
+    assert!(
+        rest.iter().any(|l| l == "Route table: generation 1, 3 IPv4 / 0 IPv6 routes; reloads 1 ok, 1 rejected"),
+        "the final statistics carry the reloads and the table size: {rest:?}"
+    );
     assert!(!pidfile.exists());
     assert!(!dir.path().join("vnf.pid.reload").exists());
 }
