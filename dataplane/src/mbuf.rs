@@ -430,15 +430,10 @@ fn claim_slot() -> usize {
 }
 
 impl Shared {
-    #[inline(always)]
-    fn header(&self, chunk: usize) -> *mut MbufHeader {
-        chunk as *mut MbufHeader
-    }
-
     /// Resets the per-packet fields of a chunk's header for a fresh mbuf.
     #[inline(always)]
     fn reset(&self, chunk: usize) -> NonNull<MbufHeader> {
-        let h = self.header(chunk);
+        let h = chunk as *mut MbufHeader;
         // SAFETY: chunk is a chunk of this pool that the caller now owns exclusively.
         unsafe {
             (*h).data_off = self.cfg.headroom;
@@ -637,7 +632,7 @@ impl Mempool {
                 // SAFETY: c is a chunk-aligned address inside the freshly mapped region, which
                 // is at least size * chunk bytes long and not yet shared with anyone.
                 unsafe {
-                    c.cast_header().write(MbufHeader {
+                    (c as *mut MbufHeader).write(MbufHeader {
                         pool: sp,
                         buf_len: (chunk - MBUF_HEADER) as u32,
                         data_off: shared.cfg.headroom,
@@ -814,15 +809,6 @@ impl Mempool {
 impl fmt::Debug for Mempool {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Mempool").field("name", &self.shared().cfg.name).field("size", &self.size()).finish()
-    }
-}
-
-trait CastHeader {
-    fn cast_header(self) -> *mut MbufHeader;
-}
-impl CastHeader for usize {
-    fn cast_header(self) -> *mut MbufHeader {
-        self as *mut MbufHeader
     }
 }
 
