@@ -266,6 +266,8 @@ struct RxSlot<B: PacketBuf> {
     q: BoxRx<B>,
     /// A pipeline ring (drained at stop) rather than an external port.
     internal: bool,
+    /// Counted as received on `port` (false for a generator: see [`Lcore::add_source`]).
+    counted: bool,
 }
 
 /// One poll-mode worker, built then launched by a [`Runtime`].
@@ -327,13 +329,21 @@ impl<B: PacketBuf, F: Forward<B>> Lcore<B, F> {
 
     /// Polls `q`, a receive queue of port `port`.
     pub fn add_rx(&mut self, port: u16, q: BoxRx<B>) -> &mut Self {
-        self.rx.push(RxSlot { port, q, internal: false });
+        self.rx.push(RxSlot { port, q, internal: false, counted: true });
+        self
+    }
+
+    /// Polls `q`, a source of generated frames for port `port` (testpmd's txonly: see
+    /// [`crate::txgen`]); what it yields is handed to the stage as if received on `port`, but
+    /// not counted as received.
+    pub fn add_source(&mut self, port: u16, q: BoxRx<B>) -> &mut Self {
+        self.rx.push(RxSlot { port, q, internal: false, counted: false });
         self
     }
 
     /// Polls `q`, an internal pipeline ring (drained before the lcore stops).
     pub fn add_pipeline_rx(&mut self, port: u16, q: BoxRx<B>) -> &mut Self {
-        self.rx.push(RxSlot { port, q, internal: true });
+        self.rx.push(RxSlot { port, q, internal: true, counted: true });
         self
     }
 
@@ -414,7 +424,9 @@ impl<B: PacketBuf, F: Forward<B>> Lcore<B, F> {
             let n = slot.q.rx_burst(burst, self.rx_burst);
             if n > 0 {
                 got += n;
-                self.stats.ports[slot.port as usize].rx.add(n as u64);
+                if slot.counted {
+                    self.stats.ports[slot.port as usize].rx.add(n as u64);
+                }
                 self.fwd.forward(slot.port, burst, &mut self.tx);
                 if !burst.is_empty() {
                     // A stage that left packets behind: count, never leak.

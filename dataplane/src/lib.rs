@@ -28,6 +28,7 @@ pub mod port;
 pub mod ring;
 pub mod stats;
 mod sync;
+pub mod txgen;
 
 pub use burst::{Burst, DEFAULT_BURST, MAX_BURST};
 pub use mbuf::{Mbuf, Mempool, MempoolConfig};

@@ -52,9 +52,10 @@ fn is_pci_addr(s: &str) -> bool {
 #[cfg(not(feature = "dpdk"))]
 pub fn open_all(
     specs: &[PortSpec],
+    _queues: &[(u16, u16)],
     _eal: Option<&str>,
     _mbufs: u32,
-) -> Result<(Vec<crate::ports::AnyPort>, LeakCheck), Failure> {
+) -> Result<(Vec<crate::ports::AnyPort>, LeakCheck, dataplane::Mempool), Failure> {
     let what = match specs.iter().find_map(|s| match s {
         PortSpec::Dpdk { devargs } => Some(devargs.as_str()),
         _ => None,
@@ -74,11 +75,18 @@ pub use with_dpdk::open_all;
 #[cfg(feature = "dpdk")]
 mod with_dpdk {
     use super::*;
-    use dataplane::dpdk::{eal_args, DpdkDevice, DpdkPort, DpdkPortConfig, Eal};
+    use dataplane::dpdk::{eal_args, DpdkDevice, DpdkMempool, DpdkPort, DpdkPortConfig, Eal};
     use dataplane::port::Port;
 
-    /// Initialises the EAL and opens every port (all must be DPDK ports).
-    pub fn open_all(specs: &[PortSpec], eal: Option<&str>, mbufs: u32) -> Result<(Vec<DpdkPort>, LeakCheck), Failure> {
+    /// Initialises the EAL and opens every port (all must be DPDK ports), port `i` with
+    /// `queues[i]` = (rx queues, tx queues) (at least one each). Returns the ports, their
+    /// leak check and the pool of the first port (what a generator allocates from).
+    pub fn open_all(
+        specs: &[PortSpec],
+        queues: &[(u16, u16)],
+        eal: Option<&str>,
+        mbufs: u32,
+    ) -> Result<(Vec<DpdkPort>, LeakCheck, DpdkMempool), Failure> {
         let mut devargs = vec![];
         for (id, s) in specs.iter().enumerate() {
             match s {
@@ -95,12 +103,20 @@ mod with_dpdk {
         Eal::init(&args).map_err(|e| Failure::Setup(format!("DPDK: {e}")))?;
         let mut ports = vec![];
         for (id, d) in devargs.iter().enumerate() {
-            let cfg = DpdkPortConfig { id: Some(id as u16), pool_size: mbufs, ..Default::default() };
+            let (rxq, txq) = queues.get(id).copied().unwrap_or((1, 1));
+            let cfg = DpdkPortConfig {
+                id: Some(id as u16),
+                pool_size: mbufs,
+                rx_queues: rxq.max(1),
+                tx_queues: txq.max(1),
+                ..Default::default()
+            };
             let p = DpdkPort::open(DpdkDevice::Devargs(d.clone()), cfg).map_err(|e| Failure::Setup(e.to_string()))?;
             let info = p.info();
             println!("Port {id}: {} ({}, DPDK port {}) MAC {}", info.name, info.driver, p.port_id(), p.mac());
             ports.push(p);
         }
+        let first = ports.first().map(|p| p.pool().clone()).ok_or_else(|| Failure::Usage("no port given".into()))?;
         let mut pools: Vec<_> = ports.iter().map(|p| p.pool().clone()).collect();
         pools.dedup_by(|a, b| a.as_ptr() == b.as_ptr());
         let own_prefix = !user.iter().any(|a| a.starts_with("--file-prefix"));
@@ -117,7 +133,7 @@ mod with_dpdk {
                 Err(format!("{out} mbufs did not return to the DPDK pool(s)"))
             }
         });
-        Ok((ports, check))
+        Ok((ports, check, first))
     }
 
     fn has(args: &[String], names: &[&str]) -> bool {

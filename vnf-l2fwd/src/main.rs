@@ -4,20 +4,21 @@
 //! command line or configuration (the message names the option); 3 a port or pool could not
 //! be opened (the message says what to do).
 
+mod config_file;
 mod ctl;
 mod demo_l3;
 mod dpdk_ports;
-mod l3fwd_cmd;
 mod lcores;
 mod metrics;
+mod modes;
 mod ports;
 mod stats;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, Parser, Subcommand};
 use dataplane::fwd::L2Fwd;
 use dataplane::lcore::{stop_on_signals, Forward, Lcore, Runtime};
 use dataplane::mbuf::{Mempool, MempoolConfig};
-use dataplane::port::{MacAddr, Port, MAX_PORTS};
+use dataplane::port::{MacAddr, Port};
 use ports::PortSpec;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -36,19 +37,21 @@ enum Cmd {
     /// l2fwd between two null ports on one pinned core: no privileges, no NIC, no DPDK.
     Demo(DemoArgs),
     /// DPDK l2fwd: forward between port pairs, rewriting MAC addresses.
-    L2fwd(L2fwdArgs),
+    L2fwd(modes::L2fwdArgs),
     /// List network devices and bind them to vfio-pci, like dpdk-devbind.py.
     Devbind(DevbindArgs),
     /// DPDK l3fwd: route IPv4/IPv6 by LPM or exact match (SIGHUP reloads the route files).
-    L3fwd(l3fwd_cmd::L3fwdArgs),
+    L3fwd(modes::L3fwdArgs),
     /// testpmd io mode: forward untouched to the paired port.
-    Io(l3fwd_cmd::TestpmdArgs),
+    Io(modes::TestpmdArgs),
     /// testpmd macswap mode: swap the MAC addresses and forward to the paired port.
-    Macswap(l3fwd_cmd::TestpmdArgs),
+    Macswap(modes::TestpmdArgs),
     /// testpmd rxonly mode: receive and free.
-    Rxonly(l3fwd_cmd::TestpmdArgs),
+    Rxonly(modes::TestpmdArgs),
+    /// testpmd txonly mode: send generated IPv4/UDP frames on every enabled port.
+    Txonly(modes::TxonlyArgs),
     /// testpmd icmpecho mode: answer ICMP echo and ARP requests out of the receiving port.
-    Icmpecho(l3fwd_cmd::TestpmdArgs),
+    Icmpecho(modes::TestpmdArgs),
     /// Kubernetes: show the ports, CPUs and hugepages this pod was given, and the command to run.
     Discover(DiscoverArgs),
     /// What this node offers a data plane (CPU, extensions, NUMA, hugepages, IOMMU, SR-IOV, AF_XDP).
@@ -132,75 +135,6 @@ struct DemoArgs {
 }
 
 #[derive(Args, Debug)]
-struct L2fwdArgs {
-    /// A port, repeatable, in port-id order: null[,size=N][,queues=N] | ring | pcap:rx=FILE,tx=FILE |
-    /// af_xdp:IFACE[,queues=N][,mode=auto|copy|zerocopy][,xdp=auto|native|generic][,busy_poll=US] |
-    /// af_packet:IFACE[,queues=N][,qdisc_bypass=1] | vdev:DEVARGS (DPDK vdev, e.g. vdev:net_null0) |
-    /// a PCI address (DPDK, e.g. 0000:18:02.5). DPDK ports need the `dpdk` build feature and cannot
-    /// be mixed with the others.
-    /// Without any --port, the ports come from Kubernetes discovery (see `vnf-l2fwd discover`).
-    #[arg(long = "port")]
-    ports: Vec<PortSpec>,
-    /// The downward API annotations file discovery reads when no --port is given.
-    #[arg(long, default_value = vnf_l2fwd::discover::DEFAULT_PODNETINFO)]
-    podnetinfo: std::path::PathBuf,
-    /// Serve Prometheus metrics on this address (e.g. 0.0.0.0:9100); off by default.
-    #[arg(long = "metrics-addr")]
-    metrics_addr: Option<String>,
-    /// Periodic statistics as DPDK l2fwd's text block or one JSON object per period.
-    #[arg(long = "stats-format", default_value = "text", value_parser = ["text", "json"])]
-    stats_format: String,
-    /// Put kernel-interface ports in promiscuous mode.
-    #[arg(short = 'P')]
-    promiscuous: bool,
-    /// Extra DPDK EAL arguments, one string (e.g. --eal '-l 0 --socket-mem 1024').
-    #[arg(long, allow_hyphen_values = true)]
-    eal: Option<String>,
-    /// Hex mask of the ports to use (default: all).
-    #[arg(short = 'p', value_parser = parse_portmask)]
-    portmask: Option<u32>,
-    /// Port pairs, e.g. "(0,1)(2,3)" (default: consecutive enabled ports).
-    #[arg(long)]
-    portmap: Option<String>,
-    /// Leave MAC addresses untouched.
-    #[arg(long = "no-mac-updating")]
-    no_mac_updating: bool,
-    /// Destination MAC for a port: PORT,MAC (repeatable).
-    #[arg(long = "eth-dest")]
-    eth_dest: Vec<String>,
-    /// Statistics period in seconds (0 = off).
-    #[arg(short = 'T', default_value_t = 10)]
-    period: u64,
-    /// Stop after this many seconds (default: run until SIGINT/SIGTERM).
-    #[arg(long)]
-    duration: Option<f64>,
-    /// CPU to pin the worker to (the single lcore used without --config or -q).
-    #[arg(long)]
-    cpu: Option<usize>,
-    /// Lcore map as in DPDK l3fwd: "(port,queue,lcore),..." — each lcore (a CPU id) polls
-    /// the receive queues named for it and sends on tx queue <its index> of every port.
-    #[arg(long)]
-    config: Option<String>,
-    /// Ports per lcore (DPDK l2fwd's -q): queue 0 of N ports per lcore, on this process's CPUs
-    /// in order.
-    #[arg(short = 'q')]
-    queues_per_lcore: Option<usize>,
-    /// Receive burst size (1-512).
-    #[arg(long = "rx-burst", default_value_t = 32)]
-    rx_burst: usize,
-    /// Transmit buffer size (1-512).
-    #[arg(long = "tx-burst", default_value_t = 32)]
-    tx_burst: usize,
-    /// Number of mbufs in the pool.
-    #[arg(long, default_value_t = 16384)]
-    mbufs: u32,
-    /// Write the process id here, for `vnf-l2fwd ctl` (default: /run/vnf-l2fwd.pid when
-    /// writable).
-    #[arg(long)]
-    pidfile: Option<std::path::PathBuf>,
-}
-
-#[derive(Args, Debug)]
 struct DevbindArgs {
     /// Show the status of all network devices.
     #[arg(long, short = 's')]
@@ -253,19 +187,37 @@ impl Failure {
 
 fn main() -> ExitCode {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
-    let cli = Cli::parse();
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let file = config_file::named_file(&args);
+    let args = match config_file::expand(args, &Cli::command()) {
+        Ok(a) => a,
+        Err(m) => {
+            eprintln!("vnf-l2fwd: {m}");
+            return ExitCode::from(2);
+        }
+    };
+    let cli = match Cli::try_parse_from(args) {
+        Ok(c) => c,
+        Err(e) => {
+            if let (Some(f), true) = (&file, e.use_stderr()) {
+                eprintln!("vnf-l2fwd: note: options were read from {}", f.display());
+            }
+            e.exit()
+        }
+    };
     let r = match cli.cmd {
         Cmd::Demo(a) => demo(a),
-        Cmd::L2fwd(a) => l2fwd(a),
+        Cmd::L2fwd(a) => modes::l2fwd(a),
         Cmd::Devbind(a) => devbind(a),
         Cmd::Discover(a) => discover(a),
         Cmd::NodeFeatures(a) => node_features(a),
         Cmd::Ctl(a) => ctl_cmd(a),
-        Cmd::L3fwd(a) => l3fwd_cmd::l3fwd(a),
-        Cmd::Io(a) => l3fwd_cmd::testpmd(a, l3fwd_cmd::Mode::Io),
-        Cmd::Macswap(a) => l3fwd_cmd::testpmd(a, l3fwd_cmd::Mode::MacSwap),
-        Cmd::Rxonly(a) => l3fwd_cmd::testpmd(a, l3fwd_cmd::Mode::RxOnly),
-        Cmd::Icmpecho(a) => l3fwd_cmd::testpmd(a, l3fwd_cmd::Mode::IcmpEcho),
+        Cmd::L3fwd(a) => modes::l3fwd(a),
+        Cmd::Io(a) => modes::testpmd(a, modes::Mode::Io),
+        Cmd::Macswap(a) => modes::testpmd(a, modes::Mode::MacSwap),
+        Cmd::Rxonly(a) => modes::testpmd(a, modes::Mode::RxOnly),
+        Cmd::Txonly(a) => modes::txonly(a),
+        Cmd::Icmpecho(a) => modes::testpmd(a, modes::Mode::IcmpEcho),
     };
     match r {
         Ok(()) => ExitCode::SUCCESS,
@@ -334,6 +286,9 @@ fn parse_cpu_list(s: &str) -> Vec<usize> {
 /// After the ports are closed: `Ok(message)` when every mbuf is back, `Err(message)` if not.
 type LeakCheck = Box<dyn Fn() -> Result<String, String>>;
 
+/// Makes the frame source a txonly lcore polls for a port, instead of its receive queue.
+type Sources<B> = Box<dyn FnMut(u16) -> Result<dataplane::port::BoxRx<B>, Failure>>;
+
 struct RunSetup<P: Port> {
     ports: Vec<P>,
     period: u64,
@@ -353,6 +308,8 @@ struct RunSetup<P: Port> {
     plan: lcores::Plan,
     /// None: no pidfile; Some(None): the default one when writable; Some(Some(p)): `p`.
     pidfile: Option<Option<std::path::PathBuf>>,
+    /// txonly: generators polled instead of the plan's receive queues.
+    sources: Option<Sources<P::Buf>>,
 }
 
 /// The counters of every port, for metrics and JSON output.
@@ -391,6 +348,10 @@ fn run_l2fwd<P: Port, F: Forward<P::Buf> + Clone + 'static>(
         l.set_rx_burst(rx_burst).map_err(|e| Failure::Usage(e.to_string()))?;
         l.set_tx_burst(tx_burst).map_err(|e| Failure::Usage(e.to_string()))?;
         for &(port, q) in &lp.rx {
+            if let Some(make) = s.sources.as_mut() {
+                l.add_source(port, make(port)?);
+                continue;
+            }
             let p = s.ports.get_mut(port as usize).ok_or_else(|| Failure::Usage(format!("no port {port}")))?;
             let info = p.info();
             if s.plan.implicit && info.rx_queues == 0 {
@@ -561,6 +522,7 @@ fn demo(a: DemoArgs) -> Result<(), Failure> {
         reload: None,
         plan: lcores::single(cpu, &[0, 1]),
         pidfile: None,
+        sources: None,
     };
     if a.mode == "l3fwd" {
         return demo_l3fwd(&a, cpu, &pool, setup);
@@ -614,55 +576,6 @@ fn demo_l3fwd(
     run_l2fwd(setup(ports), fwd, a.rx_burst, 32)
 }
 
-fn l2fwd(mut a: L2fwdArgs) -> Result<(), Failure> {
-    if a.ports.is_empty() {
-        ports_from_discovery(&a.podnetinfo, &mut a.ports, &mut a.cpu)?;
-    }
-    if a.ports.len() > MAX_PORTS {
-        return Err(Failure::Usage(format!("{} ports given; at most {MAX_PORTS}", a.ports.len())));
-    }
-    if let Some(d) = a.duration {
-        if d.is_nan() || d <= 0.0 {
-            return Err(Failure::Usage(format!("--duration {d} must be positive")));
-        }
-    }
-    let mask = a.portmask.unwrap_or(u32::MAX);
-    let enabled: Vec<u16> = (0..a.ports.len() as u16).filter(|p| mask & (1 << p) != 0).collect();
-    let pairs = match &a.portmap {
-        Some(m) => parse_portmap(m)?,
-        None => {
-            if enabled.len() % 2 != 0 {
-                return Err(Failure::Usage(format!(
-                    "{} ports enabled: l2fwd pairs ports, so their number must be even (or give --portmap)",
-                    enabled.len()
-                )));
-            }
-            enabled.chunks(2).map(|c| (c[0], c[1])).collect()
-        }
-    };
-    for &(x, y) in &pairs {
-        for p in [x, y] {
-            if !enabled.contains(&p) {
-                return Err(Failure::Usage(format!(
-                    "--portmap names port {p}, which is not given or not in the port mask"
-                )));
-            }
-        }
-    }
-    let dpdk = a.eal.is_some() || a.ports.iter().any(PortSpec::is_dpdk);
-    let plan = make_plan(a.config.as_deref(), a.queues_per_lcore, a.cpu, &enabled, dpdk, &mut a.ports)?;
-    if dpdk {
-        let (ports, leak_check) = dpdk_ports::open_all(&a.ports, a.eal.as_deref(), a.mbufs)?;
-        return forward_l2(&a, &pairs, ports, leak_check, plan);
-    }
-    let pool = make_pool(a.mbufs)?;
-    let mut ports = vec![];
-    for (id, spec) in a.ports.iter().enumerate() {
-        ports.push(ports::open(id as u16, spec, &pool, a.promiscuous).map_err(|e| Failure::Setup(e.to_string()))?);
-    }
-    forward_l2(&a, &pairs, ports, pool_check(pool), plan)
-}
-
 /// The lcore plan from `--config` / `-q` / `--cpu`, with the port specs' queue counts raised
 /// to what it needs.
 fn make_plan(
@@ -670,13 +583,9 @@ fn make_plan(
     q: Option<usize>,
     cpu: Option<usize>,
     enabled: &[u16],
-    dpdk: bool,
     specs: &mut [PortSpec],
 ) -> Result<lcores::Plan, Failure> {
     let plan = lcores::plan(config, q, cpu, enabled, &allowed_cpus()).map_err(Failure::Usage)?;
-    if dpdk && !plan.implicit {
-        return Err(Failure::Usage("--config and -q are not supported with DPDK ports yet".into()));
-    }
     for (id, spec) in specs.iter_mut().enumerate() {
         plan.size_spec(id as u16, spec);
     }
@@ -749,58 +658,6 @@ fn ctl_cmd(a: CtlArgs) -> Result<(), Failure> {
         std::thread::sleep(Duration::from_millis(20));
     }
     Err(Failure::Runtime(format!("pid {pid} did not report a reload within 5 s ({})", status.display())))
-}
-
-/// Sets up l2fwd (pairs, MACs, --eth-dest) over opened ports and runs it.
-fn forward_l2<P: Port>(
-    a: &L2fwdArgs,
-    pairs: &[(u16, u16)],
-    ports: Vec<P>,
-    leak_check: LeakCheck,
-    plan: lcores::Plan,
-) -> Result<(), Failure> {
-    let mut fwd = L2Fwd::new();
-    for &(x, y) in pairs {
-        fwd.pair(x, y);
-    }
-    for (id, p) in ports.iter().enumerate() {
-        fwd.set_port_mac(id as u16, p.mac());
-    }
-    for ed in &a.eth_dest {
-        let (p, m) =
-            ed.split_once(',').ok_or_else(|| Failure::Usage(format!("--eth-dest {ed:?}: expected PORT,MAC")))?;
-        let p: u16 =
-            p.trim().parse().map_err(|_| Failure::Usage(format!("--eth-dest {ed:?}: port is not a number")))?;
-        let m: MacAddr = m.trim().parse().map_err(|e| Failure::Usage(format!("--eth-dest {ed:?}: {e}")))?;
-        if p as usize >= ports.len() {
-            return Err(Failure::Usage(format!("--eth-dest {ed:?}: no port {p}")));
-        }
-        fwd.set_eth_dest(p, m);
-    }
-    fwd.set_mac_updating(!a.no_mac_updating);
-    let metrics = a.metrics_addr.as_deref().map(metrics::Server::start).transpose().map_err(Failure::Setup)?;
-    if let Some(m) = &metrics {
-        eprintln!("vnf-l2fwd: metrics on http://{}/metrics", m.addr());
-    }
-    run_l2fwd(
-        RunSetup {
-            ports,
-            period: a.period,
-            duration: a.duration,
-            leak_check,
-            show_mpps: true,
-            metrics,
-            json: a.stats_format == "json",
-            enabled: a.portmask.unwrap_or(u32::MAX),
-            tick: None,
-            reload: None,
-            plan,
-            pidfile: Some(a.pidfile.clone()),
-        },
-        fwd,
-        a.rx_burst,
-        a.tx_burst,
-    )
 }
 
 fn devbind(a: DevbindArgs) -> Result<(), Failure> {

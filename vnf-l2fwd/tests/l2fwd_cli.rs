@@ -120,3 +120,84 @@ fn missing_interface_is_a_setup_error() {
     assert_eq!(o.status.code(), Some(3));
     assert!(String::from_utf8_lossy(&o.stderr).contains("nosuchif0"));
 }
+
+#[test]
+fn txonly_sends_valid_frames_per_flow() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out.pcap");
+    let o = Command::new(bin())
+        .args(["txonly", "--port", &format!("pcap:tx={}", out.display()), "--duration", "0.3", "-T", "0"])
+        .args(["--txpkts", "128", "--tx-flows", "3", "--tx-ip", "198.18.5.1,198.18.6.1", "--tx-udp", "1000,2000"])
+        .args(["--eth-peer", "0,02:00:00:00:00:99"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{stdout}{}", String::from_utf8_lossy(&o.stderr));
+    let frames = read_pcap(&out);
+    assert!(frames.len() >= 32, "{} frames", frames.len());
+    // The summary counts what was sent on port 0; received stays 0 (generated, not received).
+    assert!(stdout.contains("Packets received:                    0"), "{stdout}");
+    for (i, f) in frames.iter().take(6).enumerate() {
+        assert_eq!(f.len(), 128);
+        assert_eq!(&f[..6], &[2, 0, 0, 0, 0, 0x99]);
+        assert_eq!(&f[26..30], &[198, 18, 5, 1 + (i % 3) as u8], "frame {i}: source per flow");
+        assert_eq!(&f[30..34], &[198, 18, 6, 1]);
+        assert_eq!(&f[34..38], &[0x03, 0xe8, 0x07, 0xd0]);
+        let ip = dataplane::wire::Ipv4Packet::new_checked(&f[14..]).unwrap();
+        assert!(ip.verify_checksum(), "frame {i}: IPv4 checksum");
+    }
+    for bad in [
+        vec!["--txpkts", "20"],
+        vec!["--tx-ip", "198.18.0.1"],
+        vec!["--tx-udp", "x"],
+        vec!["--tx-flows", "0"],
+        vec!["--eth-peer", "3,02:00:00:00:00:01"],
+    ] {
+        let o = Command::new(bin()).args(["txonly", "--port", "null", "--duration", "1"]).args(&bad).output().unwrap();
+        assert_eq!(o.status.code(), Some(2), "{bad:?}: {}", String::from_utf8_lossy(&o.stderr));
+    }
+}
+
+#[test]
+fn config_file_says_the_same_as_the_options() {
+    let dir = tempfile::tempdir().unwrap();
+    let (inp, out) = (dir.path().join("in.pcap"), dir.path().join("out.pcap"));
+    write_pcap(&inp, 20);
+    let cfg = dir.path().join("vnf.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "# l2fwd from a pcap to a pcap\nmode = \"l2fwd\"\nport = [\"pcap:rx={}\", \"pcap:tx={}\"]\n\
+             portmap = \"(0,1)\"\neth-dest = [\"1,02:00:00:00:00:77\"]\nduration = 1\nstats-period = 0\n",
+            inp.display(),
+            out.display()
+        ),
+    )
+    .unwrap();
+    // The mode from the file, everything else too.
+    let o = Command::new(bin()).args(["--config-file", cfg.to_str().unwrap()]).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let frames = read_pcap(&out);
+    assert_eq!(frames.len(), 20);
+    assert!(frames.iter().all(|f| f[..6] == [2, 0, 0, 0, 0, 0x77]));
+    // The command line wins over the file.
+    let o = Command::new(bin())
+        .args(["l2fwd", "--config-file", cfg.to_str().unwrap(), "--no-mac-updating"])
+        .args(["--eth-dest", "1,02:00:00:00:00:55"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(read_pcap(&out).iter().all(|f| f[..6] == [2, 0, 0, 0, 0, 0xaa]), "--no-mac-updating from the command line");
+    // A bad value from the file: the option's own error, a note naming the file, exit 2.
+    std::fs::write(&cfg, "port = [\"null\", \"null\"]\nportmask = \"zz\"\n").unwrap();
+    let o = Command::new(bin()).args(["l2fwd", "--config-file", cfg.to_str().unwrap()]).output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("portmask") && err.contains("vnf.toml"), "{err}");
+    // An unknown key: exit 2 naming file, line and key.
+    std::fs::write(&cfg, "port = [\"null\", \"null\"]\n\nportmak = \"0x3\"\n").unwrap();
+    let o = Command::new(bin()).args(["l2fwd", "--config-file", cfg.to_str().unwrap()]).output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("vnf.toml:3: `portmak`: no such option"), "{err}");
+}

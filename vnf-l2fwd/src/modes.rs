@@ -1,23 +1,31 @@
-//! The `l3fwd` subcommand (DPDK l3fwd with SIGHUP route reload) and testpmd's forwarding
-//! modes `io`, `macswap`, `rxonly` and `icmpecho`, all on `run_l2fwd`'s lcores.
+//! The forwarding subcommands, all on `run_l2fwd`'s lcores and sharing [`PortArgs`]: `l2fwd`
+//! (DPDK l2fwd), `l3fwd` (DPDK l3fwd with SIGHUP route reload) and testpmd's forwarding modes
+//! `io`, `macswap`, `rxonly`, `txonly` and `icmpecho`.
 
 use crate::ports::{self, PortSpec};
 use crate::{
-    dpdk_ports, make_pool, parse_portmap, parse_portmask, pool_check, run_l2fwd, Failure, LeakCheck, RunSetup,
+    dpdk_ports, make_pool, parse_portmap, parse_portmask, pool_check, run_l2fwd, Failure, LeakCheck, RunSetup, Sources,
 };
 use clap::Args;
-use dataplane::fwd::{IcmpEcho, Io, MacSwap, PortPairs, RxOnly};
+use dataplane::fwd::{IcmpEcho, Io, L2Fwd, MacSwap, PortPairs, RxOnly};
 use dataplane::l3fwd::{L3Fwd, L3FwdTables, Lookup, TableHandle};
 use dataplane::lcore::Forward;
-use dataplane::port::{MacAddr, Port, MAX_PORTS};
-use std::net::IpAddr;
+use dataplane::port::{BoxRx, MacAddr, Port, MAX_PORTS};
+use dataplane::stats::Counter;
+use dataplane::txgen::{BufPool, TxGen, TxGenConfig};
+use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-/// Port options shared by l3fwd and the testpmd modes.
+/// Options shared by every forwarding mode: ports, lcores, statistics.
 #[derive(Args, Debug)]
 pub struct PortArgs {
+    /// Read options from this TOML file: one key per long option name (`port = ["null",
+    /// "null"]`, `rule_ipv4 = "routes.txt"`, `stats-period = 5`, `promiscuous = true`);
+    /// options given on the command line win. See docs/CONFIG.md.
+    #[arg(long = "config-file", value_name = "FILE")]
+    config_file: Option<PathBuf>,
     /// A port, repeatable, in port-id order (same forms as `l2fwd --port`). Without any
     /// --port, the ports come from Kubernetes discovery (see `vnf-l2fwd discover`).
     #[arg(long = "port")]
@@ -29,17 +37,17 @@ pub struct PortArgs {
     /// when writable).
     #[arg(long)]
     pidfile: Option<PathBuf>,
-    /// Put kernel-interface ports in promiscuous mode.
-    #[arg(short = 'P')]
+    /// Put kernel-interface ports in promiscuous mode (DPDK ports always are).
+    #[arg(short = 'P', long)]
     promiscuous: bool,
-    /// Extra DPDK EAL arguments, one string.
+    /// Extra DPDK EAL arguments, one string (e.g. --eal '-l 0-1 --socket-mem 1024').
     #[arg(long, allow_hyphen_values = true)]
     eal: Option<String>,
     /// Hex mask of the ports to use (default: all).
-    #[arg(short = 'p', value_parser = parse_portmask)]
+    #[arg(short = 'p', long, value_parser = parse_portmask)]
     portmask: Option<u32>,
     /// Statistics period in seconds (0 = off).
-    #[arg(short = 'T', default_value_t = 10)]
+    #[arg(short = 'T', long = "stats-period", default_value_t = 10)]
     period: u64,
     /// Stop after this many seconds (default: run until SIGINT/SIGTERM).
     #[arg(long)]
@@ -53,7 +61,7 @@ pub struct PortArgs {
     config: Option<String>,
     /// Ports per lcore (DPDK l2fwd's -q): queue 0 of N ports per lcore, on this process's CPUs
     /// in order.
-    #[arg(short = 'q')]
+    #[arg(short = 'q', long = "queues-per-lcore")]
     queues_per_lcore: Option<usize>,
     /// Set from --config / -q / --cpu once the ports are known.
     #[arg(skip)]
@@ -73,6 +81,22 @@ pub struct PortArgs {
     /// Periodic statistics as DPDK l2fwd's text block or one JSON object per period.
     #[arg(long = "stats-format", default_value = "text", value_parser = ["text", "json"])]
     stats_format: String,
+}
+
+/// `vnf-l2fwd l2fwd` options (DPDK l2fwd's names).
+#[derive(Args, Debug)]
+pub struct L2fwdArgs {
+    #[command(flatten)]
+    port: PortArgs,
+    /// Port pairs, e.g. "(0,1)(2,3)" (default: consecutive enabled ports).
+    #[arg(long)]
+    portmap: Option<String>,
+    /// Leave MAC addresses untouched.
+    #[arg(long = "no-mac-updating")]
+    no_mac_updating: bool,
+    /// Destination MAC for a port: PORT,MAC (repeatable; default 02:00:00:00:00:<port>).
+    #[arg(long = "eth-dest")]
+    eth_dest: Vec<String>,
 }
 
 /// `vnf-l2fwd l3fwd` options (DPDK l3fwd's names where it has them).
@@ -121,12 +145,42 @@ pub struct TestpmdArgs {
     addr: Vec<String>,
 }
 
+/// Options of `txonly` (testpmd's names).
+#[derive(Args, Debug)]
+pub struct TxonlyArgs {
+    #[command(flatten)]
+    port: PortArgs,
+    /// Frame length in bytes without FCS (42-9000).
+    #[arg(long, default_value_t = 64)]
+    txpkts: usize,
+    /// Destination MAC of the frames sent on a port: PORT,MAC (repeatable; default
+    /// 02:00:00:00:00:<port>).
+    #[arg(long = "eth-peer")]
+    eth_peer: Vec<String>,
+    /// IPv4 source and destination: SRC,DST.
+    #[arg(long = "tx-ip", default_value = "198.18.0.1,198.18.0.2")]
+    tx_ip: String,
+    /// UDP source and destination ports: SRC[,DST].
+    #[arg(long = "tx-udp", default_value = "9,9")]
+    tx_udp: String,
+    /// Vary the IPv4 source address over 256 consecutive addresses (flows).
+    #[arg(long = "txonly-multi-flow")]
+    multi_flow: bool,
+    /// Vary the IPv4 source address over this many addresses (overrides --txonly-multi-flow).
+    #[arg(long = "tx-flows")]
+    flows: Option<u32>,
+}
+
 /// A testpmd forwarding mode.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
+    /// Forward untouched.
     Io,
+    /// Swap the MACs and forward.
     MacSwap,
+    /// Receive and free.
     RxOnly,
+    /// Answer ICMP echo and ARP.
     IcmpEcho,
 }
 
@@ -147,9 +201,13 @@ fn parse_port(opt: &str, v: &str, s: &str, nports: usize) -> Result<u16, Failure
 }
 
 fn parse_eth_dest(v: &str, nports: usize) -> Result<(u16, MacAddr), Failure> {
-    let (p, m) = v.split_once(',').ok_or_else(|| usage(format!("--eth-dest {v:?}: expected PORT,MAC")))?;
-    let p = parse_port("--eth-dest", v, p, nports)?;
-    let m: MacAddr = m.trim().parse().map_err(|e| usage(format!("--eth-dest {v:?}: {e}")))?;
+    parse_port_mac("--eth-dest", v, nports)
+}
+
+fn parse_port_mac(opt: &str, v: &str, nports: usize) -> Result<(u16, MacAddr), Failure> {
+    let (p, m) = v.split_once(',').ok_or_else(|| usage(format!("{opt} {v:?}: expected PORT,MAC")))?;
+    let p = parse_port(opt, v, p, nports)?;
+    let m: MacAddr = m.trim().parse().map_err(|e| usage(format!("{opt} {v:?}: {e}")))?;
     Ok((p, m))
 }
 
@@ -177,27 +235,35 @@ fn check_common(a: &mut PortArgs) -> Result<u32, Failure> {
         return Err(usage(format!("port mask {mask:#x} enables none of the {} ports given", a.ports.len())));
     }
     let enabled: Vec<u16> = (0..a.ports.len() as u16).filter(|p| mask & (1 << p) != 0).collect();
-    let dpdk = a.eal.is_some() || a.ports.iter().any(PortSpec::is_dpdk);
-    a.plan = crate::make_plan(a.config.as_deref(), a.queues_per_lcore, a.cpu, &enabled, dpdk, &mut a.ports)?;
+    a.plan = crate::make_plan(a.config.as_deref(), a.queues_per_lcore, a.cpu, &enabled, &mut a.ports)?;
     Ok(mask)
 }
 
-/// Something to run once the ports are open (generic over the port type).
+/// Something to run once the ports are open (generic over the port type; `pool` is where
+/// the ports' buffers come from).
 trait Runner {
-    fn run<P: Port>(self, a: &PortArgs, ports: Vec<P>, leak: LeakCheck) -> Result<(), Failure>;
+    fn run<P: Port, A: BufPool<Buf = P::Buf> + Clone>(
+        self,
+        a: &PortArgs,
+        ports: Vec<P>,
+        leak: LeakCheck,
+        pool: A,
+    ) -> Result<(), Failure>;
 }
 
 fn open_and_run<R: Runner>(a: &PortArgs, r: R) -> Result<(), Failure> {
     if a.eal.is_some() || a.ports.iter().any(PortSpec::is_dpdk) {
-        let (ports, leak) = dpdk_ports::open_all(&a.ports, a.eal.as_deref(), a.mbufs)?;
-        return r.run(a, ports, leak);
+        let queues: Vec<(u16, u16)> =
+            (0..a.ports.len() as u16).map(|p| (a.plan.rx_queues(p).max(1), a.plan.queues_needed(p))).collect();
+        let (ports, leak, pool) = dpdk_ports::open_all(&a.ports, &queues, a.eal.as_deref(), a.mbufs)?;
+        return r.run(a, ports, leak, pool);
     }
     let pool = make_pool(a.mbufs)?;
     let mut ports = vec![];
     for (id, spec) in a.ports.iter().enumerate() {
         ports.push(ports::open(id as u16, spec, &pool, a.promiscuous).map_err(|e| Failure::Setup(e.to_string()))?);
     }
-    r.run(a, ports, pool_check(pool))
+    r.run(a, ports, pool_check(pool.clone()), pool)
 }
 
 fn run_stage<P: Port, F: Forward<P::Buf> + Clone + 'static>(
@@ -207,9 +273,14 @@ fn run_stage<P: Port, F: Forward<P::Buf> + Clone + 'static>(
     fwd: F,
     tick: Option<Box<dyn FnMut() -> Option<String>>>,
     reload: Option<Arc<crate::metrics::ReloadStats>>,
+    sources: Option<Sources<P::Buf>>,
 ) -> Result<(), Failure> {
     for (id, p) in ports.iter().enumerate() {
         println!("Port {id}: {} ({}) MAC {}", p.info().name, p.info().driver, p.mac());
+    }
+    let metrics = a.metrics_addr.as_deref().map(crate::metrics::Server::start).transpose().map_err(Failure::Setup)?;
+    if let Some(m) = &metrics {
+        eprintln!("vnf-l2fwd: metrics on http://{}/metrics", m.addr());
     }
     let s = RunSetup {
         ports,
@@ -220,10 +291,11 @@ fn run_stage<P: Port, F: Forward<P::Buf> + Clone + 'static>(
         enabled: a.portmask.unwrap_or(u32::MAX),
         tick,
         reload,
-        metrics: a.metrics_addr.as_deref().map(crate::metrics::Server::start).transpose().map_err(Failure::Setup)?,
+        metrics,
         json: a.stats_format == "json",
         plan: a.plan.clone(),
         pidfile: Some(a.pidfile.clone()),
+        sources,
     };
     run_l2fwd(s, fwd, a.rx_burst, a.tx_burst)
 }
@@ -240,7 +312,13 @@ struct L3Runner {
 }
 
 impl Runner for L3Runner {
-    fn run<P: Port>(self, pa: &PortArgs, ports: Vec<P>, leak: LeakCheck) -> Result<(), Failure> {
+    fn run<P: Port, A: BufPool<Buf = P::Buf> + Clone>(
+        self,
+        pa: &PortArgs,
+        ports: Vec<P>,
+        leak: LeakCheck,
+        _pool: A,
+    ) -> Result<(), Failure> {
         let a = &self;
         let n = ports.len();
         let tables = L3FwdTables::from_files(&a.rule_ipv4, a.rule_ipv6.as_deref(), a.lookup)
@@ -300,7 +378,7 @@ impl Runner for L3Runner {
             log::info!("SIGHUP: {msg}");
             Some(msg)
         };
-        run_stage(pa, ports, leak, fwd, Some(Box::new(tick)), Some(stats))
+        run_stage(pa, ports, leak, fwd, Some(Box::new(tick)), Some(stats), None)
     }
 }
 
@@ -340,14 +418,20 @@ struct TestpmdRunner {
 }
 
 impl Runner for TestpmdRunner {
-    fn run<P: Port>(self, pa: &PortArgs, ports: Vec<P>, leak: LeakCheck) -> Result<(), Failure> {
+    fn run<P: Port, A: BufPool<Buf = P::Buf> + Clone>(
+        self,
+        pa: &PortArgs,
+        ports: Vec<P>,
+        leak: LeakCheck,
+        _pool: A,
+    ) -> Result<(), Failure> {
         match self.mode {
-            Mode::Io => run_stage(pa, ports, leak, Io { pairs: self.pairs }, None, None),
-            Mode::MacSwap => run_stage(pa, ports, leak, MacSwap { pairs: self.pairs }, None, None),
+            Mode::Io => run_stage(pa, ports, leak, Io { pairs: self.pairs }, None, None, None),
+            Mode::MacSwap => run_stage(pa, ports, leak, MacSwap { pairs: self.pairs }, None, None, None),
             Mode::RxOnly => {
                 let fwd = RxOnly::default();
                 let c = fwd.counter();
-                let r = run_stage(pa, ports, leak, fwd, None, None);
+                let r = run_stage(pa, ports, leak, fwd, None, None, None);
                 println!("rxonly: {} packets received and freed", c.get());
                 r
             }
@@ -361,28 +445,164 @@ impl Runner for TestpmdRunner {
                         fwd.add_addr(p, a);
                     }
                 }
-                run_stage(pa, ports, leak, fwd, None, None)
+                run_stage(pa, ports, leak, fwd, None, None, None)
             }
         }
     }
 }
 
-/// `vnf-l2fwd io|macswap|rxonly|icmpecho`.
-pub fn testpmd(mut a: TestpmdArgs, mode: Mode) -> Result<(), Failure> {
-    let mask = check_common(&mut a.port)?;
-    let n = a.port.ports.len();
-    let enabled: Vec<u16> = (0..n as u16).filter(|p| mask & (1 << p) != 0).collect();
-    let pairs = match &a.portmap {
+/// The port pairs from `--portmap`, or consecutive enabled ports (a lone last port paired
+/// with itself when `odd_ok`), every named port checked to be enabled.
+fn port_pairs(portmap: Option<&str>, enabled: &[u16], odd_ok: bool) -> Result<Vec<(u16, u16)>, Failure> {
+    let pairs = match portmap {
         Some(m) => parse_portmap(m)?,
-        None => enabled.chunks(2).map(|c| (c[0], *c.get(1).unwrap_or(&c[0]))).collect(),
+        None => {
+            if !odd_ok && enabled.len() % 2 != 0 {
+                return Err(usage(format!(
+                    "{} ports enabled: l2fwd pairs ports, so their number must be even (or give --portmap)",
+                    enabled.len()
+                )));
+            }
+            enabled.chunks(2).map(|c| (c[0], *c.get(1).unwrap_or(&c[0]))).collect()
+        }
     };
-    let mut pp = PortPairs::default();
     for &(x, y) in &pairs {
         for p in [x, y] {
             if !enabled.contains(&p) {
                 return Err(usage(format!("--portmap names port {p}, which is not given or not in the port mask")));
             }
         }
+    }
+    Ok(pairs)
+}
+
+fn enabled_ports(mask: u32, n: usize) -> Vec<u16> {
+    (0..n as u16).filter(|p| mask & (1 << p) != 0).collect()
+}
+
+/// The l2fwd options other than the ports.
+struct L2Runner {
+    pairs: Vec<(u16, u16)>,
+    eth_dest: Vec<(u16, MacAddr)>,
+    mac_updating: bool,
+}
+
+impl Runner for L2Runner {
+    fn run<P: Port, A: BufPool<Buf = P::Buf> + Clone>(
+        self,
+        pa: &PortArgs,
+        ports: Vec<P>,
+        leak: LeakCheck,
+        _pool: A,
+    ) -> Result<(), Failure> {
+        let mut fwd = L2Fwd::new();
+        for &(x, y) in &self.pairs {
+            fwd.pair(x, y);
+        }
+        for (id, p) in ports.iter().enumerate() {
+            fwd.set_port_mac(id as u16, p.mac());
+        }
+        for &(p, m) in &self.eth_dest {
+            fwd.set_eth_dest(p, m);
+        }
+        fwd.set_mac_updating(self.mac_updating);
+        run_stage(pa, ports, leak, fwd, None, None, None)
+    }
+}
+
+/// `vnf-l2fwd l2fwd`.
+pub fn l2fwd(mut a: L2fwdArgs) -> Result<(), Failure> {
+    let mask = check_common(&mut a.port)?;
+    let n = a.port.ports.len();
+    let pairs = port_pairs(a.portmap.as_deref(), &enabled_ports(mask, n), false)?;
+    let eth_dest = a.eth_dest.iter().map(|v| parse_eth_dest(v, n)).collect::<Result<Vec<_>, _>>()?;
+    open_and_run(&a.port, L2Runner { pairs, eth_dest, mac_updating: !a.no_mac_updating })
+}
+
+/// The txonly options other than the ports.
+struct TxonlyRunner {
+    cfg: TxGenConfig,
+    eth_peer: Vec<(u16, MacAddr)>,
+}
+
+impl Runner for TxonlyRunner {
+    fn run<P: Port, A: BufPool<Buf = P::Buf> + Clone>(
+        self,
+        pa: &PortArgs,
+        ports: Vec<P>,
+        leak: LeakCheck,
+        pool: A,
+    ) -> Result<(), Failure> {
+        let mut cfgs = vec![];
+        let mut pairs = PortPairs::default();
+        for (id, p) in ports.iter().enumerate() {
+            let id = id as u16;
+            pairs.pair(id, id);
+            let dst_mac = self.eth_peer.iter().rev().find(|(q, _)| *q == id).map_or(MacAddr::local(id as u8), |e| e.1);
+            cfgs.push(TxGenConfig { src_mac: p.mac(), dst_mac, ..self.cfg.clone() });
+        }
+        let failures: Arc<std::sync::Mutex<Vec<Arc<Counter>>>> = Arc::default();
+        let f = failures.clone();
+        let sources: Sources<P::Buf> = Box::new(move |port: u16| -> Result<BoxRx<P::Buf>, Failure> {
+            let cfg = cfgs.get(port as usize).ok_or_else(|| usage(format!("no port {port}")))?;
+            let g = TxGen::new(pool.clone(), cfg).map_err(|e| usage(format!("txonly: {e}")))?;
+            f.lock().unwrap_or_else(|e| e.into_inner()).push(g.alloc_failures());
+            Ok(Box::new(g))
+        });
+        println!(
+            "txonly: {}-byte IPv4/UDP frames {} -> {}, {} flow(s), on every enabled port",
+            self.cfg.frame_len, self.cfg.src_ip, self.cfg.dst_ip, self.cfg.flows
+        );
+        let r = run_stage(pa, ports, leak, Io { pairs }, None, None, Some(sources));
+        let empty: u64 = failures.lock().unwrap_or_else(|e| e.into_inner()).iter().map(|c| c.get()).sum();
+        println!("txonly: {empty} bursts not generated (mbuf pool empty: the ports could not keep up)");
+        r
+    }
+}
+
+fn parse_pair<T: std::str::FromStr>(opt: &str, v: &str, second_optional: bool) -> Result<(T, Option<T>), Failure> {
+    let bad = || usage(format!("{opt} {v:?}: expected two values separated by a comma"));
+    let (a, b) = match v.split_once(',') {
+        Some((a, b)) => (a, Some(b)),
+        None if second_optional => (v, None),
+        None => return Err(bad()),
+    };
+    let a = a.trim().parse().map_err(|_| bad())?;
+    let b = b.map(|b| b.trim().parse().map_err(|_| bad())).transpose()?;
+    Ok((a, b))
+}
+
+/// `vnf-l2fwd txonly`.
+pub fn txonly(mut a: TxonlyArgs) -> Result<(), Failure> {
+    let mask = check_common(&mut a.port)?;
+    let n = a.port.ports.len();
+    let (src_ip, dst_ip) = parse_pair::<Ipv4Addr>("--tx-ip", &a.tx_ip, false)?;
+    let (src_port, dst_port) = parse_pair::<u16>("--tx-udp", &a.tx_udp, true)?;
+    let flows = a.flows.unwrap_or(if a.multi_flow { 256 } else { 1 });
+    let cfg = TxGenConfig {
+        src_ip,
+        dst_ip: dst_ip.unwrap_or(src_ip),
+        src_port,
+        dst_port: dst_port.unwrap_or(src_port),
+        frame_len: a.txpkts,
+        flows,
+        ..Default::default()
+    };
+    dataplane::txgen::build_frame(&cfg).map_err(|e| usage(format!("txonly: {e} (--txpkts, --tx-flows)")))?;
+    let eth_peer = a.eth_peer.iter().map(|v| parse_port_mac("--eth-peer", v, n)).collect::<Result<Vec<_>, _>>()?;
+    if enabled_ports(mask, n).is_empty() {
+        return Err(usage("no port enabled".into()));
+    }
+    open_and_run(&a.port, TxonlyRunner { cfg, eth_peer })
+}
+
+/// `vnf-l2fwd io|macswap|rxonly|icmpecho`.
+pub fn testpmd(mut a: TestpmdArgs, mode: Mode) -> Result<(), Failure> {
+    let mask = check_common(&mut a.port)?;
+    let n = a.port.ports.len();
+    let pairs = port_pairs(a.portmap.as_deref(), &enabled_ports(mask, n), true)?;
+    let mut pp = PortPairs::default();
+    for &(x, y) in &pairs {
         pp.pair(x, y);
     }
     let mut addrs = vec![];
