@@ -239,16 +239,16 @@ fn check_common(a: &mut PortArgs) -> Result<u32, Failure> {
     Ok(mask)
 }
 
-/// Something to run once the ports are open (generic over the port type; `pool` is where
-/// the ports' buffers come from).
+/// The opened ports, their leak check and the pool their buffers come from.
+struct Opened<P, A> {
+    ports: Vec<P>,
+    leak: LeakCheck,
+    pool: A,
+}
+
+/// Something to run once the ports are open (generic over the port and buffer types).
 trait Runner {
-    fn run<P: Port, A: BufPool<Buf = P::Buf> + Clone>(
-        self,
-        a: &PortArgs,
-        ports: Vec<P>,
-        leak: LeakCheck,
-        pool: A,
-    ) -> Result<(), Failure>;
+    fn run<P: Port, A: BufPool<Buf = P::Buf> + Clone>(self, a: &PortArgs, o: Opened<P, A>) -> Result<(), Failure>;
 }
 
 fn open_and_run<R: Runner>(a: &PortArgs, r: R) -> Result<(), Failure> {
@@ -256,14 +256,14 @@ fn open_and_run<R: Runner>(a: &PortArgs, r: R) -> Result<(), Failure> {
         let queues: Vec<(u16, u16)> =
             (0..a.ports.len() as u16).map(|p| (a.plan.rx_queues(p).max(1), a.plan.queues_needed(p))).collect();
         let (ports, leak, pool) = dpdk_ports::open_all(&a.ports, &queues, a.eal.as_deref(), a.mbufs)?;
-        return r.run(a, ports, leak, pool);
+        return r.run(a, Opened { ports, leak, pool });
     }
     let pool = make_pool(a.mbufs)?;
     let mut ports = vec![];
     for (id, spec) in a.ports.iter().enumerate() {
         ports.push(ports::open(id as u16, spec, &pool, a.promiscuous).map_err(|e| Failure::Setup(e.to_string()))?);
     }
-    r.run(a, ports, pool_check(pool.clone()), pool)
+    r.run(a, Opened { ports, leak: pool_check(pool.clone()), pool })
 }
 
 fn run_stage<P: Port, F: Forward<P::Buf> + Clone + 'static>(
@@ -312,13 +312,8 @@ struct L3Runner {
 }
 
 impl Runner for L3Runner {
-    fn run<P: Port, A: BufPool<Buf = P::Buf> + Clone>(
-        self,
-        pa: &PortArgs,
-        ports: Vec<P>,
-        leak: LeakCheck,
-        _pool: A,
-    ) -> Result<(), Failure> {
+    fn run<P: Port, A: BufPool<Buf = P::Buf> + Clone>(self, pa: &PortArgs, o: Opened<P, A>) -> Result<(), Failure> {
+        let Opened { ports, leak, pool: _ } = o;
         let a = &self;
         let n = ports.len();
         let tables = L3FwdTables::from_files(&a.rule_ipv4, a.rule_ipv6.as_deref(), a.lookup)
@@ -418,13 +413,8 @@ struct TestpmdRunner {
 }
 
 impl Runner for TestpmdRunner {
-    fn run<P: Port, A: BufPool<Buf = P::Buf> + Clone>(
-        self,
-        pa: &PortArgs,
-        ports: Vec<P>,
-        leak: LeakCheck,
-        _pool: A,
-    ) -> Result<(), Failure> {
+    fn run<P: Port, A: BufPool<Buf = P::Buf> + Clone>(self, pa: &PortArgs, o: Opened<P, A>) -> Result<(), Failure> {
+        let Opened { ports, leak, pool: _ } = o;
         match self.mode {
             Mode::Io => run_stage(pa, ports, leak, Io { pairs: self.pairs }, None, None, None),
             Mode::MacSwap => run_stage(pa, ports, leak, MacSwap { pairs: self.pairs }, None, None, None),
@@ -488,13 +478,8 @@ struct L2Runner {
 }
 
 impl Runner for L2Runner {
-    fn run<P: Port, A: BufPool<Buf = P::Buf> + Clone>(
-        self,
-        pa: &PortArgs,
-        ports: Vec<P>,
-        leak: LeakCheck,
-        _pool: A,
-    ) -> Result<(), Failure> {
+    fn run<P: Port, A: BufPool<Buf = P::Buf> + Clone>(self, pa: &PortArgs, o: Opened<P, A>) -> Result<(), Failure> {
+        let Opened { ports, leak, pool: _ } = o;
         let mut fwd = L2Fwd::new();
         for &(x, y) in &self.pairs {
             fwd.pair(x, y);
@@ -526,13 +511,8 @@ struct TxonlyRunner {
 }
 
 impl Runner for TxonlyRunner {
-    fn run<P: Port, A: BufPool<Buf = P::Buf> + Clone>(
-        self,
-        pa: &PortArgs,
-        ports: Vec<P>,
-        leak: LeakCheck,
-        pool: A,
-    ) -> Result<(), Failure> {
+    fn run<P: Port, A: BufPool<Buf = P::Buf> + Clone>(self, pa: &PortArgs, o: Opened<P, A>) -> Result<(), Failure> {
+        let Opened { ports, leak, pool } = o;
         let mut cfgs = vec![];
         let mut pairs = PortPairs::default();
         for (id, p) in ports.iter().enumerate() {
