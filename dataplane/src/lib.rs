@@ -6,7 +6,8 @@
 //! - [`ring`]: bounded lock-free rings with DPDK semantics (SPSC and MPMC, burst and bulk).
 //! - [`port`]: one trait for every backend (null, ring, pcap; AF_XDP, AF_PACKET, DPDK).
 //! - [`lcore`]: pinned poll-mode workers running rx → process → buffered tx.
-//! - [`fwd`]: forwarding stages (l2fwd MAC rewrite) generic over [`buf::PacketBuf`].
+//! - [`fwd`], [`l3fwd`]: forwarding stages (l2fwd MAC rewrite, testpmd's modes, l3fwd routing)
+//!   generic over [`buf::PacketBuf`]; [`txgen`]: testpmd's txonly generator.
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
