@@ -54,7 +54,7 @@ pub fn expand(args: Vec<OsString>, cli: &Command) -> Result<Vec<OsString>, Strin
     let file = path.display().to_string();
     let text = std::fs::read_to_string(&path).map_err(|e| format!("{OPTION} {file}: cannot read it: {e}"))?;
     let table: toml::Table = text.parse().map_err(|e: toml::de::Error| {
-        let line = e.span().map(|s| text[..s.start.min(text.len())].lines().count().max(1));
+        let line = e.span().and_then(|s| text.get(..s.start)).map(|t| t.matches('\n').count() + 1);
         match line {
             Some(l) => format!("{file}:{l}: not valid TOML: {}", e.message()),
             None => format!("{file}: not valid TOML: {}", e.message()),
@@ -270,7 +270,8 @@ mod tests {
     fn bad_files_name_file_key_and_line() {
         let e = |f: &str, argv: &[&str]| expand_with(f, argv).unwrap_err();
         let l2 = ["vnf", "l2fwd", "--config-file", "FILE"];
-        assert!(e("\n\nport = [\"null\"\n", &l2).contains("not valid TOML"), "{}", e("port = [", &l2));
+        let m = e("\n\nport = [\"null\"\nrx-burst = 4\n", &l2);
+        assert!(m.contains("vnf.toml:4: not valid TOML"), "{m}");
         let m = e("port = [\"null\"]\nfrobnicate = 1\n", &l2);
         assert!(m.contains(":2: `frobnicate`: no such option of `vnf-l2fwd l2fwd`"), "{m}");
         let m = e("promiscuous = \"yes\"\n", &l2);
@@ -298,5 +299,39 @@ mod tests {
     fn no_option_no_change() {
         let a = os(&["vnf", "l2fwd", "--port", "null", "--", "--config-file"]);
         assert_eq!(expand(a.clone(), &crate::Cli::command()).unwrap(), a);
+    }
+}
+
+#[cfg(test)]
+mod props {
+    use super::*;
+    use clap::CommandFactory;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+        /// Any file content (TOML-ish or garbage) gives arguments or an error, never a panic.
+        #[test]
+        fn any_file_is_an_error_or_arguments(
+            body in prop::collection::vec(
+                prop_oneof![
+                    Just("port = [\"null\", 1]\n".to_string()),
+                    Just("mode = \"txonly\"\n".to_string()),
+                    Just("promiscuous = true\n".to_string()),
+                    Just("[table]\n".to_string()),
+                    Just("é = \"ü\"\n".to_string()),
+                    "[a-z_=\\[\\]\" 0-9.\n-]{0,20}",
+                    any::<String>(),
+                ],
+                0..6,
+            )
+        ) {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("f.toml");
+            std::fs::write(&path, body.concat()).unwrap();
+            let argv: Vec<OsString> = ["vnf", "l2fwd", "--config-file"].iter().map(OsString::from)
+                .chain([path.into_os_string()]).collect();
+            let _ = expand(argv, &crate::Cli::command());
+        }
     }
 }
