@@ -16,7 +16,9 @@
 //! Anything else that arrives is ignored and counted by reason ([`Ignored`]). The summary
 //! ([`PingStats`]) is computed the way iputils' `ping` computes its own: integer
 //! microseconds, duplicates included in the RTT figures, `mdev` the integer square root of
-//! the integer variance, loss as a `float` percentage (see [`PingStats::summary`]). One
+//! the integer variance, loss as a `float` percentage (see [`PingStats::summary`]). Like
+//! iputils, an RTT runs from the CLOCK_REALTIME time just before `sendto` to the kernel's
+//! receive timestamp (`SO_TIMESTAMPNS`), so the pinger's own wake-up delay is not in it. One
 //! difference: iputils times a reply from a timestamp it puts in the payload and so reports no
 //! RTT below 16 payload bytes; we keep the send times in a table and time every size.
 #![allow(unsafe_code)]
@@ -542,10 +544,30 @@ fn open(kind: i32) -> io::Result<i32> {
     let fd =
         unsafe { libc::socket(libc::AF_INET, kind | libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK, libc::IPPROTO_ICMP) };
     if fd < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(fd)
+        return Err(io::Error::last_os_error());
     }
+    // Kernel receive timestamps, as iputils asks for: the RTT then ends when the reply arrived,
+    // not when this process got to run. Best effort (without it: the time recvmsg returned).
+    let on: libc::c_int = 1;
+    // SAFETY: setsockopt on our fd with a valid c_int of the given size.
+    unsafe {
+        libc::setsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_TIMESTAMPNS,
+            (&on as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    Ok(fd)
+}
+
+/// CLOCK_REALTIME in ns, the clock of SO_TIMESTAMPNS (send and receive times must share it).
+fn realtime_ns() -> u64 {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: clock_gettime writes one timespec to a valid pointer; CLOCK_REALTIME always exists.
+    unsafe { libc::clock_gettime(libc::CLOCK_REALTIME, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
 }
 
 fn group_range() -> String {
@@ -618,21 +640,23 @@ impl Socket {
         }
     }
 
-    /// One packet into `buf`, or None when none is waiting.
-    fn recv(&self, buf: &mut [u8]) -> io::Result<Option<(usize, Ipv4Addr)>> {
+    /// One packet into `buf`, or None when none is waiting: its length, source and receive
+    /// time (CLOCK_REALTIME ns: the kernel's timestamp, else now).
+    fn recv(&self, buf: &mut [u8]) -> io::Result<Option<(usize, Ipv4Addr, u64)>> {
         let mut sa = sockaddr(Ipv4Addr::UNSPECIFIED);
-        let mut len = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
-        // SAFETY: buf is valid for buf.len() bytes; sa/len describe a sockaddr_in we own.
-        let n = unsafe {
-            libc::recvfrom(
-                self.fd,
-                buf.as_mut_ptr().cast(),
-                buf.len(),
-                libc::MSG_DONTWAIT,
-                (&mut sa as *mut libc::sockaddr_in).cast(),
-                &mut len,
-            )
-        };
+        let mut iov = libc::iovec { iov_base: buf.as_mut_ptr().cast(), iov_len: buf.len() };
+        // u64s: aligned for cmsghdr; room for one timespec message and more.
+        let mut control = [0u64; 16];
+        // SAFETY: msghdr is plain data; all-zero is a valid empty header, filled in below.
+        let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+        msg.msg_name = (&mut sa as *mut libc::sockaddr_in).cast();
+        msg.msg_namelen = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
+        msg.msg_iov = &mut iov;
+        msg.msg_iovlen = 1;
+        msg.msg_control = control.as_mut_ptr().cast();
+        msg.msg_controllen = std::mem::size_of_val(&control) as _;
+        // SAFETY: msg points at buffers (name, iov over buf, control) that outlive the call.
+        let n = unsafe { libc::recvmsg(self.fd, &mut msg, libc::MSG_DONTWAIT) };
         if n < 0 {
             let e = io::Error::last_os_error();
             return match e.kind() {
@@ -640,7 +664,23 @@ impl Socket {
                 _ => Err(e),
             };
         }
-        Ok(Some((n as usize, Ipv4Addr::from(u32::from_be(sa.sin_addr.s_addr)))))
+        let mut at = None;
+        // SAFETY: msg was filled by recvmsg; CMSG_FIRSTHDR/NXTHDR stay within msg_controllen.
+        let mut c = unsafe { libc::CMSG_FIRSTHDR(&msg) };
+        while !c.is_null() {
+            // SAFETY: c is a valid cmsghdr inside control (checked non-null above).
+            let h = unsafe { &*c };
+            if h.cmsg_level == libc::SOL_SOCKET && h.cmsg_type == libc::SCM_TIMESTAMPNS {
+                // SAFETY: an SCM_TIMESTAMPNS message carries one timespec; read_unaligned as
+                // CMSG_DATA need not be aligned for it.
+                let ts: libc::timespec = unsafe { std::ptr::read_unaligned(libc::CMSG_DATA(c).cast()) };
+                at = Some(ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64);
+            }
+            // SAFETY: as above.
+            c = unsafe { libc::CMSG_NXTHDR(&msg, c) };
+        }
+        let from = Ipv4Addr::from(u32::from_be(sa.sin_addr.s_addr));
+        Ok(Some((n as usize, from, at.unwrap_or_else(realtime_ns))))
     }
 
     /// The identifier the kernel gave a datagram socket (its local port, known after a send).
@@ -720,7 +760,7 @@ pub fn ping(cfg: &PingConfig) -> Result<PingStats, PingError> {
         let now = crate::now_ns();
         if t.transmitted() < cfg.count && now >= next {
             build_request(&mut out, ident, t.transmitted() as u16, cfg.payload, cookie);
-            t.on_send(now);
+            t.on_send(realtime_ns());
             last_event = now;
             match sock.send(&out, cfg.target) {
                 Ok(()) if !raw && !ident_known => {
@@ -744,17 +784,14 @@ pub fn ping(cfg: &PingConfig) -> Result<PingStats, PingError> {
         loop {
             match sock.recv(&mut buf) {
                 Ok(None) => break,
-                Ok(Some((n, from))) => {
-                    let at = crate::now_ns();
-                    match parse_reply(&buf[..n], raw, from) {
-                        Ok(r) => {
-                            if t.on_reply(&r, at) != Outcome::Ignored {
-                                last_event = at;
-                            }
+                Ok(Some((n, from, at))) => match parse_reply(&buf[..n], raw, from) {
+                    Ok(r) => {
+                        if t.on_reply(&r, at) != Outcome::Ignored {
+                            last_event = crate::now_ns();
                         }
-                        Err(r) => t.on_reject(r),
                     }
-                }
+                    Err(r) => t.on_reject(r),
+                },
                 Err(e) => t.on_error(&e),
             }
         }
