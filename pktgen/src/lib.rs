@@ -12,6 +12,7 @@
 //!   network namespace).
 //! - [`rfc2544`]: binary search for the zero-loss throughput per frame size.
 //! - [`plot`]: SVG plots with `plotters`.
+//! - [`icmp`]: ICMP echo (ping) on a datagram or raw socket, iputils-style summary.
 //! - [`sla`]: the YAML SLA suites run by `sla-runner`.
 #![warn(missing_docs)]
 #![deny(unsafe_code)]
@@ -19,6 +20,7 @@
 pub mod engine;
 pub mod frame;
 pub mod hist;
+pub mod icmp;
 pub mod plot;
 pub mod ports;
 pub mod rfc2544;

@@ -12,15 +12,22 @@
 //!
 //! `topology: pods` runs against given addresses and ports in the caller's namespace:
 //! `pods: {ping_target: 198.18.1.2, tx_port: af_packet:net1, rx_port: af_packet:net2,
-//! src_ip: .., dst_ip: .., dst_mac: 02:..}`.
+//! src_ip: .., dst_ip: .., dst_mac: 02:..}`. There a ping target may also be a host name
+//! (resolved through `/etc/hosts` and DNS, e.g. a Kubernetes Service) or any unicast address:
+//! a ping case sends `count` echo requests to one host, the cluster network's latency is what
+//! TC080 measures. Generated traffic keeps to 198.18.0.0/15 in both topologies.
+//!
+//! Ping cases use the built-in ICMP echo ([`crate::icmp`]): no `ping` binary, a datagram ICMP
+//! socket where `net.ipv4.ping_group_range` allows it, else a raw one (`CAP_NET_RAW`).
 
 use crate::engine::{opener, run_trial, Side, TrialConfig};
 use crate::frame::{FrameSize, GenConfig};
+use crate::icmp::{PingConfig, SocketKind};
 use crate::ports::PortSpec;
 use crate::tx::TxConfig;
 use netns::{veth_pair, Netns};
 use serde::{Deserialize, Serialize};
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, ToSocketAddrs};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -39,8 +46,8 @@ pub enum Topology {
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Pods {
-    /// Ping target.
-    pub ping_target: Option<Ipv4Addr>,
+    /// Ping target: an IPv4 address or a host name.
+    pub ping_target: Option<String>,
     /// Port spec to send on.
     pub tx_port: Option<String>,
     /// Port spec to receive on.
@@ -98,8 +105,13 @@ pub struct Case {
     pub count: Option<u32>,
     /// ping: seconds between requests (default 1).
     pub interval: Option<f64>,
-    /// ping: target (default the topology's receiver).
-    pub target: Option<Ipv4Addr>,
+    /// ping: target (default the topology's receiver): an address in 198.18.0.0/15 with
+    /// `topology: netns`; with `topology: pods` any unicast address or a host name.
+    pub target: Option<String>,
+    /// ping: seconds to wait for missing replies after the last request (default 1).
+    pub timeout: Option<f64>,
+    /// ping: ICMP socket, `auto` (default: datagram, else raw), `dgram` or `raw`.
+    pub socket: Option<SocketKind>,
     /// traffic: frame size (64..9000 or "imix"; default 64).
     pub frame_size: Option<serde_yaml::Value>,
     /// traffic: packets per second (default full speed).
@@ -171,16 +183,21 @@ impl Case {
         pos(self.duration, "duration")?;
         pos(self.interval, "interval")?;
         pos(self.rate_pps, "rate_pps")?;
+        pos(self.timeout, "timeout")?;
+        if self.timeout.is_some_and(|d| d > 60.0) {
+            return Err(format!("{at}: timeout must be at most 60 s"));
+        }
         if self.duration.is_some_and(|d| d > 3600.0) {
             return Err(format!("{at}: duration must be at most 3600 s"));
         }
         match self.kind {
             Kind::Ping => {
                 need(self.sla.max_rtt, "max_rtt")?;
-                if let Some(t) = self.target {
-                    if !crate::is_bench_addr(t) {
-                        return Err(format!("{at}: target {t} is outside 198.18.0.0/15"));
-                    }
+                if let Some(t) = &self.target {
+                    check_target(t, topology).map_err(|e| format!("{at}: target: {e}"))?;
+                }
+                if self.interval.is_some_and(|i| i < 0.001) {
+                    return Err(format!("{at}: interval must be at least 0.001 s"));
                 }
                 if self.packetsize.is_some_and(|s| s > 65507) {
                     return Err(format!("{at}: packetsize must be at most 65507"));
@@ -223,7 +240,10 @@ impl Suite {
         }
         if s.topology == Topology::Pods {
             let p = s.pods.clone().ok_or_else(|| SuiteError::Invalid("pods: required with topology: pods".into()))?;
-            for (f, a) in [("pods.ping_target", p.ping_target), ("pods.src_ip", p.src_ip), ("pods.dst_ip", p.dst_ip)] {
+            if let Some(t) = &p.ping_target {
+                check_target(t, Topology::Pods).map_err(|e| SuiteError::Invalid(format!("pods.ping_target: {e}")))?;
+            }
+            for (f, a) in [("pods.src_ip", p.src_ip), ("pods.dst_ip", p.dst_ip)] {
                 if a.is_some_and(|a| !crate::is_bench_addr(a)) {
                     return Err(SuiteError::Invalid(format!(
                         "{f}: {} is outside 198.18.0.0/15",
@@ -233,7 +253,7 @@ impl Suite {
             }
             for c in &mut s.cases {
                 if c.kind == Kind::Ping && c.target.is_none() {
-                    c.target = p.ping_target;
+                    c.target.clone_from(&p.ping_target);
                 }
             }
             let traffic = s.cases.iter().any(|c| c.kind != Kind::Ping);
@@ -266,6 +286,46 @@ impl Suite {
             e => e,
         })
     }
+}
+
+/// A ping target's rules: with `topology: netns` an IPv4 address in 198.18.0.0/15; with
+/// `topology: pods` a unicast IPv4 address or a host name (letters, digits, `-`, `.`).
+fn check_target(t: &str, topology: Topology) -> Result<(), String> {
+    match (t.parse::<Ipv4Addr>(), topology) {
+        (Ok(a), Topology::Netns) if !crate::is_bench_addr(a) => Err(format!("{a} is outside 198.18.0.0/15")),
+        (Ok(a), _) if a.is_unspecified() || a.is_broadcast() || a.is_multicast() => {
+            Err(format!("{a} is not a unicast address"))
+        }
+        (Ok(_), _) => Ok(()),
+        (Err(_), Topology::Netns) => Err(format!("{t:?} is not an IPv4 address (host names only with topology: pods)")),
+        (Err(_), Topology::Pods) => {
+            let ok = !t.is_empty()
+                && t.len() <= 253
+                && t.split('.').all(|l| {
+                    !l.is_empty() && l.len() <= 63 && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                });
+            if ok {
+                Ok(())
+            } else {
+                Err(format!("{t:?} is neither an IPv4 address nor a host name"))
+            }
+        }
+    }
+}
+
+/// Resolves a checked target to its first IPv4 address.
+fn resolve(t: &str) -> Result<Ipv4Addr, String> {
+    if let Ok(a) = t.parse() {
+        return Ok(a);
+    }
+    let addrs = (t, 0).to_socket_addrs().map_err(|e| format!("resolving {t}: {e}"))?;
+    addrs
+        .filter_map(|a| match a.ip() {
+            std::net::IpAddr::V4(v) => Some(v),
+            std::net::IpAddr::V6(_) => None,
+        })
+        .next()
+        .ok_or_else(|| format!("resolving {t}: no IPv4 address"))
 }
 
 fn parse_mac(s: &str) -> Result<[u8; 6], String> {
@@ -322,39 +382,14 @@ impl SuiteResult {
                 c.error.as_ref().map_or(String::new(), |e| format!("  ({e})"))
             );
         }
+        for c in &self.cases {
+            if let Some(t) = c.details.get("summary").and_then(|v| v.as_str()) {
+                s += &format!("\n{}: {t}", c.name);
+            }
+        }
         s += &format!("suite {}: {}\n", self.suite, if self.pass { "PASS" } else { "FAIL" });
         s
     }
-}
-
-/// Parsed `ping -q` summary.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
-pub struct PingStats {
-    /// Requests sent.
-    pub transmitted: u32,
-    /// Replies.
-    pub received: u32,
-    /// rtt min, ms.
-    pub min_ms: Option<f64>,
-    /// rtt avg, ms.
-    pub avg_ms: Option<f64>,
-    /// rtt max, ms.
-    pub max_ms: Option<f64>,
-}
-
-/// Parses iputils / busybox ping output.
-pub fn parse_ping(out: &str) -> Option<PingStats> {
-    let line = out.lines().find(|l| l.contains("packets transmitted"))?;
-    let mut nums = line.split(|c: char| !c.is_ascii_digit()).filter(|s| !s.is_empty());
-    let transmitted = nums.next()?.parse().ok()?;
-    let received = nums.next()?.parse().ok()?;
-    let rtt = out
-        .lines()
-        .find(|l| l.contains("min/avg/max"))
-        .and_then(|l| l.split('=').nth(1))
-        .map(|v| v.trim().split([' ', '/']).filter_map(|x| x.parse::<f64>().ok()).collect::<Vec<_>>());
-    let g = |i: usize| rtt.as_ref().and_then(|v| v.get(i).copied());
-    Some(PingStats { transmitted, received, min_ms: g(0), avg_ms: g(1), max_ms: g(2) })
 }
 
 /// The namespace topology: sender (s0, 198.18.0.1, 02:00:00:00:00:00) ↔ f0 [vnf-l2fwd] f1 ↔
@@ -439,10 +474,8 @@ impl NetnsTopo {
                     return Err(format!("vnf-l2fwd exited ({st}): {}", log.trim()));
                 }
             }
-            let ok = t
-                .sender
-                .exec(&["ping", "-n", "-q", "-c", "1", "-W", "1", "198.18.0.2"])
-                .is_ok_and(|o| o.status.success());
+            let cfg = PingConfig { timeout: Duration::from_millis(500), ..PingConfig::new(RECEIVER_IP, 1) };
+            let ok = t.sender.run(move || crate::icmp::ping(&cfg)).is_ok_and(|r| r.is_ok_and(|s| s.received == 1));
             if ok {
                 return Ok(t);
             }
@@ -488,22 +521,32 @@ pub enum Env<'a> {
 fn ping(env: &Env<'_>, c: &Case) -> Result<(f64, serde_json::Value), String> {
     let interval = c.interval.unwrap_or(1.0);
     let count = c.count.unwrap_or_else(|| ((c.duration.unwrap_or(5.0) / interval).ceil() as u32).max(1));
-    let target = c.target.unwrap_or(RECEIVER_IP).to_string();
-    let (size, iv, cnt) = (c.packetsize.unwrap_or(56).to_string(), format!("{interval}"), count.to_string());
-    let args = ["ping", "-n", "-q", "-s", &size, "-i", &iv, "-c", &cnt, "-W", "1", &target];
-    let out = match env {
-        Env::Netns(t) => {
-            let mut v = vec!["ip", "netns", "exec", t.sender.name()];
-            v.extend_from_slice(&args);
-            Command::new(v[0]).args(&v[1..]).output()
-        }
-        Env::Pods(_) => Command::new(args[0]).args(&args[1..]).output(),
+    let target = match &c.target {
+        Some(t) => resolve(t)?,
+        None => RECEIVER_IP,
+    };
+    let cfg = PingConfig {
+        target,
+        count,
+        payload: c.packetsize.unwrap_or(56) as usize,
+        interval: Duration::from_secs_f64(interval),
+        timeout: Duration::from_secs_f64(c.timeout.unwrap_or(1.0)),
+        socket: c.socket.unwrap_or_default(),
+    };
+    let st = match env {
+        Env::Netns(t) => t.sender.run(move || crate::icmp::ping(&cfg)).map_err(|e| format!("sender namespace: {e}"))?,
+        Env::Pods(_) => crate::icmp::ping(&cfg),
     }
-    .map_err(|e| format!("running ping: {e}"))?;
-    let text = String::from_utf8_lossy(&out.stdout);
-    let st = parse_ping(&text).ok_or_else(|| format!("unparsable ping output: {}", text.trim()))?;
-    let max = st.max_ms.ok_or_else(|| format!("no reply ({} of {} received)", st.received, st.transmitted))?;
-    Ok((max, serde_json::to_value(st).unwrap_or_default()))
+    .map_err(|e| e.to_string())?;
+    let mut details = serde_json::to_value(&st).unwrap_or_default();
+    if let Some(m) = details.as_object_mut() {
+        m.insert("summary".into(), st.summary().into());
+    }
+    let max = st.max_ms.ok_or_else(|| {
+        let why = st.first_error.as_ref().map_or(String::new(), |e| format!("; first error: {e}"));
+        format!("no reply from {target} ({} of {} received{why})", st.received, st.transmitted)
+    })?;
+    Ok((max, details))
 }
 
 fn traffic(env: &Env<'_>, c: &Case) -> Result<crate::rx::Report, String> {
@@ -669,12 +712,26 @@ mod tests {
     }
 
     #[test]
-    fn parses_ping_output() {
-        let out = "PING 198.18.0.2 (198.18.0.2) 64(92) bytes of data.\n\n--- 198.18.0.2 ping statistics ---\n5 packets transmitted, 4 received, 20% packet loss, time 812ms\nrtt min/avg/max/mdev = 0.031/0.045/0.071/0.012 ms\n";
-        let s = parse_ping(out).unwrap();
-        assert_eq!((s.transmitted, s.received, s.max_ms), (5, 4, Some(0.071)));
-        let none = parse_ping("3 packets transmitted, 0 received, 100% packet loss, time 2030ms\n").unwrap();
-        assert_eq!((none.received, none.max_ms), (0, None));
-        assert_eq!(parse_ping("garbage"), None);
+    fn ping_targets_by_topology() {
+        let pods = "name: t\ntopology: pods\npods: {ping_target: vnf-l2fwd.vnf.svc.cluster.local}\ncases:\n  - {name: p, type: ping, sla: {max_rtt: 10}}\n";
+        let s = Suite::parse(pods).unwrap();
+        assert_eq!(s.cases[0].target.as_deref(), Some("vnf-l2fwd.vnf.svc.cluster.local"));
+        // A cluster pod address is fine in pods mode, not in the runner's own namespaces.
+        assert!(Suite::parse(&pods.replace("vnf-l2fwd.vnf.svc.cluster.local", "10.244.1.7")).is_ok());
+        for (text, field) in [
+            (pods.replace("vnf-l2fwd.vnf.svc.cluster.local", "255.255.255.255"), "unicast"),
+            (pods.replace("vnf-l2fwd.vnf.svc.cluster.local", "'bad host!'"), "host name"),
+            (OK.replace("count: 2", "count: 2, target: vnf-l2fwd"), "host names only"),
+            (OK.replace("count: 2", "count: 2, timeout: 0"), "timeout"),
+            (OK.replace("count: 2", "count: 2, socket: packet"), "packet"),
+            (OK.replace("interval: 0.2", "interval: 0.0001"), "interval"),
+        ] {
+            let e = Suite::parse(&text).unwrap_err().to_string();
+            assert!(e.contains(field), "{field}: {e}");
+        }
+        let s = Suite::parse(&OK.replace("count: 2", "count: 2, socket: dgram, timeout: 2")).unwrap();
+        assert_eq!((s.cases[0].socket, s.cases[0].timeout), (Some(SocketKind::Dgram), Some(2.0)));
+        assert_eq!(resolve("198.18.0.9"), Ok(Ipv4Addr::new(198, 18, 0, 9)));
+        assert_eq!(resolve("localhost"), Ok(Ipv4Addr::LOCALHOST));
     }
 }
