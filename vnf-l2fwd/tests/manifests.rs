@@ -528,11 +528,11 @@ fn node_features_labels_and_daemonset_match_the_manifests() {
     assert_eq!(job.containers[0].args.as_ref().unwrap(), &["--suite", "/etc/sla/tc080.yaml"]);
     let sla = r.config_maps.iter().find(|c| c.metadata.name.as_deref() == Some("vnf-sla")).unwrap();
     let suite: serde_yaml::Value = serde_yaml::from_str(&sla.data.as_ref().unwrap()["tc080.yaml"]).unwrap();
-    let ping = &suite["scenarios"][0];
-    assert_eq!(ping["type"], "Ping");
-    assert_eq!(ping["options"]["packetsize"], 200);
-    assert_eq!(ping["runner"]["duration"], 60);
-    assert_eq!(ping["runner"]["interval"], 1);
+    assert_eq!(suite["pods"]["ping_target"], "vnf-l2fwd.vnf.svc.cluster.local");
+    let ping = &suite["cases"][0];
+    assert_eq!(ping["type"], "ping");
+    assert_eq!(ping["packetsize"], 200);
+    assert_eq!(ping["duration"], 60);
+    assert_eq!(ping["interval"], 1);
     assert_eq!(ping["sla"]["max_rtt"], 10);
-    assert_eq!(suite["scenarios"][1]["type"], "Pktgen");
 }
