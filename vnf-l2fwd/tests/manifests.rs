@@ -474,6 +474,32 @@ fn manifests_give_the_pod_what_discover_reads() {
             addrs.iter().map(|s| s.to_string()).collect()
         };
         assert_eq!(d.port_specs()[..2], want[..], "{o}: {:?}", d.ports);
+
+        // The container's args name a config file from a mounted ConfigMap, and the VNF
+        // accepts that file: every key an option of its mode, every value valid.
+        let args = c.args.as_ref().unwrap();
+        let at = args.iter().position(|a| a == "--config-file").expect("--config-file in args");
+        let file = std::path::Path::new(&args[at + 1]);
+        let m = mounts.iter().find(|m| std::path::Path::new(&m.mount_path) == file.parent().unwrap()).unwrap();
+        let v = volumes.iter().find(|v| v.name == m.name).unwrap();
+        let cm_name = v.config_map.as_ref().expect("config volume is a ConfigMap").name.clone();
+        let cm = r.config_maps.iter().find(|c| c.metadata.name.as_deref() == Some(cm_name.as_str())).unwrap();
+        let text = &cm.data.as_ref().unwrap()[file.file_name().unwrap().to_str().unwrap()];
+        let local = dir.path().join("vnf.toml");
+        fs::write(&local, text).unwrap();
+        let mut run_args: Vec<String> = args.clone();
+        run_args[at + 1] = local.display().to_string();
+        run_args.push("--help".into());
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_vnf-l2fwd")).args(&run_args).output().unwrap();
+        let help = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{o}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(help.contains("--config-file"), "{o}: {help}");
+        // The metrics port it serves is the one the probes and Prometheus use.
+        let conf: BTreeMap<String, toml::Value> = toml::from_str(text).unwrap();
+        let addr = conf["metrics-addr"].as_str().unwrap();
+        let port: i32 = addr.rsplit(':').next().unwrap().parse().unwrap();
+        let ports = c.ports.as_ref().unwrap();
+        assert!(ports.iter().any(|p| p.container_port == port), "{o}: metrics port {port} not a container port");
     }
 }
 
