@@ -128,6 +128,8 @@ fn main() {
         .allowlist_var("RING_F_.*")
         .allowlist_var("SOCKET_ID_ANY")
         .allowlist_var("LCORE_ID_ANY")
+        // The ethdev fast-path table the inline rx/tx burst functions read (see `ethdev`).
+        .allowlist_var("rte_eth_fp_ops")
         // Thread-locals (per_lcore_*) cannot be declared as plain statics: use the shim.
         .blocklist_item("per_lcore_.*")
         // static inline functions are not exported symbols; the shim wraps the ones we

@@ -171,6 +171,44 @@ impl<B: PacketBuf> Tx<B> {
         }
     }
 
+    /// Sends the first `k` packets of `pkts` (all bound for port `port`) and moves the rest of
+    /// `pkts` to its front: the burst form of [`Tx::send`], for stages that decide a whole
+    /// burst at once.
+    ///
+    /// When the port's buffer is empty and these are all of `pkts`, at least a tx burst of
+    /// them, they go to the queue straight from `pkts` in one `tx_burst` (no copy into the
+    /// buffer, as testpmd does); what the queue refuses is freed and counted as dropped
+    /// (`TxFull`), as a flush does. Otherwise they are buffered one by one as by
+    /// [`Tx::send`]. Without a tx queue for `port`, they are dropped as `NoTxPort`.
+    #[inline]
+    pub fn send_front(&mut self, port: u16, pkts: &mut Burst<B>, k: usize) {
+        let k = k.min(pkts.len());
+        if k == 0 {
+            return;
+        }
+        let burst = self.burst;
+        let stats = &self.stats;
+        match self.ports.get_mut(port as usize) {
+            Some(Some(tp)) => {
+                if k == pkts.len() && k >= burst && tp.buf.is_empty() {
+                    let sent = tp.q.tx_burst(pkts);
+                    Self::account(stats, port, sent, pkts);
+                } else {
+                    pkts.drain_front(k, |m| {
+                        let _ = tp.buf.push(m);
+                        if tp.buf.len() >= burst {
+                            Self::flush_one(tp, stats, port);
+                        }
+                    });
+                }
+            }
+            _ => {
+                pkts.drain_front(k, drop);
+                stats.drop_reason(DropReason::NoTxPort, k as u64);
+            }
+        }
+    }
+
     /// Drops `pkt` (returns it to its pool), counting it under `reason`.
     #[inline(always)]
     pub fn drop_pkt(&mut self, pkt: B, reason: DropReason) {
@@ -191,13 +229,19 @@ impl<B: PacketBuf> Tx<B> {
     #[inline(always)]
     fn flush_one(tp: &mut TxPort<B>, stats: &LcoreStats, port: u16) {
         let sent = tp.q.tx_burst(&mut tp.buf);
+        Self::account(stats, port, sent, &mut tp.buf);
+    }
+
+    /// Counts `sent` packets out on `port`, and what is left in `unsent` as dropped (freed).
+    #[inline(always)]
+    fn account(stats: &LcoreStats, port: u16, sent: usize, unsent: &mut Burst<B>) {
         let ps = &stats.ports[port as usize];
         ps.tx.add(sent as u64);
-        if !tp.buf.is_empty() {
-            let n = tp.buf.len() as u64;
+        if !unsent.is_empty() {
+            let n = unsent.len() as u64;
             ps.dropped.add(n);
             stats.drop_reason(DropReason::TxFull, n);
-            tp.buf.clear();
+            unsent.clear();
         }
     }
 

@@ -94,6 +94,7 @@ mod bindings {
 }
 pub use bindings::*;
 
+pub mod ethdev;
 pub mod mbuf;
 
 /// `RTE_BIT64(63)`: hash on the L3 source address only. Defined by hand: bindgen's macro
