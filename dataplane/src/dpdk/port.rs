@@ -460,7 +460,10 @@ impl Port for DpdkPort {
 
     fn rx_queue(&mut self, q: u16) -> Result<BoxRx<RteMbuf>, PortError> {
         self.claims.claim(&self.inner.name, true, q)?;
-        Ok(Box::new(DpdkRx { port: self.inner.port_id, q, stamp: self.logical_id, _inner: self.inner.clone() }))
+        // Stamp m.port only where the PMD leaves it wrong for us: a driver that does not set
+        // it, or an application id other than DPDK's port id.
+        let stamp = (self.logical_id != self.inner.port_id || !sets_mbuf_port(&self.driver)).then_some(self.logical_id);
+        Ok(Box::new(DpdkRx { port: self.inner.port_id, q, stamp, _inner: self.inner.clone() }))
     }
 
     fn tx_queue(&mut self, q: u16) -> Result<BoxTx<RteMbuf>, PortError> {
@@ -474,9 +477,38 @@ impl Port for DpdkPort {
 struct DpdkRx {
     port: u16,
     q: u16,
-    /// The port id stamped on each mbuf (not every PMD sets `m.port`: net_ring does not).
-    stamp: u16,
+    /// The port id stamped on each mbuf, when the PMD's own `m.port` is not it (see
+    /// [`sets_mbuf_port`]).
+    stamp: Option<u16>,
     _inner: Arc<Inner>,
+}
+
+/// Whether PMD `driver` writes its ethdev port id into `m.port` of every received mbuf (as
+/// their rx paths do: `mb->port = rxq->port_id` and the like). net_ring does not (it passes
+/// mbufs through as they were enqueued), nor may drivers not listed here: those get their
+/// mbufs stamped. Skipping the stamp matters: touching every mbuf's header once more cost
+/// ~25 % of the l2fwd loop on net_null (benches/DPDK_RESULTS.md).
+pub fn sets_mbuf_port(driver: &str) -> bool {
+    matches!(
+        driver,
+        "net_null"
+            | "net_af_packet"
+            | "net_af_xdp"
+            | "net_tap"
+            | "net_pcap"
+            | "net_memif"
+            | "net_vhost"
+            | "net_virtio"
+            | "net_virtio_user"
+            | "net_ixgbe"
+            | "net_ixgbe_vf"
+            | "net_i40e"
+            | "net_i40e_vf"
+            | "net_iavf"
+            | "net_ice"
+            | "net_ice_dcf"
+            | "mlx5_pci"
+    )
 }
 
 impl RxQueue for DpdkRx {
@@ -498,13 +530,18 @@ impl RxQueue for DpdkRx {
             out.set_len(len + got as usize);
             got as usize
         };
-        // Most PMDs already set m.port to the ethdev port id, which usually is our id too:
-        // read first and store only when it differs (a store per mbuf cost ~25 % of the
-        // l2fwd loop on net_null, where only reading costs ~10 %; see benches/DPDK_RESULTS.md).
-        for m in out[len..].iter_mut() {
-            if crate::buf::PacketBuf::port(m) != self.stamp {
-                crate::buf::PacketBuf::set_port(m, self.stamp);
+        match self.stamp {
+            // Read first and store only when it differs: a store per mbuf costs more than
+            // the read (benches/DPDK_RESULTS.md).
+            Some(id) => {
+                for m in out[len..].iter_mut() {
+                    if crate::buf::PacketBuf::port(m) != id {
+                        crate::buf::PacketBuf::set_port(m, id);
+                    }
+                }
             }
+            // The PMD set it (debug builds check that it did).
+            None => debug_assert!(out[len..].iter().all(|m| crate::buf::PacketBuf::port(m) == self.port)),
         }
         got
     }
