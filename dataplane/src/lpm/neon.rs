@@ -36,8 +36,8 @@ pub(crate) unsafe fn lpm4_bulk_neon(tbl24: &[u32], tbl8: &[u32], ips: &[u32], ou
         // SAFETY: reads 4 u32 from a 4-element array.
         let e = unsafe { vld1q_u32(ent.as_ptr()) };
         // Extended: bit 31 clear and bit 30 set, i.e. `e as i32 > EXT - 1` (signed compare).
-        let is_ext = vcgtq_s32(vreinterpretq_s32_u32(e), vdupq_n_s32(EXT as i32 - 1));
-        let e = if vmaxvq_u32(is_ext) != 0 {
+        let ext = vcgtq_s32(vreinterpretq_s32_u32(e), vdupq_n_s32(EXT as i32 - 1));
+        let e = if vmaxvq_u32(ext) != 0 {
             let lo = vandq_u32(v, vdupq_n_u32(0xff));
             let i8v = vorrq_u32(vshlq_n_u32::<8>(vandq_u32(e, vdupq_n_u32(NH_MASK))), lo);
             let mut i8a = [0u32; 4];
