@@ -472,7 +472,9 @@ impl Lpm4 {
     /// without a flag test ([`answer`]), and the hit count taken afterwards from the
     /// output rather than accumulated per address (a running sum makes every address's
     /// add wait for all the loads before it). Measured faster here than prefetching ahead,
-    /// AVX2 gathers, or a pass of loads followed by a pass of fix-ups (see
+    /// AVX2 gathers, or a pass of loads followed by a pass of fix-ups, on the bench's
+    /// L3-resident keys; with DRAM-bound keys the four answer ops waiting on each load cap
+    /// the misses in flight and this loop trails `rte_lpm_lookup_bulk` (see
     /// `benches/LPM_RESULTS.md`).
     pub fn lookup_bulk_scalar(&self, ips: &[u32], next_hops: &mut [u32]) -> usize {
         let n = ips.len().min(next_hops.len());

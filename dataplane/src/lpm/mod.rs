@@ -50,8 +50,8 @@ pub enum BulkImpl {
 impl BulkImpl {
     /// The default implementation for this CPU: NEON on aarch64, scalar elsewhere. On
     /// x86_64 the scalar loop beats the AVX2 gathers (`vpgatherdd` issues its eight loads
-    /// as micro-ops that crowd the reorder window: 0.66× the scalar speed on the AMD EPYC
-    /// Zen 4 of `benches/LPM_RESULTS.md`), so AVX2 is not chosen automatically.
+    /// as micro-ops that crowd the reorder window: about 0.7× the scalar speed on the AMD
+    /// EPYC Zen 4 of `benches/LPM_RESULTS.md`), so AVX2 is not chosen automatically.
     pub fn detect() -> Self {
         #[cfg(target_arch = "aarch64")]
         {
