@@ -2,21 +2,35 @@
 //!
 //! `tbl24` has one 4-byte entry per /24 (2^24 entries, 64 MiB); a route of depth ≤ 24 is
 //! expanded over the `2^(24-depth)` entries it covers. A /24 that holds a longer route
-//! points instead to a *tbl8 group* of 256 entries, one per last byte. An entry packs the
-//! next hop (24 bits), a valid bit, an "extended" bit (tbl24 only: points to a group) and
-//! the depth of the route that wrote it (6 bits), so a lookup is one load, or two for
-//! addresses under a route longer than /24.
+//! points instead to a *tbl8 group* of 256 entries, one per last byte. A lookup is one
+//! load, or two for addresses under a route longer than /24.
+//!
+//! Entry layout (4 bytes, as `rte_lpm`, but with the flags arranged so that the burst
+//! lookup turns an entry into its answer in three instructions):
+//!
+//! | bits | route entry | group pointer (tbl24 only) | empty |
+//! | --- | --- | --- | --- |
+//! | 31 | 0 | 0 | 1 |
+//! | 30 | 0 | 1 ("extended") | 1 |
+//! | 24–29 | depth of the route that wrote it | 0 | all ones |
+//! | 0–23 | next hop | group index | all ones |
+//!
+//! The empty entry is all ones, which is [`MISS`]: a resolved entry `e` answers
+//! `e & ((e as i32 >> 31) as u32 | 0xFF_FFFF)`, the next hop for a route and `MISS` for
+//! no route, with no branch and no flag test; `e as i32 >= 1 << 30` tests "extended".
 //!
 //! Beside the tables, a rules map (prefix, depth) → next hop, as `rte_lpm` keeps, lets a
 //! delete re-expose the next shorter covering route, and a group whose 256 entries become
 //! equal is folded back into its tbl24 entry and returned to the free list.
-use super::{alloc_zeroed, mask4, BulkImpl, FastMap, MAX_NEXT_HOP, MISS};
+use super::{alloc_filled, alloc_zeroed, mask4, BulkImpl, FastMap, MAX_NEXT_HOP, MISS};
 use std::net::Ipv4Addr;
 
-pub(crate) const VALID: u32 = 1 << 24;
-pub(crate) const EXT: u32 = 1 << 25;
+/// The entry of an address no route covers: all ones (equal to [`MISS`]).
+pub(crate) const EMPTY: u32 = u32::MAX;
+/// Set (with bit 31 clear) in a tbl24 entry that points to a tbl8 group.
+pub(crate) const EXT: u32 = 1 << 30;
 pub(crate) const NH_MASK: u32 = 0x00FF_FFFF;
-const DEPTH_SHIFT: u32 = 26;
+const DEPTH_SHIFT: u32 = 24;
 const TBL24_LEN: usize = 1 << 24;
 /// Entries per tbl8 group.
 const GROUP: usize = 256;
@@ -110,19 +124,32 @@ impl std::fmt::Debug for Lpm4 {
 
 #[inline(always)]
 fn entry(next_hop: u32, depth: u8) -> u32 {
-    next_hop | VALID | (u32::from(depth) << DEPTH_SHIFT)
+    next_hop | (u32::from(depth) << DEPTH_SHIFT)
 }
 
 #[inline(always)]
 fn depth_of(e: u32) -> u8 {
-    (e >> DEPTH_SHIFT) as u8
+    ((e >> DEPTH_SHIFT) & 0x3f) as u8
 }
 
-/// True if a route of depth `d` may overwrite entry `e` (empty, or written by a route no
-/// longer than `d`).
+/// True if `e` is a tbl24 entry pointing to a tbl8 group (bit 31 clear, bit 30 set).
+#[inline(always)]
+pub(crate) fn is_ext(e: u32) -> bool {
+    e as i32 >= EXT as i32
+}
+
+/// The answer for a resolved (route or empty) entry: its next hop, or [`MISS`] for
+/// [`EMPTY`]. The arithmetic shift spreads bit 31 (set only in `EMPTY`) over the mask.
+#[inline(always)]
+pub(crate) fn answer(e: u32) -> u32 {
+    e & (((e as i32) >> 31) as u32 | NH_MASK)
+}
+
+/// True if a route of depth `d` may overwrite the route or empty entry `e` (empty, or
+/// written by a route no longer than `d`).
 #[inline(always)]
 fn overwritable(e: u32, d: u8) -> bool {
-    e & VALID == 0 || depth_of(e) <= d
+    e == EMPTY || depth_of(e) <= d
 }
 
 impl Lpm4 {
@@ -138,7 +165,7 @@ impl Lpm4 {
         if config.tbl8_groups > MAX_TBL8_GROUPS {
             return Err(Lpm4Error::Config("tbl8_groups above MAX_TBL8_GROUPS (2^22)"));
         }
-        let tbl24: Box<[u32]> = alloc_zeroed(TBL24_LEN);
+        let tbl24: Box<[u32]> = alloc_filled(TBL24_LEN, EMPTY);
         let tbl24: Box<[u32; TBL24_LEN]> = match tbl24.try_into() {
             Ok(t) => t,
             Err(_) => return Err(Lpm4Error::Config("tbl24 allocation has the wrong length")),
@@ -240,7 +267,7 @@ impl Lpm4 {
             return Err(Lpm4Error::RulesFull(self.config.max_rules));
         }
         // A route longer than /24 under a /24 without a group takes a free group.
-        let group = if depth > 24 && self.tbl24[(ip >> 8) as usize] & EXT == 0 {
+        let group = if depth > 24 && !is_ext(self.tbl24[(ip >> 8) as usize]) {
             match self.free_groups.pop() {
                 Some(g) => Some(g),
                 None => {
@@ -264,7 +291,7 @@ impl Lpm4 {
             let n = 1usize << (24 - depth);
             for i in start..start + n {
                 let e = self.tbl24[i];
-                if e & EXT == 0 {
+                if !is_ext(e) {
                     if overwritable(e, depth) {
                         self.tbl24[i] = new;
                     }
@@ -287,7 +314,7 @@ impl Lpm4 {
                 // The group inherits the /24's current route (or emptiness).
                 self.tbl8[base..base + GROUP].fill(e);
                 self.tbl8[base + lo..base + lo + n].fill(new);
-                self.tbl24[i] = g | VALID | EXT;
+                self.tbl24[i] = g | EXT;
             } else {
                 let base = (e & NH_MASK) as usize * GROUP;
                 for t in &mut self.tbl8[base + lo..base + lo + n] {
@@ -301,7 +328,7 @@ impl Lpm4 {
     }
 
     /// The longest route strictly shorter than `depth` that covers `ip`, as a table entry
-    /// (0 if none).
+    /// ([`EMPTY`] if none).
     fn cover_entry(&self, ip: u32, depth: u8) -> u32 {
         for d in (0..depth).rev() {
             if self.depth_count[d as usize] == 0 {
@@ -311,7 +338,7 @@ impl Lpm4 {
                 return entry(nh, d);
             }
         }
-        0
+        EMPTY
     }
 
     /// Deletes the route `prefix/depth`; addresses it covered fall back to the next
@@ -329,13 +356,13 @@ impl Lpm4 {
         };
         self.depth_count[depth as usize] -= 1;
         let repl = self.cover_entry(ip, depth);
-        let owned = |e: u32| e & VALID != 0 && depth_of(e) == depth;
+        let owned = |e: u32| e != EMPTY && depth_of(e) == depth;
         if depth <= 24 {
             let start = (ip >> 8) as usize;
             let n = 1usize << (24 - depth);
             for i in start..start + n {
                 let e = self.tbl24[i];
-                if e & EXT == 0 {
+                if !is_ext(e) {
                     if owned(e) {
                         self.tbl24[i] = repl;
                     }
@@ -353,8 +380,8 @@ impl Lpm4 {
             let lo = (ip & 0xff) as usize;
             let n = 1usize << (32 - depth);
             let e = self.tbl24[i];
-            debug_assert!(e & EXT != 0, "a route longer than /24 lives in a tbl8 group");
-            if e & EXT != 0 {
+            debug_assert!(is_ext(e), "a route longer than /24 lives in a tbl8 group");
+            if is_ext(e) {
                 let g = e & NH_MASK;
                 let base = g as usize * GROUP;
                 for t in &mut self.tbl8[base + lo..base + lo + n] {
@@ -365,7 +392,7 @@ impl Lpm4 {
                 // Fold the group back if all its entries now come from one route ≤ /24.
                 let grp = &self.tbl8[base..base + GROUP];
                 let first = grp[0];
-                if (first & VALID == 0 || depth_of(first) <= 24) && grp.iter().all(|&t| t == first) {
+                if (first == EMPTY || depth_of(first) <= 24) && grp.iter().all(|&t| t == first) {
                     self.tbl24[i] = first;
                     self.free_groups.push(g);
                 }
@@ -376,8 +403,8 @@ impl Lpm4 {
 
     /// Removes every route (keeps the allocation).
     pub fn clear(&mut self) {
-        self.tbl24.fill(0);
-        self.tbl8.fill(0);
+        self.tbl24.fill(EMPTY);
+        self.tbl8.fill(EMPTY);
         self.rules.clear();
         self.depth_count = [0; 33];
         self.free_groups.clear();
@@ -388,24 +415,24 @@ impl Lpm4 {
     #[inline(always)]
     pub fn lookup(&self, ip: u32) -> Option<u32> {
         let e = self.lookup_raw(ip);
-        if e & VALID != 0 {
+        if e != EMPTY {
             Some(e & NH_MASK)
         } else {
             None
         }
     }
 
-    /// The resolved entry for `ip` (valid bit set on a hit).
+    /// The resolved entry for `ip`: a route entry, or [`EMPTY`].
     #[inline(always)]
     fn lookup_raw(&self, ip: u32) -> u32 {
         // A branch, not a select: the CPU predicts "not extended" and goes on issuing the
         // loads of the following lookups; a branch-free form makes every lookup wait in
         // the scheduler for its tbl24 load and measured three times slower in a loop.
         let e = self.tbl24[(ip >> 8) as usize];
-        if e & EXT != 0 {
+        if is_ext(e) {
             let i = ((e & NH_MASK) as usize) << 8 | (ip & 0xff) as usize;
             // Groups referenced from tbl24 are always allocated, so the index is in range.
-            self.tbl8.get(i).copied().unwrap_or(0)
+            self.tbl8.get(i).copied().unwrap_or(EMPTY)
         } else {
             e
         }
@@ -421,7 +448,7 @@ impl Lpm4 {
         match self.bulk {
             #[cfg(target_arch = "x86_64")]
             BulkImpl::Avx2 => {
-                // SAFETY: `bulk` is Avx2 only if the CPU has AVX2 (checked by detect() or
+                // SAFETY: `bulk` is Avx2 only if the CPU has AVX2 (checked by
                 // set_bulk_impl()); the table invariants hold (every EXT entry names an
                 // allocated group), and both slices have length n.
                 unsafe { super::x86::lpm4_bulk_avx2(&self.tbl24[..], &self.tbl8, ips, out) }
@@ -435,37 +462,50 @@ impl Lpm4 {
         }
     }
 
-    /// The portable burst lookup (same contract as [`Lpm4::lookup_bulk`]): a plain loop of
-    /// independent lookups, which the out-of-order core overlaps by itself — measured faster
-    /// here than software prefetching ahead or AVX2 gathers (see BENCHMARKS.md).
+    /// The portable burst lookup (same contract as [`Lpm4::lookup_bulk`]).
+    ///
+    /// With a large table and random addresses nearly every tbl24 load misses the cache, so
+    /// the speed is set by how many of those loads the out-of-order core keeps in flight,
+    /// that is by how few instructions (and, above all, how few instructions waiting for a
+    /// load) each address puts in its reorder window. Hence: four independent lookups per
+    /// step, no prefetch (it only duplicates the loads), the answer computed from the entry
+    /// without a flag test ([`answer`]), and the hit count taken afterwards from the
+    /// output rather than accumulated per address (a running sum makes every address's
+    /// add wait for all the loads before it). Measured faster here than prefetching ahead,
+    /// AVX2 gathers, or a pass of loads followed by a pass of fix-ups, on the bench's
+    /// L3-resident keys; with DRAM-bound keys the four answer ops waiting on each load cap
+    /// the misses in flight and this loop trails `rte_lpm_lookup_bulk` (see
+    /// `benches/LPM_RESULTS.md`).
     pub fn lookup_bulk_scalar(&self, ips: &[u32], next_hops: &mut [u32]) -> usize {
         let n = ips.len().min(next_hops.len());
-        let mut hits = 0;
-        for (o, &ip) in next_hops[..n].iter_mut().zip(&ips[..n]) {
-            let e = self.lookup_raw(ip);
-            let hit = e & VALID != 0;
-            hits += hit as usize;
-            *o = if hit { e & NH_MASK } else { MISS };
+        let (ips, out) = (&ips[..n], &mut next_hops[..n]);
+        let mut ic = ips.chunks_exact(4);
+        let mut oc = out.chunks_exact_mut(4);
+        for (o, i) in (&mut oc).zip(&mut ic) {
+            o[0] = answer(self.lookup_raw(i[0]));
+            o[1] = answer(self.lookup_raw(i[1]));
+            o[2] = answer(self.lookup_raw(i[2]));
+            o[3] = answer(self.lookup_raw(i[3]));
         }
-        hits
+        for (o, &ip) in oc.into_remainder().iter_mut().zip(ic.remainder()) {
+            *o = answer(self.lookup_raw(ip));
+        }
+        out.iter().filter(|&&h| h != MISS).count()
     }
 }
 
-/// Resolves one address from raw tables; shared by the SIMD files for their tails.
+/// Resolves one address from raw tables to its next hop or [`MISS`]; shared by the SIMD
+/// files for their tails.
 #[inline(always)]
 pub(crate) fn resolve(tbl24: &[u32], tbl8: &[u32], ip: u32) -> u32 {
-    let e = tbl24.get((ip >> 8) as usize).copied().unwrap_or(0);
-    let e = if e & EXT != 0 {
+    let e = tbl24.get((ip >> 8) as usize).copied().unwrap_or(EMPTY);
+    let e = if is_ext(e) {
         let i = ((e & NH_MASK) as usize) << 8 | (ip & 0xff) as usize;
-        tbl8.get(i).copied().unwrap_or(0)
+        tbl8.get(i).copied().unwrap_or(EMPTY)
     } else {
         e
     };
-    if e & VALID != 0 {
-        e & NH_MASK
-    } else {
-        MISS
-    }
+    answer(e)
 }
 
 #[cfg(test)]

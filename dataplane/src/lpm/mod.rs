@@ -37,23 +37,22 @@ pub const MISS: u32 = u32::MAX;
 /// Which burst-lookup implementation a table uses, chosen once at construction.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BulkImpl {
-    /// Portable scalar code with software prefetch.
+    /// Portable scalar code: independent loads, four addresses per step. The default on
+    /// x86_64 (see [`BulkImpl::detect`]).
     Scalar,
-    /// x86_64 AVX2 gathers, eight addresses at a time.
+    /// x86_64 AVX2 gathers, eight addresses at a time. Kept for comparison and for CPUs
+    /// with fast gathers; choose it with [`Lpm4::set_bulk_impl`].
     Avx2,
     /// aarch64 NEON, four addresses at a time.
     Neon,
 }
 
 impl BulkImpl {
-    /// The best implementation this CPU supports (detected at run time on x86_64).
+    /// The default implementation for this CPU: NEON on aarch64, scalar elsewhere. On
+    /// x86_64 the scalar loop beats the AVX2 gathers (`vpgatherdd` issues its eight loads
+    /// as micro-ops that crowd the reorder window: about 0.7× the scalar speed on the AMD
+    /// EPYC Zen 4 of `benches/LPM_RESULTS.md`), so AVX2 is not chosen automatically.
     pub fn detect() -> Self {
-        #[cfg(target_arch = "x86_64")]
-        {
-            if std::arch::is_x86_feature_detected!("avx2") {
-                return BulkImpl::Avx2;
-            }
-        }
         #[cfg(target_arch = "aarch64")]
         {
             return BulkImpl::Neon;
@@ -81,6 +80,14 @@ impl BulkImpl {
 pub(crate) fn alloc_zeroed<T: Copy + Default>(n: usize) -> Box<[T]> {
     let b = vec![T::default(); n].into_boxed_slice();
     advise_huge(b.as_ptr() as *const u8, std::mem::size_of_val(&*b));
+    b
+}
+
+/// Allocates a table of `n` words all equal to `value` once, advised for transparent huge
+/// pages before the first write (as [`alloc_zeroed`]), then written in full.
+pub(crate) fn alloc_filled(n: usize, value: u32) -> Box<[u32]> {
+    let mut b = alloc_zeroed::<u32>(n);
+    b.fill(value);
     b
 }
 

@@ -1,6 +1,6 @@
 //! aarch64 NEON burst lookups: four IPv4 addresses per step. NEON has no gather, so the
 //! table loads stay scalar; the vector unit computes the indices and the hit/miss select.
-use super::lpm4::{resolve, EXT, NH_MASK, VALID};
+use super::lpm4::{is_ext, resolve, EXT, NH_MASK};
 use super::MISS;
 use core::arch::aarch64::*;
 
@@ -31,20 +31,21 @@ pub(crate) unsafe fn lpm4_bulk_neon(tbl24: &[u32], tbl8: &[u32], ips: &[u32], ou
         unsafe { vst1q_u32(ix.as_mut_ptr(), idx) };
         let mut ent = [0u32; 4];
         for l in 0..4 {
-            ent[l] = tbl24.get(ix[l] as usize).copied().unwrap_or(0);
+            ent[l] = tbl24.get(ix[l] as usize).copied().unwrap_or(MISS);
         }
         // SAFETY: reads 4 u32 from a 4-element array.
         let e = unsafe { vld1q_u32(ent.as_ptr()) };
-        let is_ext = vtstq_u32(e, vdupq_n_u32(EXT));
-        let e = if vmaxvq_u32(is_ext) != 0 {
+        // Extended: bit 31 clear and bit 30 set, i.e. `e as i32 > EXT - 1` (signed compare).
+        let ext = vcgtq_s32(vreinterpretq_s32_u32(e), vdupq_n_s32(EXT as i32 - 1));
+        let e = if vmaxvq_u32(ext) != 0 {
             let lo = vandq_u32(v, vdupq_n_u32(0xff));
             let i8v = vorrq_u32(vshlq_n_u32::<8>(vandq_u32(e, vdupq_n_u32(NH_MASK))), lo);
             let mut i8a = [0u32; 4];
             // SAFETY: writes 4 u32 into a 4-element array.
             unsafe { vst1q_u32(i8a.as_mut_ptr(), i8v) };
             for l in 0..4 {
-                if ent[l] & EXT != 0 {
-                    ent[l] = tbl8.get(i8a[l] as usize).copied().unwrap_or(0);
+                if is_ext(ent[l]) {
+                    ent[l] = tbl8.get(i8a[l] as usize).copied().unwrap_or(MISS);
                 }
             }
             // SAFETY: reads 4 u32 from a 4-element array.
@@ -52,9 +53,11 @@ pub(crate) unsafe fn lpm4_bulk_neon(tbl24: &[u32], tbl8: &[u32], ips: &[u32], ou
         } else {
             e
         };
-        let valid = vtstq_u32(e, vdupq_n_u32(VALID));
-        let res = vbslq_u32(valid, vandq_u32(e, vdupq_n_u32(NH_MASK)), vdupq_n_u32(MISS));
-        hits += (vaddvq_u32(vshrq_n_u32::<31>(valid))) as usize;
+        // The answer as in `lpm4::answer`: bit 31 (set only in the empty entry, all ones =
+        // MISS) spread over the next-hop mask; bit 31 also counts the misses.
+        let sign = vreinterpretq_u32_s32(vshrq_n_s32::<31>(vreinterpretq_s32_u32(e)));
+        let res = vandq_u32(e, vorrq_u32(sign, vdupq_n_u32(NH_MASK)));
+        hits += 4 - vaddvq_u32(vshrq_n_u32::<31>(e)) as usize;
         // SAFETY: k + 4 <= n <= out.len(); vst1q_u32 has no alignment requirement.
         unsafe { vst1q_u32(out.as_mut_ptr().add(k), res) };
     }

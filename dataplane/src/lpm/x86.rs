@@ -1,5 +1,5 @@
 //! x86_64 AVX2 burst lookups: blocks of 32 IPv4 addresses, eight per `vpgatherdd`.
-use super::lpm4::{resolve, EXT, NH_MASK, VALID};
+use super::lpm4::{resolve, EXT, NH_MASK};
 use super::MISS;
 use core::arch::x86_64::*;
 
@@ -9,8 +9,8 @@ use core::arch::x86_64::*;
 /// goes through the scalar code.
 ///
 /// # Safety
-/// The CPU must support AVX2. `tbl24` must have 2^24 entries and every entry of it with the
-/// EXT bit must name a group `g` with `(g + 1) * 256 <= tbl8.len() < 2^31` (the `Lpm4`
+/// The CPU must support AVX2. `tbl24` must have 2^24 entries and every extended entry of it
+/// (see [`super::lpm4`]) must name a group `g` with `(g + 1) * 256 <= tbl8.len() < 2^31` (the `Lpm4`
 /// invariants). `ips` and `out` must have the same length.
 #[target_feature(enable = "avx2")]
 #[allow(clippy::needless_range_loop)] // lanes of v, e and out move together
@@ -22,11 +22,10 @@ pub(crate) unsafe fn lpm4_bulk_avx2(tbl24: &[u32], tbl8: &[u32], ips: &[u32], ou
     let n = ips.len().min(out.len());
     let blocks = n / BLOCK;
     let mut hits = 0usize;
-    let v_ext = _mm256_set1_epi32(EXT as i32);
-    let v_valid = _mm256_set1_epi32(VALID as i32);
+    // Extended: bit 31 clear and bit 30 set, i.e. `e as i32 > EXT - 1` (signed compare).
+    let v_ext_min1 = _mm256_set1_epi32(EXT as i32 - 1);
     let v_nh = _mm256_set1_epi32(NH_MASK as i32);
     let v_lo = _mm256_set1_epi32(0xff);
-    let v_miss = _mm256_set1_epi32(MISS as i32);
     let t24 = tbl24.as_ptr() as *const i32;
     let t8 = tbl8.as_ptr() as *const i32;
     for &ip in ips.iter().take(BLOCK) {
@@ -50,17 +49,18 @@ pub(crate) unsafe fn lpm4_bulk_avx2(tbl24: &[u32], tbl8: &[u32], ips: &[u32], ou
         // Level 2 for the lanes that point to a group, again four overlapping gathers; a
         // zero mask loads nothing, and skipping the branch avoids its mispredictions.
         for c in 0..4 {
-            let is_ext = _mm256_cmpeq_epi32(_mm256_and_si256(e[c], v_ext), v_ext);
+            let is_ext = _mm256_cmpgt_epi32(e[c], v_ext_min1);
             let idx8 =
                 _mm256_or_si256(_mm256_slli_epi32::<8>(_mm256_and_si256(e[c], v_nh)), _mm256_and_si256(v[c], v_lo));
-            // SAFETY: only lanes whose entry has EXT are loaded; their index is
+            // SAFETY: only lanes whose entry is extended are loaded; their index is
             // g * 256 + (ip & 0xff) < tbl8.len() < 2^31 by the table invariant.
             e[c] = unsafe { _mm256_mask_i32gather_epi32::<4>(e[c], t8, idx8, is_ext) };
         }
         for c in 0..4 {
-            let valid = _mm256_cmpeq_epi32(_mm256_and_si256(e[c], v_valid), v_valid);
-            let res = _mm256_blendv_epi8(v_miss, _mm256_and_si256(e[c], v_nh), valid);
-            hits += (_mm256_movemask_ps(_mm256_castsi256_ps(valid)) as u32).count_ones() as usize;
+            // The answer as in `lpm4::answer`: bit 31 (set only in the empty entry, which is
+            // all ones = MISS) spread over the next-hop mask; its lanes are the misses.
+            let res = _mm256_and_si256(e[c], _mm256_or_si256(_mm256_srai_epi32::<31>(e[c]), v_nh));
+            hits += 8 - (_mm256_movemask_ps(_mm256_castsi256_ps(e[c])) as u32).count_ones() as usize;
             // SAFETY: k + 8c + 8 <= n <= out.len(); storeu needs no alignment.
             unsafe { _mm256_storeu_si256(out.as_mut_ptr().add(k + 8 * c) as *mut __m256i, res) };
         }
