@@ -511,7 +511,7 @@ struct CrcNow<K>(std::marker::PhantomData<K>);
 
 impl<K: Kernel> scalar::Sink for CrcNow<K> {
     #[inline(always)]
-    fn input<const N: usize>(&mut self, _i: usize, b: &[u8; N]) -> u32 {
+    fn input<const N: usize>(&mut self, b: &[u8; N]) -> u32 {
         // SAFETY: `CrcNow<K>` is only built by `run::<_, K>`, whose caller guarantees K's
         // features.
         unsafe { K::crc32c(b) }
@@ -521,13 +521,16 @@ impl<K: Kernel> scalar::Sink for CrcNow<K> {
 /// Collects the chunk's hash inputs into zero-padded rows for a batched kernel.
 struct RowSink<'a> {
     rows: &'a mut Rows,
+    /// The row of the next packet.
+    next: usize,
     max_len: usize,
 }
 
 impl scalar::Sink for RowSink<'_> {
     #[inline(always)]
-    fn input<const N: usize>(&mut self, i: usize, b: &[u8; N]) -> u32 {
-        let i = i % CHUNK;
+    fn input<const N: usize>(&mut self, b: &[u8; N]) -> u32 {
+        let i = self.next % CHUNK;
+        self.next += 1;
         let row = &mut self.rows.row[i];
         *row = [0u8; 48];
         if let Some(r) = row.first_chunk_mut::<N>() {
@@ -539,15 +542,16 @@ impl scalar::Sink for RowSink<'_> {
     }
 }
 
-/// Parses `items` into `out`, the hashes coming from `sink`
-/// (packet `i` of this call is the sink's index `i`).
+/// Parses `items` into `out`, the hashes coming from `sink`.
 #[inline(always)]
 fn parse_all<T: Frame, S: scalar::Sink>(items: &[T], hash_inner: bool, out: &mut [Classified], sink: &mut S) {
-    for (i, (c, t)) in out.iter_mut().zip(items).enumerate() {
+    let n = items.len().min(out.len());
+    let (items, out) = (&items[..n], &mut out[..n]);
+    for i in 0..n {
         if let Some(next) = items.get(i + 4) {
             crate::arch::prefetch(next.frame().as_ptr());
         }
-        scalar::parse_into(t.frame(), hash_inner, c, sink, i);
+        scalar::parse_into(items[i].frame(), hash_inner, &mut out[i], sink);
     }
 }
 
@@ -567,7 +571,7 @@ pub(crate) unsafe fn run<T: Frame, K: Kernel>(items: &[T], cfg: &ClassifyConfig,
             let mut rows = Rows { row: [[0u8; 48]; CHUNK], len: [0u8; CHUNK] };
             let mut hashes = [0u32; CHUNK];
             for (items, out) in items.chunks(CHUNK).zip(out.chunks_mut(CHUNK)) {
-                let mut sink = RowSink { rows: &mut rows, max_len: 0 };
+                let mut sink = RowSink { rows: &mut rows, next: 0, max_len: 0 };
                 parse_all(items, cfg.hash_inner, out, &mut sink);
                 let max_len = sink.max_len;
                 let m = items.len().min(out.len());

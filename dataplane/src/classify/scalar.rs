@@ -432,20 +432,20 @@ fn l4_bits(k: L4Kind) -> u32 {
 /// then ports — is contiguous in the packet), so nothing is copied when the hash is computed
 /// right away.
 pub(crate) trait Sink {
-    /// Takes packet `i`'s hash input `b` and returns its hash, or 0 when the hash is computed
-    /// later for the whole chunk.
-    fn input<const N: usize>(&mut self, i: usize, b: &[u8; N]) -> u32;
+    /// Takes the next packet's hash input `b` (called exactly once per packet, in order) and
+    /// returns its hash, or 0 when the hash is computed later for the whole chunk.
+    fn input<const N: usize>(&mut self, b: &[u8; N]) -> u32;
 
     /// [`input`](Self::input) for the hash input of `key` (0, 8, 12, 32 or 36 bytes).
     #[inline(always)]
-    fn key(&mut self, i: usize, key: &FlowKey) -> u32 {
+    fn key(&mut self, key: &FlowKey) -> u32 {
         let mut row = [0u8; 48];
         match key.hash_input(&mut row) {
-            8 => self.input::<8>(i, sub(&row, 0)),
-            12 => self.input::<12>(i, sub(&row, 0)),
-            32 => self.input::<32>(i, sub(&row, 0)),
-            36 => self.input::<36>(i, sub(&row, 0)),
-            _ => self.input::<0>(i, &[]),
+            8 => self.input::<8>(sub(&row, 0)),
+            12 => self.input::<12>(sub(&row, 0)),
+            32 => self.input::<32>(sub(&row, 0)),
+            36 => self.input::<36>(sub(&row, 0)),
+            _ => self.input::<0>(&[]),
         }
     }
 }
@@ -455,7 +455,7 @@ pub(crate) struct ToeplitzNow<'a>(pub(crate) &'a super::RssKey);
 
 impl Sink for ToeplitzNow<'_> {
     #[inline(always)]
-    fn input<const N: usize>(&mut self, _i: usize, b: &[u8; N]) -> u32 {
+    fn input<const N: usize>(&mut self, b: &[u8; N]) -> u32 {
         self.0.hash(b)
     }
 }
@@ -470,24 +470,24 @@ fn sub<const M: usize, const N: usize>(h: &[u8; M], o: usize) -> &[u8; N] {
     }
 }
 
-/// Parses one frame into `c` and passes its hash input to `sink` (as packet `i`); `c.hash`
+/// Parses one frame into `c` and passes its hash input to `sink`; `c.hash`
 /// is what the sink returned.
 ///
 /// The common shapes (Ethernet or one VLAN tag; IPv4 without options or IPv6 without
 /// extension headers; TCP or non-VXLAN UDP; not a fragment; ARP) take a straight-line fast
 /// path with one length check and fixed-size reads; everything else goes through [`parse`].
 #[inline(always)]
-pub(crate) fn parse_into<S: Sink>(d: &[u8], hash_inner: bool, c: &mut Classified, sink: &mut S, i: usize) {
-    if !parse_fast(d, c, sink, i) {
-        parse_slow(d, hash_inner, c, sink, i);
+pub(crate) fn parse_into<S: Sink>(d: &[u8], hash_inner: bool, c: &mut Classified, sink: &mut S) {
+    if !parse_fast(d, c, sink) {
+        parse_slow(d, hash_inner, c, sink);
     }
 }
 
 /// The general path, kept out of line so the burst loop around the fast path stays small.
 #[inline(never)]
-fn parse_slow<S: Sink>(d: &[u8], hash_inner: bool, c: &mut Classified, sink: &mut S, i: usize) {
+fn parse_slow<S: Sink>(d: &[u8], hash_inner: bool, c: &mut Classified, sink: &mut S) {
     let (mut r, key) = parse(d, hash_inner);
-    r.hash = sink.key(i, &key);
+    r.hash = sink.key(&key);
     *c = r;
 }
 
@@ -498,7 +498,7 @@ fn parse_slow<S: Sink>(d: &[u8], hash_inner: bool, c: &mut Classified, sink: &mu
 /// for IPv6), and the L2 length is a const parameter, so every header read is at a constant
 /// offset into an array: no per-field bounds checks and nothing that can panic.
 #[inline(always)]
-fn parse_fast<S: Sink>(d: &[u8], c: &mut Classified, sink: &mut S, i: usize) -> bool {
+fn parse_fast<S: Sink>(d: &[u8], c: &mut Classified, sink: &mut S) -> bool {
     let Some(h) = d.first_chunk::<60>() else {
         return false;
     };
@@ -509,18 +509,18 @@ fn parse_fast<S: Sink>(d: &[u8], c: &mut Classified, sink: &mut S, i: usize) -> 
     const RAW_ARP: u16 = ETH_P_ARP.to_be();
     let raw = |o: usize| u16::from_ne_bytes([h[o], h[o + 1]]);
     match raw(12) {
-        RAW_IPV4 => fast_v4::<14, S>(d.len(), h, ptype::L2_ETHER, c, sink, i),
-        RAW_IPV6 => fast_v6::<14, S>(d, ptype::L2_ETHER, c, sink, i),
+        RAW_IPV4 => fast_v4::<14, S>(d.len(), h, ptype::L2_ETHER, c, sink),
+        RAW_IPV6 => fast_v6::<14, S>(d, ptype::L2_ETHER, c, sink),
         RAW_VLAN => match raw(16) {
-            RAW_IPV4 => fast_v4::<18, S>(d.len(), h, ptype::L2_ETHER_VLAN, c, sink, i),
-            RAW_IPV6 => fast_v6::<18, S>(d, ptype::L2_ETHER_VLAN, c, sink, i),
+            RAW_IPV4 => fast_v4::<18, S>(d.len(), h, ptype::L2_ETHER_VLAN, c, sink),
+            RAW_IPV6 => fast_v6::<18, S>(d, ptype::L2_ETHER_VLAN, c, sink),
             _ => false,
         },
         RAW_ARP => {
             let mut mac = [0u8; 12];
             mac[..6].copy_from_slice(&h[6..12]);
             mac[6..].copy_from_slice(&h[..6]);
-            let hash = sink.input::<12>(i, &mac);
+            let hash = sink.input::<12>(&mac);
             *c = Classified { ptype: ptype::L2_ETHER_ARP, hash, l2_len: 14, ..Classified::default() };
             true
         }
@@ -533,53 +533,51 @@ fn be16a<const N: usize>(h: &[u8; N], o: usize) -> u16 {
     u16::from_be_bytes([h[o], h[o + 1]])
 }
 
-/// TCP or non-VXLAN UDP at `l4` inside `h`, bounded by the IP end `end`:
-/// `(ptype bits, header length)`, or `None`.
+/// TCP or non-VXLAN UDP at `L4` inside `h` whose IP payload (L4 header and data) is `room`
+/// bytes, `room >= 8`: `(ptype bits, header length)`, or `None`.
+///
+/// Every range check is one unsigned compare: the fast path may decline more than the
+/// general parser does (a declined frame just takes the slow path), never less.
 #[inline(always)]
-fn fast_l4<const N: usize, const L4: usize>(h: &[u8; N], proto: u8, end: usize) -> Option<(u32, u16)> {
+fn fast_l4<const N: usize, const L4: usize>(h: &[u8; N], proto: u8, room: usize) -> Option<(u32, u16)> {
     match proto {
         IPPROTO_UDP => {
+            // 8 <= UDP length <= room, and not VXLAN.
             let ulen = be16a(h, L4 + 4) as usize;
-            (ulen >= 8 && L4 + ulen <= end && be16a(h, L4 + 2) != super::VXLAN_PORT).then_some((ptype::L4_UDP, 8))
+            (ulen.wrapping_sub(8) <= room - 8 && be16a(h, L4 + 2) != super::VXLAN_PORT).then_some((ptype::L4_UDP, 8))
         }
         IPPROTO_TCP => {
+            // 20 <= data offset <= room.
             let doff = (h[L4 + 12] >> 4) as usize * 4;
-            (doff >= 20 && L4 + doff <= end).then_some((ptype::L4_TCP, doff as u16))
+            (doff >= 20 && doff <= room).then_some((ptype::L4_TCP, doff as u16))
         }
         _ => None,
     }
 }
 
 #[inline(always)]
-fn fast_v4<const L2: usize, S: Sink>(
-    len: usize,
-    h: &[u8; 60],
-    l2t: u32,
-    c: &mut Classified,
-    sink: &mut S,
-    i: usize,
-) -> bool {
+fn fast_v4<const L2: usize, S: Sink>(len: usize, h: &[u8; 60], l2t: u32, c: &mut Classified, sink: &mut S) -> bool {
     // Version 4, IHL 5 (byte 0) and no fragment (MF clear, offset 0: bytes 6 and 7), in one
     // masked compare of the first 8 header bytes.
     let w = u64::from_le_bytes(*sub(h, L2));
     if w & 0xff3f_0000_0000_00ff != 0x45 {
         return false;
     }
-    let end = L2 + u16::from_be((w >> 16) as u16) as usize;
-    if end > len {
+    // 28 <= total length <= what the frame holds (len >= 60, so no underflow).
+    let tot = u16::from_be((w >> 16) as u16) as usize;
+    if tot.wrapping_sub(28) > len - L2 - 28 {
         return false;
     }
     let proto = h[L2 + 9];
-    // A total length too short for the L4 header fails the `L4 + len <= end` checks.
     let l4 = match L2 {
-        14 => fast_l4::<60, 34>(h, proto, end),
-        _ => fast_l4::<60, 38>(h, proto, end),
+        14 => fast_l4::<60, 34>(h, proto, tot - 20),
+        _ => fast_l4::<60, 38>(h, proto, tot - 20),
     };
     let Some((l4t, l4_len)) = l4 else {
         return false;
     };
     // Source, destination address and the ports: 12 contiguous bytes in RSS order.
-    let hash = sink.input::<12>(i, sub(h, L2 + 12));
+    let hash = sink.input::<12>(sub(h, L2 + 12));
     *c = Classified {
         ptype: l2t | ptype::L3_IPV4 | l4t,
         hash,
@@ -592,24 +590,25 @@ fn fast_v4<const L2: usize, S: Sink>(
 }
 
 #[inline(always)]
-fn fast_v6<const L2: usize, S: Sink>(d: &[u8], l2t: u32, c: &mut Classified, sink: &mut S, i: usize) -> bool {
+fn fast_v6<const L2: usize, S: Sink>(d: &[u8], l2t: u32, c: &mut Classified, sink: &mut S) -> bool {
     let Some(h) = d.first_chunk::<78>() else {
         return false;
     };
-    let end = L2 + 40 + be16a(h, L2 + 4) as usize;
-    if h[L2] >> 4 != 6 || end > d.len() {
+    // 8 <= payload length <= what the frame holds (len >= 78, so no underflow).
+    let plen = be16a(h, L2 + 4) as usize;
+    if h[L2] >> 4 != 6 || plen.wrapping_sub(8) > d.len() - L2 - 48 {
         return false;
     }
     let proto = h[L2 + 6];
     let l4 = match L2 {
-        14 => fast_l4::<78, 54>(h, proto, end),
-        _ => fast_l4::<78, 58>(h, proto, end),
+        14 => fast_l4::<78, 54>(h, proto, plen),
+        _ => fast_l4::<78, 58>(h, proto, plen),
     };
     let Some((l4t, l4_len)) = l4 else {
         return false;
     };
     // Source, destination address and the ports: 36 contiguous bytes in RSS order.
-    let hash = sink.input::<36>(i, sub(h, L2 + 8));
+    let hash = sink.input::<36>(sub(h, L2 + 8));
     *c = Classified {
         ptype: l2t | ptype::L3_IPV6 | l4t,
         hash,
