@@ -521,23 +521,25 @@ impl<K: Kernel> scalar::Sink for CrcNow<K> {
 /// Collects the chunk's hash inputs into zero-padded rows for a batched kernel.
 struct RowSink<'a> {
     rows: &'a mut Rows,
-    /// The row of the next packet.
-    next: usize,
-    max_len: usize,
+    /// The row of the packet being parsed (set by [`parse_all`]).
+    at: usize,
 }
 
 impl scalar::Sink for RowSink<'_> {
     #[inline(always)]
+    fn at(&mut self, i: usize) {
+        self.at = i;
+    }
+
+    #[inline(always)]
     fn input<const N: usize>(&mut self, b: &[u8; N]) -> u32 {
-        let i = self.next % CHUNK;
-        self.next += 1;
+        let i = self.at % CHUNK;
         let row = &mut self.rows.row[i];
         *row = [0u8; 48];
         if let Some(r) = row.first_chunk_mut::<N>() {
             *r = *b;
         }
         self.rows.len[i] = N as u8;
-        self.max_len = self.max_len.max(N);
         0
     }
 }
@@ -551,6 +553,7 @@ fn parse_all<T: Frame, S: scalar::Sink>(items: &[T], hash_inner: bool, out: &mut
         if let Some(next) = items.get(i + 4) {
             crate::arch::prefetch(next.frame().as_ptr());
         }
+        sink.at(i);
         scalar::parse_into(items[i].frame(), hash_inner, &mut out[i], sink);
     }
 }
@@ -571,10 +574,9 @@ pub(crate) unsafe fn run<T: Frame, K: Kernel>(items: &[T], cfg: &ClassifyConfig,
             let mut rows = Rows { row: [[0u8; 48]; CHUNK], len: [0u8; CHUNK] };
             let mut hashes = [0u32; CHUNK];
             for (items, out) in items.chunks(CHUNK).zip(out.chunks_mut(CHUNK)) {
-                let mut sink = RowSink { rows: &mut rows, next: 0, max_len: 0 };
-                parse_all(items, cfg.hash_inner, out, &mut sink);
-                let max_len = sink.max_len;
+                parse_all(items, cfg.hash_inner, out, &mut RowSink { rows: &mut rows, at: 0 });
                 let m = items.len().min(out.len());
+                let max_len = rows.len[..m].iter().copied().max().unwrap_or(0) as usize;
                 // SAFETY: the caller guarantees K's features.
                 unsafe { K::hash(cfg, &rows, m, max_len, &mut hashes) };
                 for (c, &h) in out.iter_mut().zip(&hashes) {

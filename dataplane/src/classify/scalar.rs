@@ -432,6 +432,10 @@ fn l4_bits(k: L4Kind) -> u32 {
 /// then ports — is contiguous in the packet), so nothing is copied when the hash is computed
 /// right away.
 pub(crate) trait Sink {
+    /// The next packet is packet `i` of the call (for sinks that collect rows).
+    #[inline(always)]
+    fn at(&mut self, _i: usize) {}
+
     /// Takes the next packet's hash input `b` (called exactly once per packet, in order) and
     /// returns its hash, or 0 when the hash is computed later for the whole chunk.
     fn input<const N: usize>(&mut self, b: &[u8; N]) -> u32;
