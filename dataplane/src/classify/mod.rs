@@ -6,28 +6,34 @@
 //!   (TCP, UDP, ICMP, fragment, other), VXLAN tunnels (UDP destination port 4789) with the
 //!   inner L2/L3/L4, and a [`ptype::MALFORMED`] marker;
 //! - the L2/L3/L4 header lengths (and the inner ones for VXLAN);
-//! - the flow key ([`FlowKey`]: IPv4 or IPv6 5-tuple, the MAC pair when there is no valid IP);
-//! - a flow hash of that key: the RSS Toeplitz hash ([`RssKey`], configurable key, compatible
-//!   with NIC RSS) or CRC32C ([`HashKind`]).
+//! - a flow hash of the flow key ([`FlowKey`]: IPv4 or IPv6 5-tuple, the MAC pair when there
+//!   is no valid IP): the RSS Toeplitz hash ([`RssKey`], configurable key, compatible with NIC
+//!   RSS) or CRC32C ([`HashKind`]).
+//!
+//! The per-packet record ([`Classified`], 24 bytes) holds what DPDK's classifier leaves in an
+//! mbuf: packet type, hash and header lengths. The flow key is not written per packet; the
+//! packets that need it get it from [`Classified::flow_key`], which reads it back from the
+//! packet at the recorded offsets.
 //!
 //! # Algorithm and implementations
-//! Each chunk of up to 32 packets is parsed one packet at a time (bounds-checked scalar code,
-//! shared by every implementation: a straight-line fast path over a fixed-size view of the
-//! first 60/78 bytes for Ethernet/VLAN + IPv4 (no options) / IPv6 (no extension headers) +
-//! TCP/UDP and for ARP, and an out-of-line general parser for everything else), writing each
-//! packet's hash input (the key bytes in RSS order: source address, destination address,
-//! source port, destination port) into a row of a stack scratch matrix. The hash is then computed over the whole chunk by a per-architecture
-//! kernel:
-//! - [`Impl::Scalar`]: Toeplitz through per-nibble lookup tables (two lookups per input byte),
-//!   CRC32C by slicing-by-8 tables.
-//! - [`Impl::Sse42`] / [`Impl::Avx2`]: CRC32C with the `crc32` instruction; Toeplitz for 16 (SSSE3)
-//!   or 32 (AVX2) packets at once: the rows are transposed with unpack networks so that one
-//!   vector holds the same input byte of every packet, and `pshufb` looks the nibbles up in the
-//!   per-position tables, one byte plane of the 32-bit result at a time.
-//! - [`Impl::Neon`]: the same with `tbl`/`zip` and the Armv8 CRC32 instructions.
+//! Packets are parsed one at a time by bounds-checked scalar code shared by every
+//! implementation: a straight-line fast path over a fixed-size view of the first 60/78 bytes
+//! for Ethernet/VLAN + IPv4 (no options) / IPv6 (no extension headers) + TCP/UDP and for ARP,
+//! and an out-of-line general parser for everything else. In the fast path the hash input
+//! (RSS order: source address, destination address, source port, destination port) is a
+//! contiguous 12- or 36-byte run of the packet itself, so it is hashed in place:
+//! - CRC32C, and Toeplitz on [`Impl::Scalar`] and [`Impl::Sse42`], are computed in the parse
+//!   pass (CRC32C with the `crc32` instructions on SSE4.2/AVX2/NEON, by slicing-by-8 tables on
+//!   `Scalar`; Toeplitz through per-nibble lookup tables, two lookups per input byte).
+//! - Toeplitz on [`Impl::Avx2`] / [`Impl::Neon`]: the parse pass copies each hash input into a
+//!   zero-padded row of a stack matrix, and a kernel hashes 32 (AVX2) or 16 (NEON) packets at
+//!   once: the rows are transposed with unpack/zip networks so that one vector holds the same
+//!   input byte of every packet, and `pshufb`/`tbl` look the nibbles up in the per-position
+//!   tables, one byte plane of the 32-bit result at a time.
 //!
 //! The implementation is chosen once at run time ([`implementation`]); all give bit-identical
-//! results (property tests and the `classify` fuzz target compare each with the scalar one).
+//! results (property tests and the `classify` fuzz target compare each with the scalar one,
+//! and the fast path with the general parser).
 //! Measured figures: `benches/CLASSIFY_RESULTS.md`.
 //!
 //! Malformed or truncated packets are never an error: the layers that parsed are reported,
@@ -418,7 +424,8 @@ impl ClassifyConfig {
 pub enum Impl {
     /// Portable scalar code.
     Scalar,
-    /// x86_64 SSE4.2 `crc32` + SSSE3 `pshufb` Toeplitz, 16 packets per kernel pass.
+    /// x86_64 SSE4.2 `crc32` (Toeplitz by the table-driven code in the parse pass, which
+    /// beats a 16-packet SSSE3 pass now that the hash input is read in place).
     Sse42,
     /// x86_64 AVX2: 32 packets per Toeplitz pass, SSE4.2 `crc32`.
     Avx2,

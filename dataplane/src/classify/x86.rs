@@ -1,5 +1,6 @@
-//! x86_64 kernels: SSE4.2 `crc32` for CRC32C, and the transposed `pshufb` Toeplitz, 16
-//! packets per pass with SSSE3 or 32 with AVX2.
+//! x86_64 kernels: SSE4.2 `crc32` for CRC32C, and the transposed `pshufb` Toeplitz, 32
+//! packets per pass with AVX2 (16 with SSSE3 for a short last chunk; `Impl::Sse42` hashes
+//! Toeplitz in the parse pass instead, see `Sse42Kernel`).
 //!
 //! Toeplitz: the rows (each packet's hash input, zero-padded to 48 bytes) are transposed in
 //! 16×16-byte blocks with an unpack network (8→16→32→64-bit interleaves), so vector `j` holds
