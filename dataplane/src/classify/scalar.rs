@@ -483,8 +483,25 @@ fn sub<const M: usize, const N: usize>(h: &[u8; M], o: usize) -> &[u8; N] {
 #[inline(always)]
 pub(crate) fn parse_into<S: Sink>(d: &[u8], hash_inner: bool, c: &mut Classified, sink: &mut S) {
     if !parse_fast(d, c, sink) {
-        parse_slow(d, hash_inner, c, sink);
+        if d.len() < 14 {
+            // Shorter than Ethernet: nothing parsed, no key (as `parse` reports it).
+            *c = Classified { ptype: ptype::MALFORMED, hash: sink.input::<0>(&[]), ..Classified::default() };
+        } else {
+            parse_slow(d, hash_inner, c, sink);
+        }
     }
+}
+
+/// A frame with only a valid L2 header of `l2_len` bytes (type bits `l2t`): hashed over the MAC
+/// pair, [`ptype::MALFORMED`] when `malformed`.
+#[inline(always)]
+fn fast_l2_only<S: Sink>(h: &[u8; 60], l2t: u32, l2_len: u16, malformed: bool, c: &mut Classified, sink: &mut S) {
+    let mut mac = [0u8; 12];
+    mac[..6].copy_from_slice(&h[6..12]);
+    mac[6..].copy_from_slice(&h[..6]);
+    let hash = sink.input::<12>(&mac);
+    let ptype = if malformed { l2t | ptype::MALFORMED } else { l2t };
+    *c = Classified { ptype, hash, l2_len, ..Classified::default() };
 }
 
 /// The general path, kept out of line so the burst loop around the fast path stays small.
@@ -521,11 +538,7 @@ fn parse_fast<S: Sink>(d: &[u8], c: &mut Classified, sink: &mut S) -> bool {
             _ => false,
         },
         RAW_ARP => {
-            let mut mac = [0u8; 12];
-            mac[..6].copy_from_slice(&h[6..12]);
-            mac[6..].copy_from_slice(&h[..6]);
-            let hash = sink.input::<12>(&mac);
-            *c = Classified { ptype: ptype::L2_ETHER_ARP, hash, l2_len: 14, ..Classified::default() };
+            fast_l2_only(h, ptype::L2_ETHER_ARP, 14, false, c, sink);
             true
         }
         _ => false,
@@ -565,6 +578,13 @@ fn fast_v4<const L2: usize, S: Sink>(len: usize, h: &[u8; 60], l2t: u32, c: &mut
     // masked compare of the first 8 header bytes.
     let w = u64::from_le_bytes(*sub(h, L2));
     if w & 0xff3f_0000_0000_00ff != 0x45 {
+        // Not version 4 or IHL < 5 (the header is inside the 60 bytes): an invalid IPv4
+        // header, so only L2 is valid, as the general parser reports it.
+        let vihl = h[L2];
+        if vihl >> 4 != 4 || vihl & 15 < 5 {
+            fast_l2_only(h, l2t, L2 as u16, true, c, sink);
+            return true;
+        }
         return false;
     }
     // 28 <= total length <= what the frame holds (len >= 60, so no underflow).
