@@ -482,20 +482,39 @@ fn sub<const M: usize, const N: usize>(h: &[u8; M], o: usize) -> &[u8; N] {
 /// path with one length check and fixed-size reads; everything else goes through [`parse`].
 #[inline(always)]
 pub(crate) fn parse_into<S: Sink>(d: &[u8], hash_inner: bool, c: &mut Classified, sink: &mut S) {
-    if !parse_fast(d, c, sink) {
-        if d.len() < 14 {
-            // Shorter than Ethernet: nothing parsed, no key (as `parse` reports it).
-            *c = Classified { ptype: ptype::MALFORMED, hash: sink.input::<0>(&[]), ..Classified::default() };
-        } else {
-            parse_slow(d, hash_inner, c, sink);
-        }
+    if parse_fast(d, c, sink) {
+        return;
+    }
+    // Two truncations whose outcome is fixed (the same as the general parser's).
+    let Some(h) = d.first_chunk::<14>() else {
+        // Shorter than Ethernet: nothing parsed, no key.
+        *c = Classified { ptype: ptype::MALFORMED, hash: sink.input::<0>(&[]), ..Classified::default() };
+        return;
+    };
+    let cut = match u16::from_be_bytes([h[12], h[13]]) {
+        ETH_P_IPV4 => d.len() < 14 + 20,
+        ETH_P_IPV6 => d.len() < 14 + 40,
+        _ => false,
+    };
+    if cut {
+        // Untagged IPv4/IPv6 whose header does not fit in the frame: only L2 is valid.
+        fast_l2_only(h, ptype::L2_ETHER, 14, true, c, sink);
+    } else {
+        parse_slow(d, hash_inner, c, sink);
     }
 }
 
 /// A frame with only a valid L2 header of `l2_len` bytes (type bits `l2t`): hashed over the MAC
 /// pair, [`ptype::MALFORMED`] when `malformed`.
 #[inline(always)]
-fn fast_l2_only<S: Sink>(h: &[u8; 60], l2t: u32, l2_len: u16, malformed: bool, c: &mut Classified, sink: &mut S) {
+fn fast_l2_only<const N: usize, S: Sink>(
+    h: &[u8; N],
+    l2t: u32,
+    l2_len: u16,
+    malformed: bool,
+    c: &mut Classified,
+    sink: &mut S,
+) {
     let mut mac = [0u8; 12];
     mac[..6].copy_from_slice(&h[6..12]);
     mac[6..].copy_from_slice(&h[..6]);
