@@ -1,6 +1,9 @@
 //! Burst classification: ns per packet for each available `dataplane::classify` implementation,
 //! side by side with `etherparse` (`SlicedPacket::from_ethernet`, then the same flow tuple and
-//! the same hash computed from its output), on a realistic 32-packet mix.
+//! the same hash computed from its output), on a realistic 32-packet mix. For CRC32C there are
+//! two baselines: `etherparse` hashes with the portable slicing-by-8 CRC (as `Impl::Scalar`),
+//! `etherparse-hwcrc` with the SSE4.2 `crc32` instruction (as our SSE4.2/AVX2 paths) — the
+//! honest anchor for the hardware-CRC paths.
 //!
 //! Run: `cargo bench -p dataplane-benches --bench classify`. Criterion reports the time per
 //! burst of 32 packets and the packet rate (`thrpt`); ns/packet = time / 32.
@@ -167,10 +170,11 @@ impl PacketBuf for BenchBuf {
     }
 }
 
-/// etherparse baseline: slice the packet, build the same hash input (RSS order), hash it with
-/// the same scalar hash as `Impl::Scalar` (table-driven Toeplitz or slicing-by-8 CRC32C).
-fn etherparse_hash(f: &[u8], kind: HashKind, key: &RssKey) -> u32 {
-    let mut buf = [0u8; 36];
+/// etherparse baseline, first half: slice the packet and build the same hash input as the
+/// classifier (RSS order: addresses then ports, the MAC pair when there is no IP header) into
+/// `buf`; returns its length.
+#[inline(always)]
+fn etherparse_input(f: &[u8], buf: &mut [u8; 36]) -> usize {
     let mut n;
     let mac_pair = |buf: &mut [u8; 36]| {
         if f.len() >= 14 {
@@ -194,7 +198,7 @@ fn etherparse_hash(f: &[u8], kind: HashKind, key: &RssKey) -> u32 {
                     buf[16..32].copy_from_slice(&ip.header().destination());
                     n = 32;
                 }
-                _ => n = mac_pair(&mut buf),
+                _ => n = mac_pair(buf),
             }
             let ports = match &p.transport {
                 Some(TransportSlice::Tcp(t)) if n != 12 => Some((t.source_port(), t.destination_port())),
@@ -207,11 +211,76 @@ fn etherparse_hash(f: &[u8], kind: HashKind, key: &RssKey) -> u32 {
                 n += 4;
             }
         }
-        Err(_) => n = mac_pair(&mut buf),
+        Err(_) => n = mac_pair(buf),
     }
-    match kind {
-        HashKind::Toeplitz => key.hash(&buf[..n]),
-        HashKind::Crc32c => crc32c(&buf[..n]),
+    n
+}
+
+/// Which hash the etherparse baseline computes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Baseline {
+    /// Table-driven Toeplitz, as `Impl::Scalar` (our vector paths batch it instead).
+    Toeplitz,
+    /// Slicing-by-8 CRC32C, as `Impl::Scalar`.
+    Crc,
+    /// CRC32C with the SSE4.2 `crc32` instruction, as our SSE4.2/AVX2 paths.
+    CrcHw,
+}
+
+/// The etherparse baseline over a burst: [`etherparse_input`], then the chosen hash.
+///
+/// One function for every variant, so that `SlicedPacket::from_ethernet` has a single call
+/// site and is inlined as in the original baseline; compiled with SSE4.2 on x86_64 for the
+/// `crc32` instruction.
+///
+/// # Safety
+/// On x86_64 the CPU must support SSE4.2 (checked in `main`).
+#[cfg_attr(target_arch = "x86_64", target_feature(enable = "sse4.2"))]
+#[inline(never)]
+unsafe fn etherparse_burst(frames: &[&[u8]], kind: Baseline, key: &RssKey, hashes: &mut [u32; BURST]) {
+    for (h, f) in hashes.iter_mut().zip(frames) {
+        let mut buf = [0u8; 36];
+        let n = etherparse_input(f, &mut buf);
+        let input = &buf[..n];
+        *h = match kind {
+            Baseline::Toeplitz => key.hash(input),
+            Baseline::Crc => crc32c(input),
+            #[cfg(target_arch = "x86_64")]
+            Baseline::CrcHw => {
+                use std::arch::x86_64::{_mm_crc32_u32, _mm_crc32_u64};
+                let mut c = u64::from(!0u32);
+                let mut words = input.chunks_exact(8);
+                for w in &mut words {
+                    c = _mm_crc32_u64(c, u64::from_le_bytes(w.try_into().unwrap_or_default()));
+                }
+                let mut c = c as u32;
+                if let Some(w) = words.remainder().first_chunk::<4>() {
+                    c = _mm_crc32_u32(c, u32::from_le_bytes(*w));
+                }
+                !c
+            }
+            #[cfg(not(target_arch = "x86_64"))]
+            Baseline::CrcHw => crc32c(input),
+        };
+    }
+}
+
+/// Safe wrapper of [`etherparse_burst`].
+fn etherparse(frames: &[&[u8]], kind: Baseline, key: &RssKey, hashes: &mut [u32; BURST]) {
+    #[cfg(target_arch = "x86_64")]
+    assert!(std::arch::is_x86_feature_detected!("sse4.2"), "the etherparse baseline needs SSE4.2");
+    // SAFETY: SSE4.2 was checked just above (on x86_64; no requirement elsewhere).
+    unsafe { etherparse_burst(frames, kind, key, hashes) }
+}
+
+/// The baselines to run for `hash`: name and variant.
+fn baselines(hash: HashKind) -> Vec<(&'static str, Baseline)> {
+    match hash {
+        HashKind::Toeplitz => vec![("etherparse", Baseline::Toeplitz)],
+        HashKind::Crc32c if cfg!(target_arch = "x86_64") => {
+            vec![("etherparse", Baseline::Crc), ("etherparse-hwcrc", Baseline::CrcHw)]
+        }
+        HashKind::Crc32c => vec![("etherparse", Baseline::Crc)],
     }
 }
 
@@ -299,23 +368,63 @@ fn bench_classify<M: Measurement>(c: &mut Criterion<M>) {
         let key = cfg.rss_key().clone();
         // Same work on both sides: the baseline must produce the very same hashes.
         classify_slices_with(Impl::Scalar, &refs, &cfg, &mut out).expect("scalar is always available");
-        for (f, o) in refs.iter().zip(&out) {
-            assert_eq!(etherparse_hash(f, cfg.hash, &key), o.hash, "baseline disagrees on {f:02x?}");
-        }
         let mut hashes = [0u32; BURST];
-        g.bench_function(BenchmarkId::new("slices", "etherparse"), |b| {
-            b.iter(|| {
-                for (h, f) in hashes.iter_mut().zip(black_box(&refs)) {
-                    *h = etherparse_hash(f, cfg.hash, &key);
-                }
-                black_box(&hashes);
-            })
-        });
+        for (name, kind) in baselines(cfg.hash) {
+            etherparse(&refs, kind, &key, &mut hashes);
+            for ((f, o), h) in refs.iter().zip(&out).zip(&hashes) {
+                assert_eq!(*h, o.hash, "{name} baseline disagrees on {f:02x?}");
+            }
+            g.bench_function(BenchmarkId::new("slices", name), |b| {
+                b.iter(|| {
+                    etherparse(black_box(&refs), kind, &key, &mut hashes);
+                    black_box(&hashes);
+                })
+            });
+        }
         g.finish();
     }
 }
 
+/// Runs `iters` bursts of one variant; callgrind counts this function alone
+/// (`--toggle-collect=*count_loop*`), so instructions per packet = Ir / (iters × 32).
+#[inline(never)]
+fn count_loop(iters: usize, body: &mut dyn FnMut()) {
+    for _ in 0..iters {
+        body();
+    }
+}
+
+/// `CLASSIFY_COUNT=<toeplitz|crc32c>/<impl name|etherparse>`: no criterion, just
+/// `CLASSIFY_COUNT_ITERS` (default 1000) bursts of that variant, for instruction counting:
+/// `valgrind --tool=callgrind --collect-atstart=no --toggle-collect='*count_loop*' <bench binary>`.
+fn count_mode(spec: &str) {
+    let iters = std::env::var("CLASSIFY_COUNT_ITERS").ok().and_then(|s| s.parse().ok()).unwrap_or(1000);
+    let (hname, which) = spec.split_once('/').expect("CLASSIFY_COUNT=<hash>/<impl>");
+    let cfg = if hname == "crc32c" { ClassifyConfig::crc32c() } else { ClassifyConfig::default() };
+    let frames = mix();
+    let refs: Vec<&[u8]> = frames.iter().map(|f| &f[..]).collect();
+    let mut out = [Classified::default(); BURST];
+    if let Some(&(_, kind)) = baselines(cfg.hash).iter().find(|(name, _)| *name == which) {
+        let key = cfg.rss_key().clone();
+        let mut hashes = [0u32; BURST];
+        count_loop(iters, &mut || {
+            etherparse(black_box(&refs), kind, &key, &mut hashes);
+            black_box(&hashes);
+        });
+    } else {
+        let imp = Impl::ALL.into_iter().find(|i| i.name() == which).expect("unknown implementation");
+        count_loop(iters, &mut || {
+            classify_slices_with(imp, black_box(&refs), &cfg, &mut out).expect("implementation available");
+            black_box(&out);
+        });
+    }
+}
+
 fn main() {
+    if let Some(spec) = std::env::var_os("CLASSIFY_COUNT") {
+        count_mode(&spec.to_string_lossy());
+        return;
+    }
     if std::env::var_os("CLASSIFY_BENCH_WALL").is_some() {
         let mut c = Criterion::<WallTime>::default().configure_from_args();
         bench_classify(&mut c);

@@ -6,28 +6,34 @@
 //!   (TCP, UDP, ICMP, fragment, other), VXLAN tunnels (UDP destination port 4789) with the
 //!   inner L2/L3/L4, and a [`ptype::MALFORMED`] marker;
 //! - the L2/L3/L4 header lengths (and the inner ones for VXLAN);
-//! - the flow key ([`FlowKey`]: IPv4 or IPv6 5-tuple, the MAC pair when there is no valid IP);
-//! - a flow hash of that key: the RSS Toeplitz hash ([`RssKey`], configurable key, compatible
-//!   with NIC RSS) or CRC32C ([`HashKind`]).
+//! - a flow hash of the flow key ([`FlowKey`]: IPv4 or IPv6 5-tuple, the MAC pair when there
+//!   is no valid IP): the RSS Toeplitz hash ([`RssKey`], configurable key, compatible with NIC
+//!   RSS) or CRC32C ([`HashKind`]).
+//!
+//! The per-packet record ([`Classified`], 24 bytes) holds what DPDK's classifier leaves in an
+//! mbuf: packet type, hash and header lengths. The flow key is not written per packet; the
+//! packets that need it get it from [`Classified::flow_key`], which reads it back from the
+//! packet at the recorded offsets.
 //!
 //! # Algorithm and implementations
-//! Each chunk of up to 32 packets is parsed one packet at a time (bounds-checked scalar code,
-//! shared by every implementation: a straight-line fast path over a fixed-size view of the
-//! first 60/78 bytes for Ethernet/VLAN + IPv4 (no options) / IPv6 (no extension headers) +
-//! TCP/UDP and for ARP, and an out-of-line general parser for everything else), writing each
-//! packet's hash input (the key bytes in RSS order: source address, destination address,
-//! source port, destination port) into a row of a stack scratch matrix. The hash is then computed over the whole chunk by a per-architecture
-//! kernel:
-//! - [`Impl::Scalar`]: Toeplitz through per-nibble lookup tables (two lookups per input byte),
-//!   CRC32C by slicing-by-8 tables.
-//! - [`Impl::Sse42`] / [`Impl::Avx2`]: CRC32C with the `crc32` instruction; Toeplitz for 16 (SSSE3)
-//!   or 32 (AVX2) packets at once: the rows are transposed with unpack networks so that one
-//!   vector holds the same input byte of every packet, and `pshufb` looks the nibbles up in the
-//!   per-position tables, one byte plane of the 32-bit result at a time.
-//! - [`Impl::Neon`]: the same with `tbl`/`zip` and the Armv8 CRC32 instructions.
+//! Packets are parsed one at a time by bounds-checked scalar code shared by every
+//! implementation: a straight-line fast path over a fixed-size view of the first 60/78 bytes
+//! for Ethernet/VLAN + IPv4 (no options) / IPv6 (no extension headers) + TCP/UDP and for ARP,
+//! and an out-of-line general parser for everything else. In the fast path the hash input
+//! (RSS order: source address, destination address, source port, destination port) is a
+//! contiguous 12- or 36-byte run of the packet itself, so it is hashed in place:
+//! - CRC32C, and Toeplitz on [`Impl::Scalar`] and [`Impl::Sse42`], are computed in the parse
+//!   pass (CRC32C with the `crc32` instructions on SSE4.2/AVX2/NEON, by slicing-by-8 tables on
+//!   `Scalar`; Toeplitz through per-nibble lookup tables, two lookups per input byte).
+//! - Toeplitz on [`Impl::Avx2`] / [`Impl::Neon`]: the parse pass copies each hash input into a
+//!   zero-padded row of a stack matrix, and a kernel hashes 32 (AVX2) or 16 (NEON) packets at
+//!   once: the rows are transposed with unpack/zip networks so that one vector holds the same
+//!   input byte of every packet, and `pshufb`/`tbl` look the nibbles up in the per-position
+//!   tables, one byte plane of the 32-bit result at a time.
 //!
 //! The implementation is chosen once at run time ([`implementation`]); all give bit-identical
-//! results (property tests and the `classify` fuzz target compare each with the scalar one).
+//! results (property tests and the `classify` fuzz target compare each with the scalar one,
+//! and the fast path with the general parser).
 //! Measured figures: `benches/CLASSIFY_RESULTS.md`.
 //!
 //! Malformed or truncated packets are never an error: the layers that parsed are reported,
@@ -212,12 +218,16 @@ impl FlowKey {
     }
 }
 
-/// What [`classify_burst`] found in one packet.
+/// What [`classify_burst`] found in one packet: packet type, hash and header lengths
+/// (24 bytes, like what DPDK's classifier leaves in an mbuf).
+///
+/// The flow key itself is not stored: [`flow_key`](Self::flow_key) reads it back from the
+/// packet at the offsets recorded here, for the packets that need it.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Classified {
     /// Packet type bits ([`ptype`]).
     pub ptype: u32,
-    /// Flow hash of [`key`](Self::key) ([`HashKind`]).
+    /// Flow hash of the packet's flow key ([`HashKind`], see [`flow_key`](Self::flow_key)).
     pub hash: u32,
     /// Outer L2 header length (Ethernet plus VLAN tags); the L3 header starts here.
     pub l2_len: u16,
@@ -231,9 +241,9 @@ pub struct Classified {
     pub inner_l3_len: u16,
     /// Inner L4 header length (VXLAN only).
     pub inner_l4_len: u16,
-    /// The key that was hashed: the outer one, or the inner one for VXLAN when
-    /// [`ClassifyConfig::hash_inner`] is set and the inner L3 header is valid.
-    pub key: FlowKey,
+    /// The hash covers the inner key: a VXLAN packet classified with
+    /// [`ClassifyConfig::hash_inner`] whose inner L3 header is valid.
+    pub inner_key: bool,
 }
 
 impl Classified {
@@ -253,6 +263,17 @@ impl Classified {
     /// True when [`ptype::MALFORMED`] is set.
     pub fn is_malformed(&self) -> bool {
         self.ptype & ptype::MALFORMED != 0
+    }
+
+    /// The flow key that [`hash`](Self::hash) was computed over, read from `frame` — which must
+    /// be the frame this record was computed from — at the recorded offsets: the outer one, or
+    /// the inner one when [`inner_key`](Self::inner_key) is set. Its
+    /// [`hash_input`](FlowKey::hash_input) hashes to [`hash`](Self::hash).
+    ///
+    /// Costs about one IP header parse; with a different frame the result is meaningless but
+    /// nothing panics.
+    pub fn flow_key(&self, frame: &[u8]) -> FlowKey {
+        scalar::key_of(self, frame)
     }
 }
 
@@ -403,7 +424,8 @@ impl ClassifyConfig {
 pub enum Impl {
     /// Portable scalar code.
     Scalar,
-    /// x86_64 SSE4.2 `crc32` + SSSE3 `pshufb` Toeplitz, 16 packets per kernel pass.
+    /// x86_64 SSE4.2 `crc32` (Toeplitz by the table-driven code in the parse pass, which
+    /// beats a 16-packet SSSE3 pass now that the hash input is read in place).
     Sse42,
     /// x86_64 AVX2: 32 packets per Toeplitz pass, SSE4.2 `crc32`.
     Avx2,
@@ -472,96 +494,152 @@ pub(crate) struct Rows {
 
 /// A hash kernel over one chunk of rows.
 pub(crate) trait Kernel {
-    /// CRC32C of `row[..len]`, one packet at a time (CRC needs no batching).
+    /// Whether Toeplitz is hashed over whole chunks of rows by [`hash`](Self::hash) (the
+    /// vector kernels) or one packet at a time in the parse pass.
+    const BATCHED_TOEPLITZ: bool;
+
+    /// CRC32C of `b` (`N` a multiple of 4, at most 48), one packet at a time (CRC needs no
+    /// batching).
     ///
     /// # Safety
     /// The CPU must support the kernel's target features.
-    unsafe fn crc32c(row: &[u8; 48], len: usize) -> u32;
+    unsafe fn crc32c<const N: usize>(b: &[u8; N]) -> u32;
 
-    /// Computes `out[i]` for the first `m` rows.
+    /// Computes the Toeplitz hash `out[i]` of each of the first `m` rows (only called when
+    /// [`BATCHED_TOEPLITZ`](Self::BATCHED_TOEPLITZ)).
     ///
     /// # Safety
     /// The CPU must support the kernel's target features.
     unsafe fn hash(cfg: &ClassifyConfig, rows: &Rows, m: usize, max_len: usize, out: &mut [u32; CHUNK]);
 }
 
-/// Classifies `n` frames (`frame(i)` gives the bytes of frame `i`) into `out[..n]`.
+/// CRC32C in the parse pass, with kernel `K`.
+struct CrcNow<K>(std::marker::PhantomData<K>);
+
+impl<K: Kernel> scalar::Sink for CrcNow<K> {
+    #[inline(always)]
+    fn input<const N: usize>(&mut self, b: &[u8; N]) -> u32 {
+        // SAFETY: `CrcNow<K>` is only built by `run::<_, K>`, whose caller guarantees K's
+        // features.
+        unsafe { K::crc32c(b) }
+    }
+}
+
+/// Collects the chunk's hash inputs into zero-padded rows for a batched kernel.
+struct RowSink<'a> {
+    rows: &'a mut Rows,
+    /// The row of the packet being parsed (set by [`parse_all`]).
+    at: usize,
+}
+
+impl scalar::Sink for RowSink<'_> {
+    #[inline(always)]
+    fn at(&mut self, i: usize) {
+        self.at = i;
+    }
+
+    #[inline(always)]
+    fn input<const N: usize>(&mut self, b: &[u8; N]) -> u32 {
+        let i = self.at % CHUNK;
+        let row = &mut self.rows.row[i];
+        *row = [0u8; 48];
+        if let Some(r) = row.first_chunk_mut::<N>() {
+            *r = *b;
+        }
+        self.rows.len[i] = N as u8;
+        0
+    }
+}
+
+/// Parses `items` into `out`, the hashes coming from `sink`.
+#[inline(always)]
+fn parse_all<T: Frame, S: scalar::Sink>(items: &[T], hash_inner: bool, out: &mut [Classified], sink: &mut S) {
+    let n = items.len().min(out.len());
+    let (items, out) = (&items[..n], &mut out[..n]);
+    for i in 0..n {
+        if let Some(next) = items.get(i + 4) {
+            crate::arch::prefetch(next.frame().as_ptr());
+        }
+        sink.at(i);
+        scalar::parse_into(items[i].frame(), hash_inner, &mut out[i], sink);
+    }
+}
+
+/// Classifies `items` into `out`, as many as both hold.
 ///
 /// # Safety
 /// The CPU must support `K`'s target features.
 #[inline(always)]
-pub(crate) unsafe fn run<'a, F: Fn(usize) -> &'a [u8], K: Kernel>(
-    n: usize,
-    frame: F,
-    cfg: &ClassifyConfig,
-    out: &mut [Classified],
-) {
-    let n = n.min(out.len());
-    if cfg.hash == HashKind::Crc32c {
-        // Hash right after parsing, in the same pass; CRC reads only `row[..len]`, so the row
-        // needs no zeroing.
-        let mut row = [0u8; 48];
-        for (i, c) in out[..n].iter_mut().enumerate() {
-            if i + 4 < n {
-                crate::arch::prefetch(frame(i + 4).as_ptr());
+pub(crate) unsafe fn run<T: Frame, K: Kernel>(items: &[T], cfg: &ClassifyConfig, out: &mut [Classified]) {
+    match cfg.hash {
+        // Hashed right after parsing, straight from the packet bytes.
+        HashKind::Crc32c => parse_all(items, cfg.hash_inner, out, &mut CrcNow::<K>(Default::default())),
+        HashKind::Toeplitz if !K::BATCHED_TOEPLITZ => {
+            parse_all(items, cfg.hash_inner, out, &mut scalar::ToeplitzNow(&cfg.rss))
+        }
+        HashKind::Toeplitz => {
+            let mut rows = Rows { row: [[0u8; 48]; CHUNK], len: [0u8; CHUNK] };
+            let mut hashes = [0u32; CHUNK];
+            for (items, out) in items.chunks(CHUNK).zip(out.chunks_mut(CHUNK)) {
+                parse_all(items, cfg.hash_inner, out, &mut RowSink { rows: &mut rows, at: 0 });
+                let m = items.len().min(out.len());
+                let max_len = rows.len[..m].iter().copied().max().unwrap_or(0) as usize;
+                // SAFETY: the caller guarantees K's features.
+                unsafe { K::hash(cfg, &rows, m, max_len, &mut hashes) };
+                for (c, &h) in out.iter_mut().zip(&hashes) {
+                    c.hash = h;
+                }
             }
-            let l = scalar::parse_into(frame(i), cfg.hash_inner, c, &mut row);
-            // SAFETY: the caller guarantees K's features.
-            c.hash = unsafe { K::crc32c(&row, l) };
         }
-        return;
-    }
-    let mut rows = Rows { row: [[0u8; 48]; CHUNK], len: [0u8; CHUNK] };
-    let mut hashes = [0u32; CHUNK];
-    let mut start = 0;
-    while start < n {
-        let m = (n - start).min(CHUNK);
-        let mut max_len = 0;
-        for i in 0..m {
-            if i + 4 < m {
-                crate::arch::prefetch(frame(start + i + 4).as_ptr());
-            }
-            let row = &mut rows.row[i];
-            *row = [0u8; 48];
-            let l = scalar::parse_into(frame(start + i), cfg.hash_inner, &mut out[start + i], row);
-            rows.len[i] = l as u8;
-            max_len = max_len.max(l);
-        }
-        // SAFETY: the caller guarantees K's features.
-        unsafe { K::hash(cfg, &rows, m, max_len, &mut hashes) };
-        for i in 0..m {
-            out[start + i].hash = hashes[i];
-        }
-        start += m;
     }
 }
 
-fn run_impl<'a, F: Fn(usize) -> &'a [u8]>(
+fn run_impl<T: Frame>(
     imp: Impl,
-    n: usize,
-    frame: F,
+    items: &[T],
     cfg: &ClassifyConfig,
     out: &mut [Classified],
 ) -> Result<usize, Unavailable> {
-    let n = n.min(out.len());
+    let n = items.len().min(out.len());
     if !imp.is_available() {
         return Err(Unavailable(imp));
     }
+    let (items, out) = (&items[..n], &mut out[..n]);
     match imp {
         // SAFETY: the scalar kernel needs no CPU feature.
-        Impl::Scalar => unsafe { run::<F, scalar::ScalarKernel>(n, frame, cfg, out) },
+        Impl::Scalar => unsafe { run::<T, scalar::ScalarKernel>(items, cfg, out) },
         #[cfg(target_arch = "x86_64")]
         // SAFETY: is_available() checked SSE4.2 and SSSE3.
-        Impl::Sse42 => unsafe { x86::run_sse42(n, frame, cfg, out) },
+        Impl::Sse42 => unsafe { x86::run_sse42(items, cfg, out) },
         #[cfg(target_arch = "x86_64")]
         // SAFETY: is_available() checked AVX2 and SSE4.2.
-        Impl::Avx2 => unsafe { x86::run_avx2(n, frame, cfg, out) },
+        Impl::Avx2 => unsafe { x86::run_avx2(items, cfg, out) },
         #[cfg(target_arch = "aarch64")]
         // SAFETY: is_available() checked the CRC extension; NEON is baseline on aarch64.
-        Impl::Neon => unsafe { neon::run_neon(n, frame, cfg, out) },
+        Impl::Neon => unsafe { neon::run_neon(items, cfg, out) },
         _ => return Err(Unavailable(imp)),
     }
     Ok(n)
+}
+
+/// Something classifiable: a byte slice or a packet buffer.
+pub(crate) trait Frame {
+    /// The frame's bytes.
+    fn frame(&self) -> &[u8];
+}
+
+impl Frame for &[u8] {
+    #[inline(always)]
+    fn frame(&self) -> &[u8] {
+        self
+    }
+}
+
+impl<B: PacketBuf> Frame for B {
+    #[inline(always)]
+    fn frame(&self) -> &[u8] {
+        self.data()
+    }
 }
 
 fn write_meta<B: PacketBuf>(pkts: &mut [B], out: &[Classified]) {
@@ -594,7 +672,7 @@ pub fn classify_burst_with<B: PacketBuf>(
     out: &mut [Classified],
 ) -> Result<usize, Unavailable> {
     let ro: &[B] = pkts;
-    let n = run_impl(imp, ro.len(), |i| ro[i].data(), cfg, out)?;
+    let n = run_impl(imp, ro, cfg, out)?;
     write_meta(&mut pkts[..n], &out[..n]);
     Ok(n)
 }
@@ -609,7 +687,7 @@ pub fn classify_slices_with(
     cfg: &ClassifyConfig,
     out: &mut [Classified],
 ) -> Result<usize, Unavailable> {
-    run_impl(imp, frames.len(), |i| frames[i], cfg, out)
+    run_impl(imp, frames, cfg, out)
 }
 
 /// Classifies one frame with the [`implementation`] chosen for this CPU.
@@ -623,6 +701,6 @@ pub fn classify_one(frame: &[u8], cfg: &ClassifyConfig) -> Classified {
 /// [`Unavailable`] when this CPU cannot run `imp`.
 pub fn classify_one_with(imp: Impl, frame: &[u8], cfg: &ClassifyConfig) -> Result<Classified, Unavailable> {
     let mut out = [Classified::default()];
-    run_impl(imp, 1, |_| frame, cfg, &mut out)?;
+    run_impl(imp, &[frame], cfg, &mut out)?;
     Ok(out[0])
 }

@@ -4,46 +4,28 @@
 //! (the same scheme as the x86 `pshufb` kernel, see `x86.rs`).
 #![allow(unsafe_code)]
 
-use super::{Classified, ClassifyConfig, HashKind, Kernel, Rows, CHUNK};
+use super::{Classified, ClassifyConfig, Kernel, Rows, CHUNK};
 use core::arch::aarch64::*;
 
-/// CRC32C of `row[..len]` with the Armv8 CRC32 instructions.
+/// CRC32C of `b` with the Armv8 CRC32 instructions (`N` is a multiple of 4: hash inputs
+/// are 0, 8, 12, 32 or 36 bytes long).
 ///
 /// # Safety
 /// The CPU must support the CRC extension.
 #[inline]
 #[target_feature(enable = "crc")]
-unsafe fn crc32c_hw(row: &[u8; 48], len: usize) -> u32 {
-    let w64 = |i: usize| {
-        let mut w = [0u8; 8];
-        w.copy_from_slice(&row[i..i + 8]);
-        u64::from_le_bytes(w)
-    };
-    let w32 = |i: usize| {
-        let mut w = [0u8; 4];
-        w.copy_from_slice(&row[i..i + 4]);
-        u32::from_le_bytes(w)
-    };
-    // Hash inputs are 0, 8, 12, 32 or 36 bytes long (multiples of 4, at most 36).
-    let len = len.min(36) & !3;
+unsafe fn crc32c_hw<const N: usize>(b: &[u8; N]) -> u32 {
     let mut c = !0u32;
-    for q in 0..len / 8 {
-        c = __crc32cd(c, w64(8 * q));
+    let mut words = b.chunks_exact(8);
+    for w in &mut words {
+        let mut x = [0u8; 8];
+        x.copy_from_slice(w);
+        c = __crc32cd(c, u64::from_le_bytes(x));
     }
-    if len % 8 == 4 {
-        c = __crc32cw(c, w32(len - 4));
+    if let Some(w) = words.remainder().first_chunk::<4>() {
+        c = __crc32cw(c, u32::from_le_bytes(*w));
     }
     !c
-}
-
-/// # Safety
-/// The CPU must support the CRC extension.
-#[target_feature(enable = "crc")]
-unsafe fn crc_chunk(rows: &Rows, m: usize, out: &mut [u32; CHUNK]) {
-    for (o, (row, &len)) in out.iter_mut().zip(rows.row.iter().zip(&rows.len).take(m)) {
-        // SAFETY: the CRC extension is enabled in this function.
-        *o = unsafe { crc32c_hw(row, len as usize) };
-    }
 }
 
 #[inline(always)]
@@ -144,23 +126,19 @@ fn toeplitz16(cfg: &ClassifyConfig, rows: &Rows, base: usize, max_len: usize, ou
 pub(crate) struct NeonKernel;
 
 impl Kernel for NeonKernel {
+    const BATCHED_TOEPLITZ: bool = true;
+
     #[inline(always)]
-    unsafe fn crc32c(row: &[u8; 48], len: usize) -> u32 {
+    unsafe fn crc32c<const N: usize>(b: &[u8; N]) -> u32 {
         // SAFETY: the caller guarantees the CRC extension.
-        unsafe { crc32c_hw(row, len) }
+        unsafe { crc32c_hw(b) }
     }
 
     #[inline(always)]
     unsafe fn hash(cfg: &ClassifyConfig, rows: &Rows, m: usize, max_len: usize, out: &mut [u32; CHUNK]) {
-        match cfg.hash {
-            // SAFETY: the caller guarantees the CRC extension.
-            HashKind::Crc32c => unsafe { crc_chunk(rows, m, out) },
-            HashKind::Toeplitz => {
-                toeplitz16(cfg, rows, 0, max_len, out);
-                if m > 16 {
-                    toeplitz16(cfg, rows, 16, max_len, out);
-                }
-            }
+        toeplitz16(cfg, rows, 0, max_len, out);
+        if m > 16 {
+            toeplitz16(cfg, rows, 16, max_len, out);
         }
     }
 }
@@ -168,12 +146,7 @@ impl Kernel for NeonKernel {
 /// # Safety
 /// The CPU must support the CRC extension.
 #[target_feature(enable = "crc")]
-pub(crate) unsafe fn run_neon<'a, F: Fn(usize) -> &'a [u8]>(
-    n: usize,
-    frame: F,
-    cfg: &ClassifyConfig,
-    out: &mut [Classified],
-) {
+pub(crate) unsafe fn run_neon<T: super::Frame>(items: &[T], cfg: &ClassifyConfig, out: &mut [Classified]) {
     // SAFETY: the caller guarantees the kernel's features.
-    unsafe { super::run::<F, NeonKernel>(n, frame, cfg, out) }
+    unsafe { super::run::<T, NeonKernel>(items, cfg, out) }
 }

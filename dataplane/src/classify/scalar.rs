@@ -2,7 +2,7 @@
 //! kernels (table-driven Toeplitz, slicing-by-8 CRC32C), plus the bit-by-bit Toeplitz
 //! reference used as the test oracle.
 
-use super::{ptype, Classified, ClassifyConfig, FlowKey, HashKind, Kernel, KeyKind, Rows, CHUNK};
+use super::{ptype, Classified, ClassifyConfig, FlowKey, Kernel, KeyKind, Rows, CHUNK};
 
 // ---------------------------------------------------------------------------------------------
 // Hashes
@@ -88,20 +88,19 @@ pub fn toeplitz_reference(key: &[u8], input: &[u8]) -> u32 {
 pub(crate) struct ScalarKernel;
 
 impl Kernel for ScalarKernel {
+    const BATCHED_TOEPLITZ: bool = false;
+
     #[inline(always)]
-    unsafe fn crc32c(row: &[u8; 48], len: usize) -> u32 {
-        crc32c(&row[..len.min(48)])
+    unsafe fn crc32c<const N: usize>(b: &[u8; N]) -> u32 {
+        crc32c(b)
     }
 
     #[inline(always)]
     unsafe fn hash(cfg: &ClassifyConfig, rows: &Rows, m: usize, _max_len: usize, out: &mut [u32; CHUNK]) {
+        // Not used by `run` (Toeplitz is hashed in the parse pass here); kept for completeness.
         let rows_used = rows.row.iter().zip(&rows.len).take(m);
         for (o, (row, &len)) in out.iter_mut().zip(rows_used) {
-            let input = &row[..(len as usize).min(48)];
-            *o = match cfg.hash {
-                HashKind::Toeplitz => cfg.rss.hash(input),
-                HashKind::Crc32c => crc32c(input),
-            };
+            *o = cfg.rss.hash(&row[..(len as usize).min(48)]);
         }
     }
 }
@@ -426,63 +425,142 @@ fn l4_bits(k: L4Kind) -> u32 {
     }
 }
 
-/// Parses one frame into `c` (hash 0) and writes its hash input into `row[..len]`, returning
-/// `len`. Bytes of `row` past `len` are left alone or zeroed, so a row that starts zeroed ends
-/// zero-padded (which the batched Toeplitz kernels rely on).
+/// Where the parser sends each packet's hash input.
+///
+/// The fast path hands over the input as a fixed-size view straight into the packet (for
+/// IPv4 without options and IPv6 without extension headers the RSS-order input — addresses
+/// then ports — is contiguous in the packet), so nothing is copied when the hash is computed
+/// right away.
+pub(crate) trait Sink {
+    /// The next packet is packet `i` of the call (for sinks that collect rows).
+    #[inline(always)]
+    fn at(&mut self, _i: usize) {}
+
+    /// Takes the next packet's hash input `b` (called exactly once per packet, in order) and
+    /// returns its hash, or 0 when the hash is computed later for the whole chunk.
+    fn input<const N: usize>(&mut self, b: &[u8; N]) -> u32;
+
+    /// [`input`](Self::input) for the hash input of `key` (0, 8, 12, 32 or 36 bytes).
+    #[inline(always)]
+    fn key(&mut self, key: &FlowKey) -> u32 {
+        let mut row = [0u8; 48];
+        match key.hash_input(&mut row) {
+            8 => self.input::<8>(sub(&row, 0)),
+            12 => self.input::<12>(sub(&row, 0)),
+            32 => self.input::<32>(sub(&row, 0)),
+            36 => self.input::<36>(sub(&row, 0)),
+            _ => self.input::<0>(&[]),
+        }
+    }
+}
+
+/// Scalar Toeplitz, computed in the parse pass.
+pub(crate) struct ToeplitzNow<'a>(pub(crate) &'a super::RssKey);
+
+impl Sink for ToeplitzNow<'_> {
+    #[inline(always)]
+    fn input<const N: usize>(&mut self, b: &[u8; N]) -> u32 {
+        self.0.hash(b)
+    }
+}
+
+/// The `N`-byte view of `h` at `o` (`o + N <= M`; with constant offsets, as everywhere here,
+/// the check folds away).
+#[inline(always)]
+fn sub<const M: usize, const N: usize>(h: &[u8; M], o: usize) -> &[u8; N] {
+    match h.get(o..).and_then(|t| t.first_chunk::<N>()) {
+        Some(a) => a,
+        None => unreachable!("constant offset {o} + {N} past {M}"),
+    }
+}
+
+/// Parses one frame into `c` and passes its hash input to `sink`; `c.hash`
+/// is what the sink returned.
 ///
 /// The common shapes (Ethernet or one VLAN tag; IPv4 without options or IPv6 without
-/// extension headers; TCP or non-VXLAN UDP; not a fragment) take a straight-line fast path
-/// with one length check and fixed-size reads; everything else goes through [`parse`].
+/// extension headers; TCP or non-VXLAN UDP; not a fragment; ARP) take a straight-line fast
+/// path with one length check and fixed-size reads; everything else goes through [`parse`].
 #[inline(always)]
-pub(crate) fn parse_into(d: &[u8], hash_inner: bool, c: &mut Classified, row: &mut [u8; 48]) -> usize {
-    match parse_fast(d, c, row) {
-        0 => parse_slow(d, hash_inner, c, row),
-        n => n,
+pub(crate) fn parse_into<S: Sink>(d: &[u8], hash_inner: bool, c: &mut Classified, sink: &mut S) {
+    if parse_fast(d, c, sink) {
+        return;
     }
+    // Two truncations whose outcome is fixed (the same as the general parser's).
+    let Some(h) = d.first_chunk::<14>() else {
+        // Shorter than Ethernet: nothing parsed, no key.
+        *c = Classified { ptype: ptype::MALFORMED, hash: sink.input::<0>(&[]), ..Classified::default() };
+        return;
+    };
+    let cut = match u16::from_be_bytes([h[12], h[13]]) {
+        ETH_P_IPV4 => d.len() < 14 + 20,
+        ETH_P_IPV6 => d.len() < 14 + 40,
+        _ => false,
+    };
+    if cut {
+        // Untagged IPv4/IPv6 whose header does not fit in the frame: only L2 is valid.
+        fast_l2_only(h, ptype::L2_ETHER, 14, true, c, sink);
+    } else {
+        parse_slow(d, hash_inner, c, sink);
+    }
+}
+
+/// A frame with only a valid L2 header of `l2_len` bytes (type bits `l2t`): hashed over the MAC
+/// pair, [`ptype::MALFORMED`] when `malformed`.
+#[inline(always)]
+fn fast_l2_only<const N: usize, S: Sink>(
+    h: &[u8; N],
+    l2t: u32,
+    l2_len: u16,
+    malformed: bool,
+    c: &mut Classified,
+    sink: &mut S,
+) {
+    let mut mac = [0u8; 12];
+    mac[..6].copy_from_slice(&h[6..12]);
+    mac[6..].copy_from_slice(&h[..6]);
+    let hash = sink.input::<12>(&mac);
+    let ptype = if malformed { l2t | ptype::MALFORMED } else { l2t };
+    *c = Classified { ptype, hash, l2_len, ..Classified::default() };
 }
 
 /// The general path, kept out of line so the burst loop around the fast path stays small.
 #[inline(never)]
-fn parse_slow(d: &[u8], hash_inner: bool, c: &mut Classified, row: &mut [u8; 48]) -> usize {
-    *c = parse(d, hash_inner);
-    *row = [0u8; 48]; // the fast path may have written part of it before giving up
-    c.key.hash_input(row)
+fn parse_slow<S: Sink>(d: &[u8], hash_inner: bool, c: &mut Classified, sink: &mut S) {
+    let (mut r, key) = parse(d, hash_inner);
+    r.hash = sink.key(&key);
+    *c = r;
 }
 
-/// The fast path of [`parse_into`]: returns the hash input length, or 0 (with `row` possibly
-/// scribbled on) when the frame is not one of the common shapes.
+/// The fast path of [`parse_into`]: false (with nothing written) when the frame is not one
+/// of the common shapes.
 ///
 /// One length check gives a fixed-size view of the first 60 bytes (the Ethernet minimum; 78
 /// for IPv6), and the L2 length is a const parameter, so every header read is at a constant
 /// offset into an array: no per-field bounds checks and nothing that can panic.
 #[inline(always)]
-fn parse_fast(d: &[u8], c: &mut Classified, row: &mut [u8; 48]) -> usize {
+fn parse_fast<S: Sink>(d: &[u8], c: &mut Classified, sink: &mut S) -> bool {
     let Some(h) = d.first_chunk::<60>() else {
-        return 0;
+        return false;
     };
-    match be16a(h, 12) {
-        ETH_P_IPV4 => fast_v4::<14>(d.len(), h, ptype::L2_ETHER, c, row),
-        ETH_P_IPV6 => fast_v6::<14>(d, ptype::L2_ETHER, c, row),
-        ETH_P_8021Q => match be16a(h, 16) {
-            ETH_P_IPV4 => fast_v4::<18>(d.len(), h, ptype::L2_ETHER_VLAN, c, row),
-            ETH_P_IPV6 => fast_v6::<18>(d, ptype::L2_ETHER_VLAN, c, row),
-            _ => 0,
+    // Ethertypes compared as they lie in memory: no byte swap.
+    const RAW_IPV4: u16 = ETH_P_IPV4.to_be();
+    const RAW_IPV6: u16 = ETH_P_IPV6.to_be();
+    const RAW_VLAN: u16 = ETH_P_8021Q.to_be();
+    const RAW_ARP: u16 = ETH_P_ARP.to_be();
+    let raw = |o: usize| u16::from_ne_bytes([h[o], h[o + 1]]);
+    match raw(12) {
+        RAW_IPV4 => fast_v4::<14, S>(d.len(), h, ptype::L2_ETHER, c, sink),
+        RAW_IPV6 => fast_v6::<14, S>(d, ptype::L2_ETHER, c, sink),
+        RAW_VLAN => match raw(16) {
+            RAW_IPV4 => fast_v4::<18, S>(d.len(), h, ptype::L2_ETHER_VLAN, c, sink),
+            RAW_IPV6 => fast_v6::<18, S>(d, ptype::L2_ETHER_VLAN, c, sink),
+            _ => false,
         },
-        ETH_P_ARP => {
-            let mut mac = [[0u8; 16]; 2];
-            mac[0][..6].copy_from_slice(&h[6..12]);
-            mac[1][..6].copy_from_slice(&h[..6]);
-            row[..6].copy_from_slice(&h[6..12]);
-            row[6..12].copy_from_slice(&h[..6]);
-            *c = Classified {
-                ptype: ptype::L2_ETHER_ARP,
-                l2_len: 14,
-                key: FlowKey { kind: KeyKind::Mac, src: mac[0], dst: mac[1], ..FlowKey::default() },
-                ..Classified::default()
-            };
-            12
+        RAW_ARP => {
+            fast_l2_only(h, ptype::L2_ETHER_ARP, 14, false, c, sink);
+            true
         }
-        _ => 0,
+        _ => false,
     }
 }
 
@@ -491,177 +569,202 @@ fn be16a<const N: usize>(h: &[u8; N], o: usize) -> u16 {
     u16::from_be_bytes([h[o], h[o + 1]])
 }
 
-/// TCP or non-VXLAN UDP at `l4` inside `h`, bounded by the IP end `end`:
-/// `(ptype bits, header length)`, or `None`.
+/// TCP or non-VXLAN UDP at `L4` inside `h` whose IP payload (L4 header and data) is `room`
+/// bytes, `room >= 8`: `(ptype bits, header length)`, or `None`.
+///
+/// Every range check is one unsigned compare: the fast path may decline more than the
+/// general parser does (a declined frame just takes the slow path), never less.
 #[inline(always)]
-fn fast_l4<const N: usize, const L4: usize>(h: &[u8; N], proto: u8, end: usize) -> Option<(u32, u16)> {
+fn fast_l4<const N: usize, const L4: usize>(h: &[u8; N], proto: u8, room: usize) -> Option<(u32, u16)> {
     match proto {
         IPPROTO_UDP => {
+            // 8 <= UDP length <= room, and not VXLAN.
             let ulen = be16a(h, L4 + 4) as usize;
-            (ulen >= 8 && L4 + ulen <= end && be16a(h, L4 + 2) != super::VXLAN_PORT).then_some((ptype::L4_UDP, 8))
+            (ulen.wrapping_sub(8) <= room - 8 && be16a(h, L4 + 2) != super::VXLAN_PORT).then_some((ptype::L4_UDP, 8))
         }
         IPPROTO_TCP => {
+            // 20 <= data offset <= room.
             let doff = (h[L4 + 12] >> 4) as usize * 4;
-            (doff >= 20 && L4 + doff <= end).then_some((ptype::L4_TCP, doff as u16))
+            (doff >= 20 && doff <= room).then_some((ptype::L4_TCP, doff as u16))
         }
         _ => None,
     }
 }
 
 #[inline(always)]
-fn fast_v4<const L2: usize>(len: usize, h: &[u8; 60], l2t: u32, c: &mut Classified, row: &mut [u8; 48]) -> usize {
-    // IHL 5 only; no fragment (MF clear, offset 0).
-    if h[L2] != 0x45 || h[L2 + 6] & 0x3f != 0 || h[L2 + 7] != 0 {
-        return 0;
+fn fast_v4<const L2: usize, S: Sink>(len: usize, h: &[u8; 60], l2t: u32, c: &mut Classified, sink: &mut S) -> bool {
+    // Version 4, IHL 5 (byte 0) and no fragment (MF clear, offset 0: bytes 6 and 7), in one
+    // masked compare of the first 8 header bytes.
+    let w = u64::from_le_bytes(*sub(h, L2));
+    if w & 0xff3f_0000_0000_00ff != 0x45 {
+        // Not version 4 or IHL < 5 (the header is inside the 60 bytes): an invalid IPv4
+        // header, so only L2 is valid, as the general parser reports it.
+        let vihl = h[L2];
+        if vihl >> 4 != 4 || vihl & 15 < 5 {
+            fast_l2_only(h, l2t, L2 as u16, true, c, sink);
+            return true;
+        }
+        return false;
     }
-    let end = L2 + be16a(h, L2 + 2) as usize;
-    if end > len {
-        return 0;
+    // 28 <= total length <= what the frame holds (len >= 60, so no underflow).
+    let tot = u16::from_be((w >> 16) as u16) as usize;
+    if tot.wrapping_sub(28) > len - L2 - 28 {
+        return false;
     }
     let proto = h[L2 + 9];
-    // A total length too short for the L4 header fails the `L4 + len <= end` checks.
     let l4 = match L2 {
-        14 => fast_l4::<60, 34>(h, proto, end),
-        _ => fast_l4::<60, 38>(h, proto, end),
+        14 => fast_l4::<60, 34>(h, proto, tot - 20),
+        _ => fast_l4::<60, 38>(h, proto, tot - 20),
     };
     let Some((l4t, l4_len)) = l4 else {
-        return 0;
+        return false;
     };
-    let (ip, p) = (L2 + 12, L2 + 20);
-    row[..8].copy_from_slice(&h[ip..ip + 8]);
-    row[8..12].copy_from_slice(&h[p..p + 4]);
-    let mut a = [[0u8; 16]; 2];
-    a[0][..4].copy_from_slice(&h[ip..ip + 4]);
-    a[1][..4].copy_from_slice(&h[ip + 4..ip + 8]);
+    // Source, destination address and the ports: 12 contiguous bytes in RSS order.
+    let hash = sink.input::<12>(sub(h, L2 + 12));
     *c = Classified {
         ptype: l2t | ptype::L3_IPV4 | l4t,
-        hash: 0,
+        hash,
         l2_len: L2 as u16,
         l3_len: 20,
         l4_len,
-        inner_l2_len: 0,
-        inner_l3_len: 0,
-        inner_l4_len: 0,
-        key: FlowKey {
-            kind: KeyKind::Ipv4,
-            proto,
-            has_ports: true,
-            sport: be16a(h, p),
-            dport: be16a(h, p + 2),
-            src: a[0],
-            dst: a[1],
-        },
+        ..Classified::default()
     };
-    12
+    true
 }
 
 #[inline(always)]
-fn fast_v6<const L2: usize>(d: &[u8], l2t: u32, c: &mut Classified, row: &mut [u8; 48]) -> usize {
+fn fast_v6<const L2: usize, S: Sink>(d: &[u8], l2t: u32, c: &mut Classified, sink: &mut S) -> bool {
     let Some(h) = d.first_chunk::<78>() else {
-        return 0;
+        return false;
     };
-    let end = L2 + 40 + be16a(h, L2 + 4) as usize;
-    if h[L2] >> 4 != 6 || end > d.len() {
-        return 0;
+    // 8 <= payload length <= what the frame holds (len >= 78, so no underflow).
+    let plen = be16a(h, L2 + 4) as usize;
+    if h[L2] >> 4 != 6 || plen.wrapping_sub(8) > d.len() - L2 - 48 {
+        return false;
     }
     let proto = h[L2 + 6];
     let l4 = match L2 {
-        14 => fast_l4::<78, 54>(h, proto, end),
-        _ => fast_l4::<78, 58>(h, proto, end),
+        14 => fast_l4::<78, 54>(h, proto, plen),
+        _ => fast_l4::<78, 58>(h, proto, plen),
     };
     let Some((l4t, l4_len)) = l4 else {
-        return 0;
+        return false;
     };
-    let (ip, p) = (L2 + 8, L2 + 40);
-    row[..32].copy_from_slice(&h[ip..ip + 32]);
-    row[32..36].copy_from_slice(&h[p..p + 4]);
-    let mut a = [[0u8; 16]; 2];
-    a[0].copy_from_slice(&h[ip..ip + 16]);
-    a[1].copy_from_slice(&h[ip + 16..ip + 32]);
+    // Source, destination address and the ports: 36 contiguous bytes in RSS order.
+    let hash = sink.input::<36>(sub(h, L2 + 8));
     *c = Classified {
         ptype: l2t | ptype::L3_IPV6 | l4t,
-        hash: 0,
+        hash,
         l2_len: L2 as u16,
         l3_len: 40,
         l4_len,
-        inner_l2_len: 0,
-        inner_l3_len: 0,
-        inner_l4_len: 0,
-        key: FlowKey {
-            kind: KeyKind::Ipv6,
-            proto,
-            has_ports: true,
-            sport: be16a(h, p),
-            dport: be16a(h, p + 2),
-            src: a[0],
-            dst: a[1],
-        },
+        ..Classified::default()
     };
-    36
+    true
 }
 
-/// Parses one frame. The hash is left 0; the key is the one to hash.
+/// The key [`parse`] hashed for the frame `d` that yielded `c`, read back from the packet at
+/// the offsets in `c` (the L3 header is parsed again; nothing else is).
+pub(crate) fn key_of(c: &Classified, d: &[u8]) -> FlowKey {
+    let (v4, v6, off) = if c.inner_key {
+        let Some(o) = c.inner_offset() else {
+            return FlowKey::default();
+        };
+        let l3 = c.ptype & ptype::INNER_L3_MASK;
+        (
+            l3 == ptype::INNER_L3_IPV4 || l3 == ptype::INNER_L3_IPV4_EXT,
+            l3 == ptype::INNER_L3_IPV6 || l3 == ptype::INNER_L3_IPV6_EXT,
+            o + c.inner_l2_len as usize,
+        )
+    } else {
+        let l3 = c.ptype & ptype::L3_MASK;
+        (
+            l3 == ptype::L3_IPV4 || l3 == ptype::L3_IPV4_EXT,
+            l3 == ptype::L3_IPV6 || l3 == ptype::L3_IPV6_EXT,
+            c.l3_offset(),
+        )
+    };
+    // The L3 header was valid within its bounds (the frame, or the UDP datagram of a VXLAN
+    // packet), so it is valid within the whole frame too and parses to the same key.
+    if v4 {
+        return parse_ipv4(d, off, d.len()).key;
+    }
+    if v6 {
+        return parse_ipv6(d, off, d.len()).key;
+    }
+    let mut key = FlowKey::default();
+    if c.ptype & ptype::L2_MASK != 0 {
+        key.kind = KeyKind::Mac;
+        copy_to(&mut key.dst, d, 0, 6);
+        copy_to(&mut key.src, d, 6, 6);
+    }
+    key
+}
+
+/// Parses one frame: the record (hash left 0) and the key to hash.
 #[inline(always)]
-pub(crate) fn parse(d: &[u8], hash_inner: bool) -> Classified {
+pub(crate) fn parse(d: &[u8], hash_inner: bool) -> (Classified, FlowKey) {
     let mut c = Classified::default();
+    let mut key = FlowKey::default();
     let end = d.len();
     let Some(l2) = parse_l2(d, 0, end) else {
         c.ptype = ptype::MALFORMED;
-        return c;
+        return (c, key);
     };
     c.ptype = l2_bits(l2.kind, false);
     c.l2_len = l2.len as u16;
-    c.key.kind = KeyKind::Mac;
-    copy_to(&mut c.key.dst, d, 0, 6);
-    copy_to(&mut c.key.src, d, 6, 6);
+    key.kind = KeyKind::Mac;
+    copy_to(&mut key.dst, d, 0, 6);
+    copy_to(&mut key.src, d, 6, 6);
     if l2.malformed {
         c.ptype |= ptype::MALFORMED;
-        return c;
+        return (c, key);
     }
     let ip = parse_ip(d, l2.len, l2.ethertype, end);
     if ip.malformed {
         c.ptype |= ptype::MALFORMED;
     }
     if ip.l3 == L3Kind::None {
-        return c;
+        return (c, key);
     }
     c.ptype |= l3_bits(ip.l3, false) | l4_bits(ip.l4);
     c.l3_len = ip.l3_len as u16;
     c.l4_len = ip.l4_len as u16;
-    c.key = ip.key;
+    key = ip.key;
 
     // VXLAN: UDP to 4789 with room for the VXLAN header and the I flag set.
     if ip.l4 != L4Kind::Udp || ip.key.dport != super::VXLAN_PORT {
-        return c;
+        return (c, key);
     }
     let vx = ip.udp_payload;
     let vend = ip.udp_end;
     if vx + 8 > vend || byte(d, vx) & 0x08 == 0 {
-        return c;
+        return (c, key);
     }
     c.ptype |= ptype::TUNNEL_VXLAN;
     let Some(il2) = parse_l2(d, vx + 8, vend) else {
         c.ptype |= ptype::MALFORMED;
-        return c;
+        return (c, key);
     };
     c.ptype |= l2_bits(il2.kind, true);
     c.inner_l2_len = il2.len as u16;
     if il2.malformed {
         c.ptype |= ptype::MALFORMED;
-        return c;
+        return (c, key);
     }
     let iip = parse_ip(d, vx + 8 + il2.len, il2.ethertype, vend);
     if iip.malformed {
         c.ptype |= ptype::MALFORMED;
     }
     if iip.l3 == L3Kind::None {
-        return c;
+        return (c, key);
     }
     c.ptype |= l3_bits(iip.l3, true) | (l4_bits(iip.l4) << 16);
     c.inner_l3_len = iip.l3_len as u16;
     c.inner_l4_len = iip.l4_len as u16;
     if hash_inner {
-        c.key = iip.key;
+        key = iip.key;
+        c.inner_key = true;
     }
-    c
+    (c, key)
 }

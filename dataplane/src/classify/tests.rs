@@ -243,14 +243,14 @@ struct Expect {
     key: FlowKey,
 }
 
-fn expect_of(c: &Classified) -> Expect {
+fn expect_of(c: &Classified, frame: &[u8]) -> Expect {
     Expect {
         ptype: c.ptype,
         l2_len: c.l2_len,
         l3_len: c.l3_len,
         l4_len: c.l4_len,
         inner: (c.inner_l2_len, c.inner_l3_len, c.inner_l4_len),
-        key: c.key,
+        key: c.flow_key(frame),
     }
 }
 
@@ -447,9 +447,10 @@ fn arp_and_unknown_ethertypes_hash_the_mac_pair() {
     let cfg = ClassifyConfig::crc32c();
     let c = classify_one(&ARP_REQUEST, &cfg);
     assert_eq!(c.ptype, ptype::L2_ETHER_ARP);
-    assert_eq!(c.key.kind, KeyKind::Mac);
-    assert_eq!(&c.key.src[..6], &ARP_REQUEST[6..12]);
-    assert_eq!(&c.key.dst[..6], &ARP_REQUEST[..6]);
+    let key = c.flow_key(&ARP_REQUEST);
+    assert_eq!(key.kind, KeyKind::Mac);
+    assert_eq!(&key.src[..6], &ARP_REQUEST[6..12]);
+    assert_eq!(&key.dst[..6], &ARP_REQUEST[..6]);
     let mut input = ARP_REQUEST[6..12].to_vec();
     input.extend_from_slice(&ARP_REQUEST[..6]);
     assert_eq!(c.hash, crc32c(&input));
@@ -461,11 +462,12 @@ fn malformed_frames_report_the_valid_prefix() {
     let cfg = ClassifyConfig::default();
     // Shorter than Ethernet: nothing, hash 0.
     let c = classify_one(&[0u8; 13], &cfg);
-    assert_eq!((c.ptype, c.hash, c.key.kind), (ptype::MALFORMED, 0, KeyKind::None));
+    assert_eq!((c.ptype, c.hash, c.flow_key(&[0u8; 13]).kind), (ptype::MALFORMED, 0, KeyKind::None));
     // Truncated VLAN tag.
-    let c = classify_one(&eth(&[], 0x8100)[..], &cfg);
+    let f = eth(&[], 0x8100);
+    let c = classify_one(&f, &cfg);
     assert_eq!(c.ptype, ptype::L2_ETHER | ptype::MALFORMED);
-    assert_eq!(c.key.kind, KeyKind::Mac);
+    assert_eq!(c.flow_key(&f).kind, KeyKind::Mac);
     assert_ne!(c.hash, 0);
     // IPv4 header cut short.
     let mut f = eth(&[], 0x0800);
@@ -485,7 +487,8 @@ fn malformed_frames_report_the_valid_prefix() {
     f.extend_from_slice(&tcp(1, 2, 0)[..10]);
     let c = classify_one(&f, &cfg);
     assert_eq!(c.ptype, ptype::L2_ETHER | ptype::L3_IPV4 | ptype::MALFORMED);
-    assert_eq!((c.key.kind, c.key.has_ports, c.l4_len), (KeyKind::Ipv4, false, 0));
+    let key = c.flow_key(&f);
+    assert_eq!((key.kind, key.has_ports, c.l4_len), (KeyKind::Ipv4, false, 0));
     assert_eq!(c.hash, toeplitz_reference(&DEFAULT_RSS_KEY, &[1, 1, 1, 1, 2, 2, 2, 2]));
     // IPv4 total length beyond the frame.
     let mut f = eth(&[], 0x0800);
@@ -522,8 +525,10 @@ fn vxlan_reports_inner_layers_and_hashes_inner_on_request() {
         assert_eq!(c.inner_offset(), Some(14 + 20 + 8 + 8));
         assert_eq!((c.inner_l2_len, c.inner_l3_len, c.inner_l4_len), (14, 20, 20));
         let want_src = if inner_hash { [10, 0, 0, 1] } else { [192, 0, 2, 1] };
-        assert_eq!(&c.key.src[..4], &want_src);
-        assert_eq!(c.hash, hash_of(&cfg, &c.key));
+        assert_eq!(c.inner_key, inner_hash);
+        let key = c.flow_key(&f);
+        assert_eq!(&key.src[..4], &want_src);
+        assert_eq!(c.hash, hash_of(&cfg, &key));
     }
 }
 
@@ -588,7 +593,12 @@ fn assert_all_agree(frames: &[&[u8]]) -> Result<(), TestCaseError> {
     for cfg in configs() {
         classify_slices_with(Impl::Scalar, frames, &cfg, &mut want).unwrap();
         for (f, w) in frames.iter().zip(&want) {
-            prop_assert_eq!(w.hash, hash_of(&cfg, &w.key), "scalar hash vs bitwise oracle, {:02x?}", f);
+            // The general parser alone (no fast path) is the oracle for the record and the key.
+            let (mut full, key) = scalar::parse(f, cfg.hash_inner);
+            full.hash = w.hash;
+            prop_assert_eq!(*w, full, "fast path vs general parser, {:02x?}", f);
+            prop_assert_eq!(w.flow_key(f), key, "flow_key vs parser key, {:02x?}", f);
+            prop_assert_eq!(w.hash, hash_of(&cfg, &key), "scalar hash vs bitwise oracle, {:02x?}", f);
         }
         for imp in available() {
             got.fill(Classified::default());
@@ -611,7 +621,7 @@ proptest! {
         let (f, e) = gen_frame(&mut r, true, inner);
         let cfg = ClassifyConfig::default().with_hash_inner(inner);
         let c = classify_one_with(Impl::Scalar, &f, &cfg).unwrap();
-        prop_assert_eq!(expect_of(&c), e, "frame {:02x?}", f);
+        prop_assert_eq!(expect_of(&c, &f), e, "frame {:02x?}", f);
         prop_assert_eq!(c.hash, hash_of(&cfg, &e.key));
     }
 
