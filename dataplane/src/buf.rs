@@ -25,7 +25,7 @@ pub struct PacketMeta {
     pub l3_len: u16,
     /// Length of the L4 header in bytes.
     pub l4_len: u8,
-    /// Receive timestamp in timer cycles ([`crate::time::cycles`]), 0 when not stamped.
+    /// Receive timestamp in timer cycles ([`crate::arch::cycles`]), 0 when not stamped.
     pub timestamp: u64,
 }
 

@@ -14,7 +14,7 @@
 //! Statistics are [`Counter`]s written only by the owning lcore and summed by the control
 //! thread ([`Runtime::port_stats`]).
 //!
-//! **Pipeline mode** for ports with a single queue: an rx lcore runs a [`Distributor`] that
+//! **Pipeline mode** for ports with a single queue: an rx lcore runs a [`Distributor`](crate::fwd::Distributor) that
 //! spreads packets by flow hash over internal ring ports, and worker lcores receive from those
 //! rings (see [`pipeline_rings`]). Stopping drains it in order: rx lcores stop and flush into
 //! the rings, workers empty the rings, then everyone flushes tx and exits, so every mbuf

@@ -72,7 +72,7 @@ impl Default for TxConfig {
 /// What a sender did.
 #[derive(Debug, Clone, Default)]
 pub struct TxResult {
-    /// Packets handed to the port, per flow (sequence numbers 0..sent[i]).
+    /// Packets handed to the port, per flow (sequence numbers `0..sent[i]`).
     pub sent: Vec<u64>,
     /// Seconds from the first to the last burst.
     pub elapsed_s: f64,

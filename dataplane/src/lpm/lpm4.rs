@@ -469,7 +469,7 @@ impl Lpm4 {
     /// that is by how few instructions (and, above all, how few instructions waiting for a
     /// load) each address puts in its reorder window. Hence: four independent lookups per
     /// step, no prefetch (it only duplicates the loads), the answer computed from the entry
-    /// without a flag test ([`answer`]), and the hit count taken afterwards from the
+    /// without a flag test (`answer`), and the hit count taken afterwards from the
     /// output rather than accumulated per address (a running sum makes every address's
     /// add wait for all the loads before it). Measured faster here than prefetching ahead,
     /// AVX2 gathers, or a pass of loads followed by a pass of fix-ups, on the bench's

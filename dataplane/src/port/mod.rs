@@ -222,7 +222,7 @@ pub type BoxTx<B> = Box<dyn TxQueue<Buf = B>>;
 pub struct PortInfo {
     /// Name (interface, file, vdev).
     pub name: String,
-    /// Backend ("null", "ring", "pcap", "af_xdp", "af_packet", "dpdk:<driver>").
+    /// Backend ("null", "ring", "pcap", "af_xdp", "af_packet", `"dpdk:<driver>"`).
     pub driver: String,
     /// Receive queues.
     pub rx_queues: u16,

@@ -33,7 +33,7 @@ pub struct NullConfig {
 }
 
 impl NullConfig {
-    /// One rx and one tx queue, 64-byte frames, MAC 02:00:00:00:00:<id>.
+    /// One rx and one tx queue, 64-byte frames, MAC `02:00:00:00:00:<id>`.
     pub fn new(id: u16) -> Self {
         NullConfig {
             name: format!("null{id}"),

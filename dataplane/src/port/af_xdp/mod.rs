@@ -18,7 +18,7 @@
 //! # The XDP program
 //! Loaded and attached with raw `bpf(2)` calls, not libbpf/libxdp (a C -sys dependency and
 //! an ELF object built with clang) nor aya (a large dependency tree for one map and one
-//! program): the program is five instructions (see [`bpf`]) assembled in Rust, so the build
+//! program): the program is five instructions (see `bpf.rs`) assembled in Rust, so the build
 //! needs no clang, BTF or C toolchain, and this works on any kernel with BPF links for XDP
 //! (5.9+). It is attached through a BPF link (`BPF_LINK_CREATE`), native mode first, then
 //! generic: the kernel detaches it when the link's descriptor is closed — on drop, and also
