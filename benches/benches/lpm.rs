@@ -14,6 +14,8 @@
 //! non-inlined call per burst of 32 (ours through `our_bulk`), black-box each burst's
 //! output, and read the same key array in the same order. Before timing, every key is
 //! checked to get the same answer from both tables in every form.
+//! `lpm4_lookup_1m` and the second interleaved table time the IPv4 burst loops over one
+//! million distinct keys (DRAM-bound: their tbl24 lines do not fit in any cache).
 //! Table construction happens once, outside the timed loops; build times, per-route
 //! delete and add times on a sample of routes (ours beside DPDK's) and memory figures are
 //! printed to stderr.
@@ -54,6 +56,9 @@ const DIST4: [(u8, u32); 22] = [
 
 /// Keys per timed pass.
 const KEYS: usize = 1 << 16;
+/// Keys of the memory-bound IPv4 case: one million distinct addresses, whose tbl24 lines
+/// (~1 M of them, 64 MiB) do not fit in any cache, so nearly every lookup goes to DRAM.
+const KEYS_1M: usize = 1 << 20;
 /// Burst size of the burst lookups (the worker's rx burst).
 const BURST: usize = 32;
 
@@ -102,16 +107,30 @@ fn routes4(rng: &mut Rng) -> Vec<(u32, u8, u32)> {
 
 /// Keys: 7/8 inside a random route, 1/8 in 224.0.0.0/3 (no route there).
 fn keys4(rng: &mut Rng, routes: &[(u32, u8, u32)]) -> Vec<u32> {
-    (0..KEYS)
-        .map(|_| {
-            if rng.below(8) == 0 {
-                (224 << 24) | (rng.next() as u32 & 0x1fff_ffff)
-            } else {
-                let (p, d, _) = routes[rng.below(routes.len() as u64) as usize];
-                p | (rng.next() as u32 & !mask4(d))
-            }
-        })
-        .collect()
+    (0..KEYS).map(|_| key4(rng, routes)).collect()
+}
+
+/// `KEYS_1M` distinct keys drawn as in `keys4`, in random order.
+fn keys4_distinct(rng: &mut Rng, routes: &[(u32, u8, u32)]) -> Vec<u32> {
+    let mut seen = std::collections::HashSet::with_capacity(KEYS_1M);
+    let mut v = Vec::with_capacity(KEYS_1M);
+    while v.len() < KEYS_1M {
+        let k = key4(rng, routes);
+        if seen.insert(k) {
+            v.push(k);
+        }
+    }
+    v
+}
+
+/// One key: inside a random route (7/8) or in 224.0.0.0/3 (1/8).
+fn key4(rng: &mut Rng, routes: &[(u32, u8, u32)]) -> u32 {
+    if rng.below(8) == 0 {
+        (224 << 24) | (rng.next() as u32 & 0x1fff_ffff)
+    } else {
+        let (p, d, _) = routes[rng.below(routes.len() as u64) as usize];
+        p | (rng.next() as u32 & !mask4(d))
+    }
 }
 
 /// Fewest TSC cycles per key over 50 passes of `f` over the `KEYS` keys.
@@ -370,6 +389,7 @@ fn bench_lpm4(c: &mut Criterion) {
     let mut rng = Rng(0x5eed_1e55);
     let routes = routes4(&mut rng);
     let keys = keys4(&mut rng, &routes);
+    let keys_1m = keys4_distinct(&mut rng, &routes);
     let (mut t, took) = build4(&routes);
     let misses = keys.iter().filter(|&&k| t.lookup(k).is_none()).count();
     eprintln!(
@@ -409,9 +429,12 @@ fn bench_lpm4(c: &mut Criterion) {
         t.bulk_impl()
     );
     #[cfg(feature = "dpdk")]
-    let d = build_rte4(&t, &routes, &keys);
+    let d = build_rte4(&t, &routes, &keys, &keys_1m);
     #[cfg(feature = "dpdk")]
-    interleaved4(&mut t, &d, &keys);
+    {
+        interleaved4(&mut t, &d, &keys, "65536 keys", ROUNDS);
+        interleaved4(&mut t, &d, &keys_1m, "1M distinct keys", ROUNDS_1M);
+    }
 
     let mut g = c.benchmark_group("lpm4_lookup");
     g.throughput(Throughput::Elements(KEYS as u64));
@@ -500,6 +523,31 @@ fn bench_lpm4(c: &mut Criterion) {
     }
     g.finish();
 
+    // Memory-bound: the same burst loops over one million distinct keys (DRAM latency).
+    let mut g = c.benchmark_group("lpm4_lookup_1m");
+    g.throughput(Throughput::Elements(KEYS_1M as u64));
+    g.sample_size(10).warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(3));
+    g.bench_function(format!("rust_burst{BURST}_{detected:?}").to_lowercase(), |b| {
+        b.iter(|| {
+            let mut hits = 0;
+            for chunk in black_box(&keys_1m).chunks_exact(BURST) {
+                hits += our_bulk(&t, chunk, &mut out);
+                black_box(&out);
+            }
+            hits
+        })
+    });
+    #[cfg(feature = "dpdk")]
+    g.bench_function(format!("dpdk_bulk{BURST}"), |b| {
+        b.iter(|| {
+            for chunk in black_box(&keys_1m).chunks_exact(BURST) {
+                d.lookup_bulk(chunk, &mut out);
+                black_box(&out);
+            }
+        })
+    });
+    g.finish();
+
     // Update cost on the full table: delete a route and add it back (two operations).
     let mut g = c.benchmark_group("lpm4_update");
     g.sample_size(20).warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(3));
@@ -582,7 +630,7 @@ fn report_updates(what: &str, label: &str, n: usize, ours: (f64, f64), theirs: (
 /// build time and footprint, and checks that it answers every key as `t` does in all three
 /// lookup forms: a mismatch would make the timings meaningless.
 #[cfg(feature = "dpdk")]
-fn build_rte4(t: &Lpm4, routes: &[(u32, u8, u32)], keys: &[u32]) -> rte::Lpm4 {
+fn build_rte4(t: &Lpm4, routes: &[(u32, u8, u32)], keys: &[u32], keys_1m: &[u32]) -> rte::Lpm4 {
     rte::eal();
     let cfg = t.config();
     let (heap0, thp0) = (rte::heap_alloc_bytes(), rte::anon_huge_kib());
@@ -607,7 +655,7 @@ fn build_rte4(t: &Lpm4, routes: &[(u32, u8, u32)], keys: &[u32]) -> rte::Lpm4 {
     let mut ours = vec![0u32; BURST];
     let mut raw = vec![0u32; BURST];
     let mut x4 = [0u32; 4];
-    for chunk in keys.chunks_exact(BURST) {
+    for chunk in keys.chunks_exact(BURST).chain(keys_1m.chunks_exact(BURST)) {
         t.lookup_bulk(chunk, &mut ours);
         d.lookup_bulk(chunk, &mut raw);
         for (i, &k) in chunk.iter().enumerate() {
@@ -622,7 +670,7 @@ fn build_rte4(t: &Lpm4, routes: &[(u32, u8, u32)], keys: &[u32]) -> rte::Lpm4 {
             assert_eq!(&x4[..], w, "rte_lpm_lookupx4 {q:x?}");
         }
     }
-    eprintln!("lpm4 dpdk: rte_lpm agrees with Lpm4 on all {} keys (single, bulk, x4)", keys.len());
+    eprintln!("lpm4 dpdk: rte_lpm agrees with Lpm4 on all {} + {} keys (single, bulk, x4)", keys.len(), keys_1m.len());
     // Best of 50 passes, as for ours above.
     let single = best_cycles(|| keys.iter().map(|&k| d.lookup(k).unwrap_or(MISS) as usize).sum());
     let bulk = best_cycles(|| {
@@ -641,6 +689,9 @@ fn build_rte4(t: &Lpm4, routes: &[(u32, u8, u32)], keys: &[u32]) -> rte::Lpm4 {
 /// Rounds of the interleaved side-by-side burst timing.
 #[cfg(feature = "dpdk")]
 const ROUNDS: usize = 200;
+/// Rounds of the same timing over the `KEYS_1M` keys (each pass is 16 times longer).
+#[cfg(feature = "dpdk")]
+const ROUNDS_1M: usize = 50;
 
 /// Burst lookups side by side, interleaved: each round times one pass over the keys for
 /// every contender in turn (after one untimed pass, the fastest of three timed passes, in
@@ -649,7 +700,7 @@ const ROUNDS: usize = 200;
 /// criterion's groups, which time one function after the other for seconds each, can put
 /// a 2x swing of the load between two functions; here both sides see the same load.
 #[cfg(feature = "dpdk")]
-fn interleaved4(t: &mut Lpm4, d: &rte::Lpm4, keys: &[u32]) {
+fn interleaved4(t: &mut Lpm4, d: &rte::Lpm4, keys: &[u32], label: &str, rounds: usize) {
     let mut out = vec![0u32; BURST];
     let names = ["rte_lpm_lookup_bulk", "rte_lpm_lookup_bulk+check", "ours scalar", "ours avx2"];
     let mut cyc: Vec<Vec<f64>> = vec![Vec::new(); names.len()];
@@ -690,7 +741,7 @@ fn interleaved4(t: &mut Lpm4, d: &rte::Lpm4, keys: &[u32]) {
         }
     };
     let avx2 = t.set_bulk_impl(BulkImpl::Avx2);
-    for _ in 0..ROUNDS {
+    for _ in 0..rounds {
         for (which, c) in cyc.iter_mut().enumerate() {
             if which == 3 && !avx2 {
                 continue;
@@ -714,10 +765,10 @@ fn interleaved4(t: &mut Lpm4, d: &rte::Lpm4, keys: &[u32]) {
         if cyc[i].is_empty() {
             continue;
         }
-        let ratio = median((0..ROUNDS).map(|r| cyc[0][r] / cyc[i][r]).collect());
+        let ratio = median((0..rounds).map(|r| cyc[0][r] / cyc[i][r]).collect());
         let min = cyc[i].iter().copied().fold(f64::MAX, f64::min);
         eprintln!(
-            "lpm4 interleaved burst{BURST} ({ROUNDS} rounds): {name:27} median {:5.2} min {min:5.2} TSC cycles/lookup; \
+            "lpm4 interleaved burst{BURST}, {label} ({rounds} rounds): {name:27} median {:5.2} min {min:5.2} TSC cycles/lookup; \
              speed vs rte_lpm_lookup_bulk: median of per-round ratios {ratio:.3}",
             median(cyc[i].clone())
         );
