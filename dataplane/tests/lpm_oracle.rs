@@ -63,7 +63,7 @@ fn ops4() -> impl Strategy<Value = Vec<Op<u32>>> {
     )
 }
 
-fn check4(t: &Lpm4, routes: &[(u32, u8, u32)], probes: &[u32]) -> Result<(), TestCaseError> {
+fn check4(t: &mut Lpm4, routes: &[(u32, u8, u32)], probes: &[u32]) -> Result<(), TestCaseError> {
     let mut addrs: Vec<u32> = probes.to_vec();
     for &(p, d, _) in routes {
         addrs.extend([p, p | !mask4(d), p.wrapping_sub(1), (p | !mask4(d)).wrapping_add(1)]);
@@ -79,6 +79,17 @@ fn check4(t: &Lpm4, routes: &[(u32, u8, u32)], probes: &[u32]) -> Result<(), Tes
     out.fill(0);
     t.lookup_bulk_scalar(&addrs, &mut out);
     prop_assert_eq!(&out, &want);
+    // Every burst implementation this CPU has (AVX2 is not the x86 default), then back.
+    let default = t.bulk_impl();
+    for imp in [BulkImpl::Scalar, BulkImpl::Avx2, BulkImpl::Neon] {
+        if t.set_bulk_impl(imp) {
+            out.fill(0);
+            let hits = t.lookup_bulk(&addrs, &mut out);
+            prop_assert_eq!(&out, &want, "{:?}", imp);
+            prop_assert_eq!(hits, want.iter().filter(|&&w| w != MISS).count(), "{:?}", imp);
+        }
+    }
+    prop_assert!(t.set_bulk_impl(default));
     prop_assert_eq!(t.len(), routes.len());
     Ok(())
 }
@@ -124,13 +135,13 @@ proptest! {
                 }
             }
         }
-        check4(&t, &routes, &probes)?;
+        check4(&mut t, &routes, &probes)?;
         // Deleting everything must return every group.
         for (p, d, h) in routes.drain(..) {
             prop_assert_eq!(t.delete(p, d), Ok(h));
         }
         prop_assert_eq!(t.tbl8_groups_in_use(), 0);
-        check4(&t, &routes, &probes)?;
+        check4(&mut t, &routes, &probes)?;
     }
 }
 
