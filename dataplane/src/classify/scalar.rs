@@ -487,8 +487,10 @@ pub(crate) fn parse_into<S: Sink>(d: &[u8], hash_inner: bool, c: &mut Classified
     }
 }
 
-/// Everything [`parse_fast`] declined, kept out of line so the burst loop around the fast path
-/// stays small and carries no state for it.
+/// Everything [`parse_fast`] declined, kept out of line (and cold, so the fast path's blocks are
+/// laid out straight) so the burst loop around the fast path stays small and carries no state
+/// for it.
+#[cold]
 #[inline(never)]
 fn parse_fallback<S: Sink>(d: &[u8], hash_inner: bool, c: &mut Classified, sink: &mut S) {
     // Two truncations whose outcome is fixed (the same as the general parser's).
@@ -564,6 +566,11 @@ fn parse_fast<S: Sink>(d: &[u8], c: &mut Classified, sink: &mut S) -> bool {
     }
 }
 
+/// Marks the branch calling it as unlikely (`core::hint::cold_path` is newer than the MSRV).
+#[cold]
+#[inline]
+fn cold() {}
+
 #[inline(always)]
 fn be16a<const N: usize>(h: &[u8; N], o: usize) -> u16 {
     u16::from_be_bytes([h[o], h[o + 1]])
@@ -597,6 +604,7 @@ fn fast_v4<const L2: usize, S: Sink>(len: usize, h: &[u8; 60], l2t: u32, c: &mut
     // masked compare of the first 8 header bytes.
     let w = u64::from_le_bytes(*sub(h, L2));
     if w & 0xff3f_0000_0000_00ff != 0x45 {
+        cold();
         // Not version 4 or IHL < 5 (the header is inside the 60 bytes): an invalid IPv4
         // header, so only L2 is valid, as the general parser reports it.
         let vihl = h[L2];
