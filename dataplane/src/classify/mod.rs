@@ -554,14 +554,24 @@ impl scalar::Sink for RowSink<'_> {
 /// Parses `items` into `out`, the hashes coming from `sink`.
 #[inline(always)]
 fn parse_all<T: Frame, S: scalar::Sink>(items: &[T], hash_inner: bool, out: &mut [Classified], sink: &mut S) {
+    /// Packets prefetched ahead of the one being parsed.
+    const AHEAD: usize = 4;
     let n = items.len().min(out.len());
     let (items, out) = (&items[..n], &mut out[..n]);
-    for i in 0..n {
-        if let Some(next) = items.get(i + 4) {
-            crate::arch::prefetch(next.frame().as_ptr());
-        }
+    // Two loops, so the main one prefetches unconditionally and the last `AHEAD` packets
+    // (nothing left to prefetch) pay no per-packet check for it.
+    // (`i + AHEAD < n` as the loop condition is what lets LLVM drop the bounds checks.)
+    let mut i = 0;
+    while i + AHEAD < n {
+        crate::arch::prefetch(items[i + AHEAD].frame().as_ptr());
         sink.at(i);
         scalar::parse_into(items[i].frame(), hash_inner, &mut out[i], sink);
+        i += 1;
+    }
+    while i < n {
+        sink.at(i);
+        scalar::parse_into(items[i].frame(), hash_inner, &mut out[i], sink);
+        i += 1;
     }
 }
 

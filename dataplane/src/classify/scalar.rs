@@ -482,9 +482,17 @@ fn sub<const M: usize, const N: usize>(h: &[u8; M], o: usize) -> &[u8; N] {
 /// path with one length check and fixed-size reads; everything else goes through [`parse`].
 #[inline(always)]
 pub(crate) fn parse_into<S: Sink>(d: &[u8], hash_inner: bool, c: &mut Classified, sink: &mut S) {
-    if parse_fast(d, c, sink) {
-        return;
+    if !parse_fast(d, c, sink) {
+        parse_fallback(d, hash_inner, c, sink);
     }
+}
+
+/// Everything [`parse_fast`] declined, kept out of line (and cold, so the fast path's blocks are
+/// laid out straight) so the burst loop around the fast path stays small and carries no state
+/// for it.
+#[cold]
+#[inline(never)]
+fn parse_fallback<S: Sink>(d: &[u8], hash_inner: bool, c: &mut Classified, sink: &mut S) {
     // Two truncations whose outcome is fixed (the same as the general parser's).
     let Some(h) = d.first_chunk::<14>() else {
         // Shorter than Ethernet: nothing parsed, no key.
@@ -500,7 +508,9 @@ pub(crate) fn parse_into<S: Sink>(d: &[u8], hash_inner: bool, c: &mut Classified
         // Untagged IPv4/IPv6 whose header does not fit in the frame: only L2 is valid.
         fast_l2_only(h, ptype::L2_ETHER, 14, true, c, sink);
     } else {
-        parse_slow(d, hash_inner, c, sink);
+        let (mut r, key) = parse(d, hash_inner);
+        r.hash = sink.key(&key);
+        *c = r;
     }
 }
 
@@ -521,14 +531,6 @@ fn fast_l2_only<const N: usize, S: Sink>(
     let hash = sink.input::<12>(&mac);
     let ptype = if malformed { l2t | ptype::MALFORMED } else { l2t };
     *c = Classified { ptype, hash, l2_len, ..Classified::default() };
-}
-
-/// The general path, kept out of line so the burst loop around the fast path stays small.
-#[inline(never)]
-fn parse_slow<S: Sink>(d: &[u8], hash_inner: bool, c: &mut Classified, sink: &mut S) {
-    let (mut r, key) = parse(d, hash_inner);
-    r.hash = sink.key(&key);
-    *c = r;
 }
 
 /// The fast path of [`parse_into`]: false (with nothing written) when the frame is not one
@@ -564,6 +566,11 @@ fn parse_fast<S: Sink>(d: &[u8], c: &mut Classified, sink: &mut S) -> bool {
     }
 }
 
+/// Marks the branch calling it as unlikely (`core::hint::cold_path` is newer than the MSRV).
+#[cold]
+#[inline]
+fn cold() {}
+
 #[inline(always)]
 fn be16a<const N: usize>(h: &[u8; N], o: usize) -> u16 {
     u16::from_be_bytes([h[o], h[o + 1]])
@@ -597,6 +604,7 @@ fn fast_v4<const L2: usize, S: Sink>(len: usize, h: &[u8; 60], l2t: u32, c: &mut
     // masked compare of the first 8 header bytes.
     let w = u64::from_le_bytes(*sub(h, L2));
     if w & 0xff3f_0000_0000_00ff != 0x45 {
+        cold();
         // Not version 4 or IHL < 5 (the header is inside the 60 bytes): an invalid IPv4
         // header, so only L2 is valid, as the general parser reports it.
         let vihl = h[L2];
