@@ -15,7 +15,7 @@ const PREFETCH_OFFSET: usize = 4;
 /// `02:00:00:00:00:<tx port>` (or the `--eth-dest` address given for that port).
 #[derive(Debug, Clone)]
 pub struct L2Fwd {
-    dst_port: [u16; MAX_PORTS],
+    pairs: PortPairs,
     /// Precomputed destination + source MAC per tx port.
     rewrite: [[u8; 12]; MAX_PORTS],
     mac_updating: bool,
@@ -31,20 +31,19 @@ impl L2Fwd {
         for (p, r) in rewrite.iter_mut().enumerate() {
             r[..6].copy_from_slice(&MacAddr::local(p as u8).0);
         }
-        L2Fwd { dst_port: [NO_PORT; MAX_PORTS], rewrite, mac_updating: true }
+        L2Fwd { pairs: PortPairs::default(), rewrite, mac_updating: true }
     }
 
     /// Pairs ports `a` and `b` both ways (DPDK l2fwd pairs 0↔1, 2↔3, … or `--portmap`).
     /// Ports at or above [`MAX_PORTS`] are ignored.
     pub fn pair(&mut self, a: u16, b: u16) -> &mut Self {
-        self.route(a, b).route(b, a)
+        self.pairs.pair(a, b);
+        self
     }
 
     /// Sends what arrives on `from` out of `to` (one way).
     pub fn route(&mut self, from: u16, to: u16) -> &mut Self {
-        if (from as usize) < MAX_PORTS {
-            self.dst_port[from as usize] = to;
-        }
+        self.pairs.route(from, to);
         self
     }
 
@@ -72,7 +71,7 @@ impl L2Fwd {
 
     /// The output port for input port `port`, if any.
     pub fn dst_port(&self, port: u16) -> Option<u16> {
-        self.dst_port.get(port as usize).copied().filter(|&p| p != NO_PORT)
+        self.pairs.dst_port(port)
     }
 
     /// Rewrites one packet's MACs for output port `out`; `false` when it is shorter than the
@@ -107,7 +106,7 @@ impl L2Fwd {
         let Some(first) = pkts.first() else { return 0 };
         let raw = first.port();
         let inp = if (raw as usize) < MAX_PORTS { raw } else { rx_port };
-        let out = self.dst_port[inp as usize % MAX_PORTS];
+        let out = self.pairs.raw(inp);
         // NO_PORT and ports out of range have no rewrite entry: the per-packet path drops them.
         let Some(&r) = self.rewrite.get(out as usize) else { return 0 };
         for p in pkts.iter().take(PREFETCH_OFFSET) {
@@ -158,7 +157,7 @@ impl<B: PacketBuf> Forward<B> for L2Fwd {
                 }
                 let m = &mut pkts[i];
                 let inp = if (m.port() as usize) < MAX_PORTS { m.port() } else { rx_port };
-                let out = self.dst_port[inp as usize % MAX_PORTS];
+                let out = self.pairs.raw(inp);
                 outs[i] = if out == NO_PORT || !self.mac_updating || self.rewrite(m, out) { out } else { MALFORMED };
             }
             let mut i = 0;
@@ -204,6 +203,12 @@ impl PortPairs {
     #[inline(always)]
     pub fn dst_port(&self, port: u16) -> Option<u16> {
         self.dst_port.get(port as usize).copied().filter(|&p| p != NO_PORT)
+    }
+    /// The table entry for input port `port` (taken modulo [`MAX_PORTS`]): the output port or
+    /// [`NO_PORT`]. For the per-packet loops, which test `NO_PORT` themselves.
+    #[inline(always)]
+    fn raw(&self, port: u16) -> u16 {
+        self.dst_port[port as usize % MAX_PORTS]
     }
 }
 

@@ -6,6 +6,7 @@
 
 use dataplane::lpm::Route4;
 use dataplane::port::MacAddr;
+use dataplane::txgen::{build_frame, TxGenConfig};
 use dataplane::wire::checksum;
 use std::net::Ipv4Addr;
 
@@ -46,25 +47,12 @@ pub fn routes(n: usize) -> Vec<Route4> {
 /// A 64-byte Ethernet/IPv4/UDP frame to `dst_ip`, addressed to `dst_mac`, with a valid IPv4
 /// header checksum (the UDP checksum is 0: none).
 pub fn frame(dst_mac: MacAddr, src_mac: MacAddr, src_ip: Ipv4Addr, dst_ip: Ipv4Addr) -> Vec<u8> {
-    let mut f = vec![0u8; 64];
-    f[..6].copy_from_slice(&dst_mac.0);
-    f[6..12].copy_from_slice(&src_mac.0);
-    f[12..14].copy_from_slice(&0x0800u16.to_be_bytes());
-    let ip_len: u16 = 64 - 14;
-    let ip = &mut f[14..34];
-    ip[0] = 0x45;
-    ip[2..4].copy_from_slice(&ip_len.to_be_bytes());
-    ip[6] = 0x40; // don't fragment
-    ip[8] = 64; // ttl
-    ip[9] = 17; // udp
-    ip[12..16].copy_from_slice(&src_ip.octets());
-    ip[16..20].copy_from_slice(&dst_ip.octets());
-    let c = checksum::checksum(ip);
-    ip[10..12].copy_from_slice(&c.to_be_bytes());
-    let udp = &mut f[34..42];
-    udp[0..2].copy_from_slice(&1024u16.to_be_bytes());
-    udp[2..4].copy_from_slice(&9u16.to_be_bytes()); // discard
-    udp[4..6].copy_from_slice(&(ip_len - 20).to_be_bytes());
+    let cfg = TxGenConfig { src_mac, dst_mac, src_ip, dst_ip, src_port: 1024, dst_port: 9, ..Default::default() };
+    let mut f = build_frame(&cfg).expect("64 bytes and one flow are in range");
+    // Don't fragment, with the header checksum updated to match.
+    f[20] = 0x40;
+    let c = checksum::update_u16(u16::from_be_bytes([f[24], f[25]]), 0, 0x4000);
+    f[24..26].copy_from_slice(&c.to_be_bytes());
     f
 }
 
