@@ -5,24 +5,35 @@
 //! points instead to a *tbl8 group* of 256 entries, one per last byte. A lookup is one
 //! load, or two for addresses under a route longer than /24.
 //!
-//! Entry layout (4 bytes, as `rte_lpm`, but with the flags arranged so that the burst
-//! lookup turns an entry into its answer in three instructions):
+//! Entry layout (4 bytes, as `rte_lpm`): every entry the lookup reads is already its
+//! answer, so a burst lookup is `rte_lpm_lookup_bulk`'s loop (load the tbl24 entry; if it
+//! points to a group, load the tbl8 entry; store it) with nothing to convert:
 //!
 //! | bits | route entry | group pointer (tbl24 only) | empty |
 //! | --- | --- | --- | --- |
 //! | 31 | 0 | 0 | 1 |
 //! | 30 | 0 | 1 ("extended") | 1 |
-//! | 24–29 | depth of the route that wrote it | 0 | all ones |
+//! | 24–29 | 0 | 0 | all ones |
 //! | 0–23 | next hop | group index | all ones |
 //!
-//! The empty entry is all ones, which is [`MISS`]: a resolved entry `e` answers
-//! `e & ((e as i32 >> 31) as u32 | 0xFF_FFFF)`, the next hop for a route and `MISS` for
-//! no route, with no branch and no flag test; `e as i32 >= 1 << 30` tests "extended".
+//! A route entry is its next hop and the empty entry is all ones, which is [`MISS`];
+//! `e as i32 >= 1 << 30` tests "extended".
+//!
+//! The depth of the route that wrote each entry, which only `add` and `delete` need,
+//! lives in parallel byte arrays (one byte per tbl24 entry, 16 MiB, and 256 per group),
+//! as in [`super::Lpm6`]: keeping it out of the entries means the lookup never has to mask
+//! it off, which matters when the lookups wait on DRAM (every instruction that waits on a
+//! load holds a scheduler slot that another key's load could use).
 //!
 //! Beside the tables, a rules map (prefix, depth) → next hop, as `rte_lpm` keeps, lets a
 //! delete re-expose the next shorter covering route, and a group whose 256 entries become
-//! equal is folded back into its tbl24 entry and returned to the free list.
-use super::{alloc_filled, alloc_zeroed, mask4, BulkImpl, FastMap, MAX_NEXT_HOP, MISS};
+//! equal (same next hop and same depth) is folded back into its tbl24 entry and returned
+//! to the free list.
+//!
+//! All four arrays are allocated once, at construction, each in its own 2 MiB-aligned
+//! mapping advised for transparent huge pages ([`super::HugeTable`]), so that random
+//! lookups over the 64 MiB tbl24 need one TLB entry per 2 MiB rather than one per 4 KiB.
+use super::{mask4, BulkImpl, FastMap, HugeTable, MAX_NEXT_HOP, MISS};
 use std::net::Ipv4Addr;
 
 /// The entry of an address no route covers: all ones (equal to [`MISS`]).
@@ -30,7 +41,8 @@ pub(crate) const EMPTY: u32 = u32::MAX;
 /// Set (with bit 31 clear) in a tbl24 entry that points to a tbl8 group.
 pub(crate) const EXT: u32 = 1 << 30;
 pub(crate) const NH_MASK: u32 = 0x00FF_FFFF;
-const DEPTH_SHIFT: u32 = 24;
+/// Depth code of an empty entry in the depth arrays; a route of depth `d` writes `d + 1`.
+const NO_ROUTE: u8 = 0;
 const TBL24_LEN: usize = 1 << 24;
 /// Entries per tbl8 group.
 const GROUP: usize = 256;
@@ -42,13 +54,14 @@ pub const MAX_TBL8_GROUPS: u32 = 1 << 22;
 pub struct Lpm4Config {
     /// Most routes the table holds.
     pub max_rules: u32,
-    /// Number of 256-entry tbl8 groups (1 KiB each): one is needed per /24 that holds a
-    /// route longer than /24. At most [`MAX_TBL8_GROUPS`].
+    /// Number of 256-entry tbl8 groups (1 KiB of entries plus 256 depth bytes each): one
+    /// is needed per /24 that holds a route longer than /24. At most [`MAX_TBL8_GROUPS`].
     pub tbl8_groups: u32,
 }
 
 impl Default for Lpm4Config {
-    /// 65 536 rules and 4096 tbl8 groups (68 MiB of tables).
+    /// 65 536 rules and 4096 tbl8 groups (85 MiB of tables: 68 MiB of entries, 17 MiB of
+    /// depth bytes).
     fn default() -> Self {
         Lpm4Config { max_rules: 1 << 16, tbl8_groups: 1 << 12 }
     }
@@ -102,8 +115,14 @@ pub enum Lpm4Error {
 /// assert_eq!(t.lookup(u32::from_be_bytes([11, 0, 0, 1])), None);
 /// ```
 pub struct Lpm4 {
-    tbl24: Box<[u32; TBL24_LEN]>,
-    tbl8: Box<[u32]>,
+    /// `TBL24_LEN` entries (see [`Lpm4::t24`]).
+    tbl24: HugeTable<u32>,
+    tbl8: HugeTable<u32>,
+    /// Depth code (`NO_ROUTE`, or depth + 1) of the route behind each non-extended tbl24
+    /// entry; read and written only by add and delete.
+    depth24: HugeTable<u8>,
+    /// Depth code of each tbl8 entry, as `depth24`.
+    depth8: HugeTable<u8>,
     free_groups: Vec<u32>,
     rules: FastMap<(u32, u8), u32>,
     depth_count: [u32; 33],
@@ -122,38 +141,34 @@ impl std::fmt::Debug for Lpm4 {
     }
 }
 
-#[inline(always)]
-fn entry(next_hop: u32, depth: u8) -> u32 {
-    next_hop | (u32::from(depth) << DEPTH_SHIFT)
-}
-
-#[inline(always)]
-fn depth_of(e: u32) -> u8 {
-    ((e >> DEPTH_SHIFT) & 0x3f) as u8
-}
-
 /// True if `e` is a tbl24 entry pointing to a tbl8 group (bit 31 clear, bit 30 set).
 #[inline(always)]
 pub(crate) fn is_ext(e: u32) -> bool {
     e as i32 >= EXT as i32
 }
 
-/// The answer for a resolved (route or empty) entry: its next hop, or [`MISS`] for
-/// [`EMPTY`]. The arithmetic shift spreads bit 31 (set only in `EMPTY`) over the mask.
+/// [`is_ext`] written as a mask and compare of the two flag bits: the same truth table, but
+/// the form the burst loop measured fastest with (see [`Lpm4::lookup_bulk_scalar`]).
 #[inline(always)]
-pub(crate) fn answer(e: u32) -> u32 {
-    e & (((e as i32) >> 31) as u32 | NH_MASK)
+fn is_ext_masked(e: u32) -> bool {
+    e & 0xC000_0000 == EXT
 }
 
-/// True if a route of depth `d` may overwrite the route or empty entry `e` (empty, or
-/// written by a route no longer than `d`).
+/// The tbl8 index for `ip` under the extended tbl24 entry `e`.
 #[inline(always)]
-fn overwritable(e: u32, d: u8) -> bool {
-    e == EMPTY || depth_of(e) <= d
+fn group_index(e: u32, ip: u32) -> usize {
+    ((e & NH_MASK) as usize) << 8 | (ip & 0xff) as usize
+}
+
+/// The depth code a route of depth `d` stores in the depth arrays (`NO_ROUTE` is 0).
+#[inline(always)]
+fn code(d: u8) -> u8 {
+    d + 1
 }
 
 impl Lpm4 {
-    /// Allocates an empty table: 64 MiB of tbl24 plus 1 KiB per tbl8 group, once.
+    /// Allocates an empty table once: 64 MiB of tbl24 entries and 16 MiB of their depth
+    /// bytes, plus 1 KiB of entries and 256 depth bytes per tbl8 group.
     ///
     /// # Errors
     /// [`Lpm4Error::Config`] if `max_rules` is 0 or `tbl8_groups` exceeds
@@ -165,18 +180,15 @@ impl Lpm4 {
         if config.tbl8_groups > MAX_TBL8_GROUPS {
             return Err(Lpm4Error::Config("tbl8_groups above MAX_TBL8_GROUPS (2^22)"));
         }
-        let tbl24: Box<[u32]> = alloc_filled(TBL24_LEN, EMPTY);
-        let tbl24: Box<[u32; TBL24_LEN]> = match tbl24.try_into() {
-            Ok(t) => t,
-            Err(_) => return Err(Lpm4Error::Config("tbl24 allocation has the wrong length")),
-        };
         let ngroups = config.tbl8_groups as usize;
         let mut rules = FastMap::default();
         // The map grows with the routes; a million routes take about 24 MiB.
         rules.reserve((config.max_rules as usize).min(1 << 16));
         Ok(Lpm4 {
-            tbl24,
-            tbl8: alloc_zeroed(ngroups.max(1) * GROUP),
+            tbl24: HugeTable::filled(TBL24_LEN, EMPTY),
+            tbl8: HugeTable::filled(ngroups.max(1) * GROUP, EMPTY),
+            depth24: HugeTable::filled(TBL24_LEN, NO_ROUTE),
+            depth8: HugeTable::filled(ngroups.max(1) * GROUP, NO_ROUTE),
             free_groups: (0..config.tbl8_groups).rev().collect(),
             rules,
             depth_count: [0; 33],
@@ -195,6 +207,15 @@ impl Lpm4 {
             t.add(u32::from(r.prefix), r.depth, r.next_hop).map_err(|e| (i, e))?;
         }
         Ok(t)
+    }
+
+    /// tbl24 as an array, so that indexing it with `ip >> 8` needs no bounds check.
+    #[inline(always)]
+    fn t24(&self) -> &[u32; TBL24_LEN] {
+        debug_assert_eq!(self.tbl24.len(), TBL24_LEN);
+        // SAFETY: tbl24 is allocated with exactly TBL24_LEN entries in `new` and never
+        // resized; an array reference to the same elements has the same layout.
+        unsafe { &*(self.tbl24.as_ptr() as *const [u32; TBL24_LEN]) }
     }
 
     /// The configuration the table was built with.
@@ -217,11 +238,14 @@ impl Lpm4 {
         self.config.tbl8_groups - self.free_groups.len() as u32
     }
 
-    /// Bytes held by the table: tbl24, tbl8 groups, free list and the rules map.
+    /// Bytes held by the table: tbl24 and tbl8 entries, their depth bytes, the free list
+    /// and the rules map.
     pub fn memory_bytes(&self) -> usize {
         let rule_entry = std::mem::size_of::<((u32, u8), u32)>() + 1;
         std::mem::size_of_val(&*self.tbl24)
             + std::mem::size_of_val(&*self.tbl8)
+            + self.depth24.len()
+            + self.depth8.len()
             + self.free_groups.capacity() * 4
             + self.rules.capacity() * rule_entry
     }
@@ -285,21 +309,26 @@ impl Lpm4 {
         if !exists {
             self.depth_count[depth as usize] += 1;
         }
-        let new = entry(next_hop, depth);
+        // An entry may be overwritten by a route no shorter than the one that wrote it
+        // (equal: the same route, getting a new next hop); empty entries have code 0.
+        let c = code(depth);
         if depth <= 24 {
             let start = (ip >> 8) as usize;
             let n = 1usize << (24 - depth);
             for i in start..start + n {
                 let e = self.tbl24[i];
                 if !is_ext(e) {
-                    if overwritable(e, depth) {
-                        self.tbl24[i] = new;
+                    if self.depth24[i] <= c {
+                        self.tbl24[i] = next_hop;
+                        self.depth24[i] = c;
                     }
                 } else {
                     let base = (e & NH_MASK) as usize * GROUP;
-                    for t in &mut self.tbl8[base..base + GROUP] {
-                        if overwritable(*t, depth) {
-                            *t = new;
+                    let ents = &mut self.tbl8[base..base + GROUP];
+                    for (t, d) in ents.iter_mut().zip(&mut self.depth8[base..base + GROUP]) {
+                        if *d <= c {
+                            *t = next_hop;
+                            *d = c;
                         }
                     }
                 }
@@ -313,13 +342,18 @@ impl Lpm4 {
                 let base = g as usize * GROUP;
                 // The group inherits the /24's current route (or emptiness).
                 self.tbl8[base..base + GROUP].fill(e);
-                self.tbl8[base + lo..base + lo + n].fill(new);
+                self.depth8[base..base + GROUP].fill(self.depth24[i]);
+                self.tbl8[base + lo..base + lo + n].fill(next_hop);
+                self.depth8[base + lo..base + lo + n].fill(c);
                 self.tbl24[i] = g | EXT;
+                self.depth24[i] = NO_ROUTE;
             } else {
                 let base = (e & NH_MASK) as usize * GROUP;
-                for t in &mut self.tbl8[base + lo..base + lo + n] {
-                    if overwritable(*t, depth) {
-                        *t = new;
+                let ents = &mut self.tbl8[base + lo..base + lo + n];
+                for (t, d) in ents.iter_mut().zip(&mut self.depth8[base + lo..base + lo + n]) {
+                    if *d <= c {
+                        *t = next_hop;
+                        *d = c;
                     }
                 }
             }
@@ -328,17 +362,17 @@ impl Lpm4 {
     }
 
     /// The longest route strictly shorter than `depth` that covers `ip`, as a table entry
-    /// ([`EMPTY`] if none).
-    fn cover_entry(&self, ip: u32, depth: u8) -> u32 {
+    /// and its depth code (`(EMPTY, NO_ROUTE)` if none).
+    fn cover_entry(&self, ip: u32, depth: u8) -> (u32, u8) {
         for d in (0..depth).rev() {
             if self.depth_count[d as usize] == 0 {
                 continue;
             }
             if let Some(&nh) = self.rules.get(&(ip & mask4(d), d)) {
-                return entry(nh, d);
+                return (nh, code(d));
             }
         }
-        EMPTY
+        (EMPTY, NO_ROUTE)
     }
 
     /// Deletes the route `prefix/depth`; addresses it covered fall back to the next
@@ -355,22 +389,26 @@ impl Lpm4 {
             return Err(Lpm4Error::NotFound { prefix: ip, depth });
         };
         self.depth_count[depth as usize] -= 1;
-        let repl = self.cover_entry(ip, depth);
-        let owned = |e: u32| e != EMPTY && depth_of(e) == depth;
+        let (repl, repl_code) = self.cover_entry(ip, depth);
+        // The entries this route wrote are those with its depth code.
+        let c = code(depth);
         if depth <= 24 {
             let start = (ip >> 8) as usize;
             let n = 1usize << (24 - depth);
             for i in start..start + n {
                 let e = self.tbl24[i];
                 if !is_ext(e) {
-                    if owned(e) {
+                    if self.depth24[i] == c {
                         self.tbl24[i] = repl;
+                        self.depth24[i] = repl_code;
                     }
                 } else {
                     let base = (e & NH_MASK) as usize * GROUP;
-                    for t in &mut self.tbl8[base..base + GROUP] {
-                        if owned(*t) {
+                    let ents = &mut self.tbl8[base..base + GROUP];
+                    for (t, d) in ents.iter_mut().zip(&mut self.depth8[base..base + GROUP]) {
+                        if *d == c {
                             *t = repl;
+                            *d = repl_code;
                         }
                     }
                 }
@@ -384,16 +422,21 @@ impl Lpm4 {
             if is_ext(e) {
                 let g = e & NH_MASK;
                 let base = g as usize * GROUP;
-                for t in &mut self.tbl8[base + lo..base + lo + n] {
-                    if owned(*t) {
+                let ents = &mut self.tbl8[base + lo..base + lo + n];
+                for (t, d) in ents.iter_mut().zip(&mut self.depth8[base + lo..base + lo + n]) {
+                    if *d == c {
                         *t = repl;
+                        *d = repl_code;
                     }
                 }
-                // Fold the group back if all its entries now come from one route ≤ /24.
+                // Fold the group back if all its entries now come from one route ≤ /24 (or
+                // none): same next hop and same depth everywhere.
                 let grp = &self.tbl8[base..base + GROUP];
-                let first = grp[0];
-                if (first == EMPTY || depth_of(first) <= 24) && grp.iter().all(|&t| t == first) {
+                let dgrp = &self.depth8[base..base + GROUP];
+                let (first, first_code) = (grp[0], dgrp[0]);
+                if first_code <= code(24) && grp.iter().all(|&t| t == first) && dgrp.iter().all(|&d| d == first_code) {
                     self.tbl24[i] = first;
+                    self.depth24[i] = first_code;
                     self.free_groups.push(g);
                 }
             }
@@ -405,6 +448,8 @@ impl Lpm4 {
     pub fn clear(&mut self) {
         self.tbl24.fill(EMPTY);
         self.tbl8.fill(EMPTY);
+        self.depth24.fill(NO_ROUTE);
+        self.depth8.fill(NO_ROUTE);
         self.rules.clear();
         self.depth_count = [0; 33];
         self.free_groups.clear();
@@ -416,21 +461,22 @@ impl Lpm4 {
     pub fn lookup(&self, ip: u32) -> Option<u32> {
         let e = self.lookup_raw(ip);
         if e != EMPTY {
-            Some(e & NH_MASK)
+            Some(e)
         } else {
             None
         }
     }
 
-    /// The resolved entry for `ip`: a route entry, or [`EMPTY`].
+    /// The resolved entry for `ip`: its next hop, or [`EMPTY`] (= [`MISS`]).
     #[inline(always)]
     fn lookup_raw(&self, ip: u32) -> u32 {
+        let t24 = self.t24();
         // A branch, not a select: the CPU predicts "not extended" and goes on issuing the
         // loads of the following lookups; a branch-free form makes every lookup wait in
         // the scheduler for its tbl24 load and measured three times slower in a loop.
-        let e = self.tbl24[(ip >> 8) as usize];
+        let e = t24[(ip >> 8) as usize];
         if is_ext(e) {
-            let i = ((e & NH_MASK) as usize) << 8 | (ip & 0xff) as usize;
+            let i = group_index(e, ip);
             // Groups referenced from tbl24 are always allocated, so the index is in range.
             self.tbl8.get(i).copied().unwrap_or(EMPTY)
         } else {
@@ -464,31 +510,23 @@ impl Lpm4 {
 
     /// The portable burst lookup (same contract as [`Lpm4::lookup_bulk`]).
     ///
-    /// With a large table and random addresses nearly every tbl24 load misses the cache, so
-    /// the speed is set by how many of those loads the out-of-order core keeps in flight,
-    /// that is by how few instructions (and, above all, how few instructions waiting for a
-    /// load) each address puts in its reorder window. Hence: four independent lookups per
-    /// step, no prefetch (it only duplicates the loads), the answer computed from the entry
-    /// without a flag test (`answer`), and the hit count taken afterwards from the
-    /// output rather than accumulated per address (a running sum makes every address's
-    /// add wait for all the loads before it). Measured faster here than prefetching ahead,
-    /// AVX2 gathers, or a pass of loads followed by a pass of fix-ups, on the bench's
-    /// L3-resident keys; with DRAM-bound keys the four answer ops waiting on each load cap
-    /// the misses in flight and this loop trails `rte_lpm_lookup_bulk` (see
-    /// `benches/LPM_RESULTS.md`).
+    /// Entries are already the answer, so the loop is `rte_lpm_lookup_bulk`'s: load the
+    /// tbl24 entry; if it points to a group, load the tbl8 entry; store. Its shape was chosen
+    /// by measuring variants side by side on the same tables (`benches/LPM_RESULTS.md`): one
+    /// address per iteration, with "extended" tested as a mask and compare of the two flag
+    /// bits ([`is_ext`] as a signed compare was 10 % slower here), was the fastest while the
+    /// keys' tbl24 lines stay in cache; unrolling by four, or computing the tbl24 indexes in
+    /// a first pass, gained 5–10 % when every lookup goes to DRAM but lost 3–8 % in cache;
+    /// prefetching, two passes (all tbl24 loads, then the tbl8 fix-ups) and branch-free tbl8
+    /// loads lost in both. The hit count is taken from the output after the loop, so a
+    /// caller that ignores it (as l3fwd does) does not pay for it.
     pub fn lookup_bulk_scalar(&self, ips: &[u32], next_hops: &mut [u32]) -> usize {
         let n = ips.len().min(next_hops.len());
         let (ips, out) = (&ips[..n], &mut next_hops[..n]);
-        let mut ic = ips.chunks_exact(4);
-        let mut oc = out.chunks_exact_mut(4);
-        for (o, i) in (&mut oc).zip(&mut ic) {
-            o[0] = answer(self.lookup_raw(i[0]));
-            o[1] = answer(self.lookup_raw(i[1]));
-            o[2] = answer(self.lookup_raw(i[2]));
-            o[3] = answer(self.lookup_raw(i[3]));
-        }
-        for (o, &ip) in oc.into_remainder().iter_mut().zip(ic.remainder()) {
-            *o = answer(self.lookup_raw(ip));
+        let t24 = self.t24();
+        for (o, &ip) in out.iter_mut().zip(ips) {
+            let e = t24[(ip >> 8) as usize];
+            *o = if is_ext_masked(e) { self.tbl8.get(group_index(e, ip)).copied().unwrap_or(EMPTY) } else { e };
         }
         out.iter().filter(|&&h| h != MISS).count()
     }
@@ -499,13 +537,12 @@ impl Lpm4 {
 #[inline(always)]
 pub(crate) fn resolve(tbl24: &[u32], tbl8: &[u32], ip: u32) -> u32 {
     let e = tbl24.get((ip >> 8) as usize).copied().unwrap_or(EMPTY);
-    let e = if is_ext(e) {
+    if is_ext(e) {
         let i = ((e & NH_MASK) as usize) << 8 | (ip & 0xff) as usize;
         tbl8.get(i).copied().unwrap_or(EMPTY)
     } else {
         e
-    };
-    answer(e)
+    }
 }
 
 #[cfg(test)]
@@ -562,6 +599,31 @@ mod tests {
         t.delete(ip(10, 1, 1, 128), 25).unwrap();
         assert_eq!(t.lookup(ip(10, 1, 1, 200)), Some(1));
         assert_eq!(t.tbl8_groups_in_use(), 0);
+    }
+
+    #[test]
+    fn same_next_hop_at_different_depths_is_not_folded() {
+        let mut t = small();
+        t.add(ip(10, 1, 1, 0), 24, 5).unwrap();
+        t.add(ip(10, 1, 1, 0), 25, 5).unwrap();
+        t.add(ip(10, 1, 1, 128), 26, 7).unwrap();
+        t.delete(ip(10, 1, 1, 128), 26).unwrap();
+        // Every entry of the group now says 5, but the lower half is the /25's: no fold.
+        assert_eq!(t.tbl8_groups_in_use(), 1);
+        assert_eq!(t.lookup(ip(10, 1, 1, 200)), Some(5));
+        t.delete(ip(10, 1, 1, 0), 24).unwrap();
+        assert_eq!(t.lookup(ip(10, 1, 1, 1)), Some(5));
+        assert_eq!(t.lookup(ip(10, 1, 1, 200)), None);
+        t.delete(ip(10, 1, 1, 0), 25).unwrap();
+        assert_eq!(t.lookup(ip(10, 1, 1, 1)), None);
+        assert_eq!(t.tbl8_groups_in_use(), 0, "empty group folded back");
+        assert!(t.is_empty());
+    }
+
+    #[test]
+    fn memory_counts_depth_bytes() {
+        let t = small();
+        assert!(t.memory_bytes() >= (1 << 24) * 5 + 4 * 256 * 5);
     }
 
     #[test]

@@ -9,7 +9,7 @@
 //! wrote it lives in a parallel byte array that only `add`/`delete` read. Deletes re-expose
 //! the next shorter covering route (found in the rules map) and fold back groups whose
 //! 256 entries became equal.
-use super::{alloc_zeroed, mask6, FastMap, MAX_NEXT_HOP, MISS};
+use super::{mask6, FastMap, HugeTable, MAX_NEXT_HOP, MISS};
 use std::net::Ipv6Addr;
 
 const VALID: u32 = 1 << 24;
@@ -89,9 +89,9 @@ pub enum Lpm6Error {
 /// ```
 pub struct Lpm6 {
     /// tbl24 (first 2^24 entries) followed by the tbl8 groups.
-    ent: Box<[u32]>,
+    ent: HugeTable<u32>,
     /// Depth of the route that wrote each entry (control path only).
-    dep: Box<[u8]>,
+    dep: HugeTable<u8>,
     free_groups: Vec<u32>,
     rules: FastMap<(u128, u8), u32>,
     depth_count: [u32; 129],
@@ -147,8 +147,8 @@ impl Lpm6 {
         let mut rules = FastMap::default();
         rules.reserve((config.max_rules as usize).min(1 << 16));
         Ok(Lpm6 {
-            ent: alloc_zeroed(n),
-            dep: alloc_zeroed(n),
+            ent: HugeTable::filled(n, 0),
+            dep: HugeTable::filled(n, 0),
             free_groups: (0..config.tbl8_groups).rev().collect(),
             rules,
             depth_count: [0; 129],

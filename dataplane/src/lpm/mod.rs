@@ -75,20 +75,144 @@ impl BulkImpl {
     }
 }
 
-/// Allocates a zeroed table of `n` words once, asking Linux for transparent huge pages so
-/// that random lookups into tens of megabytes do not miss the TLB on every access.
+/// Allocates a zeroed table of `n` values once, asking Linux for transparent huge pages on
+/// the 2 MiB-aligned part of it (used for the exact-match table's buckets).
 pub(crate) fn alloc_zeroed<T: Copy + Default>(n: usize) -> Box<[T]> {
     let b = vec![T::default(); n].into_boxed_slice();
     advise_huge(b.as_ptr() as *const u8, std::mem::size_of_val(&*b));
     b
 }
 
-/// Allocates a table of `n` words all equal to `value` once, advised for transparent huge
-/// pages before the first write (as [`alloc_zeroed`]), then written in full.
-pub(crate) fn alloc_filled(n: usize, value: u32) -> Box<[u32]> {
-    let mut b = alloc_zeroed::<u32>(n);
-    b.fill(value);
-    b
+/// Element types a [`HugeTable`] may hold: plain integers, for which every bit pattern
+/// (all zeros included) is a valid value.
+///
+/// # Safety
+/// Implementors must be `Copy`, have no padding and accept any bit pattern, in particular
+/// all zeros (fresh anonymous memory).
+pub(crate) unsafe trait Plain: Copy {
+    /// The byte the value is made of, if all its bytes are equal (0 for zero, 0xFF for
+    /// all ones): such values are filled with one `memset`.
+    fn repeated_byte(self) -> Option<u8>;
+}
+// SAFETY: integers have no padding and no invalid bit patterns.
+unsafe impl Plain for u8 {
+    fn repeated_byte(self) -> Option<u8> {
+        Some(self)
+    }
+}
+// SAFETY: as above.
+unsafe impl Plain for u32 {
+    fn repeated_byte(self) -> Option<u8> {
+        let b = self.to_le_bytes();
+        (b == [b[0]; 4]).then_some(b[0])
+    }
+}
+
+/// 2 MiB, the x86_64 and aarch64 (4 KiB granule) huge page size.
+const HUGE_PAGE: usize = 2 << 20;
+
+/// A fixed-length table in its own anonymous mapping, allocated once, 2 MiB-aligned and
+/// advised for transparent huge pages before its first write, so that the whole table (not
+/// only its 2 MiB-aligned middle, as with a `Vec`) is backed by huge pages: a random lookup
+/// into tens of megabytes then needs one TLB entry per 2 MiB instead of one per 4 KiB.
+/// Zero-filled tables are not written at construction (anonymous memory is zero), so their
+/// pages are only committed when routes are written into them.
+pub(crate) struct HugeTable<T: Plain> {
+    /// The elements (a fat pointer: dereferencing it needs no slice construction, which
+    /// keeps debug builds' per-access checks out of the table loops).
+    ptr: std::ptr::NonNull<[T]>,
+}
+
+// SAFETY: a HugeTable owns its mapping exclusively, like Box<[T]>.
+unsafe impl<T: Plain + Send> Send for HugeTable<T> {}
+// SAFETY: shared access only hands out &[T], like Box<[T]>.
+unsafe impl<T: Plain + Sync> Sync for HugeTable<T> {}
+
+impl<T: Plain> HugeTable<T> {
+    /// Bytes mapped for `len` elements: whole 2 MiB pages, at least one.
+    fn map_len(len: usize) -> usize {
+        len.saturating_mul(std::mem::size_of::<T>()).max(1).next_multiple_of(HUGE_PAGE)
+    }
+
+    /// A table of `len` copies of `value`. Aborts, as `Vec` does, if the memory cannot be
+    /// mapped.
+    pub(crate) fn filled(len: usize, value: T) -> Self {
+        let map_len = Self::map_len(len);
+        let oom = || -> ! {
+            std::alloc::handle_alloc_error(
+                std::alloc::Layout::from_size_align(map_len, HUGE_PAGE).unwrap_or(std::alloc::Layout::new::<T>()),
+            )
+        };
+        let Some(over) = map_len.checked_add(HUGE_PAGE) else { oom() };
+        // SAFETY: a fresh private anonymous mapping; no existing memory is affected.
+        let raw = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                over,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        if raw == libc::MAP_FAILED {
+            oom();
+        }
+        // Keep the 2 MiB-aligned `map_len` bytes inside the mapping; unmap the slack around.
+        let start = (raw as usize).next_multiple_of(HUGE_PAGE);
+        let (head, tail) = (start - raw as usize, raw as usize + over - (start + map_len));
+        // SAFETY: both ranges lie inside the mapping made above and are page-aligned (mmap
+        // returns page-aligned memory; start and map_len are multiples of 2 MiB); nothing
+        // refers to them.
+        unsafe {
+            if head > 0 {
+                libc::munmap(raw, head);
+            }
+            if tail > 0 {
+                libc::munmap((start + map_len) as *mut libc::c_void, tail);
+            }
+        }
+        // Before the first write, so that the first touch of each 2 MiB faults in a huge page.
+        advise_huge(start as *const u8, map_len);
+        let Some(first) = std::ptr::NonNull::new(start as *mut T) else { oom() };
+        match value.repeated_byte() {
+            // Anonymous memory reads as zeros, which T: Plain accepts as a value.
+            Some(0) => {}
+            // SAFETY: the mapping holds map_len >= len * size_of::<T>() bytes; any byte
+            // pattern is a valid T.
+            Some(b) => unsafe { std::ptr::write_bytes(first.as_ptr(), b, len) },
+            // SAFETY: as above; the mapping is aligned for T (2 MiB is a multiple of any
+            // integer's alignment).
+            None => unsafe {
+                for i in 0..len {
+                    first.as_ptr().add(i).write(value);
+                }
+            },
+        }
+        HugeTable { ptr: std::ptr::NonNull::slice_from_raw_parts(first, len) }
+    }
+}
+
+impl<T: Plain> std::ops::Deref for HugeTable<T> {
+    type Target = [T];
+    fn deref(&self) -> &[T] {
+        // SAFETY: ptr points to initialised elements owned by self.
+        unsafe { self.ptr.as_ref() }
+    }
+}
+
+impl<T: Plain> std::ops::DerefMut for HugeTable<T> {
+    fn deref_mut(&mut self) -> &mut [T] {
+        // SAFETY: as in deref, and &mut self gives exclusive access.
+        unsafe { self.ptr.as_mut() }
+    }
+}
+
+impl<T: Plain> Drop for HugeTable<T> {
+    fn drop(&mut self) {
+        // SAFETY: ptr..ptr + map_len is the mapping kept by `filled`, unmapped once here.
+        unsafe { libc::munmap(self.ptr.as_ptr() as *mut libc::c_void, Self::map_len(self.ptr.len())) };
+    }
 }
 
 /// Marks the 2 MiB-aligned part of `[p, p + len)` with `MADV_HUGEPAGE` (a hint; errors are
@@ -96,9 +220,8 @@ pub(crate) fn alloc_filled(n: usize, value: u32) -> Box<[u32]> {
 fn advise_huge(p: *const u8, len: usize) {
     #[cfg(target_os = "linux")]
     {
-        const HUGE: usize = 2 << 20;
-        let start = (p as usize).next_multiple_of(HUGE);
-        let end = (p as usize + len) & !(HUGE - 1);
+        let start = (p as usize).next_multiple_of(HUGE_PAGE);
+        let end = (p as usize + len) & !(HUGE_PAGE - 1);
         if end > start {
             // SAFETY: [start, end) lies inside the live allocation we own; madvise with
             // MADV_HUGEPAGE changes no contents and no mapping, only the paging policy.
@@ -168,3 +291,32 @@ impl std::hash::Hasher for FastHasher {
 }
 
 pub(crate) type FastMap<K, V> = std::collections::HashMap<K, V, std::hash::BuildHasherDefault<FastHasher>>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn huge_table_is_aligned_filled_and_writable() {
+        // Lengths below, at and above one huge page, and values filled by memset (0, 0xFF..)
+        // and element by element.
+        for len in [0usize, 1, 1000, HUGE_PAGE / 4, HUGE_PAGE / 4 + 3, 3 * HUGE_PAGE / 4 + 1] {
+            for value in [0u32, u32::MAX, 0x0102_0304, 0x8080_8080] {
+                let mut t = HugeTable::filled(len, value);
+                assert_eq!(t.len(), len);
+                assert_eq!(t.as_ptr() as usize % HUGE_PAGE, 0, "2 MiB-aligned");
+                assert!(t.iter().all(|&x| x == value), "len {len} value {value:#x}");
+                if let Some(last) = t.last_mut() {
+                    *last = 7;
+                }
+                let head = len.min(5);
+                t[..head].fill(9);
+                let middle = head..len.saturating_sub(1).max(head);
+                assert!(t[middle].iter().all(|&x| x == value));
+            }
+        }
+        let bytes = HugeTable::filled(HUGE_PAGE + 1, 0xABu8);
+        assert!(bytes.iter().all(|&b| b == 0xAB));
+        assert_eq!(HugeTable::<u8>::map_len(HUGE_PAGE + 1), 2 * HUGE_PAGE);
+    }
+}

@@ -53,13 +53,11 @@ pub(crate) unsafe fn lpm4_bulk_neon(tbl24: &[u32], tbl8: &[u32], ips: &[u32], ou
         } else {
             e
         };
-        // The answer as in `lpm4::answer`: bit 31 (set only in the empty entry, all ones =
-        // MISS) spread over the next-hop mask; bit 31 also counts the misses.
-        let sign = vreinterpretq_u32_s32(vshrq_n_s32::<31>(vreinterpretq_s32_u32(e)));
-        let res = vandq_u32(e, vorrq_u32(sign, vdupq_n_u32(NH_MASK)));
+        // Each resolved entry is the answer (next hop, or all ones = MISS); bit 31 is set
+        // only in MISS, so it counts the misses.
         hits += 4 - vaddvq_u32(vshrq_n_u32::<31>(e)) as usize;
         // SAFETY: k + 4 <= n <= out.len(); vst1q_u32 has no alignment requirement.
-        unsafe { vst1q_u32(out.as_mut_ptr().add(k), res) };
+        unsafe { vst1q_u32(out.as_mut_ptr().add(k), e) };
     }
     for i in chunks * 4..n {
         let r = resolve(tbl24, tbl8, ips[i]);

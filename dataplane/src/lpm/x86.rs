@@ -57,12 +57,11 @@ pub(crate) unsafe fn lpm4_bulk_avx2(tbl24: &[u32], tbl8: &[u32], ips: &[u32], ou
             e[c] = unsafe { _mm256_mask_i32gather_epi32::<4>(e[c], t8, idx8, is_ext) };
         }
         for c in 0..4 {
-            // The answer as in `lpm4::answer`: bit 31 (set only in the empty entry, which is
-            // all ones = MISS) spread over the next-hop mask; its lanes are the misses.
-            let res = _mm256_and_si256(e[c], _mm256_or_si256(_mm256_srai_epi32::<31>(e[c]), v_nh));
+            // Each resolved entry is the answer (next hop, or all ones = MISS); bit 31 is set
+            // only in MISS, so the sign mask counts the misses.
             hits += 8 - (_mm256_movemask_ps(_mm256_castsi256_ps(e[c])) as u32).count_ones() as usize;
             // SAFETY: k + 8c + 8 <= n <= out.len(); storeu needs no alignment.
-            unsafe { _mm256_storeu_si256(out.as_mut_ptr().add(k + 8 * c) as *mut __m256i, res) };
+            unsafe { _mm256_storeu_si256(out.as_mut_ptr().add(k + 8 * c) as *mut __m256i, e[c]) };
         }
     }
     for i in blocks * BLOCK..n {
