@@ -387,6 +387,7 @@ fn our_bulk(t: &Lpm4, ips: &[u32], out: &mut [u32]) {
 }
 
 /// [`our_bulk`] returning the hit count (which the caller uses).
+#[cfg(feature = "dpdk")]
 #[inline(never)]
 fn our_bulk_hits(t: &Lpm4, ips: &[u32], out: &mut [u32]) -> usize {
     t.lookup_bulk(ips, out)

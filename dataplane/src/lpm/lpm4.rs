@@ -33,7 +33,7 @@
 //! All four arrays are allocated once, at construction, each in its own 2 MiB-aligned
 //! mapping advised for transparent huge pages ([`super::HugeTable`]), so that random
 //! lookups over the 64 MiB tbl24 need one TLB entry per 2 MiB rather than one per 4 KiB.
-use super::{mask4, BulkImpl, FastMap, HugeTable, MAX_NEXT_HOP, MISS};
+use super::{mask4, BulkImpl, FastMap, HugeTable, Plain, MAX_NEXT_HOP, MISS};
 use std::net::Ipv4Addr;
 
 /// The entry of an address no route covers: all ones (equal to [`MISS`]).
@@ -98,6 +98,16 @@ pub enum Lpm4Error {
     /// A configuration value out of range.
     #[error("invalid Lpm4Config: {0}")]
     Config(&'static str),
+    /// The tables' memory could not be mapped (the OS error number; `ENOMEM` when the
+    /// address space or the overcommit limit is exhausted). Lower the tbl8 group count or
+    /// free memory.
+    #[error("cannot map {bytes} bytes for the Lpm4 tables (os error {errno})")]
+    Memory {
+        /// Size of the mapping that failed.
+        bytes: usize,
+        /// The OS error number.
+        errno: i32,
+    },
 }
 
 /// IPv4 longest-prefix-match table (DIR-24-8). See the [module docs](self).
@@ -166,6 +176,14 @@ fn code(d: u8) -> u8 {
     d + 1
 }
 
+/// One of the tables, mapped once (see [`HugeTable`]).
+fn table<T: Plain>(len: usize, value: T) -> Result<HugeTable<T>, Lpm4Error> {
+    HugeTable::filled(len, value).map_err(|e| Lpm4Error::Memory {
+        bytes: len.saturating_mul(std::mem::size_of::<T>()),
+        errno: e.raw_os_error().unwrap_or(libc::ENOMEM),
+    })
+}
+
 impl Lpm4 {
     /// Allocates an empty table once: 64 MiB of tbl24 entries and 16 MiB of their depth
     /// bytes, plus 1 KiB of entries and 256 depth bytes per tbl8 group.
@@ -173,6 +191,7 @@ impl Lpm4 {
     /// # Errors
     /// [`Lpm4Error::Config`] if `max_rules` is 0 or `tbl8_groups` exceeds
     /// [`MAX_TBL8_GROUPS`].
+    /// [`Lpm4Error::Memory`] if the tables cannot be mapped.
     pub fn new(config: Lpm4Config) -> Result<Self, Lpm4Error> {
         if config.max_rules == 0 {
             return Err(Lpm4Error::Config("max_rules must be at least 1"));
@@ -185,10 +204,12 @@ impl Lpm4 {
         // The map grows with the routes; a million routes take about 24 MiB.
         rules.reserve((config.max_rules as usize).min(1 << 16));
         Ok(Lpm4 {
-            tbl24: HugeTable::filled(TBL24_LEN, EMPTY),
-            tbl8: HugeTable::filled(ngroups.max(1) * GROUP, EMPTY),
-            depth24: HugeTable::filled(TBL24_LEN, NO_ROUTE),
-            depth8: HugeTable::filled(ngroups.max(1) * GROUP, NO_ROUTE),
+            tbl24: table(TBL24_LEN, EMPTY)?,
+            // Zero, not EMPTY: a group is written in full when it is taken, so its initial
+            // contents never matter, and zero pages are committed only when first written.
+            tbl8: table(ngroups.max(1) * GROUP, 0)?,
+            depth24: table(TBL24_LEN, NO_ROUTE)?,
+            depth8: table(ngroups.max(1) * GROUP, NO_ROUTE)?,
             free_groups: (0..config.tbl8_groups).rev().collect(),
             rules,
             depth_count: [0; 33],

@@ -9,7 +9,7 @@
 //! wrote it lives in a parallel byte array that only `add`/`delete` read. Deletes re-expose
 //! the next shorter covering route (found in the rules map) and fold back groups whose
 //! 256 entries became equal.
-use super::{mask6, FastMap, HugeTable, MAX_NEXT_HOP, MISS};
+use super::{mask6, FastMap, HugeTable, Plain, MAX_NEXT_HOP, MISS};
 use std::net::Ipv6Addr;
 
 const VALID: u32 = 1 << 24;
@@ -73,6 +73,16 @@ pub enum Lpm6Error {
     /// A configuration value out of range.
     #[error("invalid Lpm6Config: {0}")]
     Config(&'static str),
+    /// The tables' memory could not be mapped (the OS error number; `ENOMEM` when the
+    /// address space or the overcommit limit is exhausted). Lower the tbl8 group count or
+    /// free memory.
+    #[error("cannot map {bytes} bytes for the Lpm6 tables (os error {errno})")]
+    Memory {
+        /// Size of the mapping that failed.
+        bytes: usize,
+        /// The OS error number.
+        errno: i32,
+    },
 }
 
 /// IPv6 longest-prefix-match table. See the [module docs](self).
@@ -130,12 +140,21 @@ fn gidx(g: u32, byte: usize) -> usize {
     TBL24_LEN + (g as usize) * GROUP + byte
 }
 
+/// One of the tables, mapped once (see [`HugeTable`]).
+fn table<T: Plain>(len: usize, value: T) -> Result<HugeTable<T>, Lpm6Error> {
+    HugeTable::filled(len, value).map_err(|e| Lpm6Error::Memory {
+        bytes: len.saturating_mul(std::mem::size_of::<T>()),
+        errno: e.raw_os_error().unwrap_or(libc::ENOMEM),
+    })
+}
+
 impl Lpm6 {
     /// Allocates an empty table (80 MiB for tbl24 and its depths, plus 1.25 KiB per group).
     ///
     /// # Errors
     /// [`Lpm6Error::Config`] if `max_rules` is 0 or `tbl8_groups` exceeds
     /// [`MAX_TBL8_GROUPS`].
+    /// [`Lpm6Error::Memory`] if the tables cannot be mapped.
     pub fn new(config: Lpm6Config) -> Result<Self, Lpm6Error> {
         if config.max_rules == 0 {
             return Err(Lpm6Error::Config("max_rules must be at least 1"));
@@ -147,8 +166,8 @@ impl Lpm6 {
         let mut rules = FastMap::default();
         rules.reserve((config.max_rules as usize).min(1 << 16));
         Ok(Lpm6 {
-            ent: HugeTable::filled(n, 0),
-            dep: HugeTable::filled(n, 0),
+            ent: table(n, 0)?,
+            dep: table(n, 0)?,
             free_groups: (0..config.tbl8_groups).rev().collect(),
             rules,
             depth_count: [0; 129],

@@ -116,11 +116,14 @@ const HUGE_PAGE: usize = 2 << 20;
 /// only its 2 MiB-aligned middle, as with a `Vec`) is backed by huge pages: a random lookup
 /// into tens of megabytes then needs one TLB entry per 2 MiB instead of one per 4 KiB.
 /// Zero-filled tables are not written at construction (anonymous memory is zero), so their
-/// pages are only committed when routes are written into them.
+/// pages are only committed when routes are written into them. Reserved hugetlbfs pages are
+/// left to the mempools, which need them for DMA.
 pub(crate) struct HugeTable<T: Plain> {
-    /// The elements (a fat pointer: dereferencing it needs no slice construction, which
-    /// keeps debug builds' per-access checks out of the table loops).
+    /// The elements, inside `_map` (a fat pointer: dereferencing it needs no slice
+    /// construction, which keeps debug builds' per-access checks out of the table loops).
     ptr: std::ptr::NonNull<[T]>,
+    /// The mapping: the table plus up to 2 MiB of untouched slack used for the alignment.
+    _map: memmap2::MmapMut,
 }
 
 // SAFETY: a HugeTable owns its mapping exclusively, like Box<[T]>.
@@ -129,67 +132,39 @@ unsafe impl<T: Plain + Send> Send for HugeTable<T> {}
 unsafe impl<T: Plain + Sync> Sync for HugeTable<T> {}
 
 impl<T: Plain> HugeTable<T> {
-    /// Bytes mapped for `len` elements: whole 2 MiB pages, at least one.
-    fn map_len(len: usize) -> usize {
-        len.saturating_mul(std::mem::size_of::<T>()).max(1).next_multiple_of(HUGE_PAGE)
-    }
-
-    /// A table of `len` copies of `value`. Aborts, as `Vec` does, if the memory cannot be
-    /// mapped.
-    pub(crate) fn filled(len: usize, value: T) -> Self {
-        let map_len = Self::map_len(len);
-        let oom = || -> ! {
-            std::alloc::handle_alloc_error(
-                std::alloc::Layout::from_size_align(map_len, HUGE_PAGE).unwrap_or(std::alloc::Layout::new::<T>()),
-            )
-        };
-        let Some(over) = map_len.checked_add(HUGE_PAGE) else { oom() };
-        // SAFETY: a fresh private anonymous mapping; no existing memory is affected.
-        let raw = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                over,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
-                -1,
-                0,
-            )
-        };
-        if raw == libc::MAP_FAILED {
-            oom();
-        }
-        // Keep the 2 MiB-aligned `map_len` bytes inside the mapping; unmap the slack around.
-        let start = (raw as usize).next_multiple_of(HUGE_PAGE);
-        let (head, tail) = (start - raw as usize, raw as usize + over - (start + map_len));
-        // SAFETY: both ranges lie inside the mapping made above and are page-aligned (mmap
-        // returns page-aligned memory; start and map_len are multiples of 2 MiB); nothing
-        // refers to them.
-        unsafe {
-            if head > 0 {
-                libc::munmap(raw, head);
-            }
-            if tail > 0 {
-                libc::munmap((start + map_len) as *mut libc::c_void, tail);
-            }
-        }
-        // Before the first write, so that the first touch of each 2 MiB faults in a huge page.
-        advise_huge(start as *const u8, map_len);
-        let Some(first) = std::ptr::NonNull::new(start as *mut T) else { oom() };
+    /// A table of `len` copies of `value`.
+    ///
+    /// # Errors
+    /// The OS error when the memory cannot be mapped.
+    pub(crate) fn filled(len: usize, value: T) -> std::io::Result<Self> {
+        let too_big = || std::io::Error::from(std::io::ErrorKind::OutOfMemory);
+        let bytes = len.checked_mul(std::mem::size_of::<T>()).ok_or_else(too_big)?;
+        let span = bytes.max(1).checked_next_multiple_of(HUGE_PAGE).ok_or_else(too_big)?;
+        let mut map = memmap2::MmapOptions::new().len(span.checked_add(HUGE_PAGE).ok_or_else(too_big)?).map_anon()?;
+        let base = map.as_mut_ptr();
+        let offset = (base as usize).next_multiple_of(HUGE_PAGE) - base as usize;
+        // A hint: before the first write, so that the first touch of each 2 MiB faults in a
+        // huge page. The table works the same without (errors are ignored).
+        #[cfg(target_os = "linux")]
+        let _ = map.advise_range(memmap2::Advice::HugePage, offset, span);
+        // SAFETY: offset + span <= the mapping's length (offset < HUGE_PAGE), so `first` is
+        // inside the mapping, 2 MiB-aligned and therefore aligned for any integer T.
+        let first = unsafe { base.add(offset) } as *mut T;
         match value.repeated_byte() {
             // Anonymous memory reads as zeros, which T: Plain accepts as a value.
             Some(0) => {}
-            // SAFETY: the mapping holds map_len >= len * size_of::<T>() bytes; any byte
-            // pattern is a valid T.
-            Some(b) => unsafe { std::ptr::write_bytes(first.as_ptr(), b, len) },
-            // SAFETY: as above; the mapping is aligned for T (2 MiB is a multiple of any
-            // integer's alignment).
+            // SAFETY: [first, first + bytes) lies inside the mapping; any byte pattern is a
+            // valid T.
+            Some(b) => unsafe { std::ptr::write_bytes(first, b, len) },
+            // SAFETY: as above, element by element.
             None => unsafe {
                 for i in 0..len {
-                    first.as_ptr().add(i).write(value);
+                    first.add(i).write(value);
                 }
             },
         }
-        HugeTable { ptr: std::ptr::NonNull::slice_from_raw_parts(first, len) }
+        let first = std::ptr::NonNull::new(first).ok_or_else(too_big)?;
+        Ok(HugeTable { ptr: std::ptr::NonNull::slice_from_raw_parts(first, len), _map: map })
     }
 }
 
@@ -205,13 +180,6 @@ impl<T: Plain> std::ops::DerefMut for HugeTable<T> {
     fn deref_mut(&mut self) -> &mut [T] {
         // SAFETY: as in deref, and &mut self gives exclusive access.
         unsafe { self.ptr.as_mut() }
-    }
-}
-
-impl<T: Plain> Drop for HugeTable<T> {
-    fn drop(&mut self) {
-        // SAFETY: ptr..ptr + map_len is the mapping kept by `filled`, unmapped once here.
-        unsafe { libc::munmap(self.ptr.as_ptr() as *mut libc::c_void, Self::map_len(self.ptr.len())) };
     }
 }
 
@@ -302,7 +270,7 @@ mod tests {
         // and element by element.
         for len in [0usize, 1, 1000, HUGE_PAGE / 4, HUGE_PAGE / 4 + 3, 3 * HUGE_PAGE / 4 + 1] {
             for value in [0u32, u32::MAX, 0x0102_0304, 0x8080_8080] {
-                let mut t = HugeTable::filled(len, value);
+                let mut t = HugeTable::filled(len, value).unwrap();
                 assert_eq!(t.len(), len);
                 assert_eq!(t.as_ptr() as usize % HUGE_PAGE, 0, "2 MiB-aligned");
                 assert!(t.iter().all(|&x| x == value), "len {len} value {value:#x}");
@@ -315,8 +283,9 @@ mod tests {
                 assert!(t[middle].iter().all(|&x| x == value));
             }
         }
-        let bytes = HugeTable::filled(HUGE_PAGE + 1, 0xABu8);
+        let bytes = HugeTable::filled(HUGE_PAGE + 1, 0xABu8).unwrap();
         assert!(bytes.iter().all(|&b| b == 0xAB));
-        assert_eq!(HugeTable::<u8>::map_len(HUGE_PAGE + 1), 2 * HUGE_PAGE);
+        // A table the address space cannot hold is an error, not an abort.
+        assert!(HugeTable::<u32>::filled(usize::MAX / 2, 0).is_err());
     }
 }
