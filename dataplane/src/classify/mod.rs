@@ -223,7 +223,11 @@ impl FlowKey {
 ///
 /// The flow key itself is not stored: [`flow_key`](Self::flow_key) reads it back from the
 /// packet at the offsets recorded here, for the packets that need it.
+///
+/// `repr(C)`, so the fast path can write a whole record as six 32-bit words
+/// (`Classified::set_outer`) instead of field by field.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[repr(C)]
 pub struct Classified {
     /// Packet type bits ([`ptype`]).
     pub ptype: u32,
@@ -246,7 +250,42 @@ pub struct Classified {
     pub inner_key: bool,
 }
 
+// The layout `Classified::set_outer` writes: six 32-bit words, the u16 fields paired.
+const _: () = {
+    use core::mem::{align_of, offset_of, size_of};
+    assert!(size_of::<Classified>() == 24 && align_of::<Classified>() == 4);
+    assert!(offset_of!(Classified, ptype) == 0 && offset_of!(Classified, hash) == 4);
+    assert!(offset_of!(Classified, l2_len) == 8 && offset_of!(Classified, l3_len) == 10);
+    assert!(offset_of!(Classified, l4_len) == 12 && offset_of!(Classified, inner_l2_len) == 14);
+    assert!(offset_of!(Classified, inner_l3_len) == 16 && offset_of!(Classified, inner_l4_len) == 18);
+    assert!(offset_of!(Classified, inner_key) == 20);
+};
+
 impl Classified {
+    /// Overwrites `self` with a record without inner headers: `Classified { ptype, hash,
+    /// l2_len, l3_len, l4_len, ..Classified::default() }`, written as six 32-bit words (the
+    /// field-by-field write cost LLVM two overlapping stores for the zeros).
+    #[inline(always)]
+    pub(crate) fn set_outer(&mut self, ptype: u32, hash: u32, l2_len: u16, l3_len: u16, l4_len: u16) {
+        // Two u16 fields as the 32-bit word that holds them in memory, the first one at the
+        // lower address.
+        #[inline(always)]
+        fn pair(first: u16, second: u16) -> u32 {
+            let (a, b) = (u32::from(first), u32::from(second));
+            if cfg!(target_endian = "little") {
+                a | b << 16
+            } else {
+                a << 16 | b
+            }
+        }
+        let words: [u32; 6] = [ptype, hash, pair(l2_len, l3_len), pair(l4_len, 0), 0, 0];
+        // SAFETY: `Classified` is `repr(C)`, 24 bytes with 4-byte alignment, and its fields lie
+        // where the words above put them (asserted at compile time above), so `self` is valid
+        // and aligned for a `[u32; 6]` write; every field is an integer except `inner_key`,
+        // whose byte (offset 20) gets 0 = `false`; the remaining 3 bytes are padding.
+        unsafe { (self as *mut Self).cast::<[u32; 6]>().write(words) }
+    }
+
     /// Offset of the outer L3 header.
     pub fn l3_offset(&self) -> usize {
         self.l2_len as usize
@@ -604,6 +643,14 @@ pub(crate) unsafe fn run<T: Frame, K: Kernel>(items: &[T], cfg: &ClassifyConfig,
     }
 }
 
+/// The portable implementation, out of line like the vector ones (inlined into the caller it
+/// made the dispatch in [`run_impl`] save and restore every register on each call).
+#[inline(never)]
+fn run_scalar<T: Frame>(items: &[T], cfg: &ClassifyConfig, out: &mut [Classified]) {
+    // SAFETY: the scalar kernel needs no CPU feature.
+    unsafe { run::<T, scalar::ScalarKernel>(items, cfg, out) }
+}
+
 fn run_impl<T: Frame>(
     imp: Impl,
     items: &[T],
@@ -616,8 +663,7 @@ fn run_impl<T: Frame>(
     }
     let (items, out) = (&items[..n], &mut out[..n]);
     match imp {
-        // SAFETY: the scalar kernel needs no CPU feature.
-        Impl::Scalar => unsafe { run::<T, scalar::ScalarKernel>(items, cfg, out) },
+        Impl::Scalar => run_scalar(items, cfg, out),
         #[cfg(target_arch = "x86_64")]
         // SAFETY: is_available() checked SSE4.2 and SSSE3.
         Impl::Sse42 => unsafe { x86::run_sse42(items, cfg, out) },

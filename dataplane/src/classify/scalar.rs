@@ -530,7 +530,7 @@ fn fast_l2_only<const N: usize, S: Sink>(
     mac[6..].copy_from_slice(&h[..6]);
     let hash = sink.input::<12>(&mac);
     let ptype = if malformed { l2t | ptype::MALFORMED } else { l2t };
-    *c = Classified { ptype, hash, l2_len, ..Classified::default() };
+    c.set_outer(ptype, hash, l2_len, 0, 0);
 }
 
 /// The fast path of [`parse_into`]: false (with nothing written) when the frame is not one
@@ -629,14 +629,7 @@ fn fast_v4<const L2: usize, S: Sink>(len: usize, h: &[u8; 60], l2t: u32, c: &mut
     };
     // Source, destination address and the ports: 12 contiguous bytes in RSS order.
     let hash = sink.input::<12>(sub(h, L2 + 12));
-    *c = Classified {
-        ptype: l2t | ptype::L3_IPV4 | l4t,
-        hash,
-        l2_len: L2 as u16,
-        l3_len: 20,
-        l4_len,
-        ..Classified::default()
-    };
+    c.set_outer(l2t | ptype::L3_IPV4 | l4t, hash, L2 as u16, 20, l4_len);
     true
 }
 
@@ -660,14 +653,7 @@ fn fast_v6<const L2: usize, S: Sink>(d: &[u8], l2t: u32, c: &mut Classified, sin
     };
     // Source, destination address and the ports: 36 contiguous bytes in RSS order.
     let hash = sink.input::<36>(sub(h, L2 + 8));
-    *c = Classified {
-        ptype: l2t | ptype::L3_IPV6 | l4t,
-        hash,
-        l2_len: L2 as u16,
-        l3_len: 40,
-        l4_len,
-        ..Classified::default()
-    };
+    c.set_outer(l2t | ptype::L3_IPV6 | l4t, hash, L2 as u16, 40, l4_len);
     true
 }
 
