@@ -577,24 +577,37 @@ fn be16a<const N: usize>(h: &[u8; N], o: usize) -> u16 {
 }
 
 /// TCP or non-VXLAN UDP at `L4` inside `h` whose IP payload (L4 header and data) is `room`
-/// bytes, `room >= 8`: `(ptype bits, header length)`, or `None`.
+/// bytes, `room >= 8`: calls `done(ptype bits, header length)` and returns true, or returns
+/// false.
+///
+/// `done` is called in each protocol's arm, so that each gets its own copy of the hashing and
+/// the record write, with the type bits and (for UDP) the header length as constants, rather
+/// than one copy fed by both arms.
 ///
 /// Every range check is one unsigned compare: the fast path may decline more than the
 /// general parser does (a declined frame just takes the slow path), never less.
 #[inline(always)]
-fn fast_l4<const N: usize, const L4: usize>(h: &[u8; N], proto: u8, room: usize) -> Option<(u32, u16)> {
+fn fast_l4<const N: usize, const L4: usize>(h: &[u8; N], proto: u8, room: usize, done: impl FnOnce(u32, u16)) -> bool {
     match proto {
         IPPROTO_UDP => {
             // 8 <= UDP length <= room, and not VXLAN.
             let ulen = be16a(h, L4 + 4) as usize;
-            (ulen.wrapping_sub(8) <= room - 8 && be16a(h, L4 + 2) != super::VXLAN_PORT).then_some((ptype::L4_UDP, 8))
+            if ulen.wrapping_sub(8) > room - 8 || be16a(h, L4 + 2) == super::VXLAN_PORT {
+                return false;
+            }
+            done(ptype::L4_UDP, 8);
+            true
         }
         IPPROTO_TCP => {
             // 20 <= data offset <= room.
             let doff = (h[L4 + 12] >> 4) as usize * 4;
-            (doff >= 20 && doff <= room).then_some((ptype::L4_TCP, doff as u16))
+            if doff < 20 || doff > room {
+                return false;
+            }
+            done(ptype::L4_TCP, doff as u16);
+            true
         }
-        _ => None,
+        _ => false,
     }
 }
 
@@ -620,17 +633,15 @@ fn fast_v4<const L2: usize, S: Sink>(len: usize, h: &[u8; 60], l2t: u32, c: &mut
         return false;
     }
     let proto = h[L2 + 9];
-    let l4 = match L2 {
-        14 => fast_l4::<60, 34>(h, proto, tot - 20),
-        _ => fast_l4::<60, 38>(h, proto, tot - 20),
+    let done = |l4t: u32, l4_len: u16| {
+        // Source, destination address and the ports: 12 contiguous bytes in RSS order.
+        let hash = sink.input::<12>(sub(h, L2 + 12));
+        c.set_outer(l2t | ptype::L3_IPV4 | l4t, hash, L2 as u16, 20, l4_len);
     };
-    let Some((l4t, l4_len)) = l4 else {
-        return false;
-    };
-    // Source, destination address and the ports: 12 contiguous bytes in RSS order.
-    let hash = sink.input::<12>(sub(h, L2 + 12));
-    c.set_outer(l2t | ptype::L3_IPV4 | l4t, hash, L2 as u16, 20, l4_len);
-    true
+    match L2 {
+        14 => fast_l4::<60, 34>(h, proto, tot - 20, done),
+        _ => fast_l4::<60, 38>(h, proto, tot - 20, done),
+    }
 }
 
 #[inline(always)]
@@ -644,17 +655,15 @@ fn fast_v6<const L2: usize, S: Sink>(d: &[u8], l2t: u32, c: &mut Classified, sin
         return false;
     }
     let proto = h[L2 + 6];
-    let l4 = match L2 {
-        14 => fast_l4::<78, 54>(h, proto, plen),
-        _ => fast_l4::<78, 58>(h, proto, plen),
+    let done = |l4t: u32, l4_len: u16| {
+        // Source, destination address and the ports: 36 contiguous bytes in RSS order.
+        let hash = sink.input::<36>(sub(h, L2 + 8));
+        c.set_outer(l2t | ptype::L3_IPV6 | l4t, hash, L2 as u16, 40, l4_len);
     };
-    let Some((l4t, l4_len)) = l4 else {
-        return false;
-    };
-    // Source, destination address and the ports: 36 contiguous bytes in RSS order.
-    let hash = sink.input::<36>(sub(h, L2 + 8));
-    c.set_outer(l2t | ptype::L3_IPV6 | l4t, hash, L2 as u16, 40, l4_len);
-    true
+    match L2 {
+        14 => fast_l4::<78, 54>(h, proto, plen, done),
+        _ => fast_l4::<78, 58>(h, proto, plen, done),
+    }
 }
 
 /// The key [`parse`] hashed for the frame `d` that yielded `c`, read back from the packet at
