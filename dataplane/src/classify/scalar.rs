@@ -496,7 +496,7 @@ fn parse_fallback<S: Sink>(d: &[u8], hash_inner: bool, c: &mut Classified, sink:
     // Two truncations whose outcome is fixed (the same as the general parser's).
     let Some(h) = d.first_chunk::<14>() else {
         // Shorter than Ethernet: nothing parsed, no key.
-        *c = Classified { ptype: ptype::MALFORMED, hash: sink.input::<0>(&[]), ..Classified::default() };
+        c.set_outer(ptype::MALFORMED, sink.input::<0>(&[]), 0, 0, 0);
         return;
     };
     let cut = match u16::from_be_bytes([h[12], h[13]]) {
@@ -508,10 +508,18 @@ fn parse_fallback<S: Sink>(d: &[u8], hash_inner: bool, c: &mut Classified, sink:
         // Untagged IPv4/IPv6 whose header does not fit in the frame: only L2 is valid.
         fast_l2_only(h, ptype::L2_ETHER, 14, true, c, sink);
     } else {
-        let (mut r, key) = parse(d, hash_inner);
-        r.hash = sink.key(&key);
-        *c = r;
+        parse_general(d, hash_inner, c, sink);
     }
+}
+
+/// The general parser for [`parse_fallback`], in a function of its own: its stack frame and
+/// register saves are then paid only by the frames that need it, not by the truncated ones
+/// [`parse_fallback`] finishes itself.
+#[inline(never)]
+fn parse_general<S: Sink>(d: &[u8], hash_inner: bool, c: &mut Classified, sink: &mut S) {
+    let (mut r, key) = parse(d, hash_inner);
+    r.hash = sink.key(&key);
+    *c = r;
 }
 
 /// A frame with only a valid L2 header of `l2_len` bytes (type bits `l2t`): hashed over the MAC
