@@ -406,7 +406,11 @@ enum Contender {
 /// between (±30 % seen); here each round times every contender in turn on the same burst
 /// (after one untimed pass, the fastest of three timed passes of `PASS_BURSTS` bursts, in TSC
 /// cycles per packet), and each figure is the median over the rounds of the per-round ratio,
-/// so both sides of a ratio see the same load.
+/// so both sides of a ratio see the same load. Contention itself (the other hyperthread or
+/// core busy) moves the ratio, though: etherparse, with three times the instructions and
+/// more memory traffic, suffers more from it, and under load the medians of the ratios grow
+/// (2.9x quiet, 3.5x loaded seen). Hence also the ratio of the fastest passes of the whole
+/// run ("minima"): the least disturbed figure of each side, the quiet-machine ratio.
 fn interleaved(hname: &str, cfg: &ClassifyConfig, refs: &[&[u8]]) {
     let key = cfg.rss_key().clone();
     let mut list: Vec<(String, Contender)> = Impl::ALL
@@ -471,10 +475,15 @@ fn interleaved(hname: &str, cfg: &ClassifyConfig, refs: &[&[u8]]) {
         let min = cyc[i].iter().copied().fold(f64::MAX, f64::min);
         let vs_anchor = median((0..ROUNDS).map(|r| cyc[anchor][r] / cyc[i][r]).collect());
         let vs_scalar = median((0..ROUNDS).map(|r| cyc[scalar][r] / cyc[i][r]).collect());
+        let min_anchor = cyc[anchor].iter().copied().fold(f64::MAX, f64::min);
+        let min_scalar = cyc[scalar].iter().copied().fold(f64::MAX, f64::min);
         eprintln!(
             "classify interleaved/{hname}: {name:18} median {med:6.2} min {min:6.2} TSC cycles/packet \
-             ({:5.2} ns); vs {anchor_name}: {vs_anchor:5.2}x; vs ours scalar: {vs_scalar:5.2}x",
-            med * ns_per_cycle
+             ({:5.2} ns); vs {anchor_name}: {vs_anchor:5.2}x (minima {:5.2}x); vs ours scalar: \
+             {vs_scalar:5.2}x (minima {:5.2}x)",
+            med * ns_per_cycle,
+            min_anchor / min,
+            min_scalar / min,
         );
     }
 }
