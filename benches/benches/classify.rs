@@ -9,7 +9,9 @@
 //! comparison (see [`interleaved`]: every contender timed in turn, round after round, on the
 //! same burst; the figures to quote on a loaded machine) is printed, then criterion reports
 //! the time per burst of 32 packets and the packet rate (`thrpt`); ns/packet = time / 32.
-//! `CLASSIFY_INTERLEAVED_ONLY=1` skips the criterion groups.
+//! `CLASSIFY_INTERLEAVED_ONLY=1` skips the criterion groups; with `CLASSIFY_ONLY=<k>` the
+//! interleaved timing and the counting mode run on a burst of 32 copies of frame `k` of the
+//! mix (per-type figures).
 //!
 //! The time measured is the benchmarking thread's CPU time (`CLOCK_THREAD_CPUTIME_ID`), not
 //! wall-clock time: the development machines are shared by several engineers compiling at
@@ -119,6 +121,20 @@ fn mix() -> Vec<Vec<u8>> {
         v.swap(i, (s >> 8) as usize % (i + 1));
     }
     v
+}
+
+/// The burst to measure: the mix, or with `CLASSIFY_ONLY=<k>` 32 copies of frame `k` of the
+/// mix (per-type figures).
+fn bench_frames() -> Vec<Vec<u8>> {
+    let frames = mix();
+    match std::env::var("CLASSIFY_ONLY").ok().and_then(|s| s.parse::<usize>().ok()) {
+        Some(k) => {
+            let f = frames[k % BURST].clone();
+            eprintln!("classify: a burst of frame {k} of the mix only: {} bytes, {:02x?}", f.len(), &f[..f.len().min(18)]);
+            vec![f; BURST]
+        }
+        None => frames,
+    }
 }
 
 /// A minimal heap-backed buffer, to measure the `PacketBuf` path (metadata writes included).
@@ -504,7 +520,7 @@ fn count_mode(spec: &str) {
     let iters = std::env::var("CLASSIFY_COUNT_ITERS").ok().and_then(|s| s.parse().ok()).unwrap_or(1000);
     let (hname, which) = spec.split_once('/').expect("CLASSIFY_COUNT=<hash>/<impl>");
     let cfg = if hname == "crc32c" { ClassifyConfig::crc32c() } else { ClassifyConfig::default() };
-    let frames = mix();
+    let frames = bench_frames();
     let refs: Vec<&[u8]> = frames.iter().map(|f| &f[..]).collect();
     let mut out = [Classified::default(); BURST];
     if let Some(&(_, kind)) = baselines(cfg.hash).iter().find(|(name, _)| *name == which) {
@@ -530,7 +546,7 @@ fn main() {
     }
     // The interleaved same-run comparison first (the figures to quote), then criterion's
     // groups; `CLASSIFY_INTERLEAVED_ONLY=1` stops after the former.
-    let frames = mix();
+    let frames = bench_frames();
     let refs: Vec<&[u8]> = frames.iter().map(|f| &f[..]).collect();
     for (hname, cfg) in [("crc32c", ClassifyConfig::crc32c()), ("toeplitz", ClassifyConfig::default())] {
         interleaved(hname, &cfg, &refs);

@@ -479,25 +479,46 @@ fn sub<const M: usize, const N: usize>(h: &[u8; M], o: usize) -> &[u8; N] {
 ///
 /// The common shapes (Ethernet or one VLAN tag; IPv4 without options or IPv6 without
 /// extension headers; TCP or non-VXLAN UDP; not a fragment; ARP) take a straight-line fast
-/// path with one length check and fixed-size reads; everything else goes through [`parse`].
+/// path with one length check and fixed-size reads; so do frames shorter than 60 bytes whose
+/// outcome their length fixes ([`parse_short`]); everything else goes through [`parse`].
 #[inline(always)]
 pub(crate) fn parse_into<S: Sink>(d: &[u8], hash_inner: bool, c: &mut Classified, sink: &mut S) {
-    if !parse_fast(d, c, sink) {
-        parse_fallback(d, hash_inner, c, sink);
+    if let Some(h) = d.first_chunk::<60>() {
+        if !parse_fast(d, h, c, sink) {
+            parse_fallback(d, hash_inner, c, sink);
+        }
+    } else {
+        cold();
+        if !parse_short(d, c, sink) {
+            parse_fallback(d, hash_inner, c, sink);
+        }
     }
 }
 
-/// Everything [`parse_fast`] declined, kept out of line (and cold, so the fast path's blocks are
-/// laid out straight) so the burst loop around the fast path stays small and carries no state
-/// for it.
+/// Everything the fast paths declined, kept out of line (and cold, so the fast path's blocks
+/// are laid out straight) so the burst loop around the fast path stays small and carries no
+/// state for it.
 #[cold]
 #[inline(never)]
 fn parse_fallback<S: Sink>(d: &[u8], hash_inner: bool, c: &mut Classified, sink: &mut S) {
-    // Two truncations whose outcome is fixed (the same as the general parser's).
+    let (mut r, key) = parse(d, hash_inner);
+    r.hash = sink.key(&key);
+    *c = r;
+}
+
+/// Frames shorter than 60 bytes (the Ethernet minimum) with an outcome fixed by their length
+/// (the same as the general parser's): shorter than Ethernet, or untagged IPv4/IPv6 cut inside
+/// the L3 header. False (nothing written) for any other short frame.
+///
+/// Inline, behind a cold branch: a call here cost more than the work itself (argument moves,
+/// the callee's register saves, the caller's vector constants reloaded after it), and a runt
+/// then took as long as in etherparse.
+#[inline(always)]
+fn parse_short<S: Sink>(d: &[u8], c: &mut Classified, sink: &mut S) -> bool {
     let Some(h) = d.first_chunk::<14>() else {
         // Shorter than Ethernet: nothing parsed, no key.
         c.set_outer(ptype::MALFORMED, sink.input::<0>(&[]), 0, 0, 0);
-        return;
+        return true;
     };
     let cut = match u16::from_be_bytes([h[12], h[13]]) {
         ETH_P_IPV4 => d.len() < 14 + 20,
@@ -507,19 +528,8 @@ fn parse_fallback<S: Sink>(d: &[u8], hash_inner: bool, c: &mut Classified, sink:
     if cut {
         // Untagged IPv4/IPv6 whose header does not fit in the frame: only L2 is valid.
         fast_l2_only(h, ptype::L2_ETHER, 14, true, c, sink);
-    } else {
-        parse_general(d, hash_inner, c, sink);
     }
-}
-
-/// The general parser for [`parse_fallback`], in a function of its own: its stack frame and
-/// register saves are then paid only by the frames that need it, not by the truncated ones
-/// [`parse_fallback`] finishes itself.
-#[inline(never)]
-fn parse_general<S: Sink>(d: &[u8], hash_inner: bool, c: &mut Classified, sink: &mut S) {
-    let (mut r, key) = parse(d, hash_inner);
-    r.hash = sink.key(&key);
-    *c = r;
+    cut
 }
 
 /// A frame with only a valid L2 header of `l2_len` bytes (type bits `l2t`): hashed over the MAC
@@ -545,17 +555,15 @@ fn fast_l2_only<const N: usize, S: Sink>(
     c.set_outer(ptype, hash, l2_len, 0, 0);
 }
 
-/// The fast path of [`parse_into`]: false (with nothing written) when the frame is not one
-/// of the common shapes.
+/// The fast path of [`parse_into`] for a frame of at least 60 bytes (the Ethernet minimum;
+/// `h` is their fixed-size view): false (with nothing written) when the frame is not one of
+/// the common shapes.
 ///
-/// One length check gives a fixed-size view of the first 60 bytes (the Ethernet minimum; 78
-/// for IPv6), and the L2 length is a const parameter, so every header read is at a constant
-/// offset into an array: no per-field bounds checks and nothing that can panic.
+/// With that view (78 bytes for IPv6) and the L2 length a const parameter, every header read
+/// is at a constant offset into an array: no per-field bounds checks and nothing that can
+/// panic.
 #[inline(always)]
-fn parse_fast<S: Sink>(d: &[u8], c: &mut Classified, sink: &mut S) -> bool {
-    let Some(h) = d.first_chunk::<60>() else {
-        return false;
-    };
+fn parse_fast<S: Sink>(d: &[u8], h: &[u8; 60], c: &mut Classified, sink: &mut S) -> bool {
     // Ethertypes compared as they lie in memory: no byte swap.
     const RAW_IPV4: u16 = ETH_P_IPV4.to_be();
     const RAW_IPV6: u16 = ETH_P_IPV6.to_be();
