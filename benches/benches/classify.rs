@@ -130,7 +130,11 @@ fn bench_frames() -> Vec<Vec<u8>> {
     match std::env::var("CLASSIFY_ONLY").ok().and_then(|s| s.parse::<usize>().ok()) {
         Some(k) => {
             let f = frames[k % BURST].clone();
-            eprintln!("classify: a burst of frame {k} of the mix only: {} bytes, {:02x?}", f.len(), &f[..f.len().min(18)]);
+            eprintln!(
+                "classify: a burst of frame {k} of the mix only: {} bytes, {:02x?}",
+                f.len(),
+                &f[..f.len().min(18)]
+            );
             vec![f; BURST]
         }
         None => frames,
