@@ -5,8 +5,13 @@
 //! `etherparse-hwcrc` with the SSE4.2 `crc32` instruction (as our SSE4.2/AVX2 paths) — the
 //! honest anchor for the hardware-CRC paths.
 //!
-//! Run: `cargo bench -p dataplane-benches --bench classify`. Criterion reports the time per
-//! burst of 32 packets and the packet rate (`thrpt`); ns/packet = time / 32.
+//! Run: `cargo bench -p dataplane-benches --bench classify`. First an interleaved same-run
+//! comparison (see [`interleaved`]: every contender timed in turn, round after round, on the
+//! same burst; the figures to quote on a loaded machine) is printed, then criterion reports
+//! the time per burst of 32 packets and the packet rate (`thrpt`); ns/packet = time / 32.
+//! `CLASSIFY_INTERLEAVED_ONLY=1` skips the criterion groups; with `CLASSIFY_ONLY=<k>` the
+//! interleaved timing and the counting mode run on a burst of 32 copies of frame `k` of the
+//! mix (per-type figures).
 //!
 //! The time measured is the benchmarking thread's CPU time (`CLOCK_THREAD_CPUTIME_ID`), not
 //! wall-clock time: the development machines are shared by several engineers compiling at
@@ -116,6 +121,24 @@ fn mix() -> Vec<Vec<u8>> {
         v.swap(i, (s >> 8) as usize % (i + 1));
     }
     v
+}
+
+/// The burst to measure: the mix, or with `CLASSIFY_ONLY=<k>` 32 copies of frame `k` of the
+/// mix (per-type figures).
+fn bench_frames() -> Vec<Vec<u8>> {
+    let frames = mix();
+    match std::env::var("CLASSIFY_ONLY").ok().and_then(|s| s.parse::<usize>().ok()) {
+        Some(k) => {
+            let f = frames[k % BURST].clone();
+            eprintln!(
+                "classify: a burst of frame {k} of the mix only: {} bytes, {:02x?}",
+                f.len(),
+                &f[..f.len().min(18)]
+            );
+            vec![f; BURST]
+        }
+        None => frames,
+    }
 }
 
 /// A minimal heap-backed buffer, to measure the `PacketBuf` path (metadata writes included).
@@ -385,6 +408,106 @@ fn bench_classify<M: Measurement>(c: &mut Criterion<M>) {
     }
 }
 
+/// Bursts per timed pass of the interleaved timing (a pass of ours is ~10 µs: long enough for
+/// the TSC reads not to matter, short enough to fit between two preemptions).
+const PASS_BURSTS: usize = 64;
+/// Rounds of the interleaved timing.
+const ROUNDS: usize = 1000;
+
+/// One contender of the interleaved timing.
+#[derive(Debug, Clone, Copy)]
+enum Contender {
+    Ours(Impl),
+    Etherparse(Baseline),
+}
+
+/// Same-run comparison robust to the load of a shared machine, as `benches/lpm.rs` does for
+/// LPM: criterion times one function for seconds, then the next, and the load changes in
+/// between (±30 % seen); here each round times every contender in turn on the same burst
+/// (after one untimed pass, the fastest of three timed passes of `PASS_BURSTS` bursts, in TSC
+/// cycles per packet), and each figure is the median over the rounds of the per-round ratio,
+/// so both sides of a ratio see the same load. Contention itself (the other hyperthread or
+/// core busy) moves the ratio, though: etherparse, with three times the instructions and
+/// more memory traffic, suffers more from it, and under load the medians of the ratios grow
+/// (2.9x quiet, 3.5x loaded seen). Hence also the ratio of the fastest passes of the whole
+/// run ("minima"): the least disturbed figure of each side, the quiet-machine ratio.
+fn interleaved(hname: &str, cfg: &ClassifyConfig, refs: &[&[u8]]) {
+    let key = cfg.rss_key().clone();
+    let mut list: Vec<(String, Contender)> = Impl::ALL
+        .into_iter()
+        .filter(|i| i.is_available())
+        .map(|i| (format!("ours {}", i.name()), Contender::Ours(i)))
+        .collect();
+    list.extend(baselines(cfg.hash).into_iter().map(|(n, k)| (n.to_string(), Contender::Etherparse(k))));
+    // The anchor: etherparse with the same hash speed as our best path.
+    let anchor_name =
+        if cfg.hash == HashKind::Crc32c && cfg!(target_arch = "x86_64") { "etherparse-hwcrc" } else { "etherparse" };
+    let anchor = list.iter().position(|(n, _)| n == anchor_name).expect("anchor present");
+    let scalar = list.iter().position(|(n, _)| n == "ours scalar").expect("scalar present");
+    let mut out = [Classified::default(); BURST];
+    let mut hashes = [0u32; BURST];
+    // Same work on every side: each baseline yields the very same hashes as the classifier.
+    classify_slices_with(Impl::Scalar, refs, cfg, &mut out).expect("scalar is always available");
+    for (name, who) in &list {
+        if let Contender::Etherparse(kind) = *who {
+            etherparse(refs, kind, &key, &mut hashes);
+            assert!(hashes.iter().zip(&out).all(|(h, o)| *h == o.hash), "{name} baseline disagrees");
+        }
+    }
+    let mut pass = |c: Contender| {
+        for _ in 0..PASS_BURSTS {
+            match c {
+                Contender::Ours(imp) => {
+                    let _ = classify_slices_with(imp, black_box(refs), cfg, &mut out);
+                    black_box(&out);
+                }
+                Contender::Etherparse(kind) => {
+                    etherparse(black_box(refs), kind, &key, &mut hashes);
+                    black_box(&hashes);
+                }
+            }
+        }
+    };
+    let mut cyc: Vec<Vec<f64>> = vec![Vec::with_capacity(ROUNDS); list.len()];
+    for _ in 0..ROUNDS {
+        for (c, (_, who)) in cyc.iter_mut().zip(&list) {
+            pass(*who);
+            let mut best = u64::MAX;
+            for _ in 0..3 {
+                let t0 = dataplane::arch::cycles();
+                pass(*who);
+                best = best.min(dataplane::arch::cycles().wrapping_sub(t0));
+            }
+            c.push(best as f64 / (PASS_BURSTS * BURST) as f64);
+        }
+    }
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let ns_per_cycle = 1e9 / dataplane::arch::cycles_per_sec() as f64;
+    eprintln!(
+        "classify interleaved/{hname}: burst {BURST}, {ROUNDS} rounds x {PASS_BURSTS} bursts per pass; \
+         speed ratios are medians of per-round ratios (>1 = faster)"
+    );
+    for (i, (name, _)) in list.iter().enumerate() {
+        let med = median(cyc[i].clone());
+        let min = cyc[i].iter().copied().fold(f64::MAX, f64::min);
+        let vs_anchor = median((0..ROUNDS).map(|r| cyc[anchor][r] / cyc[i][r]).collect());
+        let vs_scalar = median((0..ROUNDS).map(|r| cyc[scalar][r] / cyc[i][r]).collect());
+        let min_anchor = cyc[anchor].iter().copied().fold(f64::MAX, f64::min);
+        let min_scalar = cyc[scalar].iter().copied().fold(f64::MAX, f64::min);
+        eprintln!(
+            "classify interleaved/{hname}: {name:18} median {med:6.2} min {min:6.2} TSC cycles/packet \
+             ({:5.2} ns); vs {anchor_name}: {vs_anchor:5.2}x (minima {:5.2}x); vs ours scalar: \
+             {vs_scalar:5.2}x (minima {:5.2}x)",
+            med * ns_per_cycle,
+            min_anchor / min,
+            min_scalar / min,
+        );
+    }
+}
+
 /// Runs `iters` bursts of one variant; callgrind counts this function alone
 /// (`--toggle-collect=*count_loop*`), so instructions per packet = Ir / (iters × 32).
 #[inline(never)]
@@ -401,7 +524,7 @@ fn count_mode(spec: &str) {
     let iters = std::env::var("CLASSIFY_COUNT_ITERS").ok().and_then(|s| s.parse().ok()).unwrap_or(1000);
     let (hname, which) = spec.split_once('/').expect("CLASSIFY_COUNT=<hash>/<impl>");
     let cfg = if hname == "crc32c" { ClassifyConfig::crc32c() } else { ClassifyConfig::default() };
-    let frames = mix();
+    let frames = bench_frames();
     let refs: Vec<&[u8]> = frames.iter().map(|f| &f[..]).collect();
     let mut out = [Classified::default(); BURST];
     if let Some(&(_, kind)) = baselines(cfg.hash).iter().find(|(name, _)| *name == which) {
@@ -423,6 +546,16 @@ fn count_mode(spec: &str) {
 fn main() {
     if let Some(spec) = std::env::var_os("CLASSIFY_COUNT") {
         count_mode(&spec.to_string_lossy());
+        return;
+    }
+    // The interleaved same-run comparison first (the figures to quote), then criterion's
+    // groups; `CLASSIFY_INTERLEAVED_ONLY=1` stops after the former.
+    let frames = bench_frames();
+    let refs: Vec<&[u8]> = frames.iter().map(|f| &f[..]).collect();
+    for (hname, cfg) in [("crc32c", ClassifyConfig::crc32c()), ("toeplitz", ClassifyConfig::default())] {
+        interleaved(hname, &cfg, &refs);
+    }
+    if std::env::var_os("CLASSIFY_INTERLEAVED_ONLY").is_some() {
         return;
     }
     if std::env::var_os("CLASSIFY_BENCH_WALL").is_some() {

@@ -223,7 +223,11 @@ impl FlowKey {
 ///
 /// The flow key itself is not stored: [`flow_key`](Self::flow_key) reads it back from the
 /// packet at the offsets recorded here, for the packets that need it.
+///
+/// `repr(C)`, so the fast path can write a whole record as six 32-bit words
+/// (`Classified::set_outer`) instead of field by field.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[repr(C)]
 pub struct Classified {
     /// Packet type bits ([`ptype`]).
     pub ptype: u32,
@@ -246,7 +250,42 @@ pub struct Classified {
     pub inner_key: bool,
 }
 
+// The layout `Classified::set_outer` writes: six 32-bit words, the u16 fields paired.
+const _: () = {
+    use core::mem::{align_of, offset_of, size_of};
+    assert!(size_of::<Classified>() == 24 && align_of::<Classified>() == 4);
+    assert!(offset_of!(Classified, ptype) == 0 && offset_of!(Classified, hash) == 4);
+    assert!(offset_of!(Classified, l2_len) == 8 && offset_of!(Classified, l3_len) == 10);
+    assert!(offset_of!(Classified, l4_len) == 12 && offset_of!(Classified, inner_l2_len) == 14);
+    assert!(offset_of!(Classified, inner_l3_len) == 16 && offset_of!(Classified, inner_l4_len) == 18);
+    assert!(offset_of!(Classified, inner_key) == 20);
+};
+
 impl Classified {
+    /// Overwrites `self` with a record without inner headers: `Classified { ptype, hash,
+    /// l2_len, l3_len, l4_len, ..Classified::default() }`, written as six 32-bit words (the
+    /// field-by-field write cost LLVM two overlapping stores for the zeros).
+    #[inline(always)]
+    pub(crate) fn set_outer(&mut self, ptype: u32, hash: u32, l2_len: u16, l3_len: u16, l4_len: u16) {
+        // Two u16 fields as the 32-bit word that holds them in memory, the first one at the
+        // lower address.
+        #[inline(always)]
+        fn pair(first: u16, second: u16) -> u32 {
+            let (a, b) = (u32::from(first), u32::from(second));
+            if cfg!(target_endian = "little") {
+                a | b << 16
+            } else {
+                a << 16 | b
+            }
+        }
+        let words: [u32; 6] = [ptype, hash, pair(l2_len, l3_len), pair(l4_len, 0), 0, 0];
+        // SAFETY: `Classified` is `repr(C)`, 24 bytes with 4-byte alignment, and its fields lie
+        // where the words above put them (asserted at compile time above), so `self` is valid
+        // and aligned for a `[u32; 6]` write; every field is an integer except `inner_key`,
+        // whose byte (offset 20) gets 0 = `false`; the remaining 3 bytes are padding.
+        unsafe { (self as *mut Self).cast::<[u32; 6]>().write(words) }
+    }
+
     /// Offset of the outer L3 header.
     pub fn l3_offset(&self) -> usize {
         self.l2_len as usize
@@ -427,7 +466,8 @@ pub enum Impl {
     /// x86_64 SSE4.2 `crc32` (Toeplitz by the table-driven code in the parse pass, which
     /// beats a 16-packet SSSE3 pass now that the hash input is read in place).
     Sse42,
-    /// x86_64 AVX2: 32 packets per Toeplitz pass, SSE4.2 `crc32`.
+    /// x86_64 AVX2: 32 packets per Toeplitz pass, SSE4.2 `crc32`; the parser is compiled
+    /// with MOVBE (big-endian header fields loaded byte-swapped; every AVX2 CPU has it).
     Avx2,
     /// Reserved: no AVX-512 kernel exists (a 32-packet burst fills one AVX2 pass, so 64-lane
     /// vectors have nothing to add); never selected, never available.
@@ -449,7 +489,11 @@ impl Impl {
                 std::arch::is_x86_feature_detected!("sse4.2") && std::arch::is_x86_feature_detected!("ssse3")
             }
             #[cfg(target_arch = "x86_64")]
-            Impl::Avx2 => std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("sse4.2"),
+            Impl::Avx2 => {
+                std::arch::is_x86_feature_detected!("avx2")
+                    && std::arch::is_x86_feature_detected!("sse4.2")
+                    && std::arch::is_x86_feature_detected!("movbe")
+            }
             #[cfg(target_arch = "aarch64")]
             Impl::Neon => std::arch::is_aarch64_feature_detected!("crc"),
             _ => false,
@@ -568,10 +612,13 @@ fn parse_all<T: Frame, S: scalar::Sink>(items: &[T], hash_inner: bool, out: &mut
         scalar::parse_into(items[i].frame(), hash_inner, &mut out[i], sink);
         i += 1;
     }
-    while i < n {
-        sink.at(i);
-        scalar::parse_into(items[i].frame(), hash_inner, &mut out[i], sink);
-        i += 1;
+    // The last packets: nothing left to prefetch.
+    let (Some(items), Some(out)) = (items.get(i..), out.get_mut(i..)) else {
+        return;
+    };
+    for (k, (f, o)) in items.iter().zip(out).enumerate() {
+        sink.at(i + k);
+        scalar::parse_into(f.frame(), hash_inner, o, sink);
     }
 }
 
@@ -587,21 +634,38 @@ pub(crate) unsafe fn run<T: Frame, K: Kernel>(items: &[T], cfg: &ClassifyConfig,
         HashKind::Toeplitz if !K::BATCHED_TOEPLITZ => {
             parse_all(items, cfg.hash_inner, out, &mut scalar::ToeplitzNow(&cfg.rss))
         }
-        HashKind::Toeplitz => {
-            let mut rows = Rows { row: [[0u8; 48]; CHUNK], len: [0u8; CHUNK] };
-            let mut hashes = [0u32; CHUNK];
-            for (items, out) in items.chunks(CHUNK).zip(out.chunks_mut(CHUNK)) {
-                parse_all(items, cfg.hash_inner, out, &mut RowSink { rows: &mut rows, at: 0 });
-                let m = items.len().min(out.len());
-                let max_len = rows.len[..m].iter().copied().max().unwrap_or(0) as usize;
-                // SAFETY: the caller guarantees K's features.
-                unsafe { K::hash(cfg, &rows, m, max_len, &mut hashes) };
-                for (c, &h) in out.iter_mut().zip(&hashes) {
-                    c.hash = h;
-                }
-            }
+        // SAFETY: the caller guarantees K's features.
+        HashKind::Toeplitz => unsafe { run_batched::<T, K>(items, cfg, out) },
+    }
+}
+
+/// Toeplitz with a batched kernel: parse a chunk into rows, then hash the rows. Out of line,
+/// so that the other paths of [`run`] do not set up its stack matrix.
+///
+/// # Safety
+/// The CPU must support `K`'s target features.
+#[inline(never)]
+unsafe fn run_batched<T: Frame, K: Kernel>(items: &[T], cfg: &ClassifyConfig, out: &mut [Classified]) {
+    let mut rows = Rows { row: [[0u8; 48]; CHUNK], len: [0u8; CHUNK] };
+    let mut hashes = [0u32; CHUNK];
+    for (items, out) in items.chunks(CHUNK).zip(out.chunks_mut(CHUNK)) {
+        parse_all(items, cfg.hash_inner, out, &mut RowSink { rows: &mut rows, at: 0 });
+        let m = items.len().min(out.len());
+        let max_len = rows.len[..m].iter().copied().max().unwrap_or(0) as usize;
+        // SAFETY: the caller guarantees K's features.
+        unsafe { K::hash(cfg, &rows, m, max_len, &mut hashes) };
+        for (c, &h) in out.iter_mut().zip(&hashes) {
+            c.hash = h;
         }
     }
+}
+
+/// The portable implementation, out of line like the vector ones (inlined into the caller it
+/// made the dispatch in [`run_impl`] save and restore every register on each call).
+#[inline(never)]
+fn run_scalar<T: Frame>(items: &[T], cfg: &ClassifyConfig, out: &mut [Classified]) {
+    // SAFETY: the scalar kernel needs no CPU feature.
+    unsafe { run::<T, scalar::ScalarKernel>(items, cfg, out) }
 }
 
 fn run_impl<T: Frame>(
@@ -611,21 +675,22 @@ fn run_impl<T: Frame>(
     out: &mut [Classified],
 ) -> Result<usize, Unavailable> {
     let n = items.len().min(out.len());
-    if !imp.is_available() {
+    // The cached choice first: cheaper than the CPU feature tests on every burst. Either way
+    // `imp.is_available()` held (`implementation()` only picks an available one).
+    if imp != implementation() && !imp.is_available() {
         return Err(Unavailable(imp));
     }
     let (items, out) = (&items[..n], &mut out[..n]);
     match imp {
-        // SAFETY: the scalar kernel needs no CPU feature.
-        Impl::Scalar => unsafe { run::<T, scalar::ScalarKernel>(items, cfg, out) },
+        Impl::Scalar => run_scalar(items, cfg, out),
         #[cfg(target_arch = "x86_64")]
-        // SAFETY: is_available() checked SSE4.2 and SSSE3.
+        // SAFETY: is_available() held (see above): SSE4.2 and SSSE3.
         Impl::Sse42 => unsafe { x86::run_sse42(items, cfg, out) },
         #[cfg(target_arch = "x86_64")]
-        // SAFETY: is_available() checked AVX2 and SSE4.2.
+        // SAFETY: is_available() held (see above): AVX2, SSE4.2 and MOVBE.
         Impl::Avx2 => unsafe { x86::run_avx2(items, cfg, out) },
         #[cfg(target_arch = "aarch64")]
-        // SAFETY: is_available() checked the CRC extension; NEON is baseline on aarch64.
+        // SAFETY: is_available() held (see above): the CRC extension; NEON is baseline on aarch64.
         Impl::Neon => unsafe { neon::run_neon(items, cfg, out) },
         _ => return Err(Unavailable(imp)),
     }

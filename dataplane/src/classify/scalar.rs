@@ -479,25 +479,46 @@ fn sub<const M: usize, const N: usize>(h: &[u8; M], o: usize) -> &[u8; N] {
 ///
 /// The common shapes (Ethernet or one VLAN tag; IPv4 without options or IPv6 without
 /// extension headers; TCP or non-VXLAN UDP; not a fragment; ARP) take a straight-line fast
-/// path with one length check and fixed-size reads; everything else goes through [`parse`].
+/// path with one length check and fixed-size reads; so do frames shorter than 60 bytes whose
+/// outcome their length fixes ([`parse_short`]); everything else goes through [`parse`].
 #[inline(always)]
 pub(crate) fn parse_into<S: Sink>(d: &[u8], hash_inner: bool, c: &mut Classified, sink: &mut S) {
-    if !parse_fast(d, c, sink) {
-        parse_fallback(d, hash_inner, c, sink);
+    if let Some(h) = d.first_chunk::<60>() {
+        if !parse_fast(d, h, c, sink) {
+            parse_fallback(d, hash_inner, c, sink);
+        }
+    } else {
+        cold();
+        if !parse_short(d, c, sink) {
+            parse_fallback(d, hash_inner, c, sink);
+        }
     }
 }
 
-/// Everything [`parse_fast`] declined, kept out of line (and cold, so the fast path's blocks are
-/// laid out straight) so the burst loop around the fast path stays small and carries no state
-/// for it.
+/// Everything the fast paths declined, kept out of line (and cold, so the fast path's blocks
+/// are laid out straight) so the burst loop around the fast path stays small and carries no
+/// state for it.
 #[cold]
 #[inline(never)]
 fn parse_fallback<S: Sink>(d: &[u8], hash_inner: bool, c: &mut Classified, sink: &mut S) {
-    // Two truncations whose outcome is fixed (the same as the general parser's).
+    let (mut r, key) = parse(d, hash_inner);
+    r.hash = sink.key(&key);
+    *c = r;
+}
+
+/// Frames shorter than 60 bytes (the Ethernet minimum) with an outcome fixed by their length
+/// (the same as the general parser's): shorter than Ethernet, or untagged IPv4/IPv6 cut inside
+/// the L3 header. False (nothing written) for any other short frame.
+///
+/// Inline, behind a cold branch: a call here cost more than the work itself (argument moves,
+/// the callee's register saves, the caller's vector constants reloaded after it), and a runt
+/// then took as long as in etherparse.
+#[inline(always)]
+fn parse_short<S: Sink>(d: &[u8], c: &mut Classified, sink: &mut S) -> bool {
     let Some(h) = d.first_chunk::<14>() else {
         // Shorter than Ethernet: nothing parsed, no key.
-        *c = Classified { ptype: ptype::MALFORMED, hash: sink.input::<0>(&[]), ..Classified::default() };
-        return;
+        c.set_outer(ptype::MALFORMED, sink.input::<0>(&[]), 0, 0, 0);
+        return true;
     };
     let cut = match u16::from_be_bytes([h[12], h[13]]) {
         ETH_P_IPV4 => d.len() < 14 + 20,
@@ -507,11 +528,8 @@ fn parse_fallback<S: Sink>(d: &[u8], hash_inner: bool, c: &mut Classified, sink:
     if cut {
         // Untagged IPv4/IPv6 whose header does not fit in the frame: only L2 is valid.
         fast_l2_only(h, ptype::L2_ETHER, 14, true, c, sink);
-    } else {
-        let (mut r, key) = parse(d, hash_inner);
-        r.hash = sink.key(&key);
-        *c = r;
     }
+    cut
 }
 
 /// A frame with only a valid L2 header of `l2_len` bytes (type bits `l2t`): hashed over the MAC
@@ -525,25 +543,27 @@ fn fast_l2_only<const N: usize, S: Sink>(
     c: &mut Classified,
     sink: &mut S,
 ) {
+    // The MAC pair in RSS order (source, destination): its first 8 bytes from two loads, a
+    // shift and an OR rather than byte copies.
+    let src = u64::from_le_bytes(*sub(h, 4)) >> 16;
+    let dst01 = u64::from(u16::from_le_bytes(*sub(h, 0)));
     let mut mac = [0u8; 12];
-    mac[..6].copy_from_slice(&h[6..12]);
-    mac[6..].copy_from_slice(&h[..6]);
+    mac[..8].copy_from_slice(&(src | dst01 << 48).to_le_bytes());
+    mac[8..].copy_from_slice(sub::<N, 4>(h, 2));
     let hash = sink.input::<12>(&mac);
     let ptype = if malformed { l2t | ptype::MALFORMED } else { l2t };
-    *c = Classified { ptype, hash, l2_len, ..Classified::default() };
+    c.set_outer(ptype, hash, l2_len, 0, 0);
 }
 
-/// The fast path of [`parse_into`]: false (with nothing written) when the frame is not one
-/// of the common shapes.
+/// The fast path of [`parse_into`] for a frame of at least 60 bytes (the Ethernet minimum;
+/// `h` is their fixed-size view): false (with nothing written) when the frame is not one of
+/// the common shapes.
 ///
-/// One length check gives a fixed-size view of the first 60 bytes (the Ethernet minimum; 78
-/// for IPv6), and the L2 length is a const parameter, so every header read is at a constant
-/// offset into an array: no per-field bounds checks and nothing that can panic.
+/// With that view (78 bytes for IPv6) and the L2 length a const parameter, every header read
+/// is at a constant offset into an array: no per-field bounds checks and nothing that can
+/// panic.
 #[inline(always)]
-fn parse_fast<S: Sink>(d: &[u8], c: &mut Classified, sink: &mut S) -> bool {
-    let Some(h) = d.first_chunk::<60>() else {
-        return false;
-    };
+fn parse_fast<S: Sink>(d: &[u8], h: &[u8; 60], c: &mut Classified, sink: &mut S) -> bool {
     // Ethertypes compared as they lie in memory: no byte swap.
     const RAW_IPV4: u16 = ETH_P_IPV4.to_be();
     const RAW_IPV6: u16 = ETH_P_IPV6.to_be();
@@ -577,36 +597,51 @@ fn be16a<const N: usize>(h: &[u8; N], o: usize) -> u16 {
 }
 
 /// TCP or non-VXLAN UDP at `L4` inside `h` whose IP payload (L4 header and data) is `room`
-/// bytes, `room >= 8`: `(ptype bits, header length)`, or `None`.
+/// bytes, `room >= 8`: calls `done(ptype bits, header length)` and returns true, or returns
+/// false.
+///
+/// `done` is called in each protocol's arm, so that each gets its own copy of the hashing and
+/// the record write, with the type bits and (for UDP) the header length as constants, rather
+/// than one copy fed by both arms.
 ///
 /// Every range check is one unsigned compare: the fast path may decline more than the
 /// general parser does (a declined frame just takes the slow path), never less.
 #[inline(always)]
-fn fast_l4<const N: usize, const L4: usize>(h: &[u8; N], proto: u8, room: usize) -> Option<(u32, u16)> {
+fn fast_l4<const N: usize, const L4: usize>(h: &[u8; N], proto: u8, room: usize, done: impl FnOnce(u32, u16)) -> bool {
     match proto {
         IPPROTO_UDP => {
             // 8 <= UDP length <= room, and not VXLAN.
             let ulen = be16a(h, L4 + 4) as usize;
-            (ulen.wrapping_sub(8) <= room - 8 && be16a(h, L4 + 2) != super::VXLAN_PORT).then_some((ptype::L4_UDP, 8))
+            if ulen.wrapping_sub(8) > room - 8 || be16a(h, L4 + 2) == super::VXLAN_PORT {
+                return false;
+            }
+            done(ptype::L4_UDP, 8);
+            true
         }
         IPPROTO_TCP => {
             // 20 <= data offset <= room.
             let doff = (h[L4 + 12] >> 4) as usize * 4;
-            (doff >= 20 && doff <= room).then_some((ptype::L4_TCP, doff as u16))
+            if doff < 20 || doff > room {
+                return false;
+            }
+            done(ptype::L4_TCP, doff as u16);
+            true
         }
-        _ => None,
+        _ => false,
     }
 }
 
 #[inline(always)]
 fn fast_v4<const L2: usize, S: Sink>(len: usize, h: &[u8; 60], l2t: u32, c: &mut Classified, sink: &mut S) -> bool {
-    // Version 4, IHL 5 (byte 0) and no fragment (MF clear, offset 0: bytes 6 and 7), in one
-    // masked compare of the first 8 header bytes.
-    let w = u64::from_le_bytes(*sub(h, L2));
-    if w & 0xff3f_0000_0000_00ff != 0x45 {
+    // Version 4 and IHL 5 (byte 0), then no fragment: MF clear and offset 0 (bytes 6 and 7
+    // but the reserved and DF bits, one masked little-endian 16-bit test). Each is one
+    // compare with memory, and the total length is a load of its own (with `movbe` where
+    // available): cheaper than one masked 64-bit compare and the length shifted out of it.
+    if h[L2] != 0x45 {
         cold();
         // Not version 4 or IHL < 5 (the header is inside the 60 bytes): an invalid IPv4
-        // header, so only L2 is valid, as the general parser reports it.
+        // header, so only L2 is valid, as the general parser reports it. (IHL > 5, options:
+        // the general parser.)
         let vihl = h[L2];
         if vihl >> 4 != 4 || vihl & 15 < 5 {
             fast_l2_only(h, l2t, L2 as u16, true, c, sink);
@@ -614,30 +649,24 @@ fn fast_v4<const L2: usize, S: Sink>(len: usize, h: &[u8; 60], l2t: u32, c: &mut
         }
         return false;
     }
+    if u16::from_le_bytes(*sub(h, L2 + 6)) & 0xff3f != 0 {
+        return false;
+    }
+    let tot = be16a(h, L2 + 2) as usize;
     // 28 <= total length <= what the frame holds (len >= 60, so no underflow).
-    let tot = u16::from_be((w >> 16) as u16) as usize;
     if tot.wrapping_sub(28) > len - L2 - 28 {
         return false;
     }
     let proto = h[L2 + 9];
-    let l4 = match L2 {
-        14 => fast_l4::<60, 34>(h, proto, tot - 20),
-        _ => fast_l4::<60, 38>(h, proto, tot - 20),
+    let done = |l4t: u32, l4_len: u16| {
+        // Source, destination address and the ports: 12 contiguous bytes in RSS order.
+        let hash = sink.input::<12>(sub(h, L2 + 12));
+        c.set_outer(l2t | ptype::L3_IPV4 | l4t, hash, L2 as u16, 20, l4_len);
     };
-    let Some((l4t, l4_len)) = l4 else {
-        return false;
-    };
-    // Source, destination address and the ports: 12 contiguous bytes in RSS order.
-    let hash = sink.input::<12>(sub(h, L2 + 12));
-    *c = Classified {
-        ptype: l2t | ptype::L3_IPV4 | l4t,
-        hash,
-        l2_len: L2 as u16,
-        l3_len: 20,
-        l4_len,
-        ..Classified::default()
-    };
-    true
+    match L2 {
+        14 => fast_l4::<60, 34>(h, proto, tot - 20, done),
+        _ => fast_l4::<60, 38>(h, proto, tot - 20, done),
+    }
 }
 
 #[inline(always)]
@@ -651,24 +680,15 @@ fn fast_v6<const L2: usize, S: Sink>(d: &[u8], l2t: u32, c: &mut Classified, sin
         return false;
     }
     let proto = h[L2 + 6];
-    let l4 = match L2 {
-        14 => fast_l4::<78, 54>(h, proto, plen),
-        _ => fast_l4::<78, 58>(h, proto, plen),
+    let done = |l4t: u32, l4_len: u16| {
+        // Source, destination address and the ports: 36 contiguous bytes in RSS order.
+        let hash = sink.input::<36>(sub(h, L2 + 8));
+        c.set_outer(l2t | ptype::L3_IPV6 | l4t, hash, L2 as u16, 40, l4_len);
     };
-    let Some((l4t, l4_len)) = l4 else {
-        return false;
-    };
-    // Source, destination address and the ports: 36 contiguous bytes in RSS order.
-    let hash = sink.input::<36>(sub(h, L2 + 8));
-    *c = Classified {
-        ptype: l2t | ptype::L3_IPV6 | l4t,
-        hash,
-        l2_len: L2 as u16,
-        l3_len: 40,
-        l4_len,
-        ..Classified::default()
-    };
-    true
+    match L2 {
+        14 => fast_l4::<78, 54>(h, proto, plen, done),
+        _ => fast_l4::<78, 58>(h, proto, plen, done),
+    }
 }
 
 /// The key [`parse`] hashed for the frame `d` that yielded `c`, read back from the packet at

@@ -276,8 +276,8 @@ pub(crate) unsafe fn run_sse42<T: super::Frame>(items: &[T], cfg: &ClassifyConfi
 }
 
 /// # Safety
-/// The CPU must support AVX2 and SSE4.2.
-#[target_feature(enable = "avx2,sse4.2")]
+/// The CPU must support AVX2, SSE4.2 and MOVBE.
+#[target_feature(enable = "avx2,sse4.2,movbe")]
 pub(crate) unsafe fn run_avx2<T: super::Frame>(items: &[T], cfg: &ClassifyConfig, out: &mut [Classified]) {
     // SAFETY: the caller guarantees the kernel's features.
     unsafe { super::run::<T, Avx2Kernel>(items, cfg, out) }
