@@ -31,7 +31,7 @@
 //! to the free list.
 //!
 //! All four arrays are allocated once, at construction, each in its own 2 MiB-aligned
-//! mapping advised for transparent huge pages ([`super::HugeTable`]), so that random
+//! mapping advised for transparent huge pages (`HugeTable` in `lpm/mod.rs`), so that random
 //! lookups over the 64 MiB tbl24 need one TLB entry per 2 MiB rather than one per 4 KiB.
 use super::{mask4, BulkImpl, FastMap, HugeTable, Plain, MAX_NEXT_HOP, MISS};
 use std::net::Ipv4Addr;
@@ -535,7 +535,7 @@ impl Lpm4 {
     /// tbl24 entry; if it points to a group, load the tbl8 entry; store. Its shape was chosen
     /// by measuring variants side by side on the same tables (`benches/LPM_RESULTS.md`): one
     /// address per iteration, with "extended" tested as a mask and compare of the two flag
-    /// bits ([`is_ext`] as a signed compare was 10 % slower here), was the fastest while the
+    /// bits (the signed compare of `is_ext` was 10 % slower here), was the fastest while the
     /// keys' tbl24 lines stay in cache; unrolling by four, or computing the tbl24 indexes in
     /// a first pass, gained 5–10 % when every lookup goes to DRAM but lost 3–8 % in cache;
     /// prefetching, two passes (all tbl24 loads, then the tbl8 fix-ups) and branch-free tbl8
