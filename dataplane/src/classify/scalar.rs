@@ -653,15 +653,14 @@ fn fast_v4<const L2: usize, S: Sink>(len: usize, h: &[u8; 60], l2t: u32, c: &mut
     // available): cheaper than one masked 64-bit compare and the length shifted out of it.
     if h[L2] != 0x45 {
         cold();
-        // Not version 4 or IHL < 5 (the header is inside the 60 bytes): an invalid IPv4
-        // header, so only L2 is valid, as the general parser reports it. (IHL > 5, options:
-        // the general parser.)
-        let vihl = h[L2];
-        if vihl >> 4 != 4 || vihl & 15 < 5 {
-            fast_l2_only(h, l2t, L2 as u16, true, c, sink);
-            return true;
+        // Version 4 with IHL > 5 (options, 0x46..=0x4f): the general parser. Anything else
+        // (not version 4, or IHL < 5; the header is inside the 60 bytes) is an invalid IPv4
+        // header, so only L2 is valid, as the general parser reports it.
+        if (0x46..=0x4f).contains(&h[L2]) {
+            return false;
         }
-        return false;
+        fast_l2_only(h, l2t, L2 as u16, true, c, sink);
+        return true;
     }
     if u16::from_le_bytes(*sub(h, L2 + 6)) & 0xff3f != 0 {
         return false;
