@@ -610,8 +610,34 @@ fn be16a<const N: usize>(h: &[u8; N], o: usize) -> u16 {
     u16::from_be_bytes([h[o], h[o + 1]])
 }
 
+/// What [`fast_l4`] calls on success with the L4 type bits and header length.
+trait L4Done {
+    fn done(self, l4t: u32, l4_len: u16);
+}
+
+/// [`L4Done`] for the fast paths: hashes the `N` key bytes at `key_at` in `h` and writes the
+/// record. A struct with an always-inlined method rather than a closure: LLVM kept the
+/// IPv6/TCP closure out of line in the portable build (a call per packet).
+struct Record<'a, const M: usize, const N: usize, S> {
+    h: &'a [u8; M],
+    key_at: usize,
+    sink: &'a mut S,
+    c: &'a mut Classified,
+    ptype: u32,
+    l2_len: u16,
+    l3_len: u16,
+}
+
+impl<const M: usize, const N: usize, S: Sink> L4Done for Record<'_, M, N, S> {
+    #[inline(always)]
+    fn done(self, l4t: u32, l4_len: u16) {
+        let hash = self.sink.input::<N>(sub(self.h, self.key_at));
+        self.c.set_outer(self.ptype | l4t, hash, self.l2_len, self.l3_len, l4_len);
+    }
+}
+
 /// TCP or non-VXLAN UDP at `L4` inside `h` whose IP payload (L4 header and data) is `room`
-/// bytes, `room >= 8`: calls `done(ptype bits, header length)` and returns true, or returns
+/// bytes, `room >= 8`: calls `done.done(ptype bits, header length)` and returns true, or returns
 /// false.
 ///
 /// `done` is called in each protocol's arm, so that each gets its own copy of the hashing and
@@ -621,7 +647,7 @@ fn be16a<const N: usize>(h: &[u8; N], o: usize) -> u16 {
 /// Every range check is one unsigned compare: the fast path may decline more than the
 /// general parser does (a declined frame just takes the slow path), never less.
 #[inline(always)]
-fn fast_l4<const N: usize, const L4: usize>(h: &[u8; N], proto: u8, room: usize, done: impl FnOnce(u32, u16)) -> bool {
+fn fast_l4<const N: usize, const L4: usize>(h: &[u8; N], proto: u8, room: usize, done: impl L4Done) -> bool {
     match proto {
         IPPROTO_UDP => {
             // 8 <= UDP length <= room, and not VXLAN.
@@ -629,7 +655,7 @@ fn fast_l4<const N: usize, const L4: usize>(h: &[u8; N], proto: u8, room: usize,
             if ulen.wrapping_sub(8) > room - 8 || be16a(h, L4 + 2) == super::VXLAN_PORT {
                 return false;
             }
-            done(ptype::L4_UDP, 8);
+            done.done(ptype::L4_UDP, 8);
             true
         }
         IPPROTO_TCP => {
@@ -638,7 +664,7 @@ fn fast_l4<const N: usize, const L4: usize>(h: &[u8; N], proto: u8, room: usize,
             if doff < 20 || doff > room {
                 return false;
             }
-            done(ptype::L4_TCP, doff as u16);
+            done.done(ptype::L4_TCP, doff as u16);
             true
         }
         _ => false,
@@ -671,11 +697,9 @@ fn fast_v4<const L2: usize, S: Sink>(len: usize, h: &[u8; 60], l2t: u32, c: &mut
         return false;
     }
     let proto = h[L2 + 9];
-    let done = |l4t: u32, l4_len: u16| {
-        // Source, destination address and the ports: 12 contiguous bytes in RSS order.
-        let hash = sink.input::<12>(sub(h, L2 + 12));
-        c.set_outer(l2t | ptype::L3_IPV4 | l4t, hash, L2 as u16, 20, l4_len);
-    };
+    // Source, destination address and the ports: 12 contiguous bytes in RSS order.
+    let done =
+        Record::<60, 12, S> { h, key_at: L2 + 12, sink, c, ptype: l2t | ptype::L3_IPV4, l2_len: L2 as u16, l3_len: 20 };
     match L2 {
         14 => fast_l4::<60, 34>(h, proto, tot - 20, done),
         _ => fast_l4::<60, 38>(h, proto, tot - 20, done),
@@ -694,11 +718,9 @@ fn fast_v6<const L2: usize, S: Sink>(d: &[u8], l2t: u32, c: &mut Classified, sin
         return false;
     }
     let proto = h[L2 + 6];
-    let done = |l4t: u32, l4_len: u16| {
-        // Source, destination address and the ports: 36 contiguous bytes in RSS order.
-        let hash = sink.input::<36>(sub(h, L2 + 8));
-        c.set_outer(l2t | ptype::L3_IPV6 | l4t, hash, L2 as u16, 40, l4_len);
-    };
+    // Source, destination address and the ports: 36 contiguous bytes in RSS order.
+    let done =
+        Record::<78, 36, S> { h, key_at: L2 + 8, sink, c, ptype: l2t | ptype::L3_IPV6, l2_len: L2 as u16, l3_len: 40 };
     match L2 {
         14 => fast_l4::<78, 54>(h, proto, plen, done),
         _ => fast_l4::<78, 58>(h, proto, plen, done),
