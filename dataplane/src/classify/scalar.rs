@@ -570,18 +570,32 @@ fn parse_fast<S: Sink>(d: &[u8], h: &[u8; 60], c: &mut Classified, sink: &mut S)
     const RAW_VLAN: u16 = ETH_P_8021Q.to_be();
     const RAW_ARP: u16 = ETH_P_ARP.to_be();
     let raw = |o: usize| u16::from_ne_bytes([h[o], h[o + 1]]);
+    // Untagged IPv4 first, on its own: one compare with memory and a branch. (As one `match`
+    // on the ethertype, LLVM built a balanced tree of the four types: two compares for each.)
+    if raw(12) == RAW_IPV4 {
+        return fast_v4::<14, S>(d.len(), h, ptype::L2_ETHER, c, sink);
+    }
+    // Then untagged IPv6: the ethertype and the version nibble (bytes 12–14, little-endian)
+    // in one masked 32-bit compare. Being a different value from the ethertype above, it also
+    // keeps LLVM from merging the tests back into one tree.
+    const V6_MASK: u32 = 0x00f0_ffff;
+    const V6_WANT: u32 = u32::from_le_bytes([ETH_P_IPV6.to_be_bytes()[0], ETH_P_IPV6.to_be_bytes()[1], 0x60, 0]);
+    if u32::from_le_bytes(*sub(h, 12)) & V6_MASK == V6_WANT {
+        return fast_v6::<14, S>(d, ptype::L2_ETHER, c, sink);
+    }
     match raw(12) {
-        RAW_IPV4 => fast_v4::<14, S>(d.len(), h, ptype::L2_ETHER, c, sink),
-        RAW_IPV6 => fast_v6::<14, S>(d, ptype::L2_ETHER, c, sink),
         RAW_VLAN => match raw(16) {
             RAW_IPV4 => fast_v4::<18, S>(d.len(), h, ptype::L2_ETHER_VLAN, c, sink),
-            RAW_IPV6 => fast_v6::<18, S>(d, ptype::L2_ETHER_VLAN, c, sink),
+            RAW_IPV6 if h[18] >> 4 == 6 => fast_v6::<18, S>(d, ptype::L2_ETHER_VLAN, c, sink),
             _ => false,
         },
         RAW_ARP => {
+            // Rarer than tagged IP: marked cold so that LLVM tests VLAN first.
+            cold();
             fast_l2_only(h, ptype::L2_ETHER_ARP, 14, false, c, sink);
             true
         }
+        // Anything else, untagged IPv6 of another version included: the general parser.
         _ => false,
     }
 }
@@ -596,8 +610,34 @@ fn be16a<const N: usize>(h: &[u8; N], o: usize) -> u16 {
     u16::from_be_bytes([h[o], h[o + 1]])
 }
 
+/// What [`fast_l4`] calls on success with the L4 type bits and header length.
+trait L4Done {
+    fn done(self, l4t: u32, l4_len: u16);
+}
+
+/// [`L4Done`] for the fast paths: hashes the `N` key bytes at `key_at` in `h` and writes the
+/// record. A struct with an always-inlined method rather than a closure: LLVM kept the
+/// IPv6/TCP closure out of line in the portable build (a call per packet).
+struct Record<'a, const M: usize, const N: usize, S> {
+    h: &'a [u8; M],
+    key_at: usize,
+    sink: &'a mut S,
+    c: &'a mut Classified,
+    ptype: u32,
+    l2_len: u16,
+    l3_len: u16,
+}
+
+impl<const M: usize, const N: usize, S: Sink> L4Done for Record<'_, M, N, S> {
+    #[inline(always)]
+    fn done(self, l4t: u32, l4_len: u16) {
+        let hash = self.sink.input::<N>(sub(self.h, self.key_at));
+        self.c.set_outer(self.ptype | l4t, hash, self.l2_len, self.l3_len, l4_len);
+    }
+}
+
 /// TCP or non-VXLAN UDP at `L4` inside `h` whose IP payload (L4 header and data) is `room`
-/// bytes, `room >= 8`: calls `done(ptype bits, header length)` and returns true, or returns
+/// bytes, `room >= 8`: calls `done.done(ptype bits, header length)` and returns true, or returns
 /// false.
 ///
 /// `done` is called in each protocol's arm, so that each gets its own copy of the hashing and
@@ -607,7 +647,7 @@ fn be16a<const N: usize>(h: &[u8; N], o: usize) -> u16 {
 /// Every range check is one unsigned compare: the fast path may decline more than the
 /// general parser does (a declined frame just takes the slow path), never less.
 #[inline(always)]
-fn fast_l4<const N: usize, const L4: usize>(h: &[u8; N], proto: u8, room: usize, done: impl FnOnce(u32, u16)) -> bool {
+fn fast_l4<const N: usize, const L4: usize>(h: &[u8; N], proto: u8, room: usize, done: impl L4Done) -> bool {
     match proto {
         IPPROTO_UDP => {
             // 8 <= UDP length <= room, and not VXLAN.
@@ -615,7 +655,7 @@ fn fast_l4<const N: usize, const L4: usize>(h: &[u8; N], proto: u8, room: usize,
             if ulen.wrapping_sub(8) > room - 8 || be16a(h, L4 + 2) == super::VXLAN_PORT {
                 return false;
             }
-            done(ptype::L4_UDP, 8);
+            done.done(ptype::L4_UDP, 8);
             true
         }
         IPPROTO_TCP => {
@@ -624,7 +664,7 @@ fn fast_l4<const N: usize, const L4: usize>(h: &[u8; N], proto: u8, room: usize,
             if doff < 20 || doff > room {
                 return false;
             }
-            done(ptype::L4_TCP, doff as u16);
+            done.done(ptype::L4_TCP, doff as u16);
             true
         }
         _ => false,
@@ -639,15 +679,14 @@ fn fast_v4<const L2: usize, S: Sink>(len: usize, h: &[u8; 60], l2t: u32, c: &mut
     // available): cheaper than one masked 64-bit compare and the length shifted out of it.
     if h[L2] != 0x45 {
         cold();
-        // Not version 4 or IHL < 5 (the header is inside the 60 bytes): an invalid IPv4
-        // header, so only L2 is valid, as the general parser reports it. (IHL > 5, options:
-        // the general parser.)
-        let vihl = h[L2];
-        if vihl >> 4 != 4 || vihl & 15 < 5 {
-            fast_l2_only(h, l2t, L2 as u16, true, c, sink);
-            return true;
+        // Version 4 with IHL > 5 (options, 0x46..=0x4f): the general parser. Anything else
+        // (not version 4, or IHL < 5; the header is inside the 60 bytes) is an invalid IPv4
+        // header, so only L2 is valid, as the general parser reports it.
+        if (0x46..=0x4f).contains(&h[L2]) {
+            return false;
         }
-        return false;
+        fast_l2_only(h, l2t, L2 as u16, true, c, sink);
+        return true;
     }
     if u16::from_le_bytes(*sub(h, L2 + 6)) & 0xff3f != 0 {
         return false;
@@ -658,17 +697,16 @@ fn fast_v4<const L2: usize, S: Sink>(len: usize, h: &[u8; 60], l2t: u32, c: &mut
         return false;
     }
     let proto = h[L2 + 9];
-    let done = |l4t: u32, l4_len: u16| {
-        // Source, destination address and the ports: 12 contiguous bytes in RSS order.
-        let hash = sink.input::<12>(sub(h, L2 + 12));
-        c.set_outer(l2t | ptype::L3_IPV4 | l4t, hash, L2 as u16, 20, l4_len);
-    };
+    // Source, destination address and the ports: 12 contiguous bytes in RSS order.
+    let done =
+        Record::<60, 12, S> { h, key_at: L2 + 12, sink, c, ptype: l2t | ptype::L3_IPV4, l2_len: L2 as u16, l3_len: 20 };
     match L2 {
         14 => fast_l4::<60, 34>(h, proto, tot - 20, done),
         _ => fast_l4::<60, 38>(h, proto, tot - 20, done),
     }
 }
 
+/// IPv6 at `L2` (its version already checked by the caller).
 #[inline(always)]
 fn fast_v6<const L2: usize, S: Sink>(d: &[u8], l2t: u32, c: &mut Classified, sink: &mut S) -> bool {
     let Some(h) = d.first_chunk::<78>() else {
@@ -676,15 +714,13 @@ fn fast_v6<const L2: usize, S: Sink>(d: &[u8], l2t: u32, c: &mut Classified, sin
     };
     // 8 <= payload length <= what the frame holds (len >= 78, so no underflow).
     let plen = be16a(h, L2 + 4) as usize;
-    if h[L2] >> 4 != 6 || plen.wrapping_sub(8) > d.len() - L2 - 48 {
+    if plen.wrapping_sub(8) > d.len() - L2 - 48 {
         return false;
     }
     let proto = h[L2 + 6];
-    let done = |l4t: u32, l4_len: u16| {
-        // Source, destination address and the ports: 36 contiguous bytes in RSS order.
-        let hash = sink.input::<36>(sub(h, L2 + 8));
-        c.set_outer(l2t | ptype::L3_IPV6 | l4t, hash, L2 as u16, 40, l4_len);
-    };
+    // Source, destination address and the ports: 36 contiguous bytes in RSS order.
+    let done =
+        Record::<78, 36, S> { h, key_at: L2 + 8, sink, c, ptype: l2t | ptype::L3_IPV6, l2_len: L2 as u16, l3_len: 40 };
     match L2 {
         14 => fast_l4::<78, 54>(h, proto, plen, done),
         _ => fast_l4::<78, 58>(h, proto, plen, done),
