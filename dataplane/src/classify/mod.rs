@@ -279,10 +279,11 @@ impl Classified {
             }
         }
         let words: [u32; 6] = [ptype, hash, pair(l2_len, l3_len), pair(l4_len, 0), 0, 0];
-        // SAFETY: `Classified` is `repr(C)`, 24 bytes with 4-byte alignment, and its fields lie
-        // where the words above put them (asserted at compile time above), so `self` is valid
-        // and aligned for a `[u32; 6]` write; every field is an integer except `inner_key`,
-        // whose byte (offset 20) gets 0 = `false`; the remaining 3 bytes are padding.
+        // `Classified` is `repr(C)`, 24 bytes with 4-byte alignment, and its fields lie where
+        // the words above put them (asserted at compile time above); every field is an
+        // integer except `inner_key`, whose byte (offset 20) gets 0 = `false`, and the
+        // remaining 3 bytes are padding.
+        // SAFETY: so `self` is valid and aligned for a `[u32; 6]` write of valid field values.
         unsafe { (self as *mut Self).cast::<[u32; 6]>().write(words) }
     }
 

@@ -559,8 +559,7 @@ impl Lpm4 {
 pub(crate) fn resolve(tbl24: &[u32], tbl8: &[u32], ip: u32) -> u32 {
     let e = tbl24.get((ip >> 8) as usize).copied().unwrap_or(EMPTY);
     if is_ext(e) {
-        let i = ((e & NH_MASK) as usize) << 8 | (ip & 0xff) as usize;
-        tbl8.get(i).copied().unwrap_or(EMPTY)
+        tbl8.get(group_index(e, ip)).copied().unwrap_or(EMPTY)
     } else {
         e
     }
