@@ -1,0 +1,233 @@
+# ci/vm/lib.sh — helpers for the test-bed scenarios (bash, sourced inside the guest's root).
+#
+# The guest has four NICs wired in two pairs, each pair on its own QEMU hub (a wire):
+#   PF_A  (igb 82576 PF, MAC 02:76:00:00:0a:00) <-> VIO_A (virtio-net, 02:76:00:00:0a:01)
+#   PF_B  (igb 82576 PF, MAC 02:76:00:00:0b:00) <-> VIO_B (virtio-net, 02:76:00:00:0b:01)
+# plus E_A and E_B, two e1000 NICs behind one PCIe-to-PCI bridge, so they share an IOMMU group
+# (the non-viable group case). Frames are injected and counted on the kernel side of a pair with
+# pktgen over AF_PACKET; the VNF forwards between the devices it was given.
+#
+# Environment (from the job's env file): VMTEST_ARCH, VMTEST_JOB (the job directory, shared with
+# the host), VMTEST_BIN (the binaries), VMTEST_DPDK (1 when vnf-l2fwd has the dpdk feature).
+
+set -u
+BIN=$VMTEST_BIN
+VNF=$BIN/vnf-l2fwd
+PKTGEN=$BIN/pktgen
+# Frames per scenario and the rate they are offered at: TCG forwards some tens of kpps, so this
+# rate leaves room; rates are reported, never asserted.
+FRAMES=${VMTEST_FRAMES:-10000}
+RATE=${VMTEST_RATE:-4000}
+SCRATCH=$(mktemp -d /tmp/scenario.XXXXXX)
+
+MAC_PF_A=02:76:00:00:0a:00
+MAC_VIO_A=02:76:00:00:0a:01
+MAC_PF_B=02:76:00:00:0b:00
+MAC_VIO_B=02:76:00:00:0b:01
+E1000_ID=8086:100e
+
+say() { printf '[%s] %s\n' "$(date +%T)" "$*"; }
+# The scenario's outcome: the last RESULT line counts.
+pass() { echo "RESULT ok $*"; exit 0; }
+fail() { echo "RESULT fail $*"; exit 1; }
+check() { # check DESCRIPTION COMMAND... — fails the scenario naming DESCRIPTION
+  local what=$1; shift
+  if ! "$@"; then fail "$what"; fi
+}
+
+pci_dev() { echo "/sys/bus/pci/devices/$1"; }
+driver_of() { local l; l=$(readlink "$(pci_dev "$1")/driver" 2>/dev/null) && basename "$l"; }
+# The kernel interface of a device (virtio-net's sits under its virtioN child).
+netdev_of() { ls "$(pci_dev "$1")"/net "$(pci_dev "$1")"/virtio*/net 2>/dev/null | grep -v ':$' | grep . | head -n 1; }
+group_of() { basename "$(readlink "$(pci_dev "$1")/iommu_group")"; }
+dev_id() { printf '%s:%s' "$(sed 's/^0x//' "$(pci_dev "$1")/vendor")" "$(sed 's/^0x//' "$(pci_dev "$1")/device")"; }
+
+# The PCI address of the NIC with this MAC (read while it is on its kernel driver).
+addr_of_mac() {
+  local d
+  for d in /sys/bus/pci/devices/*; do
+    if cat "$d"/net/*/address "$d"/virtio*/net/*/address 2>/dev/null | grep -qix "$1"; then basename "$d"; return 0; fi
+  done
+  return 1
+}
+
+# Waits up to $2 seconds (default 10) for a command to succeed.
+wait_for() {
+  local t=${2:-10} cmd=$1 i=0
+  while ! eval "$cmd" >/dev/null 2>&1; do
+    i=$((i + 1)); [ "$i" -gt $((t * 10)) ] && return 1
+    sleep 0.1
+  done
+}
+
+# Brings a kernel interface up for injecting or counting: no IPv6 (no router solicitations or
+# DAD on the wire), so the only frames on a wire are the test's.
+if_up() {
+  sysctl -qw "net.ipv6.conf.$1.disable_ipv6=1" 2>/dev/null || true
+  ip link set dev "$1" up
+}
+
+# Records the topology once, while every NIC is on its kernel driver.
+topology() {
+  local f=$VMTEST_JOB/topology.$VMTEST_ARCH
+  if [ ! -f "$f" ]; then
+    {
+      echo "PF_A=$(addr_of_mac $MAC_PF_A)"
+      echo "PF_B=$(addr_of_mac $MAC_PF_B)"
+      echo "VIO_A=$(addr_of_mac $MAC_VIO_A)"
+      echo "VIO_B=$(addr_of_mac $MAC_VIO_B)"
+      local e=()
+      for d in /sys/bus/pci/devices/*; do [ "$(dev_id "$(basename "$d")")" = "$E1000_ID" ] && e+=("$(basename "$d")"); done
+      echo "E_A=${e[0]:-}"
+      echo "E_B=${e[1]:-}"
+    } > "$f.tmp"
+    # shellcheck disable=SC1090
+    . "$f.tmp"
+    [ -n "$PF_A" ] && [ -n "$PF_B" ] && [ -n "$VIO_A" ] && [ -n "$VIO_B" ] && mv "$f.tmp" "$f"
+  fi
+  # shellcheck disable=SC1090
+  . "${f}" 2>/dev/null || . "$f.tmp"
+  [ -n "$PF_A" ] && [ -n "$PF_B" ] && [ -n "$VIO_A" ] && [ -n "$VIO_B" ] || fail "topology: NICs not found (PF_A=$PF_A PF_B=$PF_B VIO_A=$VIO_A VIO_B=$VIO_B)"
+}
+
+# Creates N VFs on a PF (its kernel interface up, as on an SR-IOV node) and prints their addresses.
+create_vfs() { # PF N
+  local pf=$1 n=$2 ifc i
+  ifc=$(netdev_of "$pf")
+  if_up "$ifc"
+  echo 0 > "$(pci_dev "$pf")/sriov_numvfs"
+  echo "$n" > "$(pci_dev "$pf")/sriov_numvfs" || fail "sriov_numvfs=$n on $pf refused"
+  for i in $(seq 0 $((n - 1))); do
+    wait_for "test -e $(pci_dev "$pf")/virtfn$i" 10 || fail "VF $i of $pf did not appear"
+    basename "$(readlink "$(pci_dev "$pf")/virtfn$i")"
+  done
+}
+
+vf_mac() { printf '02:76:%s:f0:00:%02x' "$1" "$2"; } # pf-tag (0a/0b) index
+
+# Sets VF i's MAC through the PF (iproute2: busybox ip has no `vf`).
+set_vf_mac() { # PF i MAC
+  ip link set dev "$(netdev_of "$1")" vf "$2" mac "$3" || fail "ip link set vf $2 mac $3 on $1"
+}
+
+vnf_devbind() { "$VNF" devbind "$@"; }
+
+# Binds devices to vfio-pci with the VNF's devbind and checks the result.
+bind_vfio() {
+  local d
+  vnf_devbind --bind vfio-pci "$@" || fail "devbind --bind vfio-pci $*"
+  for d in "$@"; do
+    [ "$(driver_of "$d")" = vfio-pci ] || fail "$d is on $(driver_of "$d"), not vfio-pci, after devbind"
+    [ -e "/dev/vfio/$(group_of "$d")" ] || fail "/dev/vfio/$(group_of "$d") missing for $d"
+  done
+}
+
+# Gives devices back to their kernel drivers and checks it.
+unbind_to() { # DRIVER DEV...
+  local want=$1 d; shift
+  vnf_devbind --unbind "$@" || fail "devbind --unbind $*"
+  for d in "$@"; do
+    wait_for "[ \"\$(driver_of $d)\" = $want ]" 10 || fail "$d is on '$(driver_of "$d")' after unbind, not $want"
+  done
+}
+
+# Starts the VNF in the background (its output in $SCRATCH/vnf.log) and waits until its first
+# statistics line shows the worker running.
+VNF_PID=
+vnf_start() {
+  say "vnf-l2fwd $*"
+  "$VNF" "$@" -T 1 --stats-format json --mbufs 8192 > "$SCRATCH/vnf.log" 2>&1 &
+  VNF_PID=$!
+  if ! wait_for "grep -q '^{\"drops\"' $SCRATCH/vnf.log" 90; then
+    kill -INT "$VNF_PID" 2>/dev/null; sleep 2; kill -KILL "$VNF_PID" 2>/dev/null
+    tail -n 30 "$SCRATCH/vnf.log"
+    fail "the VNF did not start forwarding within 90 s"
+  fi
+}
+
+# Stops the VNF with SIGINT and checks its exit: status 0 and every mbuf back.
+# Sets VNF_RX0 VNF_TX1 (port 0 received, port 1 sent), VNF_DROPS (every named drop reason and
+# port drop, summed) and VNF_LEAKED.
+vnf_stop() {
+  local rc last
+  kill -INT "$VNF_PID"
+  wait_for "! kill -0 $VNF_PID" 30 || { kill -KILL "$VNF_PID"; fail "the VNF did not exit within 30 s of SIGINT"; }
+  wait "$VNF_PID"; rc=$?
+  sed -n '/^Port statistics/,$p' "$SCRATCH/vnf.log" | grep -v '^$' | sed 's/^/  vnf: /'
+  last=$(grep '^{"drops"' "$SCRATCH/vnf.log" | tail -n 1)
+  VNF_RX0=$(json_port_field "$last" 0 ipackets)
+  VNF_TX1=$(json_port_field "$last" 1 opackets)
+  VNF_DROPS=$(( $(json_sum_object "$last" drops) + $(json_port_field "$last" 0 dropped) + $(json_port_field "$last" 1 dropped) ))
+  if grep -q 'mbufs returned .*no leak' "$SCRATCH/vnf.log"; then
+    VNF_LEAKED=0
+  else
+    VNF_LEAKED=$(grep -o '[0-9]* mbufs* leaked\|leaked [0-9]*' "$SCRATCH/vnf.log" | grep -o '[0-9]*' | head -n 1)
+    VNF_LEAKED=${VNF_LEAKED:-unknown}
+  fi
+  [ "$rc" -eq 0 ] || { tail -n 20 "$SCRATCH/vnf.log"; fail "the VNF exited with status $rc (leaked $VNF_LEAKED)"; }
+}
+
+# Field NAME of port P in a JSON statistics line (ports are listed in port-id order).
+json_port_field() { # LINE P NAME
+  echo "$1" | grep -o "\"$3\":[0-9]*" | sed -n "$(( $2 + 1 ))p" | cut -d: -f2
+}
+# Sum of the numbers in the flat JSON object NAME of LINE.
+json_sum_object() {
+  local obj s=0 v
+  obj=$(echo "$1" | grep -o "\"$2\":{[^}]*}")
+  for v in $(echo "$obj" | grep -o ':[0-9]*' | tr -d :); do s=$((s + v)); done
+  echo "$s"
+}
+
+# Sends FRAMES numbered UDP frames from kernel interface TX (to DST_MAC) and counts them on
+# kernel interface RX, with pktgen over AF_PACKET. Sets SENT RECEIVED LOST DUPS RX_PPS.
+inject() { # TX_IF RX_IF DST_MAC
+  local tx=$1 rx=$2 dst=$3 js=$SCRATCH/pktgen.json secs
+  if_up "$tx"; if_up "$rx"
+  secs=$(( FRAMES / RATE + 20 ))
+  say "pktgen: $FRAMES frames at $RATE/s, $tx -> $dst ... counted on $rx"
+  "$PKTGEN" run --tx-port "af_packet:$tx" --rx-port "af_packet:$rx" -P --count "$FRAMES" --rate "$RATE" \
+    --duration "$secs" --src-mac 02:76:00:00:ee:01 --dst-mac "$dst" \
+    --src-ip 198.18.0.1 --dst-ip 198.19.0.1 --json "$js" > "$SCRATCH/pktgen.out" 2>&1 \
+    || { cat "$SCRATCH/pktgen.out"; fail "pktgen failed"; }
+  local j total
+  j=$(tr -d ' \n' < "$js")
+  SENT=$(echo "$j" | grep -o '"sent":[0-9]*' | tail -n 1 | cut -d: -f2)
+  total=$(echo "$j" | grep -o '"total":{[^}]*}')
+  RECEIVED=$(echo "$total" | grep -o '"unique":[0-9]*' | cut -d: -f2)
+  LOST=$(echo "$total" | grep -o '"lost":[0-9]*' | cut -d: -f2)
+  DUPS=$(echo "$total" | grep -o '"duplicated":[0-9]*' | cut -d: -f2)
+  RX_PPS=$(echo "$j" | grep -o '"rx_pps":[0-9.]*' | cut -d: -f2 | cut -d. -f1)
+  say "pktgen: sent $SENT, received $RECEIVED, lost $LOST, duplicated $DUPS, ${RX_PPS:-?} pps"
+}
+
+# The exact-count verdict of a forwarding scenario: every injected frame arrived once, the VNF
+# received and sent at least them and dropped none of ours, and returned every mbuf.
+forward_verdict() {
+  [ "$SENT" = "$FRAMES" ] || fail "pktgen sent $SENT of $FRAMES"
+  [ "$DUPS" = 0 ] || fail "sent $SENT, received $RECEIVED, $DUPS duplicated"
+  [ "$RECEIVED" = "$SENT" ] && [ "$LOST" = 0 ] || fail "sent $SENT, received $RECEIVED, lost $LOST (VNF: port 0 rx $VNF_RX0, port 1 tx $VNF_TX1, dropped $VNF_DROPS)"
+  [ "$VNF_LEAKED" = 0 ] || fail "sent $SENT, received $RECEIVED, but the VNF leaked $VNF_LEAKED mbufs"
+  [ "${VNF_RX0:-0}" -ge "$SENT" ] && [ "${VNF_TX1:-0}" -ge "$SENT" ] \
+    || fail "the VNF counted rx $VNF_RX0 / tx $VNF_TX1 for $SENT frames that arrived"
+  pass "sent $SENT, received $RECEIVED, dropped $VNF_DROPS, leaked $VNF_LEAKED, ${RX_PPS:-?} pps"
+}
+
+# Puts every NIC back as the guest booted: VFs removed, everything on its kernel driver.
+restore_devices() {
+  local d drv
+  for d in /sys/bus/pci/devices/*; do
+    drv=$(driver_of "$(basename "$d")")
+    [ "$drv" = vfio-pci ] && "$VNF" devbind --unbind "$(basename "$d")" >/dev/null 2>&1
+  done
+  for d in "$PF_A" "$PF_B"; do
+    [ -n "$d" ] && [ -e "$(pci_dev "$d")/sriov_numvfs" ] && echo 0 > "$(pci_dev "$d")/sriov_numvfs" 2>/dev/null
+  done
+  true
+}
+
+cleanup_scenario() {
+  [ -n "$VNF_PID" ] && kill -KILL "$VNF_PID" 2>/dev/null
+  rm -rf "$SCRATCH"
+}
+trap cleanup_scenario EXIT
