@@ -1,6 +1,6 @@
 # node-features: `vnf-l2fwd node-features` on the guest's real sysfs: IOMMU on, vfio-pci loaded,
 # the SR-IOV capable NICs with their total and created VF counts, hugepages; on arm64 the
-# asimd/sve extensions.
+# NEON (asimd) and SVE extensions.
 . "$VMTEST_JOB/vm/lib.sh"
 topology
 create_vfs "$PF_A" 3 > /dev/null
@@ -18,7 +18,7 @@ echo "$sriov_b" | grep -q '"total_vfs":7' && echo "$sriov_b" | grep -q '"num_vfs
   || fail "$PF_B should show 7 total and 0 created VFs: $sriov_b"
 echo "$compact" | grep -q '"size_kb":2048,"total":192' || fail "the 192 boot-time 2 MiB hugepages are not reported"
 case $VMTEST_ARCH in
-  aarch64) for x in asimd sve; do echo "$compact" | grep -q "\"$x\":true" || fail "$x not reported"; done ;;
+  aarch64) for x in neon sve; do echo "$compact" | grep -q "\"$x\":true" || fail "$x not reported"; done ;;
   x86_64) echo "$compact" | grep -q '"sse4_2":true' || fail "sse4_2 not reported" ;;
 esac
 nfd=$("$VNF" node-features --format nfd) || fail "node-features --format nfd failed"
