@@ -478,7 +478,7 @@ fn run_l2fwd<P: Port, F: Forward<P::Buf> + Clone + 'static>(
     print!("{}", stats::render_lcores(&rt, &s.plan, nports));
     let fwd_total: u64 = lines.iter().map(|l| l.sent).sum();
     if s.show_mpps {
-        println!("Forwarded {fwd_total} packets in {elapsed:.2} s: {:.2} Mpps", fwd_total as f64 / elapsed / 1e6);
+        println!("Forwarded {fwd_total} packets in {elapsed:.2} s: {}", stats::rate(fwd_total as f64 / elapsed));
     }
     drop(rt);
     s.ports.clear();

@@ -17,6 +17,16 @@ pub fn port_lines(rt: &Runtime, ports: usize) -> Vec<PortLine> {
     rt.port_stats(ports).into_iter().map(|(rx, tx, dropped)| PortLine { sent: tx, received: rx, dropped }).collect()
 }
 
+/// A packet rate for people: Mpps from 1 Mpps up, kpps below (a slow link or an emulated NIC
+/// would otherwise read "0.00 Mpps").
+pub fn rate(pps: f64) -> String {
+    if pps >= 1e6 {
+        format!("{:.2} Mpps", pps / 1e6)
+    } else {
+        format!("{:.1} kpps", pps / 1e3)
+    }
+}
+
 /// Formats DPDK l2fwd's statistics block.
 pub fn render(lines: &[PortLine], drops: &[u64; DropReason::COUNT]) -> String {
     let mut s = String::new();
@@ -75,4 +85,14 @@ pub fn render_lcores(rt: &Runtime, plan: &crate::lcores::Plan, ports: usize) -> 
         let _ = writeln!(s, "Lcore {}: received {rx} sent {tx}", lp.cpu.unwrap_or(k));
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn rate_units() {
+        assert_eq!(super::rate(11_500_000.0), "11.50 Mpps");
+        assert_eq!(super::rate(3_956.0), "4.0 kpps");
+        assert_eq!(super::rate(0.0), "0.0 kpps");
+    }
 }

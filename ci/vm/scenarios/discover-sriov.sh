@@ -4,6 +4,7 @@
 . "$VMTEST_JOB/vm/lib.sh"
 topology
 [ "$VMTEST_DPDK" = 1 ] || fail "vnf-l2fwd was built without the dpdk feature"
+FAULT_BIND=1
 VF_A=$(create_vfs "$PF_A" 2 | sed -n 2p)
 VF_B=$(create_vfs "$PF_B" 2 | sed -n 2p)
 set_vf_mac "$PF_A" 1 "$(vf_mac 0a 1)"

@@ -9,16 +9,15 @@ wait_for "grep -q 1 /sys/class/net/$pa/carrier && grep -q 1 /sys/class/net/$pb/c
 
 # AF_XDP on virtio-net (the classifier and the rest of the data path pick the CPU's SIMD at run time).
 vnf_start l2fwd --port "af_xdp:$va" --port "af_xdp:$vb" --cpu 1
-inject "$pa" "$pb" "$MAC_VIO_A"
+inject "$pa" "$pb" "$MAC_VIO_A" "$va" "$vb"
 vnf_stop
-xdp="AF_XDP sent $SENT, received $RECEIVED, dropped $VNF_DROPS, leaked $VNF_LEAKED"
-[ "$SENT" = "$FRAMES" ] && [ "$RECEIVED" = "$SENT" ] && [ "$LOST" = 0 ] && [ "$DUPS" = 0 ] && [ "$VNF_LEAKED" = 0 ] \
-  || fail "$xdp (lost $LOST, duplicated $DUPS)"
-say "$xdp"
+xdp=$( (forward_verdict) | sed -n 's/^RESULT ok //p')
+[ -n "$xdp" ] || forward_verdict   # fails with the reason
+say "AF_XDP: $xdp"
 
 # AF_PACKET on the igb PFs.
 vnf_start l2fwd --port "af_packet:$pa" --port "af_packet:$pb" -P --cpu 1
-inject "$va" "$vb" "$MAC_PF_A"
+inject "$va" "$vb" "$MAC_PF_A" "$pa" "$pb"
 vnf_stop
-echo "$xdp; AF_PACKET:"
+VERDICT_PREFIX="AF_XDP: $xdp; AF_PACKET: "
 forward_verdict

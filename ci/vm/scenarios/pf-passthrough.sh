@@ -5,6 +5,7 @@
 . "$VMTEST_JOB/vm/lib.sh"
 topology
 [ "$VMTEST_DPDK" = 1 ] || fail "vnf-l2fwd was built without the dpdk feature"
+FAULT_BIND=1
 VF_B=$(create_vfs "$PF_B" 2 | head -n 1)
 set_vf_mac "$PF_B" 0 "$(vf_mac 0b 0)"
 wait_for "[ -n \"\$(netdev_of $VF_B)\" ]" 15 || fail "VF $VF_B has no igbvf interface"

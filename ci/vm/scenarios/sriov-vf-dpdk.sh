@@ -4,6 +4,7 @@
 . "$VMTEST_JOB/vm/lib.sh"
 topology
 [ "$VMTEST_DPDK" = 1 ] || fail "vnf-l2fwd was built without the dpdk feature"
+FAULT_BIND=1
 VF_A=$(create_vfs "$PF_A" 2 | head -n 1)
 VF_B=$(create_vfs "$PF_B" 2 | head -n 1)
 set_vf_mac "$PF_A" 0 "$(vf_mac 0a 0)"

@@ -3,6 +3,7 @@
 . "$VMTEST_JOB/vm/lib.sh"
 topology
 [ "$VMTEST_DPDK" = 1 ] || fail "vnf-l2fwd was built without the dpdk feature"
+FAULT_BIND=1
 bind_vfio "$VIO_A" "$VIO_B"
 vnf_start l2fwd --port "$VIO_A" --port "$VIO_B" --cpu 1
 [ "$(grep -c 'net_virtio' "$SCRATCH/vnf.log")" -ge 2 ] || fail "the virtio devices were not opened with net_virtio"
