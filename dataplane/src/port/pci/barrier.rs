@@ -37,10 +37,10 @@
 //! anything by itself at the CPU level; these barriers do.
 #![allow(unsafe_code)]
 
-#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
-use core::sync::atomic::{fence, Ordering};
 #[cfg(target_arch = "x86_64")]
 use core::sync::atomic::{compiler_fence, fence, Ordering};
+#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+use core::sync::atomic::{fence, Ordering};
 
 /// Store→store ordering for memory the device reads: every store before it (descriptors,
 /// packet bytes) is visible to the device before any store after it (the ring index that

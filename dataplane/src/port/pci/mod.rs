@@ -56,11 +56,12 @@ pub mod virtio;
 use super::{BoxRx, BoxTx, LinkStatus, MacAddr, Port, PortError, PortInfo, PortStats};
 use crate::mbuf::{Mbuf, Mempool};
 use ::vfio::pci::{self as cfg, Capability, PciId};
-use ::vfio::PciAddr;
 use dma::{DmaArea, PoolDma};
 use std::sync::Arc;
 
 pub use self::vfio::VfioDevice;
+/// A PCI address (`DDDD:BB:DD.F`), as [`open`] takes it.
+pub use ::vfio::PciAddr;
 
 /// The devices the native drivers handle, for error messages and documentation.
 pub const SUPPORTED: &str = "virtio-net 1af4:1041 (modern), and 1af4:1000 (transitional) when it has the modern \

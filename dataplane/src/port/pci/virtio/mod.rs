@@ -12,7 +12,7 @@
 //!    promiscuous mode); `MQ` when more than one queue pair is asked for. Then
 //!    `FEATURES_OK`, read back: a device that clears it refused the set.
 //! 4. Queues: receive queue `2 i`, transmit queue `2 i + 1` for each pair `i`, the control
-//!    queue after the device's last pair; each a split virtqueue ([`vq`]) with
+//!    queue after the device's last pair; each a split virtqueue (`vq.rs`) with
 //!    `VRING_AVAIL_F_NO_INTERRUPT` set (we poll, no MSI-X). Then `DRIVER_OK`.
 //! 5. Receive rings are filled, and with several pairs `VIRTIO_NET_CTRL_MQ_VQ_PAIRS_SET`
 //!    tells the device how many to use.
