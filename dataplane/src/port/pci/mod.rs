@@ -241,13 +241,19 @@ pub trait DeviceAccess: Send + Sync + std::fmt::Debug + 'static {
             .map_err(|e| PciError::Device { device: self.name().to_string(), msg: format!("config space: {e}") })
     }
 
-    /// Turns bus mastering (DMA) and memory decoding on, or bus mastering off.
+    /// Turns bus mastering (DMA) and memory decoding on, with legacy INTx interrupts off
+    /// (the drivers poll; an INTx nobody handles can get a shared interrupt line disabled
+    /// by the kernel), or bus mastering off.
     ///
     /// # Errors
     /// As [`DeviceAccess::config_read`] and [`DeviceAccess::config_write`].
     fn set_bus_master(&self, on: bool) -> Result<(), PciError> {
         let old = self.config_u16(cfg::COMMAND)?;
-        let new = if on { old | cfg::COMMAND_BUS_MASTER | cfg::COMMAND_MEMORY } else { old & !cfg::COMMAND_BUS_MASTER };
+        let new = if on {
+            old | cfg::COMMAND_BUS_MASTER | cfg::COMMAND_MEMORY | cfg::COMMAND_INTX_DISABLE
+        } else {
+            old & !cfg::COMMAND_BUS_MASTER
+        };
         if new != old {
             self.config_write(cfg::COMMAND, &new.to_le_bytes())?;
         }

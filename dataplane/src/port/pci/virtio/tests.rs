@@ -86,6 +86,8 @@ fn init_handshake_follows_the_spec() {
             | bit(feature::NET_SPEED_DUPLEX);
         assert_eq!(m.driver_features, want, "no MQ for one pair; no offloads, no event idx, no indirect");
         assert!(mem.bus_master);
+        let cmd = u16::from_le_bytes([m.config()[4], m.config()[5]]);
+        assert_eq!(cmd & cfg::COMMAND_INTX_DISABLE, cfg::COMMAND_INTX_DISABLE, "we poll: no INTx");
         // rx0, tx0 and the control queue (after the device's 4 pairs) are enabled.
         let enabled: Vec<usize> = (0..m.queues.len()).filter(|&i| m.queues[i].enabled).collect();
         // Without MQ the control queue is queue 2, whatever the device's pair count.
