@@ -240,6 +240,14 @@ impl PoolDma {
         self.iova_base
     }
 
+    /// The constant that turns an address in the region into its IOVA: `iova = address +
+    /// delta` (wrapping). A driver keeps it in its queues so that the per-packet translation
+    /// is one addition.
+    #[inline(always)]
+    pub fn iova_delta(&self) -> u64 {
+        self.iova_base.wrapping_sub(self.region_base as u64)
+    }
+
     /// The pool mapped.
     pub fn pool(&self) -> &Mempool {
         &self.pool
@@ -334,6 +342,7 @@ mod tests {
         let m = pool.alloc().unwrap();
         use crate::buf::PacketBuf;
         assert_eq!(d.iova(m.data().as_ptr()), 0x1_0000_0000 + pool.data_offset(&m).unwrap());
+        assert_eq!((m.data().as_ptr() as u64).wrapping_add(d.iova_delta()), d.iova(m.data().as_ptr()));
         assert_eq!(d.pool().id(), pool.id());
     }
 

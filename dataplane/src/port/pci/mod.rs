@@ -12,9 +12,14 @@
 //!   pool chunks: no copy on receive or transmit.
 //! - [`barrier`]: `dma_wmb`/`dma_rmb`/`dma_mb`/`io_wmb`, with the ordering argument for
 //!   x86_64 and aarch64.
+//! - `hold.rs`: the device state a port shares with its queues (`DeviceHold`), which
+//!   quiesces the device before the buffers lent to it are freed (see *Lifetime* below);
+//!   per-descriptor mbuf slots; the receive-refill allocation.
 //! - One folder per device family, holding only its registers, descriptor formats and
 //!   bring-up: [`virtio`] (virtio-net, modern virtio 1.x). igb/igbvf will sit beside it and
-//!   reuse everything above.
+//!   reuse everything above: a new driver implements `Quiesce` (its reset), keeps its
+//!   register layout in a `DeviceHold`, and adds a [`PciPort`] variant and an id match in
+//!   [`open_device`].
 //!
 //! # Opening a port
 //! [`open`] takes a PCI address bound to vfio-pci, reads the vendor and device ids and picks
@@ -48,6 +53,7 @@
 
 pub mod barrier;
 pub mod dma;
+pub(crate) mod hold;
 #[cfg(test)]
 pub(crate) mod sim;
 pub mod vfio;

@@ -52,6 +52,7 @@ mod tests;
 mod vq;
 
 use super::dma::{DmaArea, PoolDma};
+use super::hold::{alloc_refill, DeviceHold, Quiesce, Slots};
 use super::{barrier, DeviceAccess, PciError, PciPortConfig};
 use crate::buf::{PacketBuf, PacketMeta};
 use crate::burst::Burst;
@@ -61,7 +62,7 @@ use crate::port::{
     TxQueue,
 };
 use regs::{common, feature, feature::bit, hdr, netcfg, ring, status};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use vfio::pci::{self as cfg, PciId};
 use vq::SplitQueue;
@@ -168,52 +169,67 @@ fn find_caps<D: DeviceAccess>(dev: &mut D, hdr: &[u8]) -> Result<Caps, PciError>
     Ok(Caps { common: common.0, notify: notify.0, notify_mult: notify.1, device: device.0 })
 }
 
-/// The device, shared by the port and its queues. Dropped last: resets the device, then
-/// frees the rings parked by the queues.
-pub(crate) struct Shared<D: DeviceAccess> {
-    dev: D,
+/// virtio's part of the device state: where the structures are, what was negotiated.
+#[derive(Debug)]
+pub(crate) struct Virtio {
     caps: Caps,
     features: u64,
-    /// Rings given back by dropped queues, freed after the reset.
-    parked: Mutex<Vec<Box<dyn Send>>>,
-    /// The pool's DMA mapping, removed after the parked rings have returned their mbufs.
-    pool_dma: Option<Arc<PoolDma>>,
-    name: String,
 }
 
-impl<D: DeviceAccess> std::fmt::Debug for Shared<D> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Shared")
-            .field("dev", &self.name)
-            .field("features", &format_args!("{:#x}", self.features))
-            .finish()
+impl<D: DeviceAccess> Quiesce<D> for Virtio {
+    /// A virtio reset: device status 0, then wait until it reads back 0.
+    fn quiesce(&self, dev: &D) -> Result<(), PciError> {
+        reset(dev, &self.caps)
     }
 }
 
-impl<D: DeviceAccess> Shared<D> {
+/// Resets the device and waits (polling) until the status reads back 0.
+fn reset<D: DeviceAccess>(dev: &D, caps: &Caps) -> Result<(), PciError> {
+    let at = caps.common.off + common::DEVICE_STATUS;
+    dev.write8(caps.common.bar, at, 0);
+    let start = Instant::now();
+    let mut spins = 0u32;
+    while dev.read8(caps.common.bar, at) != 0 {
+        if start.elapsed() > DEVICE_TIMEOUT {
+            return Err(PciError::Timeout { device: dev.name().to_string(), what: "the device reset" });
+        }
+        spins += 1;
+        if spins > 100 {
+            std::thread::sleep(Duration::from_micros(100));
+        } else {
+            std::hint::spin_loop();
+        }
+    }
+    Ok(())
+}
+
+/// The device, shared by the port and its queues (see [`DeviceHold`]).
+pub(crate) type Shared<D> = DeviceHold<D, Virtio>;
+
+impl<D: DeviceAccess> DeviceHold<D, Virtio> {
     #[inline(always)]
     fn c_r8(&self, off: u32) -> u8 {
-        self.dev.read8(self.caps.common.bar, self.caps.common.off + off)
+        self.dev.read8(self.state.caps.common.bar, self.state.caps.common.off + off)
     }
     #[inline(always)]
     fn c_r16(&self, off: u32) -> u16 {
-        self.dev.read16(self.caps.common.bar, self.caps.common.off + off)
+        self.dev.read16(self.state.caps.common.bar, self.state.caps.common.off + off)
     }
     #[inline(always)]
     fn c_r32(&self, off: u32) -> u32 {
-        self.dev.read32(self.caps.common.bar, self.caps.common.off + off)
+        self.dev.read32(self.state.caps.common.bar, self.state.caps.common.off + off)
     }
     #[inline(always)]
     fn c_w8(&self, off: u32, v: u8) {
-        self.dev.write8(self.caps.common.bar, self.caps.common.off + off, v)
+        self.dev.write8(self.state.caps.common.bar, self.state.caps.common.off + off, v)
     }
     #[inline(always)]
     fn c_w16(&self, off: u32, v: u16) {
-        self.dev.write16(self.caps.common.bar, self.caps.common.off + off, v)
+        self.dev.write16(self.state.caps.common.bar, self.state.caps.common.off + off, v)
     }
     #[inline(always)]
     fn c_w32(&self, off: u32, v: u32) {
-        self.dev.write32(self.caps.common.bar, self.caps.common.off + off, v)
+        self.dev.write32(self.state.caps.common.bar, self.state.caps.common.off + off, v)
     }
     /// A 64-bit field as two 32-bit writes, low half first (allowed by virtio 4.1.3.1).
     fn c_w64(&self, off: u32, v: u64) {
@@ -221,22 +237,22 @@ impl<D: DeviceAccess> Shared<D> {
         self.c_w32(off + 4, (v >> 32) as u32);
     }
     fn d_r8(&self, off: u32) -> u8 {
-        if off >= self.caps.device.len {
+        if off >= self.state.caps.device.len {
             return 0;
         }
-        self.dev.read8(self.caps.device.bar, self.caps.device.off + off)
+        self.dev.read8(self.state.caps.device.bar, self.state.caps.device.off + off)
     }
     fn d_r16(&self, off: u32) -> u16 {
-        if off + 2 > self.caps.device.len {
+        if off + 2 > self.state.caps.device.len {
             return 0;
         }
-        self.dev.read16(self.caps.device.bar, self.caps.device.off + off)
+        self.dev.read16(self.state.caps.device.bar, self.state.caps.device.off + off)
     }
     fn d_r32(&self, off: u32) -> u32 {
-        if off + 4 > self.caps.device.len {
+        if off + 4 > self.state.caps.device.len {
             return 0;
         }
-        self.dev.read32(self.caps.device.bar, self.caps.device.off + off)
+        self.dev.read32(self.state.caps.device.bar, self.state.caps.device.off + off)
     }
 
     fn status(&self) -> u8 {
@@ -249,26 +265,12 @@ impl<D: DeviceAccess> Shared<D> {
     }
 
     fn has(&self, f: u32) -> bool {
-        self.features & bit(f) != 0
+        self.state.features & bit(f) != 0
     }
 
-    /// Resets the device and waits (polling) until it reads back 0.
+    /// Resets the device.
     fn reset(&self) -> Result<(), PciError> {
-        self.c_w8(common::DEVICE_STATUS, 0);
-        let start = Instant::now();
-        let mut spins = 0u32;
-        while self.status() != 0 {
-            if start.elapsed() > DEVICE_TIMEOUT {
-                return Err(PciError::Timeout { device: self.name.clone(), what: "the device reset" });
-            }
-            spins += 1;
-            if spins > 100 {
-                std::thread::sleep(Duration::from_micros(100));
-            } else {
-                std::hint::spin_loop();
-            }
-        }
-        Ok(())
+        reset(&self.dev, &self.state.caps)
     }
 
     /// The 64 feature bits the device offers.
@@ -314,15 +316,15 @@ impl<D: DeviceAccess> Shared<D> {
             return Err(bad(format!("virtqueue {index} has only {max} entries")));
         }
         let units = self.c_r16(common::QUEUE_NOTIFY_OFF) as u64;
-        let notify = units * self.caps.notify_mult as u64;
-        if notify + 2 > self.caps.notify.len as u64 {
+        let notify = units * self.state.caps.notify_mult as u64;
+        if notify + 2 > self.state.caps.notify.len as u64 {
             return Err(bad(format!(
                 "virtqueue {index}: notify offset {notify:#x} is past the notify structure ({:#x} bytes)",
-                self.caps.notify.len
+                self.state.caps.notify.len
             )));
         }
         let mem = self.dev.alloc_dma(vq::layout(size).2)?;
-        let q = SplitQueue::new(mem, index, size, self.caps.notify.off + notify as u32);
+        let q = SplitQueue::new(mem, index, size, self.state.caps.notify.off + notify as u32);
         let (desc, avail, used) = q.iovas();
         self.c_w16(common::QUEUE_SIZE, size);
         self.c_w64(common::QUEUE_DESC, desc);
@@ -340,35 +342,7 @@ impl<D: DeviceAccess> Shared<D> {
     fn notify(&self, q: &SplitQueue) {
         // The device woken by the doorbell must find the avail.idx we stored before it.
         barrier::io_wmb();
-        self.dev.write16(self.caps.notify.bar, q.notify_off(), q.index());
-    }
-
-    /// Keeps `ring` until the device is reset.
-    fn park(&self, ring: Box<dyn Send>) {
-        self.parked.lock().unwrap_or_else(|e| e.into_inner()).push(ring);
-    }
-}
-
-impl<D: DeviceAccess> Drop for Shared<D> {
-    fn drop(&mut self) {
-        let reset = self.reset();
-        let no_dma = self.dev.set_bus_master(false);
-        let parked = std::mem::take(self.parked.get_mut().unwrap_or_else(|e| e.into_inner()));
-        match (reset, no_dma) {
-            (Err(r), Err(b)) => {
-                // Nothing stops the device: the buffers it holds must never be reused.
-                log::error!(
-                    "{}: device neither reset ({r}) nor stopped DMA ({b}): leaking {} rings and their mbufs",
-                    self.name,
-                    parked.len()
-                );
-                std::mem::forget(parked);
-            }
-            (Err(r), Ok(())) => {
-                log::warn!("{}: reset failed ({r}); bus mastering is off, so its buffers are safe to free", self.name);
-            }
-            _ => {}
-        }
+        self.dev.write16(self.state.caps.notify.bar, q.notify_off(), q.index());
     }
 }
 
@@ -376,12 +350,12 @@ impl<D: DeviceAccess> Drop for Shared<D> {
 #[derive(Debug)]
 struct MbufRing {
     vq: SplitQueue,
-    slots: Box<[Option<Mbuf>]>,
+    slots: Slots,
 }
 
 impl MbufRing {
     fn new(vq: SplitQueue) -> Self {
-        let slots = (0..vq.size()).map(|_| None).collect();
+        let slots = Slots::new(vq.size() as usize);
         MbufRing { vq, slots }
     }
 
@@ -389,7 +363,7 @@ impl MbufRing {
     /// id the device should not have returned.
     #[inline(always)]
     fn take(&mut self, id: u32) -> Option<Mbuf> {
-        let m = self.slots.get_mut(id as usize)?.take()?;
+        let m = self.slots.take(id as usize)?;
         self.vq.free_desc(id as u16);
         Some(m)
     }
@@ -427,13 +401,10 @@ impl<D: DeviceAccess> VirtioRx<D> {
             return true;
         }
         let mut b: Burst<Mbuf, REFILL_BURST> = Burst::new();
-        let mut n = free.min(REFILL_BURST);
-        while env.pool.alloc_bulk(&mut b, n).is_err() {
-            n /= 2;
-            if n == 0 {
-                env.counters.rx(env.q as usize).nombuf.inc();
-                return false;
-            }
+        let n = alloc_refill(&env.pool, free, &mut b);
+        if n == 0 {
+            env.counters.rx(env.q as usize).nombuf.inc();
+            return false;
         }
         let (delta, len) = (env.delta, env.buf_len);
         let MbufRing { vq, slots } = ring;
@@ -444,9 +415,7 @@ impl<D: DeviceAccess> VirtioRx<D> {
             let addr = (m.data().as_ptr() as u64).wrapping_add(delta).wrapping_sub(hdr::LEN as u64);
             vq.set_desc(id, addr, len, ring::DESC_F_WRITE, 0);
             vq.push_avail(id);
-            if let Some(s) = slots.get_mut(id as usize) {
-                *s = Some(m);
-            }
+            slots.put(id as usize, m);
         });
         // Recycled buffers: full barrier (see vq's docs).
         vq.publish_full();
@@ -649,9 +618,7 @@ impl<D: DeviceAccess> TxQueue for VirtioTx<D> {
             };
             vq.set_desc(id, (m.data().as_ptr() as u64).wrapping_add(delta), (len + hdr::LEN) as u32, 0, 0);
             vq.push_avail(id);
-            if let Some(s) = slots.get_mut(id as usize) {
-                *s = Some(m);
-            }
+            slots.put(id as usize, m);
             sent += 1;
             bytes += len as u64;
         });
@@ -832,8 +799,7 @@ impl<D: DeviceAccess> VirtioNetPort<D> {
             return Err(perr(PciError::Unsupported { device: name.clone(), id: pid }));
         }
         let caps = find_caps(&mut dev, &hdr_bytes).map_err(perr)?;
-        let mut sh =
-            Shared { dev, caps, features: 0, parked: Mutex::new(Vec::new()), pool_dma: None, name: name.clone() };
+        let mut sh: Shared<D> = DeviceHold::new(dev, Virtio { caps, features: 0 });
         // From here on, an early return drops `sh`, which resets the device.
         sh.reset().map_err(perr)?;
         sh.dev.set_bus_master(true).map_err(perr)?;
@@ -867,7 +833,7 @@ impl<D: DeviceAccess> VirtioNetPort<D> {
         if sh.status() & status::FEATURES_OK == 0 {
             return Err(dev_err(format!("the device refused the features {features:#x} (FEATURES_OK cleared)")));
         }
-        sh.features = features;
+        sh.state.features = features;
         let mrg = sh.has(feature::NET_MRG_RXBUF);
         let room = pool.config().chunk_size as usize - crate::mbuf::MBUF_HEADER - pool.config().headroom as usize;
         if !mrg && room < MIN_RX_ROOM {
@@ -893,8 +859,7 @@ impl<D: DeviceAccess> VirtioNetPort<D> {
         } else {
             fallback_mac(&name)
         };
-        let pool_dma: Arc<PoolDma> = sh.dev.map_pool(pool).map_err(perr)?;
-        sh.pool_dma = Some(pool_dma.clone());
+        let pool_dma: Arc<PoolDma> = sh.map_pool(pool).map_err(perr)?;
         let mut vqs = Vec::with_capacity(2 * cfg.queues as usize);
         for p in 0..cfg.queues {
             vqs.push(sh.setup_queue(2 * p, cfg.rx_ring).map_err(perr)?);
@@ -914,7 +879,7 @@ impl<D: DeviceAccess> VirtioNetPort<D> {
         let shared = Arc::new(sh);
         let counters = PortCounters::new(cfg.queues as usize, cfg.queues as usize);
         // Both queue kinds compute IOVAs as address + delta.
-        let delta = pool_dma.iova_base().wrapping_sub(pool.region().base() as u64);
+        let delta = pool_dma.iova_delta();
         let (mut rx, mut tx) = (Vec::new(), Vec::new());
         let mut it = vqs.into_iter();
         for q in 0..cfg.queues {
@@ -988,7 +953,7 @@ impl<D: DeviceAccess> VirtioNetPort<D> {
 
     /// The negotiated feature bits.
     pub fn features(&self) -> u64 {
-        self.shared.features
+        self.shared.state.features
     }
 
     /// Queue pairs in use.
