@@ -113,8 +113,9 @@ pub enum PciError {
         /// Bytes asked for.
         len: u64,
     },
-    /// No native driver for this device.
-    #[error("{device}: no native driver for PCI device {id} (supported: {SUPPORTED})")]
+    /// No native driver for this device. (The messages of this and the variants below leave
+    /// the device out: [`PortError::Pci`] names it.)
+    #[error("no native driver for PCI device {id} (supported: {SUPPORTED})")]
     Unsupported {
         /// The device.
         device: String,
@@ -122,7 +123,7 @@ pub enum PciError {
         id: PciId,
     },
     /// The device does not behave as its driver needs.
-    #[error("{device}: {msg}")]
+    #[error("{msg}")]
     Device {
         /// The device.
         device: String,
@@ -130,7 +131,7 @@ pub enum PciError {
         msg: String,
     },
     /// The device did not finish something in time.
-    #[error("{device}: timed out waiting for {what}")]
+    #[error("timed out waiting for {what}")]
     Timeout {
         /// The device.
         device: String,

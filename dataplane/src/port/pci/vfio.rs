@@ -24,7 +24,7 @@ use vfio::{PciAddr, SysRoot};
 struct Context {
     container: Mutex<Container>,
     groups: Mutex<HashMap<u32, Weak<Group>>>,
-    pools: Mutex<HashMap<usize, Weak<PoolDma>>>,
+    pools: Mutex<PoolRegistry>,
     iova: Mutex<Option<IovaAllocator>>,
 }
 
@@ -46,7 +46,7 @@ impl Context {
         let c = Arc::new(Context {
             container: Mutex::new(Container::open_in(root)?),
             groups: Mutex::new(HashMap::new()),
-            pools: Mutex::new(HashMap::new()),
+            pools: Mutex::new(PoolRegistry::default()),
             iova: Mutex::new(None),
         });
         *slot = Arc::downgrade(&c);
@@ -91,6 +91,28 @@ impl Context {
             }
             e => PciError::Vfio(e),
         })
+    }
+}
+
+/// Pool id → its live DMA mapping: a pool is mapped once per container however many devices
+/// use it, and again only after every user has let the mapping go.
+#[derive(Debug, Default)]
+struct PoolRegistry(HashMap<usize, Weak<PoolDma>>);
+
+impl PoolRegistry {
+    /// The live mapping of `pool`, or a new one from `map`.
+    fn get_or_map(
+        &mut self,
+        pool: &Mempool,
+        map: impl FnOnce() -> Result<Arc<PoolDma>, PciError>,
+    ) -> Result<Arc<PoolDma>, PciError> {
+        if let Some(p) = self.0.get(&pool.id()).and_then(Weak::upgrade) {
+            return Ok(p);
+        }
+        self.0.retain(|_, w| w.strong_count() > 0);
+        let p = map()?;
+        self.0.insert(pool.id(), Arc::downgrade(&p));
+        Ok(p)
     }
 }
 
@@ -217,33 +239,60 @@ impl DeviceAccess for VfioDevice {
     }
 
     fn map_pool(&self, pool: &Mempool) -> Result<Arc<PoolDma>, PciError> {
-        let mut pools = lock(&self.ctx.pools);
-        if let Some(p) = pools.get(&pool.id()).and_then(Weak::upgrade) {
-            return Ok(p);
-        }
-        pools.retain(|_, w| w.strong_count() > 0);
-        let r = pool.region();
-        // IOVA aligned to the region's page size, so the IOMMU can use large pages for a
-        // hugepage-backed pool.
-        // SAFETY: the PoolDma built below holds a handle of the pool, which keeps the region
-        // mapped, and drops the IOMMU mapping before that handle (field order).
-        let map = unsafe { self.ctx.map(r.base(), r.len(), r.page_size() as u64)? };
-        let iova = map.iova();
-        log::debug!(
-            "{}: mempool {:?} mapped for DMA at IOVA {iova:#x} ({} bytes)",
-            self.name,
-            pool.config().name,
-            r.len()
-        );
-        let p = Arc::new(PoolDma::new(pool, iova, Box::new(map)));
-        pools.insert(pool.id(), Arc::downgrade(&p));
-        Ok(p)
+        lock(&self.ctx.pools).get_or_map(pool, || {
+            let r = pool.region();
+            // IOVA aligned to the region's page size, so the IOMMU can use large pages for
+            // a hugepage-backed pool.
+            // SAFETY: the PoolDma built below holds a handle of the pool, which keeps the
+            // region mapped, and drops the IOMMU mapping before that handle (field order).
+            let map = unsafe { self.ctx.map(r.base(), r.len(), r.page_size() as u64)? };
+            let iova = map.iova();
+            log::debug!(
+                "{}: mempool {:?} mapped for DMA at IOVA {iova:#x} ({} bytes)",
+                self.name,
+                pool.config().name,
+                r.len()
+            );
+            Ok(Arc::new(PoolDma::new(pool, iova, Box::new(map))))
+        })
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_pool_is_mapped_once_while_in_use() {
+        #[derive(Debug)]
+        struct Keep;
+        let pool = |n| {
+            let mut c = crate::mbuf::MempoolConfig::new("reg", n);
+            c.backing = crate::mbuf::MemBacking::Normal;
+            Mempool::new(c).unwrap()
+        };
+        let (a, b) = (pool(8), pool(8));
+        let mut reg = PoolRegistry::default();
+        let mut maps = 0;
+        let mut get = |reg: &mut PoolRegistry, p: &Mempool| {
+            reg.get_or_map(p, || {
+                maps += 1;
+                Ok(Arc::new(PoolDma::new(p, 0x1_0000_0000 * maps, Box::new(Keep))))
+            })
+            .unwrap()
+        };
+        let a1 = get(&mut reg, &a);
+        let a2 = get(&mut reg, &a);
+        assert!(Arc::ptr_eq(&a1, &a2), "second device, same mapping");
+        let b1 = get(&mut reg, &b);
+        assert_ne!(a1.iova_base(), b1.iova_base());
+        drop((a1, a2));
+        let a3 = get(&mut reg, &a);
+        assert_eq!(a3.iova_base(), 0x3_0000_0000, "mapped again once the last user left");
+        assert_eq!(reg.0.len(), 2);
+        let err = reg.get_or_map(&pool(8), || Err(PciError::IovaExhausted { len: 1 }));
+        assert!(err.is_err());
+    }
 
     #[test]
     fn without_vfio_the_error_says_what_to_load() {
