@@ -1,5 +1,10 @@
 //! DPDK ports in the VNF: `--port vdev:DEVARGS`, `--port PCI-ADDRESS` and `--eal ARGS`.
 //!
+//! Which driver a bare PCI address gets: DPDK's PMD in a build with the `dpdk` feature, the
+//! native driver (`dataplane::port::pci`, as `pci:ADDRESS` asks explicitly) without it. A
+//! `dpdk` build reaches the native driver with `pci:ADDRESS`; a build without DPDK has no
+//! way to DPDK's PMDs (rebuild with the feature).
+//!
 //! With the `dpdk` build feature, a run whose ports are all DPDK ports initialises the EAL
 //! (defaults that work without hugepages: `--no-huge -m 512` with a warning, `--no-pci`
 //! unless a PCI port is given, a per-process `--file-prefix`, `-l <first allowed cpu>` as
@@ -19,7 +24,8 @@ pub const MIX_ERROR: &str = "DPDK ports (vdev:..., PCI addresses) cannot be mixe
      native ones";
 
 /// `vdev:DEVARGS` or a PCI address (`0000:18:02.5`, `18:02.5`, optionally `,devargs`) as a
-/// DPDK port spec; `Ok(None)` for anything else.
+/// DPDK port spec; `Ok(None)` for anything else. Without the `dpdk` feature a bare PCI
+/// address is a native port instead (`ADDRESS[,queues=N]`, as after `pci:`).
 pub fn parse_spec(spec: &str) -> Result<Option<PortSpec>, String> {
     if let Some(d) = spec.strip_prefix("vdev:") {
         let d = d.trim();
@@ -29,6 +35,11 @@ pub fn parse_spec(spec: &str) -> Result<Option<PortSpec>, String> {
         return Ok(Some(PortSpec::Dpdk { devargs: d.to_string() }));
     }
     if is_pci_addr(spec.split(',').next().unwrap_or_default()) {
+        if !cfg!(feature = "dpdk") {
+            return crate::ports::parse_pci(spec, spec).map(Some).map_err(|e| match e {
+                crate::ports::SpecError::Bad { msg, .. } => msg,
+            });
+        }
         return Ok(Some(PortSpec::Dpdk { devargs: spec.to_string() }));
     }
     Ok(None)
@@ -183,8 +194,16 @@ mod tests {
         let d = |s: &str| Some(PortSpec::Dpdk { devargs: s.to_string() });
         assert_eq!(parse_spec("vdev:net_null0").unwrap(), d("net_null0"));
         assert_eq!(parse_spec("vdev:net_null0,size=128").unwrap(), d("net_null0,size=128"));
-        assert_eq!(parse_spec("0000:18:02.5").unwrap(), d("0000:18:02.5"));
-        assert_eq!(parse_spec("18:02.5").unwrap(), d("18:02.5"));
+        if cfg!(feature = "dpdk") {
+            assert_eq!(parse_spec("0000:18:02.5").unwrap(), d("0000:18:02.5"));
+            assert_eq!(parse_spec("18:02.5").unwrap(), d("18:02.5"));
+        } else {
+            // Without DPDK a bare address is the native driver's.
+            let native = |q| Some(PortSpec::Pci { addr: vfio::PciAddr::new(0, 0x18, 2, 5), queues: q });
+            assert_eq!(parse_spec("0000:18:02.5").unwrap(), native(1));
+            assert_eq!(parse_spec("18:02.5,queues=2").unwrap(), native(2));
+            assert!(parse_spec("18:02.5,txq_inline=1").unwrap_err().contains("unknown pci option"));
+        }
         assert_eq!(parse_spec("null").unwrap(), None);
         assert_eq!(parse_spec("pcap:rx=a").unwrap(), None);
         assert!(parse_spec("vdev:").is_err());

@@ -40,7 +40,10 @@ impl Plan {
     /// are left alone; opening their queues fails later with a clear message.
     pub fn size_spec(&self, port: u16, spec: &mut PortSpec) {
         let need = self.queues_needed(port);
-        if let PortSpec::Null { queues, .. } | PortSpec::AfXdp { queues, .. } | PortSpec::AfPacket { queues, .. } = spec
+        if let PortSpec::Null { queues, .. }
+        | PortSpec::AfXdp { queues, .. }
+        | PortSpec::AfPacket { queues, .. }
+        | PortSpec::Pci { queues, .. } = spec
         {
             *queues = (*queues).max(need);
         }

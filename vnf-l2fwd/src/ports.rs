@@ -5,9 +5,11 @@ use dataplane::port::af_packet::{AfPacketConfig, AfPacketPort};
 use dataplane::port::af_xdp::{AfXdpConfig, AfXdpPort, BindMode, BusyPoll, XdpMode};
 use dataplane::port::null::{NullConfig, NullPort};
 use dataplane::port::pcap::{PcapConfig, PcapPort};
+use dataplane::port::pci::{PciPort, PciPortConfig};
 use dataplane::port::ring::RingPort;
 use dataplane::port::{BoxRx, BoxTx, LinkStatus, MacAddr, Port, PortError, PortInfo, PortStats};
 use std::path::PathBuf;
+use vfio::PciAddr;
 
 /// A parsed `--port` value.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,7 +24,11 @@ pub enum PortSpec {
     AfXdp { iface: String, queues: u16, bind: String, xdp: String, busy_poll: Option<u32> },
     /// `af_packet:IFACE[,queues=N][,qdisc_bypass=1]`
     AfPacket { iface: String, queues: u16, qdisc_bypass: bool },
-    /// `vdev:DEVARGS` or a PCI address: a DPDK port (see `dpdk_ports`).
+    /// `pci:ADDRESS[,queues=N]` (or, without the `dpdk` feature, a bare PCI address): a
+    /// native driver on vfio-pci, chosen by the device's ids (`dataplane::port::pci`).
+    Pci { addr: PciAddr, queues: u16 },
+    /// `vdev:DEVARGS` or (with the `dpdk` feature) a bare PCI address: a DPDK port (see
+    /// `dpdk_ports`).
     Dpdk { devargs: String },
 }
 
@@ -31,6 +37,29 @@ impl PortSpec {
     pub fn is_dpdk(&self) -> bool {
         matches!(self, PortSpec::Dpdk { .. })
     }
+}
+
+/// Parses `ADDRESS[,queues=N]` (what follows `pci:`) as a native PCI port.
+pub fn parse_pci(spec: &str, rest: &str) -> Result<PortSpec, SpecError> {
+    let mut parts = rest.splitn(2, ',');
+    let a = parts.next().unwrap_or("").trim();
+    let addr: PciAddr = a.parse().map_err(|_| {
+        bad(spec, format!("{a:?} is not a PCI address: expected pci:DDDD:BB:DD.F, e.g. pci:0000:03:00.0"))
+    })?;
+    let mut queues = 1u16;
+    for p in parts.next().unwrap_or("").split(',').filter(|p| !p.is_empty()) {
+        match p.split_once('=').map(|(k, v)| (k.trim(), v.trim())) {
+            Some(("queues", v)) => {
+                queues = v
+                    .parse()
+                    .ok()
+                    .filter(|q| (1..=64).contains(q))
+                    .ok_or_else(|| bad(spec, format!("queues {v:?} must be a number from 1 to 64")))?;
+            }
+            _ => return Err(bad(spec, format!("unknown pci option {p:?} (queues=N)"))),
+        }
+    }
+    Ok(PortSpec::Pci { addr, queues })
 }
 
 /// Errors in a port spec.
@@ -149,10 +178,12 @@ impl std::str::FromStr for PortSpec {
                     PortSpec::AfPacket { iface, queues, qdisc_bypass: bypass }
                 })
             }
+            "pci" => parse_pci(spec, rest),
             _ => Err(bad(
                 spec,
                 format!(
-                    "unknown port kind {kind:?} (null, ring, pcap, af_xdp, af_packet, vdev:DEVARGS, a PCI address)"
+                    "unknown port kind {kind:?} (null, ring, pcap, af_xdp, af_packet, pci:ADDRESS, vdev:DEVARGS, a PCI \
+                     address)"
                 ),
             )),
         }
@@ -166,6 +197,7 @@ pub enum AnyPort {
     Pcap(PcapPort),
     AfXdp(AfXdpPort),
     AfPacket(AfPacketPort),
+    Pci(PciPort),
 }
 
 macro_rules! each {
@@ -176,6 +208,7 @@ macro_rules! each {
             AnyPort::Pcap($p) => $e,
             AnyPort::AfXdp($p) => $e,
             AnyPort::AfPacket($p) => $e,
+            AnyPort::Pci($p) => $e,
         }
     };
 }
@@ -249,6 +282,14 @@ pub fn open(id: u16, spec: &PortSpec, pool: &Mempool, promisc: bool) -> Result<A
             c.promiscuous = promisc;
             AnyPort::AfPacket(AfPacketPort::open(id, c, pool.clone())?)
         }
+        PortSpec::Pci { addr, queues } => {
+            let c = PciPortConfig { queues: *queues, ..PciPortConfig::default() };
+            let mut p = dataplane::port::pci::open(id, *addr, &c, pool)?;
+            if promisc {
+                p.set_promiscuous(true)?;
+            }
+            AnyPort::Pci(p)
+        }
         PortSpec::Dpdk { devargs } => {
             return Err(PortError::Config { port: devargs.clone(), msg: crate::dpdk_ports::MIX_ERROR.into() })
         }
@@ -272,5 +313,37 @@ mod tests {
         {
             assert!(bad.parse::<PortSpec>().is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn parses_native_pci_specs() {
+        let a = PciAddr::new(0, 3, 0, 0);
+        assert_eq!("pci:0000:03:00.0".parse::<PortSpec>().unwrap(), PortSpec::Pci { addr: a, queues: 1 });
+        assert_eq!("pci:03:00.0,queues=4".parse::<PortSpec>().unwrap(), PortSpec::Pci { addr: a, queues: 4 });
+        for (bad, why) in [
+            ("pci:", "not a PCI address"),
+            ("pci:eth0", "not a PCI address"),
+            ("pci:0000:03:00.0,queues=0", "1 to 64"),
+            ("pci:0000:03:00.0,queues=x", "1 to 64"),
+            ("pci:0000:03:00.0,txq=2", "unknown pci option"),
+        ] {
+            let e = bad.parse::<PortSpec>().unwrap_err().to_string();
+            assert!(e.contains(why), "{bad}: {e}");
+        }
+    }
+
+    /// Without a VFIO-capable machine (or with the device not on vfio-pci) the error names
+    /// the device and what to do.
+    #[test]
+    fn native_pci_open_fails_clearly_without_vfio() {
+        if std::path::Path::new("/dev/vfio/vfio").exists() {
+            return;
+        }
+        let mut c = dataplane::mbuf::MempoolConfig::new("t", 1024);
+        c.backing = dataplane::mbuf::MemBacking::Normal;
+        let pool = Mempool::new(c).unwrap();
+        let spec: PortSpec = "pci:0000:03:00.0".parse().unwrap();
+        let e = open(0, &spec, &pool, false).err().unwrap().to_string();
+        assert!(e.contains("0000:03:00.0") && e.contains("modprobe vfio-pci"), "{e}");
     }
 }

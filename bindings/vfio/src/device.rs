@@ -25,7 +25,7 @@ use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use libc::{c_int, c_ulong};
 use vfio_bindings::bindings::vfio as sys;
@@ -406,6 +406,108 @@ impl Container {
         }
         Ok(DmaMapping { container: Arc::clone(&self.fd), path: self.path.clone(), iova, len, unmapped: false })
     }
+
+    /// What the IOMMU accepts (`VFIO_IOMMU_GET_INFO`): page sizes and, on Linux 5.4+, the
+    /// usable IOVA ranges (reserved windows such as x86's MSI range at 0xfee00000 or the
+    /// SMMU's software MSI window are left out of them).
+    ///
+    /// # Errors
+    /// [`VfioError::NoGroup`] before a group is attached, [`VfioError::DmaNoIommu`] in
+    /// no-IOMMU mode, [`VfioError::Ioctl`].
+    pub fn iommu_info(&self) -> Result<IommuInfo, VfioError> {
+        match self.iommu {
+            None => return Err(VfioError::NoGroup),
+            Some(IommuType::NoIommu) => return Err(VfioError::DmaNoIommu),
+            Some(_) => {}
+        }
+        const HDR: usize = std::mem::size_of::<sys::vfio_iommu_type1_info>();
+        // u64 words keep the buffer 8-byte aligned, as the structures in it need.
+        let mut buf = vec![0u64; HDR / 8];
+        let mut argsz = HDR;
+        for _ in 0..2 {
+            buf.resize(argsz.div_ceil(8), 0);
+            let info = buf.as_mut_ptr() as *mut sys::vfio_iommu_type1_info;
+            // SAFETY: `buf` holds at least HDR bytes, 8-byte aligned (u64 words), so `info`
+            // points to writable memory for one `vfio_iommu_type1_info`.
+            unsafe { (*info).argsz = argsz as u32 };
+            // SAFETY: the container fd is open; VFIO_IOMMU_GET_INFO writes at most `argsz`
+            // bytes (the header, then capabilities if they fit) into `buf`, which has
+            // `argsz` bytes or more.
+            let r = unsafe { libc::ioctl(self.fd.as_raw_fd(), ioctl::IOMMU_GET_INFO as _, info) };
+            if r < 0 {
+                return Err(ioctl_err("VFIO_IOMMU_GET_INFO", &self.path));
+            }
+            // SAFETY: as above; the kernel has written the header.
+            let need = unsafe { (*info).argsz } as usize;
+            if need <= argsz {
+                break;
+            }
+            argsz = need.min(1 << 16);
+        }
+        // SAFETY: `buf` is `buf.len() * 8` initialised bytes.
+        let bytes = unsafe { std::slice::from_raw_parts(buf.as_ptr() as *const u8, buf.len() * 8) };
+        Ok(parse_iommu_info(bytes))
+    }
+}
+
+/// What [`Container::iommu_info`] reports.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct IommuInfo {
+    /// Bitmap of the IOMMU page sizes (bit n set: 2^n bytes); 0 when not reported.
+    pub page_sizes: u64,
+    /// Usable IOVA ranges as inclusive `(start, end)` pairs, sorted; `None` when the kernel
+    /// does not report them (before Linux 5.4).
+    pub iova_ranges: Option<Vec<(u64, u64)>>,
+}
+
+impl IommuInfo {
+    /// The smallest IOMMU page size (4096 when not reported).
+    pub fn min_page(&self) -> u64 {
+        if self.page_sizes == 0 {
+            4096
+        } else {
+            1 << self.page_sizes.trailing_zeros()
+        }
+    }
+}
+
+/// Parses the bytes of a `vfio_iommu_type1_info` with its capability chain. Malformed
+/// capabilities end the walk (what was found so far is kept).
+fn parse_iommu_info(b: &[u8]) -> IommuInfo {
+    let u32_at = |o: usize| b.get(o..o + 4).map(|s| u32::from_le_bytes(s.try_into().unwrap_or_default()));
+    let u64_at = |o: usize| b.get(o..o + 8).map(|s| u64::from_le_bytes(s.try_into().unwrap_or_default()));
+    let u16_at = |o: usize| b.get(o..o + 2).map(|s| u16::from_le_bytes(s.try_into().unwrap_or_default()));
+    let flags = u32_at(4).unwrap_or(0);
+    let mut info = IommuInfo { page_sizes: 0, iova_ranges: None };
+    if flags & sys::VFIO_IOMMU_INFO_PGSIZES != 0 {
+        info.page_sizes = u64_at(8).unwrap_or(0);
+    }
+    if flags & sys::VFIO_IOMMU_INFO_CAPS == 0 {
+        return info;
+    }
+    let mut off = u32_at(16).unwrap_or(0) as usize;
+    // Each capability header is 8 bytes; a chain longer than the buffer allows loops.
+    let mut left = b.len() / 8;
+    while off != 0 && left > 0 {
+        left -= 1;
+        let (Some(id), Some(next)) = (u16_at(off), u32_at(off + 4)) else { break };
+        if id as u32 == sys::VFIO_IOMMU_TYPE1_INFO_CAP_IOVA_RANGE {
+            let n = u32_at(off + 8).unwrap_or(0) as usize;
+            let mut v = Vec::new();
+            for i in 0..n {
+                let at = off + 16 + 16 * i;
+                match (u64_at(at), u64_at(at + 8)) {
+                    (Some(s), Some(e)) if s <= e => v.push((s, e)),
+                    (Some(_), Some(_)) => {}
+                    _ => break,
+                }
+            }
+            v.sort_unstable();
+            info.iova_ranges = Some(v);
+        }
+        off = next as usize;
+    }
+    info
 }
 
 fn page_size() -> usize {
@@ -485,6 +587,7 @@ impl Group {
             addr,
             path,
             info: DeviceInfo { flags: info.flags, num_regions: info.num_regions, num_irqs: info.num_irqs },
+            config: OnceLock::new(),
         })
     }
 }
@@ -550,6 +653,8 @@ pub struct Device {
     addr: PciAddr,
     path: PathBuf,
     info: DeviceInfo,
+    /// The config region's info, asked once.
+    config: OnceLock<RegionInfo>,
 }
 
 impl Device {
@@ -630,24 +735,151 @@ impl Device {
         Ok(RegionMapping { map, info })
     }
 
+    /// The config region's description (asked once, then cached).
+    fn config_info(&self) -> Result<RegionInfo, VfioError> {
+        if let Some(i) = self.config.get() {
+            return Ok(*i);
+        }
+        let i = self.region_info(CONFIG_REGION)?;
+        Ok(*self.config.get_or_init(|| i))
+    }
+
+    fn config_range(&self, offset: u64, len: usize, why: &'static str) -> Result<RegionInfo, VfioError> {
+        let info = self.config_info()?;
+        if offset.saturating_add(len as u64) > info.size {
+            return Err(VfioError::Region { device: self.addr, index: CONFIG_REGION, why });
+        }
+        Ok(info)
+    }
+
     /// Reads PCI config space at `offset` into `buf` (through the config region).
     ///
     /// # Errors
     /// [`VfioError::Region`], [`VfioError::Ioctl`] (the read's error is reported as one).
     pub fn read_config(&self, offset: u64, buf: &mut [u8]) -> Result<(), VfioError> {
-        let info = self.region_info(CONFIG_REGION)?;
-        if offset.saturating_add(buf.len() as u64) > info.size {
-            return Err(VfioError::Region {
-                device: self.addr,
-                index: CONFIG_REGION,
-                why: "read past the end of config space",
-            });
-        }
+        let info = self.config_range(offset, buf.len(), "read past the end of config space")?;
         self.file.read_exact_at(buf, info.offset + offset).map_err(|source| VfioError::Ioctl {
             op: "pread(config)",
             path: self.path.clone(),
             source,
         })
+    }
+
+    /// Writes `buf` to PCI config space at `offset`. VFIO virtualises parts of config space
+    /// (BARs, MSI/MSI-X, parts of the command register); writes there reach the emulation.
+    ///
+    /// # Errors
+    /// [`VfioError::Region`], [`VfioError::Ioctl`] (the write's error is reported as one).
+    pub fn write_config(&self, offset: u64, buf: &[u8]) -> Result<(), VfioError> {
+        let info = self.config_range(offset, buf.len(), "write past the end of config space")?;
+        self.file.write_all_at(buf, info.offset + offset).map_err(|source| VfioError::Ioctl {
+            op: "pwrite(config)",
+            path: self.path.clone(),
+            source,
+        })
+    }
+
+    /// Reads the config byte at `offset`.
+    ///
+    /// # Errors
+    /// As [`Device::read_config`].
+    pub fn read_config_u8(&self, offset: u16) -> Result<u8, VfioError> {
+        let mut b = [0u8; 1];
+        self.read_config(offset as u64, &mut b)?;
+        Ok(b[0])
+    }
+
+    /// Reads the little-endian config word at `offset` (one 2-byte access).
+    ///
+    /// # Errors
+    /// As [`Device::read_config`].
+    pub fn read_config_u16(&self, offset: u16) -> Result<u16, VfioError> {
+        let mut b = [0u8; 2];
+        self.read_config(offset as u64, &mut b)?;
+        Ok(u16::from_le_bytes(b))
+    }
+
+    /// Reads the little-endian config dword at `offset` (one 4-byte access).
+    ///
+    /// # Errors
+    /// As [`Device::read_config`].
+    pub fn read_config_u32(&self, offset: u16) -> Result<u32, VfioError> {
+        let mut b = [0u8; 4];
+        self.read_config(offset as u64, &mut b)?;
+        Ok(u32::from_le_bytes(b))
+    }
+
+    /// Writes a config byte.
+    ///
+    /// # Errors
+    /// As [`Device::write_config`].
+    pub fn write_config_u8(&self, offset: u16, v: u8) -> Result<(), VfioError> {
+        self.write_config(offset as u64, &[v])
+    }
+
+    /// Writes a little-endian config word (one 2-byte access).
+    ///
+    /// # Errors
+    /// As [`Device::write_config`].
+    pub fn write_config_u16(&self, offset: u16, v: u16) -> Result<(), VfioError> {
+        self.write_config(offset as u64, &v.to_le_bytes())
+    }
+
+    /// Writes a little-endian config dword (one 4-byte access).
+    ///
+    /// # Errors
+    /// As [`Device::write_config`].
+    pub fn write_config_u32(&self, offset: u16, v: u32) -> Result<(), VfioError> {
+        self.write_config(offset as u64, &v.to_le_bytes())
+    }
+
+    /// The vendor and device id.
+    ///
+    /// # Errors
+    /// As [`Device::read_config`].
+    pub fn id(&self) -> Result<crate::pci::PciId, VfioError> {
+        Ok(crate::pci::PciId {
+            vendor: self.read_config_u16(crate::pci::VENDOR_ID)?,
+            device: self.read_config_u16(crate::pci::DEVICE_ID)?,
+        })
+    }
+
+    /// The standard config space (the first 256 bytes).
+    ///
+    /// # Errors
+    /// As [`Device::read_config`].
+    pub fn config_header(&self) -> Result<[u8; crate::pci::CONFIG_SPACE_SIZE], VfioError> {
+        let mut b = [0u8; crate::pci::CONFIG_SPACE_SIZE];
+        self.read_config(0, &mut b)?;
+        Ok(b)
+    }
+
+    /// Walks the capability list ([`crate::pci::capabilities`]).
+    ///
+    /// # Errors
+    /// As [`Device::read_config`]; [`VfioError::Region`] for a list that cannot be walked.
+    pub fn capabilities(&self) -> Result<Vec<crate::pci::Capability>, VfioError> {
+        crate::pci::capabilities(&self.config_header()?).map_err(|_| VfioError::Region {
+            device: self.addr,
+            index: CONFIG_REGION,
+            why: "the capability list is malformed (a pointer out of range or a loop)",
+        })
+    }
+
+    /// Turns bus mastering (the device's right to DMA) and memory decoding on or off in the
+    /// command register; returns the command register as it was. Memory decoding stays on
+    /// when bus mastering is turned off, so the BARs remain usable.
+    ///
+    /// # Errors
+    /// As [`Device::read_config`] and [`Device::write_config`].
+    pub fn set_bus_master(&self, on: bool) -> Result<u16, VfioError> {
+        use crate::pci::{COMMAND, COMMAND_BUS_MASTER, COMMAND_MEMORY};
+        let old = self.read_config_u16(COMMAND)?;
+        let new = if on { old | COMMAND_BUS_MASTER | COMMAND_MEMORY } else { old & !COMMAND_BUS_MASTER };
+        if new != old {
+            self.write_config_u16(COMMAND, new)?;
+        }
+        Ok(old)
     }
 
     /// Resets the device (`VFIO_DEVICE_RESET`).
@@ -693,26 +925,132 @@ impl RegionMapping {
         self.map.len() == 0
     }
 
-    /// Reads the 32-bit device register at `offset`; `None` when out of range or unaligned.
-    pub fn read32(&self, offset: usize) -> Option<u32> {
-        if offset % 4 != 0 || offset.checked_add(4)? > self.len() {
+    /// A pointer to `size` bytes at `offset`, when they are inside the mapping and
+    /// naturally aligned.
+    fn reg(&self, offset: usize, size: usize) -> Option<*mut u8> {
+        if offset % size != 0 || offset.checked_add(size)? > self.len() {
             return None;
         }
-        // SAFETY: `offset + 4 <= len` and aligned to 4 (the mapping is page-aligned), so the
-        // pointer is in the mapping and aligned; device memory is read with a volatile load.
-        Some(unsafe { std::ptr::read_volatile(self.as_ptr().add(offset) as *const u32) })
+        // SAFETY: offset + size <= len, so the result is inside the mapping.
+        Some(unsafe { self.as_ptr().add(offset) })
+    }
+
+    /// Reads the 8-bit device register at `offset`; `None` when out of range.
+    pub fn read8(&self, offset: usize) -> Option<u8> {
+        let p = self.reg(offset, 1)?;
+        // SAFETY: `p` is inside the mapping (checked by `reg`), which stays mapped while
+        // `self` lives.
+        Some(unsafe { mmio::read8(p) })
+    }
+
+    /// Reads the 16-bit device register at `offset`; `None` when out of range or unaligned.
+    pub fn read16(&self, offset: usize) -> Option<u16> {
+        let p = self.reg(offset, 2)?;
+        // SAFETY: in the mapping and 2-byte aligned (`reg`; the mapping is page-aligned).
+        Some(unsafe { mmio::read16(p as *const u16) })
+    }
+
+    /// Reads the 32-bit device register at `offset`; `None` when out of range or unaligned.
+    pub fn read32(&self, offset: usize) -> Option<u32> {
+        let p = self.reg(offset, 4)?;
+        // SAFETY: in the mapping and 4-byte aligned (`reg`; the mapping is page-aligned).
+        Some(unsafe { mmio::read32(p as *const u32) })
+    }
+
+    /// Writes the 8-bit device register at `offset`; `false` when out of range.
+    pub fn write8(&self, offset: usize, value: u8) -> bool {
+        let Some(p) = self.reg(offset, 1) else { return false };
+        // SAFETY: as in `read8`.
+        unsafe { mmio::write8(p, value) };
+        true
+    }
+
+    /// Writes the 16-bit device register at `offset`; `false` when out of range or
+    /// unaligned.
+    pub fn write16(&self, offset: usize, value: u16) -> bool {
+        let Some(p) = self.reg(offset, 2) else { return false };
+        // SAFETY: as in `read16`.
+        unsafe { mmio::write16(p as *mut u16, value) };
+        true
     }
 
     /// Writes the 32-bit device register at `offset`; `false` when out of range or
     /// unaligned.
     pub fn write32(&self, offset: usize, value: u32) -> bool {
-        if offset % 4 != 0 || offset.checked_add(4).map_or(true, |e| e > self.len()) {
-            return false;
-        }
-        // SAFETY: as in `read32`; device memory is written with a volatile store.
-        unsafe { std::ptr::write_volatile(self.as_ptr().add(offset) as *mut u32, value) };
+        let Some(p) = self.reg(offset, 4) else { return false };
+        // SAFETY: as in `read32`.
+        unsafe { mmio::write32(p as *mut u32, value) };
         true
     }
+}
+
+/// Single-access loads and stores to device memory.
+///
+/// Each is exactly one access of its width (never split, merged or elided) and a compiler
+/// barrier: no memory access of the program moves across it. They order nothing at the CPU
+/// level: a driver puts the barrier the device needs next to them (see
+/// `dataplane::port::pci::barrier`).
+///
+/// On aarch64 they are inline `ldr`/`str` with a plain base-register address. A volatile
+/// access in Rust may compile to a pre/post-indexed or pair instruction, which a hypervisor
+/// trapping the MMIO (a virtio device in a KVM guest) cannot decode (ESR_EL2.ISV = 0), so
+/// Linux's `readl`/`writel` use inline assembly too. Elsewhere a volatile access is one plain
+/// `mov`.
+pub mod mmio {
+    macro_rules! accessors {
+        ($read:ident, $write:ident, $t:ty, $ld:literal, $st:literal, $reg:literal) => {
+            /// Loads one register.
+            ///
+            /// # Safety
+            /// `p` must point to mapped device (or ordinary) memory, aligned for the width.
+            #[inline(always)]
+            pub unsafe fn $read(p: *const $t) -> $t {
+                #[cfg(target_arch = "aarch64")]
+                {
+                    let v: u64;
+                    // SAFETY: the caller guarantees `p` is mapped and aligned; the asm reads
+                    // exactly that location. No `nomem`/`readonly`: it is a compiler barrier.
+                    unsafe {
+                        core::arch::asm!(concat!($ld, " {v:", $reg, "}, [{p}]"), p = in(reg) p, v = out(reg) v,
+                            options(nostack, preserves_flags))
+                    };
+                    v as $t
+                }
+                #[cfg(not(target_arch = "aarch64"))]
+                {
+                    // SAFETY: the caller guarantees `p` is mapped and aligned.
+                    unsafe { core::ptr::read_volatile(p) }
+                }
+            }
+
+            /// Stores one register.
+            ///
+            /// # Safety
+            /// `p` must point to mapped device (or ordinary) memory, aligned for the width.
+            #[inline(always)]
+            pub unsafe fn $write(p: *mut $t, v: $t) {
+                #[cfg(target_arch = "aarch64")]
+                {
+                    let v = v as u64;
+                    // SAFETY: as in the load; the asm writes exactly that location.
+                    unsafe {
+                        core::arch::asm!(concat!($st, " {v:", $reg, "}, [{p}]"), p = in(reg) p, v = in(reg) v,
+                            options(nostack, preserves_flags))
+                    };
+                }
+                #[cfg(not(target_arch = "aarch64"))]
+                {
+                    // SAFETY: the caller guarantees `p` is mapped and aligned.
+                    unsafe { core::ptr::write_volatile(p, v) }
+                }
+            }
+        };
+    }
+
+    accessors!(read8, write8, u8, "ldrb", "strb", "w");
+    accessors!(read16, write16, u16, "ldrh", "strh", "w");
+    accessors!(read32, write32, u32, "ldr", "str", "w");
+    accessors!(read64, write64, u64, "ldr", "str", "x");
 }
 
 /// A DMA mapping in a container; `VFIO_IOMMU_UNMAP_DMA` on drop.
@@ -822,6 +1160,54 @@ mod tests {
         assert_eq!(ioctl::DEVICE_RESET, 0x3b6f);
         assert_eq!(ioctl::IOMMU_MAP_DMA, 0x3b71);
         assert_eq!(ioctl::IOMMU_UNMAP_DMA, 0x3b72);
+    }
+
+    #[test]
+    fn iommu_info_parses_iova_ranges() {
+        // Header (24 bytes), then a foreign capability (id 99) and the IOVA range one.
+        let mut b = vec![0u8; 24 + 8 + 16 + 2 * 16];
+        b[4..8].copy_from_slice(&(sys::VFIO_IOMMU_INFO_PGSIZES | sys::VFIO_IOMMU_INFO_CAPS).to_le_bytes());
+        b[8..16].copy_from_slice(&0x4020_1000u64.to_le_bytes());
+        b[16..20].copy_from_slice(&24u32.to_le_bytes());
+        b[24..26].copy_from_slice(&99u16.to_le_bytes());
+        b[28..32].copy_from_slice(&32u32.to_le_bytes());
+        b[32..34].copy_from_slice(&(sys::VFIO_IOMMU_TYPE1_INFO_CAP_IOVA_RANGE as u16).to_le_bytes());
+        b[40..44].copy_from_slice(&2u32.to_le_bytes());
+        for (i, (s, e)) in [(0xfef0_0000u64, 0xffff_ffff_ffffu64), (0, 0xfedf_ffff)].iter().enumerate() {
+            b[48 + 16 * i..56 + 16 * i].copy_from_slice(&s.to_le_bytes());
+            b[56 + 16 * i..64 + 16 * i].copy_from_slice(&e.to_le_bytes());
+        }
+        let info = parse_iommu_info(&b);
+        assert_eq!(info.min_page(), 0x1000);
+        assert_eq!(info.iova_ranges, Some(vec![(0, 0xfedf_ffff), (0xfef0_0000, 0xffff_ffff_ffff)]));
+        // No capabilities flag: no ranges; a chain pointing at itself ends.
+        b[4..8].copy_from_slice(&sys::VFIO_IOMMU_INFO_PGSIZES.to_le_bytes());
+        assert_eq!(parse_iommu_info(&b).iova_ranges, None);
+        b[4..8].copy_from_slice(&sys::VFIO_IOMMU_INFO_CAPS.to_le_bytes());
+        b[28..32].copy_from_slice(&24u32.to_le_bytes());
+        let info = parse_iommu_info(&b);
+        assert_eq!((info.page_sizes, info.min_page(), info.iova_ranges), (0, 4096, None));
+        // Truncated bytes never panic.
+        for n in 0..b.len() {
+            let _ = parse_iommu_info(&b[..n]);
+        }
+    }
+
+    #[test]
+    fn mmio_accessors_are_single_accesses_of_their_width() {
+        let mut m = [0u64; 2];
+        let p = m.as_mut_ptr() as *mut u8;
+        // SAFETY: every access below is inside `m` and aligned for its width.
+        unsafe {
+            mmio::write64(p as *mut u64, 0x1122_3344_5566_7788);
+            assert_eq!(mmio::read8(p), 0x88);
+            assert_eq!(mmio::read16(p.add(2) as *const u16), 0x5566);
+            assert_eq!(mmio::read32(p.add(4) as *const u32), 0x1122_3344);
+            mmio::write8(p.add(8), 0xaa);
+            mmio::write16(p.add(10) as *mut u16, 0xbbcc);
+            mmio::write32(p.add(12) as *mut u32, 0xdead_beef);
+            assert_eq!(mmio::read64(p.add(8) as *const u64), 0xdead_beef_bbcc_00aa);
+        }
     }
 
     #[test]

@@ -8,7 +8,10 @@
 //!   to the kernel goes through the [`devbind::Kernel`] trait.
 //! - [`status`]: the `dpdk-devbind.py --status` listing, as text and as JSON.
 //! - [`device`]: the VFIO container / group / device file descriptors, BAR regions and their
-//!   mappings, and DMA mappings (`VFIO_IOMMU_MAP_DMA`), unmapped on drop.
+//!   mappings (with MMIO accessors of every width), config-space access (capability list,
+//!   bus mastering), DMA mappings (`VFIO_IOMMU_MAP_DMA`), unmapped on drop, and the IOVA
+//!   ranges the IOMMU accepts.
+//! - [`pci`]: the config-space header's registers and a capability-list walk over bytes.
 //! - `testing` (feature `testing`, always in this crate's own tests): a realistic sysfs fixture
 //!   and a simulated kernel that moves `driver` links the way the real one does.
 //!
@@ -33,6 +36,7 @@
 pub mod devbind;
 pub mod device;
 mod error;
+pub mod pci;
 pub mod status;
 pub mod sysfs;
 #[cfg(any(test, feature = "testing"))]

@@ -7,7 +7,8 @@
 //! is one call per burst (as with a DPDK PMD's burst function pointer).
 //!
 //! Backends here: [`null`] (like net_null), [`ring`] (like net_ring) and [`pcap`] (files).
-//! AF_XDP, AF_PACKET and DPDK ethdev ports implement the same traits.
+//! AF_XDP, AF_PACKET, native PCI drivers on vfio-pci ([`pci`]: virtio-net) and DPDK ethdev
+//! ports implement the same traits.
 
 #[cfg(target_os = "linux")]
 pub mod af_packet;
@@ -15,6 +16,7 @@ pub mod af_packet;
 pub mod af_xdp;
 pub mod null;
 pub mod pcap;
+pub mod pci;
 pub mod ring;
 
 use crate::buf::PacketBuf;
@@ -188,6 +190,14 @@ pub enum PortError {
         port: String,
         /// The pool error.
         source: crate::mbuf::MempoolError,
+    },
+    /// A native PCI driver could not open or drive its device.
+    #[error("port {port}: {source}")]
+    Pci {
+        /// Port name (the PCI address).
+        port: String,
+        /// What went wrong (boxed to keep the error small).
+        source: Box<pci::PciError>,
     },
 }
 

@@ -1,0 +1,307 @@
+//! A simulated PCI device for the unit tests: the ring logic of a driver runs against it in
+//! plain `cargo test`, on any machine.
+//!
+//! - Config space is a 256-byte array owned by the device model; writes to the command
+//!   register turn the model's bus mastering on and off.
+//! - BAR registers are the model's: every read and write goes to [`SimModel::mmio_read`] /
+//!   [`SimModel::mmio_write`] (a model keeps its registers in a `Vec` or fields and reacts
+//!   to writes: a doorbell makes it process a queue at once, on the caller's thread).
+//! - DMA goes through [`SimMemory`], a model of an IOMMU over process memory: the driver's
+//!   rings and the pool region are mapped at IOVAs by [`SimPci::alloc_dma`] and
+//!   [`SimPci::map_pool`]; the model reads and writes only through IOVAs, and an access
+//!   outside a live mapping, or while bus mastering is off, is recorded as a fault instead of
+//!   touching memory. Tests assert there were none, which checks the addresses a driver
+//!   gives its device as a real IOMMU would.
+//!
+//! Everything runs on the test's thread (the model is behind a mutex, so a test may also
+//! drive it from another thread), so the simulation is deterministic.
+#![allow(unsafe_code)]
+
+use super::dma::{anon_memory, DmaArea, PoolDma};
+use super::{DeviceAccess, PciError};
+use crate::mbuf::Mempool;
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use vfio::pci as cfg;
+
+/// A device model behind a [`SimPci`].
+pub(crate) trait SimModel: Send + 'static {
+    /// The config space.
+    fn config(&mut self) -> &mut [u8; 256];
+    /// Length of BAR `bar`, `None` when it cannot be mapped (absent, or I/O ports).
+    fn bar_len(&self, bar: u8) -> Option<u64>;
+    /// A register read of `width` bytes.
+    fn mmio_read(&mut self, mem: &mut SimMemory, bar: u8, off: u32, width: u8) -> u64;
+    /// A register write of `width` bytes.
+    fn mmio_write(&mut self, mem: &mut SimMemory, bar: u8, off: u32, width: u8, v: u64);
+}
+
+#[derive(Debug)]
+struct SimMap {
+    id: u64,
+    iova: u64,
+    len: usize,
+    ptr: usize,
+}
+
+/// The simulated IOMMU: what the device can reach, by IOVA.
+#[derive(Debug, Default)]
+pub(crate) struct SimMemory {
+    maps: Vec<SimMap>,
+    next_iova: u64,
+    next_id: u64,
+    /// DMA attempts outside a mapping or without bus mastering.
+    pub faults: Vec<String>,
+    /// The command register's bus-master bit.
+    pub bus_master: bool,
+    /// How many times a pool region was mapped.
+    pub pool_maps: usize,
+}
+
+impl SimMemory {
+    /// Live mappings.
+    pub fn live_maps(&self) -> usize {
+        self.maps.len()
+    }
+
+    fn translate(&mut self, iova: u64, len: usize, what: &str) -> Option<*mut u8> {
+        if !self.bus_master {
+            self.faults.push(format!("{what} at IOVA {iova:#x} with bus mastering off"));
+            return None;
+        }
+        for m in &self.maps {
+            if iova >= m.iova && iova.checked_add(len as u64).is_some_and(|e| e <= m.iova + m.len as u64) {
+                return Some((m.ptr + (iova - m.iova) as usize) as *mut u8);
+            }
+        }
+        self.faults.push(format!("{what} of {len} bytes at IOVA {iova:#x}: not mapped"));
+        None
+    }
+
+    /// DMA read; `false` (and a fault) outside a mapping.
+    pub fn read(&mut self, iova: u64, buf: &mut [u8]) -> bool {
+        match self.translate(iova, buf.len(), "DMA read") {
+            Some(p) => {
+                // SAFETY: `p..p+len` is inside a live mapping (a DmaArea or a pool region,
+                // both of which stay mapped in the process until their mapping entry is
+                // removed, which happens first when they drop).
+                unsafe { std::ptr::copy_nonoverlapping(p, buf.as_mut_ptr(), buf.len()) };
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// DMA write; `false` (and a fault) outside a mapping.
+    pub fn write(&mut self, iova: u64, data: &[u8]) -> bool {
+        match self.translate(iova, data.len(), "DMA write") {
+            Some(p) => {
+                // SAFETY: as in `read`.
+                unsafe { std::ptr::copy_nonoverlapping(data.as_ptr(), p, data.len()) };
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Little-endian u16 by DMA (0 on a fault).
+    pub fn r16(&mut self, iova: u64) -> u16 {
+        let mut b = [0u8; 2];
+        self.read(iova, &mut b);
+        u16::from_le_bytes(b)
+    }
+
+    /// Little-endian u32 by DMA (0 on a fault).
+    pub fn r32(&mut self, iova: u64) -> u32 {
+        let mut b = [0u8; 4];
+        self.read(iova, &mut b);
+        u32::from_le_bytes(b)
+    }
+
+    /// Little-endian u64 by DMA (0 on a fault).
+    pub fn r64(&mut self, iova: u64) -> u64 {
+        let mut b = [0u8; 8];
+        self.read(iova, &mut b);
+        u64::from_le_bytes(b)
+    }
+
+    /// Little-endian u16 store by DMA.
+    pub fn w16(&mut self, iova: u64, v: u16) {
+        self.write(iova, &v.to_le_bytes());
+    }
+
+    /// Little-endian u32 store by DMA.
+    pub fn w32(&mut self, iova: u64, v: u32) {
+        self.write(iova, &v.to_le_bytes());
+    }
+
+    fn add(&mut self, ptr: usize, len: usize, align: u64) -> (u64, u64) {
+        let iova = (self.next_iova.max(0x1_0000_0000) + align - 1) & !(align - 1);
+        self.next_iova = iova + len as u64;
+        self.next_id += 1;
+        self.maps.push(SimMap { id: self.next_id, iova, len, ptr });
+        (iova, self.next_id)
+    }
+}
+
+/// The model and its IOMMU.
+pub(crate) struct SimState<M> {
+    pub model: M,
+    pub mem: SimMemory,
+}
+
+fn lock<M>(s: &Mutex<SimState<M>>) -> MutexGuard<'_, SimState<M>> {
+    s.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A test's handle on the simulated device (inspect the model, inject traffic).
+pub(crate) struct SimHandle<M>(Arc<Mutex<SimState<M>>>);
+
+impl<M> Clone for SimHandle<M> {
+    fn clone(&self) -> Self {
+        SimHandle(self.0.clone())
+    }
+}
+
+impl<M: SimModel> SimHandle<M> {
+    /// Runs `f` on the model and its memory.
+    pub fn with<R>(&self, f: impl FnOnce(&mut M, &mut SimMemory) -> R) -> R {
+        let mut g = lock(&self.0);
+        let SimState { model, mem } = &mut *g;
+        f(model, mem)
+    }
+}
+
+/// A simulated device, as a driver sees it.
+pub(crate) struct SimPci<M> {
+    state: Arc<Mutex<SimState<M>>>,
+    mapped: [bool; 6],
+    name: String,
+}
+
+impl<M> std::fmt::Debug for SimPci<M> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SimPci").field("name", &self.name).finish()
+    }
+}
+
+impl<M: SimModel> SimPci<M> {
+    /// A device named `name` run by `model`, and the test's handle on it.
+    pub fn new(name: &str, model: M) -> (Self, SimHandle<M>) {
+        let state = Arc::new(Mutex::new(SimState { model, mem: SimMemory::default() }));
+        (SimPci { state: state.clone(), mapped: [false; 6], name: name.into() }, SimHandle(state))
+    }
+
+    fn reg(&self, bar: u8, off: u32, width: u8) -> u64 {
+        if !self.mapped.get(bar as usize).copied().unwrap_or(false) {
+            return !0;
+        }
+        let mut g = lock(&self.state);
+        let SimState { model, mem } = &mut *g;
+        model.mmio_read(mem, bar, off, width)
+    }
+
+    fn set_reg(&self, bar: u8, off: u32, width: u8, v: u64) {
+        if !self.mapped.get(bar as usize).copied().unwrap_or(false) {
+            return;
+        }
+        let mut g = lock(&self.state);
+        let SimState { model, mem } = &mut *g;
+        model.mmio_write(mem, bar, off, width, v)
+    }
+
+    fn map(&self, ptr: usize, len: usize, align: u64) -> (u64, SimMapGuard<M>) {
+        let (iova, id) = lock(&self.state).mem.add(ptr, len, align);
+        (iova, SimMapGuard { state: Arc::downgrade(&self.state), id })
+    }
+}
+
+/// Removes a mapping from the simulated IOMMU when dropped.
+struct SimMapGuard<M> {
+    state: Weak<Mutex<SimState<M>>>,
+    id: u64,
+}
+
+impl<M> std::fmt::Debug for SimMapGuard<M> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SimMapGuard({})", self.id)
+    }
+}
+
+impl<M> Drop for SimMapGuard<M> {
+    fn drop(&mut self) {
+        if let Some(s) = self.state.upgrade() {
+            lock(&s).mem.maps.retain(|m| m.id != self.id);
+        }
+    }
+}
+
+impl<M: SimModel> DeviceAccess for SimPci<M> {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn config_read(&self, offset: u16, buf: &mut [u8]) -> Result<(), PciError> {
+        let mut g = lock(&self.state);
+        let c = g.model.config();
+        let o = offset as usize;
+        let src = c
+            .get(o..o + buf.len())
+            .ok_or_else(|| PciError::Device { device: self.name.clone(), msg: "config read past 256 bytes".into() })?;
+        buf.copy_from_slice(src);
+        Ok(())
+    }
+
+    fn config_write(&self, offset: u16, buf: &[u8]) -> Result<(), PciError> {
+        let mut g = lock(&self.state);
+        let o = offset as usize;
+        let c = g.model.config();
+        let dst = c
+            .get_mut(o..o + buf.len())
+            .ok_or_else(|| PciError::Device { device: self.name.clone(), msg: "config write past 256 bytes".into() })?;
+        dst.copy_from_slice(buf);
+        let cmd = cfg::read_u16(&c[..], cfg::COMMAND).unwrap_or(0);
+        g.mem.bus_master = cmd & cfg::COMMAND_BUS_MASTER != 0;
+        Ok(())
+    }
+
+    fn map_bar(&mut self, bar: u8) -> Result<u64, PciError> {
+        let len = lock(&self.state).model.bar_len(bar).ok_or_else(|| PciError::Device {
+            device: self.name.clone(),
+            msg: format!("BAR {bar} cannot be mapped"),
+        })?;
+        self.mapped[bar as usize] = true;
+        Ok(len)
+    }
+
+    fn read8(&self, bar: u8, off: u32) -> u8 {
+        self.reg(bar, off, 1) as u8
+    }
+    fn read16(&self, bar: u8, off: u32) -> u16 {
+        self.reg(bar, off, 2) as u16
+    }
+    fn read32(&self, bar: u8, off: u32) -> u32 {
+        self.reg(bar, off, 4) as u32
+    }
+    fn write8(&self, bar: u8, off: u32, v: u8) {
+        self.set_reg(bar, off, 1, v as u64)
+    }
+    fn write16(&self, bar: u8, off: u32, v: u16) {
+        self.set_reg(bar, off, 2, v as u64)
+    }
+    fn write32(&self, bar: u8, off: u32, v: u32) {
+        self.set_reg(bar, off, 4, v as u64)
+    }
+
+    fn alloc_dma(&self, len: usize) -> Result<DmaArea, PciError> {
+        let mem = anon_memory(len).map_err(|source| PciError::Memory { len, source })?;
+        let (iova, guard) = self.map(mem.as_mut_ptr() as usize, mem.len(), 4096);
+        Ok(DmaArea::new(mem, iova, Box::new(guard)))
+    }
+
+    fn map_pool(&self, pool: &Mempool) -> Result<Arc<PoolDma>, PciError> {
+        let r = pool.region();
+        let (iova, guard) = self.map(r.base() as usize, r.len(), r.page_size() as u64);
+        lock(&self.state).mem.pool_maps += 1;
+        Ok(Arc::new(PoolDma::new(pool, iova, Box::new(guard))))
+    }
+}
