@@ -61,7 +61,12 @@ fn config_space_read_through_vfio_matches_sysfs() {
         (0x2c..0x30, "subsystem ids"),
         (0x3d..0x3e, "interrupt pin"),
     ] {
-        assert_eq!(via_vfio[range.clone()], sys[range.clone()], "{what} ({range:x?}) differ: vfio {via_vfio:02x?} sysfs {:02x?}", &sys[..64]);
+        assert_eq!(
+            via_vfio[range.clone()],
+            sys[range.clone()],
+            "{what} ({range:x?}) differ: vfio {via_vfio:02x?} sysfs {:02x?}",
+            &sys[..64]
+        );
     }
     assert_eq!(u16::from_le_bytes([via_vfio[0], via_vfio[1]]), 0x8086);
     // Past the end of config space is an error, not a short read.
