@@ -146,11 +146,13 @@ vnf_start() {
   say "vnf-l2fwd $*"
   "$VNF" "$@" -T 1 --stats-format json --mbufs 8192 > "$SCRATCH/vnf.log" 2>&1 &
   VNF_PID=$!
+  local t0=$SECONDS
   if ! wait_for "grep -q '^{\"drops\"' $SCRATCH/vnf.log" 90; then
     kill -INT "$VNF_PID" 2>/dev/null; sleep 2; kill -KILL "$VNF_PID" 2>/dev/null
     tail -n 30 "$SCRATCH/vnf.log"
     fail "the VNF did not start forwarding within 90 s"
   fi
+  say "the VNF is forwarding ($((SECONDS - t0)) s after its start)"
 }
 
 # Stops the VNF with SIGINT and checks its exit: status 0 and every mbuf back.
@@ -161,7 +163,7 @@ vnf_stop() {
   kill -INT "$VNF_PID"
   wait_for "! kill -0 $VNF_PID" 30 || { kill -KILL "$VNF_PID"; fail "the VNF did not exit within 30 s of SIGINT"; }
   wait "$VNF_PID"; rc=$?
-  sed -n '/^Port statistics/,$p' "$SCRATCH/vnf.log" | grep -v '^$' | sed 's/^/  vnf: /'
+  grep -v '^{' "$SCRATCH/vnf.log" | grep -v '^$' | sed 's/^/  vnf: /'
   last=$(grep '^{"drops"' "$SCRATCH/vnf.log" | tail -n 1)
   VNF_RX0=$(json_port_field "$last" 0 ipackets)
   VNF_TX1=$(json_port_field "$last" 1 opackets)
