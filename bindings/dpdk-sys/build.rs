@@ -115,8 +115,13 @@ fn main() {
     cc.compile("dpdk_shim");
 
     // --- bindgen --------------------------------------------------------------------
+    // bindgen gives the target to clang for the main parse, but not to the translation unit
+    // of `clang_macro_fallback` below; cross-compiling, that one would parse the target's
+    // headers (arm64's rte_config.h and its intrinsics) as the host and lose every macro.
+    let target_arg = (target != host).then(|| format!("--target={target}"));
     let bindings = bindgen::Builder::default()
         .header("csrc/wrapper.h")
+        .clang_args(target_arg.iter())
         .clang_args(&cflags)
         .clang_arg("-Icsrc")
         .parse_callbacks(Box::new(bindgen::CargoCallbacks::new()))

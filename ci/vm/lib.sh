@@ -161,7 +161,12 @@ vnf_start() {
 vnf_stop() {
   local rc last
   kill -INT "$VNF_PID"
-  wait_for "! kill -0 $VNF_PID" 30 || { kill -KILL "$VNF_PID"; fail "the VNF did not exit within 30 s of SIGINT"; }
+  if ! wait_for "! kill -0 $VNF_PID" 30; then
+    kill -KILL "$VNF_PID"
+    grep -v '^{' "$SCRATCH/vnf.log" | tail -n 30 | sed 's/^/  vnf: /'
+    grep '^{' "$SCRATCH/vnf.log" | tail -n 2 | sed 's/^/  vnf: /'
+    fail "the VNF did not exit within 30 s of SIGINT"
+  fi
   wait "$VNF_PID"; rc=$?
   grep -v '^{' "$SCRATCH/vnf.log" | grep -v '^$' | sed 's/^/  vnf: /'
   last=$(grep '^{"drops"' "$SCRATCH/vnf.log" | tail -n 1)
