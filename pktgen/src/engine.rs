@@ -88,6 +88,7 @@ pub fn receive(port: &mut DynPort, r: &mut Receiver, stop: &AtomicBool, ready: i
         }
         Mbuf::free_bulk(&mut b);
     }
+    r.port_missed = port.stats().imissed;
     Ok(())
 }
 

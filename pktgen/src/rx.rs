@@ -15,6 +15,9 @@ pub struct Receiver {
     pub foreign: u64,
     /// Bytes of our frames.
     pub bytes: u64,
+    /// Frames the receive port's backend dropped before we could read them (its `imissed`:
+    /// an AF_PACKET ring that was full, say); set from the port's counters when receiving ends.
+    pub port_missed: u64,
 }
 
 /// Figures of one flow.
@@ -44,6 +47,8 @@ pub struct Report {
     pub latency: LatencySummary,
     /// Frames that were not ours.
     pub foreign: u64,
+    /// Frames the receive port dropped before they were read (ring full), any sender's.
+    pub port_missed: u64,
     /// Bytes of our frames received (buffer bytes, no FCS).
     pub bytes: u64,
     /// Seconds the sender sent for (when known).
@@ -68,6 +73,7 @@ impl Receiver {
             hists: vec![LatencyHist::new(); flows as usize],
             foreign: 0,
             bytes: 0,
+            port_missed: 0,
         }
     }
 
@@ -123,6 +129,7 @@ impl Receiver {
             sent: sent_opt,
             latency: all.summary(),
             foreign: self.foreign,
+            port_missed: self.port_missed,
             bytes: self.bytes,
             duration_s,
             tx_pps: d.and(sent_opt).map(|s| s as f64 / d.unwrap_or(1.0)),
@@ -169,11 +176,12 @@ impl Report {
         s += &row("total".into(), self.sent, &self.total, &self.latency);
         if let (Some(tx), Some(rx)) = (self.tx_pps, self.rx_pps) {
             s += &format!(
-                "offered {:.4} Mpps, received {:.4} Mpps, loss {:.4}%, foreign frames {}\n",
+                "offered {:.4} Mpps, received {:.4} Mpps, loss {:.4}%, foreign frames {}, missed by the port {}\n",
                 tx / 1e6,
                 rx / 1e6,
                 self.loss_pct.unwrap_or(0.0),
-                self.foreign
+                self.foreign,
+                self.port_missed
             );
         }
         s
