@@ -147,7 +147,14 @@ vnf_start() {
   "$VNF" "$@" -T 1 --stats-format json --mbufs 8192 > "$SCRATCH/vnf.log" 2>&1 &
   VNF_PID=$!
   local t0=$SECONDS
-  if ! wait_for "grep -q '^{\"drops\"' $SCRATCH/vnf.log" 90; then
+  wait_for "grep -q '^{\"drops\"' $SCRATCH/vnf.log || ! kill -0 $VNF_PID" 90
+  if ! kill -0 "$VNF_PID" 2>/dev/null; then
+    wait "$VNF_PID"; local rc=$?
+    VNF_PID=
+    tail -n 30 "$SCRATCH/vnf.log"
+    fail "the VNF exited with status $rc at start: $(grep -v '^\[' "$SCRATCH/vnf.log" | tail -n 1)"
+  fi
+  if ! grep -q '^{"drops"' "$SCRATCH/vnf.log"; then
     kill -INT "$VNF_PID" 2>/dev/null; sleep 2; kill -KILL "$VNF_PID" 2>/dev/null
     tail -n 30 "$SCRATCH/vnf.log"
     fail "the VNF did not start forwarding within 90 s"
