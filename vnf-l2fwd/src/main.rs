@@ -319,7 +319,7 @@ fn samples<P: Port>(rt: &Runtime, ports: &[P]) -> Vec<metrics::PortSample> {
         .zip(ports)
         .map(|(line, p)| {
             let info = p.info();
-            metrics::PortSample { name: info.name, driver: info.driver, line, hw: p.stats() }
+            metrics::PortSample { name: info.name, driver: info.driver, line, hw: p.stats(), link: p.link() }
         })
         .collect()
 }
@@ -408,6 +408,12 @@ fn run_l2fwd<P: Port, F: Forward<P::Buf> + Clone + 'static>(
     let start = Instant::now();
     let mut rt = Runtime::launch(lcores).map_err(|e| Failure::Setup(e.to_string()))?;
     let nports = s.ports.len();
+    // Link state, as DPDK's l2fwd prints it at start; changes are logged while running.
+    let mut links: Vec<_> = s.ports.iter().map(|p| p.link()).collect();
+    for (id, l) in links.iter().enumerate() {
+        println!("{}", stats::link_line(id, l));
+    }
+    let mut next_link = Instant::now() + Duration::from_millis(500);
     let mut next_stats = Instant::now() + Duration::from_secs(s.period.max(1));
     let mut next_metrics = Instant::now();
     let mut reloads = 0u64;
@@ -439,6 +445,16 @@ fn run_l2fwd<P: Port, F: Forward<P::Buf> + Clone + 'static>(
         if let Some(d) = s.duration {
             if start.elapsed().as_secs_f64() >= d {
                 break;
+            }
+        }
+        if Instant::now() >= next_link {
+            next_link += Duration::from_millis(500);
+            for (id, (p, was)) in s.ports.iter().zip(links.iter_mut()).enumerate() {
+                let now = p.link();
+                if now.up != was.up {
+                    eprintln!("vnf-l2fwd: {} (link state change)", stats::link_line(id, &now));
+                }
+                *was = now;
             }
         }
         if s.period > 0 && Instant::now() >= next_stats {

@@ -66,6 +66,8 @@ pub struct PortSample {
     pub line: PortLine,
     /// Backend counters (rte_eth_stats names).
     pub hw: dataplane::port::PortStats,
+    /// Link state.
+    pub link: dataplane::port::LinkStatus,
 }
 
 /// Renders the Prometheus text exposition format.
@@ -114,6 +116,12 @@ pub fn render_prometheus(ports: &[PortSample], drops: &[u64; DropReason::COUNT],
         family(name, help, "counter", &mut ports.iter().enumerate().map(|(i, p)| (lbl(i, p), f(&p.hw))));
     }
     family(
+        "vnf_port_link_up",
+        "1 when the port's link is up.",
+        "gauge",
+        &mut ports.iter().enumerate().map(|(i, p)| (lbl(i, p), u64::from(p.link.up))),
+    );
+    family(
         "vnf_dropped_packets_total",
         "Packets dropped by the data path, by reason.",
         "counter",
@@ -135,6 +143,7 @@ pub fn render_json(ports: &[PortSample], drops: &[u64; DropReason::COUNT], uptim
                 "sent": p.line.sent, "received": p.line.received, "dropped": p.line.dropped,
                 "ipackets": p.hw.ipackets, "opackets": p.hw.opackets, "ibytes": p.hw.ibytes, "obytes": p.hw.obytes,
                 "imissed": p.hw.imissed, "ierrors": p.hw.ierrors, "oerrors": p.hw.oerrors, "rx_nombuf": p.hw.rx_nombuf,
+                "link_up": p.link.up, "link_speed_mbps": p.link.speed_mbps,
             })
         })
         .collect();
@@ -226,6 +235,7 @@ mod tests {
             driver: "af_xdp".into(),
             line: PortLine { sent: 5, received: 7, dropped: 1 },
             hw: Default::default(),
+            link: dataplane::port::LinkStatus { up: true, speed_mbps: 1000, full_duplex: true },
         };
         let mut d = [0u64; DropReason::COUNT];
         d[DropReason::NoRoute as usize] = 3;
@@ -233,8 +243,11 @@ mod tests {
         assert!(t.contains("vnf_port_rx_packets_total{port=\"0\",name=\"net\\\"1\",driver=\"af_xdp\"} 7"));
         assert!(t.contains("vnf_dropped_packets_total{reason=\"no_route\"} 3"));
         assert!(t.contains("# TYPE vnf_port_tx_packets_total counter"));
+        assert!(t.contains("vnf_port_link_up{port=\"0\",name=\"net\\\"1\",driver=\"af_xdp\"} 1"), "{t}");
         let j: serde_json::Value = serde_json::from_str(&render_json(&[p], &d, 1.5)).unwrap();
         assert_eq!(j["ports"][0]["sent"], 5);
+        assert_eq!(j["ports"][0]["link_up"], true);
+        assert_eq!(j["ports"][0]["link_speed_mbps"], 1000);
         assert_eq!(j["drops"]["no_route"], 3);
     }
 

@@ -27,6 +27,16 @@ pub fn rate(pps: f64) -> String {
     }
 }
 
+/// A port's link state in DPDK l2fwd's words: `Port 0 Link up at 1000 Mbps full-duplex`,
+/// `Port 1 Link down`.
+pub fn link_line(port: usize, l: &dataplane::port::LinkStatus) -> String {
+    if !l.up {
+        return format!("Port {port} Link down");
+    }
+    let speed = if l.speed_mbps == 0 { "unknown speed".to_string() } else { format!("{} Mbps", l.speed_mbps) };
+    format!("Port {port} Link up at {speed} {}", if l.full_duplex { "full-duplex" } else { "half-duplex" })
+}
+
 /// Formats DPDK l2fwd's statistics block.
 pub fn render(lines: &[PortLine], drops: &[u64; DropReason::COUNT]) -> String {
     let mut s = String::new();
@@ -89,6 +99,16 @@ pub fn render_lcores(rt: &Runtime, plan: &crate::lcores::Plan, ports: usize) -> 
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn link_lines() {
+        use dataplane::port::LinkStatus;
+        assert_eq!(super::link_line(0, &LinkStatus::default()), "Port 0 Link down");
+        let up = LinkStatus { up: true, speed_mbps: 1000, full_duplex: true };
+        assert_eq!(super::link_line(1, &up), "Port 1 Link up at 1000 Mbps full-duplex");
+        let unknown = LinkStatus { up: true, speed_mbps: 0, full_duplex: false };
+        assert_eq!(super::link_line(2, &unknown), "Port 2 Link up at unknown speed half-duplex");
+    }
+
     #[test]
     fn rate_units() {
         assert_eq!(super::rate(11_500_000.0), "11.50 Mpps");
