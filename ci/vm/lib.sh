@@ -281,6 +281,35 @@ forward_verdict() {
   pass "${VERDICT_PREFIX:-}sent $SENT, received $RECEIVED, dropped $named${why:+ (${why#, })}, leaked $VNF_LEAKED, ${RX_PPS:-?} pps"
 }
 
+# Alternates DPDK's PMD (bare address) and our native driver (pci:ADDRESS) on two devices
+# bound to vfio-pci, ROUNDS rounds each at the same offered load, and passes with the median
+# busy cycles per packet of each and their ratio (PMD / native).
+compare_devices() { # DEV0 DEV1 KERNEL_DRIVER TX_IF RX_IF DST_MAC
+  local d0=$1 d1=$2 kdrv=$3 txif=$4 rxif=$5 dst=$6 r kind c pmd=() nat=() rates_p=() rates_n=()
+  local rounds=${VMTEST_ROUNDS:-3}
+  bind_vfio "$d0" "$d1"
+  if_up "$txif"; if_up "$rxif"
+  wait_for "grep -q 1 /sys/class/net/$txif/carrier && grep -q 1 /sys/class/net/$rxif/carrier" 20 || fail "$txif/$rxif have no carrier"
+  for r in $(seq 1 "$rounds"); do
+    for kind in dpdk native; do
+      if [ "$kind" = dpdk ]; then vnf_start l2fwd --port "$d0" --port "$d1" --cpu 1
+      else vnf_start l2fwd --port "pci:$d0" --port "pci:$d1" --cpu 1; fi
+      inject "$txif" "$rxif" "$dst"
+      vnf_stop
+      [ "$RECEIVED" = "$SENT" ] || fail "round $r $kind: sent $SENT, received $RECEIVED"
+      c=$(grep -o 'Busy cycles per packet: [0-9.]*' "$SCRATCH/vnf.log" | grep -o '[0-9.]*$')
+      [ -n "$c" ] || fail "round $r $kind: the VNF reported no busy cycles per packet"
+      say "round $r $kind: $c busy cycles per packet, $RX_PPS pps"
+      if [ "$kind" = dpdk ]; then pmd+=("$c"); rates_p+=("$RX_PPS"); else nat+=("$c"); rates_n+=("$RX_PPS"); fi
+    done
+  done
+  unbind_to "$kdrv" "$d0" "$d1"
+  local mp mn
+  mp=$(printf '%s\n' "${pmd[@]}" | sort -n | sed -n "$(( (rounds + 1) / 2 ))p")
+  mn=$(printf '%s\n' "${nat[@]}" | sort -n | sed -n "$(( (rounds + 1) / 2 ))p")
+  pass "PMD ${pmd[*]} / native ${nat[*]} busy cycles per packet; medians $mp / $mn = $(echo "$mp $mn" | awk '{printf "%.2f", $1 / $2}')x (rates PMD ${rates_p[*]}, native ${rates_n[*]} pps)"
+}
+
 # Puts every NIC back as the guest booted: VFs removed, everything on its kernel driver.
 restore_devices() {
   local d drv

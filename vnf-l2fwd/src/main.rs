@@ -492,6 +492,9 @@ fn run_l2fwd<P: Port, F: Forward<P::Buf> + Clone + 'static>(
         print!("{}", r.text());
     }
     print!("{}", stats::render_lcores(&rt, &s.plan, nports));
+    if let Some(c) = rt.busy_cycles_per_packet() {
+        println!("{}", stats::cycles_line(c, dataplane::arch::cycles_per_sec()));
+    }
     let fwd_total: u64 = lines.iter().map(|l| l.sent).sum();
     if s.show_mpps {
         println!("Forwarded {fwd_total} packets in {elapsed:.2} s: {}", stats::rate(fwd_total as f64 / elapsed));

@@ -37,7 +37,18 @@ pub fn link_line(port: usize, l: &dataplane::port::LinkStatus) -> String {
         // Speed and duplex unknown (virtio-net without VIRTIO_NET_F_SPEED_DUPLEX, a veth).
         return format!("Port {port} Link up");
     }
-    format!("Port {port} Link up at {} Mbps {}", l.speed_mbps, if l.full_duplex { "full-duplex" } else { "half-duplex" })
+    format!(
+        "Port {port} Link up at {} Mbps {}",
+        l.speed_mbps,
+        if l.full_duplex { "full-duplex" } else { "half-duplex" }
+    )
+}
+
+/// The worker's cost per packet: busy timer cycles per packet received (idle polls left out,
+/// as testpmd's "CPU cycles/packet"), and the same in nanoseconds.
+pub fn cycles_line(cycles_per_packet: f64, hz: u64) -> String {
+    let ns = cycles_per_packet * 1e9 / hz.max(1) as f64;
+    format!("Busy cycles per packet: {cycles_per_packet:.1} ({ns:.1} ns at a {:.3} GHz timer)", hz as f64 / 1e9)
 }
 
 /// Formats DPDK l2fwd's statistics block.
@@ -110,6 +121,14 @@ mod tests {
         assert_eq!(super::link_line(1, &up), "Port 1 Link up at 1000 Mbps full-duplex");
         let unknown = LinkStatus { up: true, speed_mbps: 0, full_duplex: false };
         assert_eq!(super::link_line(2, &unknown), "Port 2 Link up");
+    }
+
+    #[test]
+    fn cycles_line_converts() {
+        assert_eq!(
+            super::cycles_line(260.0, 2_600_000_000),
+            "Busy cycles per packet: 260.0 (100.0 ns at a 2.600 GHz timer)"
+        );
     }
 
     #[test]
