@@ -89,6 +89,7 @@ impl MbxState {
                 return Ok(());
             }
             if start.elapsed() > MBX_TIMEOUT {
+                log::warn!("{}: mailbox still not ours: V2PMAILBOX {:#x}", dev.name(), dev.read32(0, vf::V2PMAILBOX));
                 return Err(PciError::Timeout {
                     device: dev.name().to_string(),
                     what: "the PF to release the mailbox",
@@ -115,6 +116,7 @@ impl MbxState {
                 });
             }
             if start.elapsed() > MBX_TIMEOUT {
+                log::warn!("{}: no {what}: V2PMAILBOX {v:#x}", dev.name());
                 self.broken = true;
                 return Err(PciError::Timeout { device: dev.name().to_string(), what });
             }
@@ -225,6 +227,14 @@ impl Mailbox {
 /// # Errors
 /// The PF is not ready or does not answer, or refuses every MAC address.
 pub(crate) fn reset_and_mac<D: DeviceAccess>(dev: &D, mbx: &Mailbox) -> Result<(MacAddr, bool), PciError> {
+    log::debug!(
+        "{}: before reset: CTRL {:#x} STATUS {:#x} V2PMAILBOX {:#x} RXDCTL0 {:#x}",
+        dev.name(),
+        dev.read32(0, regs::CTRL),
+        dev.read32(0, regs::STATUS),
+        dev.read32(0, vf::V2PMAILBOX),
+        dev.read32(0, regs::QueueLayout::VF.rx(0, regs::q::DCTL))
+    );
     // Interrupts off (we poll): the VF has three vectors.
     dev.write32(0, regs::EIMC, 0x7);
     dev.write32(0, regs::CTRL, ctrl::RST);
