@@ -7,8 +7,6 @@ topology
 FAULT_BIND=1
 bind_vfio "$PF_A" "$PF_B"
 vnf_start l2fwd --port "pci:$PF_A" --port "pci:$PF_B" --cpu 1
-# The drivers' bring-up lines (timestamps show where the start-up time goes).
-grep -v '^{' "$SCRATCH/vnf.log" | head -n 12 | sed 's/^/  vnf: /'
 [ "$(grep -c '(pci:igb)' "$SCRATCH/vnf.log")" -ge 2 ] || fail "the PFs were not opened by the native igb driver: $(grep '^Port' "$SCRATCH/vnf.log")"
 grep -q "^Port 0: .* MAC $MAC_PF_A" "$SCRATCH/vnf.log" && grep -q "^Port 1: .* MAC $MAC_PF_B" "$SCRATCH/vnf.log" \
   || fail "the PFs do not report their own MACs: $(grep '^Port' "$SCRATCH/vnf.log")"

@@ -14,8 +14,6 @@ wait_for "[ \"\$(driver_of $VF_A)\" = igbvf ] && [ \"\$(driver_of $VF_B)\" = igb
 say "VFs $VF_A (of $PF_A) and $VF_B (of $PF_B) on igbvf"
 bind_vfio "$VF_A" "$VF_B"
 vnf_start l2fwd --port "pci:$VF_A" --port "pci:$VF_B" --cpu 1
-# The drivers' bring-up lines (timestamps show where the start-up time goes).
-grep -v '^{' "$SCRATCH/vnf.log" | head -n 12 | sed 's/^/  vnf: /'
 [ "$(grep -c '(pci:igbvf)' "$SCRATCH/vnf.log")" -ge 2 ] || fail "the VFs were not opened by the native igbvf driver: $(grep '^Port' "$SCRATCH/vnf.log")"
 grep -q "^Port 0: .* MAC $(vf_mac 0a 0)" "$SCRATCH/vnf.log" && grep -q "^Port 1: .* MAC $(vf_mac 0b 0)" "$SCRATCH/vnf.log" \
   || fail "the VFs do not have the MACs their PFs assigned: $(grep '^Port' "$SCRATCH/vnf.log")"
