@@ -25,7 +25,9 @@ pub enum PortSpec {
     /// `af_packet:IFACE[,queues=N][,qdisc_bypass=1]`
     AfPacket { iface: String, queues: u16, qdisc_bypass: bool },
     /// `pci:ADDRESS[,queues=N]` (or, without the `dpdk` feature, a bare PCI address): a
-    /// native driver on vfio-pci, chosen by the device's ids (`dataplane::port::pci`).
+    /// native driver on vfio-pci, chosen by the device's ids (`dataplane::port::pci`):
+    /// `pci:virtio-net` (virtio-net modern), `pci:igb` (an Intel 82576 or I350 PF, up to 8
+    /// queues) or `pci:igbvf` (their SR-IOV VFs, up to 2 queues).
     Pci { addr: PciAddr, queues: u16 },
     /// `vdev:DEVARGS` or (with the `dpdk` feature) a bare PCI address: a DPDK port (see
     /// `dpdk_ports`).

@@ -16,10 +16,10 @@
 //!   quiesces the device before the buffers lent to it are freed (see *Lifetime* below);
 //!   per-descriptor mbuf slots; the receive-refill allocation.
 //! - One folder per device family, holding only its registers, descriptor formats and
-//!   bring-up: [`virtio`] (virtio-net, modern virtio 1.x). igb/igbvf will sit beside it and
-//!   reuse everything above: a new driver implements `Quiesce` (its reset), keeps its
-//!   register layout in a `DeviceHold`, and adds a [`PciPort`] variant and an id match in
-//!   [`open_device`].
+//!   bring-up: [`virtio`] (virtio-net, modern virtio 1.x) and [`igb`] (Intel 82576/I350: the
+//!   PF for whole-device passthrough and the SR-IOV VF). Each reuses everything above: it
+//!   implements `Quiesce` (its reset), keeps its register layout in a `DeviceHold`, and has a
+//!   [`PciPort`] variant and an id match in [`open_device`].
 //!
 //! # Opening a port
 //! [`open`] takes a PCI address bound to vfio-pci, reads the vendor and device ids and picks
@@ -54,6 +54,7 @@
 pub mod barrier;
 pub mod dma;
 pub(crate) mod hold;
+pub mod igb;
 #[cfg(test)]
 pub(crate) mod sim;
 pub mod vfio;
@@ -71,7 +72,8 @@ pub use ::vfio::PciAddr;
 
 /// The devices the native drivers handle, for error messages and documentation.
 pub const SUPPORTED: &str = "virtio-net 1af4:1041 (modern), and 1af4:1000 (transitional) when it has the modern \
-                             interface";
+                             interface; Intel igb PF 8086:10c9 (82576) and 8086:1521 (I350); Intel igbvf 8086:10ca \
+                             (82576 VF) and 8086:1520 (I350 VF)";
 
 /// Why a PCI device could not be opened or driven (control plane).
 #[derive(Debug, thiserror::Error)]
@@ -291,6 +293,17 @@ impl Default for PciPortConfig {
 pub enum PciPort<D: DeviceAccess = VfioDevice> {
     /// virtio-net (modern).
     VirtioNet(virtio::VirtioNetPort<D>),
+    /// Intel 82576/I350, PF or VF.
+    Igb(igb::IgbPort<D>),
+}
+
+/// A locally administered MAC derived from the device name, for a device that has none of
+/// its own (virtio-net without `VIRTIO_NET_F_MAC`, a VF its PF assigned no address).
+pub(crate) fn fallback_mac(name: &str) -> MacAddr {
+    // FNV-1a over the name.
+    let h = name.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ b as u64).wrapping_mul(0x100_0000_01b3));
+    let b = h.to_le_bytes();
+    MacAddr([0x02, b[0], b[1], b[2], b[3], b[4]])
 }
 
 /// Which driver handles a device, from its config-space header.
@@ -298,7 +311,7 @@ fn driver_for(hdr: &[u8]) -> Option<&'static str> {
     if virtio::is_virtio_net(hdr) {
         return Some("virtio-net");
     }
-    None
+    igb::kind_of(hdr).map(|k| if k == igb::Kind::Pf { "igb" } else { "igbvf" })
 }
 
 /// Opens the device at `addr` (bound to vfio-pci) as port `id`, with the driver its vendor
@@ -307,7 +320,7 @@ fn driver_for(hdr: &[u8]) -> Option<&'static str> {
 /// # Errors
 /// [`PortError::Pci`]: VFIO errors (not bound to vfio-pci, group not viable, no IOMMU), an
 /// unsupported device ([`PciError::Unsupported`] names what is supported), or the driver's
-/// own errors (see [`virtio::VirtioNetPort::open_device`]).
+/// own errors (see [`virtio::VirtioNetPort::open_device`], [`igb::IgbPort::open_device`]).
 pub fn open(id: u16, addr: PciAddr, cfg: &PciPortConfig, pool: &Mempool) -> Result<PciPort, PortError> {
     let name = addr.to_string();
     let dev = VfioDevice::open(addr).map_err(|e| e.into_port(&name))?;
@@ -328,6 +341,7 @@ pub fn open_device<D: DeviceAccess>(
     let hdr = dev.config_header().map_err(|e| e.into_port(&name))?;
     match driver_for(&hdr) {
         Some("virtio-net") => Ok(PciPort::VirtioNet(virtio::VirtioNetPort::open_device(id, dev, cfg, pool)?)),
+        Some("igb" | "igbvf") => Ok(PciPort::Igb(igb::IgbPort::open_device(id, dev, cfg, pool)?)),
         _ => {
             let id = PciId::from_config(&hdr).unwrap_or(PciId { vendor: 0xffff, device: 0xffff });
             Err(PciError::Unsupported { device: name.clone(), id }.into_port(&name))
@@ -341,42 +355,49 @@ impl<D: DeviceAccess> Port for PciPort<D> {
     fn info(&self) -> PortInfo {
         match self {
             PciPort::VirtioNet(p) => p.info(),
+            PciPort::Igb(p) => p.info(),
         }
     }
 
     fn mac(&self) -> MacAddr {
         match self {
             PciPort::VirtioNet(p) => p.mac(),
+            PciPort::Igb(p) => p.mac(),
         }
     }
 
     fn link(&self) -> LinkStatus {
         match self {
             PciPort::VirtioNet(p) => p.link(),
+            PciPort::Igb(p) => p.link(),
         }
     }
 
     fn stats(&self) -> PortStats {
         match self {
             PciPort::VirtioNet(p) => p.stats(),
+            PciPort::Igb(p) => p.stats(),
         }
     }
 
     fn set_promiscuous(&mut self, on: bool) -> Result<(), PortError> {
         match self {
             PciPort::VirtioNet(p) => p.set_promiscuous(on),
+            PciPort::Igb(p) => p.set_promiscuous(on),
         }
     }
 
     fn rx_queue(&mut self, q: u16) -> Result<BoxRx<Mbuf>, PortError> {
         match self {
             PciPort::VirtioNet(p) => p.rx_queue(q),
+            PciPort::Igb(p) => p.rx_queue(q),
         }
     }
 
     fn tx_queue(&mut self, q: u16) -> Result<BoxTx<Mbuf>, PortError> {
         match self {
             PciPort::VirtioNet(p) => p.tx_queue(q),
+            PciPort::Igb(p) => p.tx_queue(q),
         }
     }
 }

@@ -53,7 +53,7 @@ mod vq;
 
 use super::dma::{DmaArea, PoolDma};
 use super::hold::{alloc_refill, DeviceHold, Quiesce, Slots};
-use super::{barrier, DeviceAccess, PciError, PciPortConfig};
+use super::{barrier, fallback_mac, DeviceAccess, PciError, PciPortConfig};
 use crate::buf::{PacketBuf, PacketMeta};
 use crate::burst::Burst;
 use crate::mbuf::{Mbuf, Mempool};
@@ -972,15 +972,6 @@ impl<D: DeviceAccess> VirtioNetPort<D> {
     pub fn pool(&self) -> &Mempool {
         &self.pool
     }
-}
-
-/// A locally administered MAC derived from the device name, for a device without
-/// `VIRTIO_NET_F_MAC`.
-fn fallback_mac(name: &str) -> MacAddr {
-    // FNV-1a over the name.
-    let h = name.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ b as u64).wrapping_mul(0x100_0000_01b3));
-    let b = h.to_le_bytes();
-    MacAddr([0x02, b[0], b[1], b[2], b[3], b[4]])
 }
 
 impl<D: DeviceAccess> Drop for VirtioNetPort<D> {

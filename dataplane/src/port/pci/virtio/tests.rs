@@ -634,17 +634,19 @@ fn pci_open_device_dispatches_on_ids() {
     assert_eq!(port.info().driver, DRIVER_NAME);
     drop(port);
     no_faults(&h);
-    // Transitional id with subsystem 1: accepted; an Intel NIC: a clear error.
+    // Transitional id with subsystem 1: accepted; an Intel NIC without a native driver (the
+    // 82574L): a clear error naming what is supported.
     let mut m = VirtioNetModel::new(default_features(), 1, 256);
     m.set_device_id(regs::VENDOR, regs::DEVICE_NET_TRANSITIONAL);
     m.config()[cfg::SUBSYSTEM_ID as usize..][..2].copy_from_slice(&1u16.to_le_bytes());
     let (dev, _) = SimPci::new("0000:00:06.0", m);
     assert!(super::super::open_device(1, dev, &cfg(1, 64, 64), &p).is_ok());
     let mut m = VirtioNetModel::new(default_features(), 1, 256);
-    m.set_device_id(0x8086, 0x1520);
+    m.set_device_id(0x8086, 0x10d3);
     let (dev, _) = SimPci::new("0000:00:07.0", m);
     let e = super::super::open_device(2, dev, &cfg(1, 64, 64), &p).unwrap_err().to_string();
-    assert!(e.contains("0000:00:07.0") && e.contains("8086:1520") && e.contains("virtio-net 1af4:1041"), "{e}");
+    assert!(e.contains("0000:00:07.0") && e.contains("8086:10d3") && e.contains("virtio-net 1af4:1041"), "{e}");
+    assert!(e.contains("igbvf 8086:10ca"), "{e}");
     assert_eq!(p.in_use(), 0);
 }
 
