@@ -7,7 +7,8 @@
 //!    `key="value"` lines, each value quoted with Go's `%q` (`strconv.Quote`: `\"`, `\\`, `\n`,
 //!    `\t`, `\xNN`, `\uNNNN`… escapes), which [`parse_downward_map`] undoes. The value is the
 //!    NPWG multi-net JSON list; a `device-info` (device-info spec 1.x) of type
-//!    - `pci`: a VF at `pci-address`. Bound to a DPDK driver (vfio-pci…) it becomes a DPDK port
+//!    - `pci`: a VF at `pci-address`. Bound to a DPDK driver (vfio-pci…) it becomes a PCI port
+//!      (DPDK's PMD in a `dpdk` build, unless `--pci-driver native`; the native driver otherwise)
 //!      (the bare PCI address); bound to a kernel driver (netdevice mode) it is a kernel
 //!      interface like the case without device-info; its driver not visible in sysfs, it is
 //!      taken as the device-info says, a PCI port, and the reason says so.
@@ -770,7 +771,7 @@ pub fn discover_with(
                                 match drv.as_deref() {
                                     Some(d) if sysfs::DPDK_DRIVERS.contains(&d) => {
                                         p.spec = pci_address.to_string();
-                                        p.reason = format!("PCI device-info, bound to {d}: DPDK port");
+                                        p.reason = format!("PCI device-info, bound to {d}: {}", pci_port());
                                     }
                                     Some(d) => {
                                         let ifc = need_iface()?;
@@ -788,7 +789,10 @@ pub fn discover_with(
                                             ));
                                         } else {
                                             p.spec = pci_address.to_string();
-                                            p.reason = "PCI device-info, driver not visible in sysfs and no kernel interface: DPDK port as the device-info says".into();
+                                            p.reason = format!(
+                                                "PCI device-info, driver not visible in sysfs and no kernel interface: {} as the device-info says",
+                                                pci_port()
+                                            );
                                         }
                                     }
                                 }
@@ -869,8 +873,8 @@ pub fn discover_with(
                     spec: addr.to_string(),
                     source,
                     reason: match drv {
-                        Some(d) => format!("device plugin resource, bound to {d}: DPDK port{info}"),
-                        None => format!("device plugin resource, driver not visible in sysfs: DPDK port{info}"),
+                        Some(d) => format!("device plugin resource, bound to {d}: {}{info}", pci_port()),
+                        None => format!("device plugin resource, driver not visible in sysfs: {}{info}", pci_port()),
                     },
                     interface: None,
                     pci: Some(*addr),
@@ -892,6 +896,17 @@ pub fn discover_with(
         notes.push("no hugetlbfs mount".into());
     }
     Ok(Discovery { ports, skipped, cpus, hugepages, af_xdp, notes })
+}
+
+/// What a discovered device on vfio-pci becomes: a bare PCI address, which a build with the
+/// `dpdk` feature gives to DPDK's PMD (or to the native driver with `--pci-driver native`)
+/// and a build without it to the native driver.
+fn pci_port() -> &'static str {
+    if cfg!(feature = "dpdk") {
+        "PCI port (DPDK's PMD; the native driver with --pci-driver native)"
+    } else {
+        "PCI port (the native driver: virtio-net, igb, igbvf)"
+    }
 }
 
 impl Discovery {

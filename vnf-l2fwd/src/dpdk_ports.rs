@@ -2,7 +2,8 @@
 //!
 //! Which driver a bare PCI address gets: DPDK's PMD in a build with the `dpdk` feature, the
 //! native driver (`dataplane::port::pci`, as `pci:ADDRESS` asks explicitly) without it. A
-//! `dpdk` build reaches the native driver with `pci:ADDRESS`; a build without DPDK has no
+//! `dpdk` build reaches the native driver with `pci:ADDRESS`, or with `--pci-driver native`
+//! for every bare address (the ones discovery finds included); a build without DPDK has no
 //! way to DPDK's PMDs (rebuild with the feature).
 //!
 //! With the `dpdk` build feature, a run whose ports are all DPDK ports initialises the EAL
@@ -43,6 +44,23 @@ pub fn parse_spec(spec: &str) -> Result<Option<PortSpec>, String> {
         return Ok(Some(PortSpec::Dpdk { devargs: spec.to_string() }));
     }
     Ok(None)
+}
+
+/// `--pci-driver native`: a bare PCI address that went to DPDK (`PortSpec::Dpdk` whose
+/// devargs start with a PCI address) as the native driver's port instead; `Ok(None)` for any
+/// other spec (vdevs stay DPDK's).
+///
+/// # Errors
+/// The address carries DPDK devargs that the native driver does not take.
+pub fn native_for_bare_pci(spec: &PortSpec) -> Result<Option<PortSpec>, String> {
+    match spec {
+        PortSpec::Dpdk { devargs } if is_pci_addr(devargs.split(',').next().unwrap_or_default()) => {
+            crate::ports::parse_pci(devargs, devargs).map(Some).map_err(|e| match e {
+                crate::ports::SpecError::Bad { msg, .. } => format!("--pci-driver native: {msg}"),
+            })
+        }
+        _ => Ok(None),
+    }
 }
 
 /// `DDDD:BB:DD.F` or `BB:DD.F` in hex.
@@ -209,6 +227,20 @@ mod tests {
         assert!(parse_spec("vdev:").is_err());
         assert!(parse_spec("0000:18:02.9").unwrap().is_none());
         assert_eq!("vdev:net_ring0".parse::<PortSpec>().unwrap(), d("net_ring0").unwrap());
+    }
+
+    #[test]
+    fn pci_driver_native_turns_bare_addresses_native() {
+        let dpdk = |s: &str| PortSpec::Dpdk { devargs: s.to_string() };
+        let native = |q| Some(PortSpec::Pci { addr: vfio::PciAddr::new(0, 0x18, 2, 5), queues: q });
+        assert_eq!(native_for_bare_pci(&dpdk("0000:18:02.5")).unwrap(), native(1));
+        assert_eq!(native_for_bare_pci(&dpdk("18:02.5,queues=2")).unwrap(), native(2));
+        // vdevs stay DPDK's; other specs are not touched.
+        assert_eq!(native_for_bare_pci(&dpdk("net_null0")).unwrap(), None);
+        assert_eq!(native_for_bare_pci(&PortSpec::Null { size: 64, queues: 1 }).unwrap(), None);
+        // DPDK devargs the native driver does not take are an error naming the option.
+        let e = native_for_bare_pci(&dpdk("18:02.5,txq_inline=1")).unwrap_err();
+        assert!(e.starts_with("--pci-driver native:") && e.contains("unknown pci option"), "{e}");
     }
 
     #[cfg(feature = "dpdk")]

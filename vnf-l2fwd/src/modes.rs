@@ -43,6 +43,12 @@ pub struct PortArgs {
     /// Extra DPDK EAL arguments, one string (e.g. --eal '-l 0-1 --socket-mem 1024').
     #[arg(long, allow_hyphen_values = true)]
     eal: Option<String>,
+    /// Which driver a bare PCI address gets, given with --port or found by discovery: `dpdk`
+    /// (DPDK's PMD; the default in a build with the `dpdk` feature) or `native` (our
+    /// virtio-net and igb/igbvf drivers on vfio-pci, as `pci:ADDRESS` asks; the default and
+    /// the only choice without DPDK).
+    #[arg(long = "pci-driver", value_parser = ["native", "dpdk"])]
+    pci_driver: Option<String>,
     /// Hex mask of the ports to use (default: all).
     #[arg(short = 'p', long, value_parser = parse_portmask)]
     portmask: Option<u32>,
@@ -221,6 +227,23 @@ fn parse_addr(v: &str, nports: usize) -> Result<(u16, IpAddr), Failure> {
 fn check_common(a: &mut PortArgs) -> Result<u32, Failure> {
     if a.ports.is_empty() {
         crate::ports_from_discovery(&a.podnetinfo, &mut a.ports, &mut a.cpu)?;
+    }
+    match a.pci_driver.as_deref() {
+        Some("native") => {
+            for p in a.ports.iter_mut() {
+                if let Some(native) = dpdk_ports::native_for_bare_pci(p).map_err(usage)? {
+                    *p = native;
+                }
+            }
+        }
+        Some("dpdk") if !cfg!(feature = "dpdk") => {
+            return Err(usage(
+                "--pci-driver dpdk: this vnf-l2fwd was built without DPDK (rebuild with --features dpdk); \
+                 the native drivers take bare PCI addresses"
+                    .into(),
+            ))
+        }
+        _ => {}
     }
     if a.ports.len() > MAX_PORTS {
         return Err(usage(format!("{} ports given; at most {MAX_PORTS}", a.ports.len())));

@@ -209,6 +209,17 @@ pub struct VfioPci {
     pub module_available: bool,
 }
 
+/// A network device one of our native PCI drivers supports.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NativePciDevice {
+    /// Its address.
+    pub addr: PciAddr,
+    /// The native driver (`virtio-net`, `igb`, `igbvf`), as `--port pci:ADDRESS` opens it.
+    pub native_driver: String,
+    /// The kernel driver it is bound to now (`vfio-pci` when it is ready for the native driver).
+    pub bound_to: Option<String>,
+}
+
 /// An SR-IOV capable NIC (a physical function).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct SriovNic {
@@ -249,6 +260,9 @@ pub struct NodeFeatures {
     pub vfio_pci: VfioPci,
     /// SR-IOV PFs.
     pub sriov: Vec<SriovNic>,
+    /// Network devices a native driver of ours can drive once bound to vfio-pci
+    /// (`dataplane::port::pci`: virtio-net, igb, igbvf), VFs included.
+    pub native_pci: Vec<NativePciDevice>,
     /// Kernel release.
     pub kernel: Option<String>,
     /// AF_XDP.
@@ -406,6 +420,20 @@ fn vfio_module_available(root: &Path, release: Option<&str>) -> bool {
     })
 }
 
+/// The network devices (PFs and VFs) whose config header names a device our native drivers
+/// support.
+fn native_pci_devices(root: &Path) -> Vec<NativePciDevice> {
+    let sr = SysRoot::new(root);
+    let Ok(devs) = sysfs::list_network_devices(&sr) else { return vec![] };
+    devs.into_iter()
+        .filter_map(|d| {
+            let hdr = fs::read(sr.pci_device(d.addr).join("config")).ok()?;
+            let drv = dataplane::port::pci::driver_for(&hdr)?;
+            Some(NativePciDevice { addr: d.addr, native_driver: drv.to_string(), bound_to: d.driver.clone() })
+        })
+        .collect()
+}
+
 fn sriov_nics(root: &Path, notes: &mut Vec<String>) -> Vec<SriovNic> {
     let sr = SysRoot::new(root);
     let devs = match sysfs::list_network_devices(&sr) {
@@ -469,6 +497,7 @@ impl NodeFeatures {
                 module_available: vfio_module_available(root, kernel.as_deref()),
             },
             sriov: sriov_nics(root, &mut notes),
+            native_pci: native_pci_devices(root),
             af_xdp: af_xdp_support(root),
             kernel,
             notes,
@@ -517,6 +546,11 @@ impl NodeFeatures {
         put("sriov-vfs", self.sriov.iter().map(|n| n.num_vfs).sum::<u32>().to_string());
         put("sriov-vfs-total", self.sriov.iter().map(|n| n.total_vfs).sum::<u32>().to_string());
         put("af-xdp", self.af_xdp.available.to_string());
+        put("native-pci-devices", self.native_pci.len().to_string());
+        for drv in ["virtio-net", "igb", "igbvf"] {
+            let n = self.native_pci.iter().filter(|d| d.native_driver == drv).count();
+            put(&format!("native-pci-{drv}"), n.to_string());
+        }
         l
     }
 
@@ -596,6 +630,15 @@ impl NodeFeatures {
                     vfd.join(" "),
                     n.numa_node.map(|x| x.to_string()).unwrap_or_else(|| "?".into())
                 ),
+            );
+        }
+        if self.native_pci.is_empty() {
+            row("native pci", "no device our native drivers support".into());
+        }
+        for d in &self.native_pci {
+            row(
+                &format!("native pci {}", d.addr),
+                format!("pci:{} (bound to {})", d.native_driver, d.bound_to.as_deref().unwrap_or("no driver")),
             );
         }
         row("kernel", self.kernel.clone().unwrap_or_else(|| "unknown".into()));

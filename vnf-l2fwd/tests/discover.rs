@@ -147,7 +147,9 @@ fn vfio_pod_gives_dpdk_ports_cpus_and_hugepages() {
     ]);
     let d = discover_with(&root, &e, &ann, xdp(true)).unwrap();
     assert_eq!(d.port_specs(), vec!["0000:18:02.5", "0000:18:02.6", "0000:18:03.1"]);
-    assert!(d.ports[0].reason.contains("bound to vfio-pci: DPDK port"), "{}", d.ports[0].reason);
+    assert!(d.ports[0].reason.contains("bound to vfio-pci: PCI port ("), "{}", d.ports[0].reason);
+    let driver = if cfg!(feature = "dpdk") { "DPDK's PMD" } else { "the native driver" };
+    assert!(d.ports[0].reason.contains(driver), "{}", d.ports[0].reason);
     assert_eq!(d.ports[2].source, "env PCIDEVICE_INTEL_COM_SRIOV_EXTRA");
     assert_eq!(d.ports[1].network.as_deref(), Some("vnf/sriov-dpdk-b"));
 

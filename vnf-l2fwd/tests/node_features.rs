@@ -85,7 +85,23 @@ fn x86_root(dir: &Path) -> PathBuf {
     let nic = FixtureDevice::new("0000:3b:00.0", "pci0000:3a/0000:3a:00.0/0000:3b:00.0", 0x020000, 0x8086, 0x10fb)
         .driver("ixgbe")
         .iface("eno1", true);
-    build_tree(&root, &[nic], &["ixgbe"], "", "").unwrap();
+    // Devices our native drivers support: a modern virtio-net on virtio-pci and an 82576 VF
+    // on vfio-pci (node-features reads their config headers).
+    let virtio = FixtureDevice::new("0000:00:03.0", "pci0000:00/0000:00:03.0", 0x020000, 0x1af4, 0x1041)
+        .driver("virtio-pci")
+        .iface("eth0", true);
+    let vf = FixtureDevice::new("0000:3b:10.0", "pci0000:3a/0000:3a:00.0/0000:3b:10.0", 0x020000, 0x8086, 0x10ca)
+        .driver("vfio-pci");
+    build_tree(&root, &[nic, virtio, vf], &["ixgbe", "virtio-pci", "vfio-pci"], "", "").unwrap();
+    for (addr, vendor, device) in
+        [("0000:3b:00.0", 0x8086u16, 0x10fbu16), ("0000:00:03.0", 0x1af4, 0x1041), ("0000:3b:10.0", 0x8086, 0x10ca)]
+    {
+        let mut hdr = [0u8; 64];
+        hdr[0..2].copy_from_slice(&vendor.to_le_bytes());
+        hdr[2..4].copy_from_slice(&device.to_le_bytes());
+        hdr[0x0b] = 0x02; // class: network
+        fs::write(root.join("sys/bus/pci/devices").join(addr).join("config"), hdr).unwrap();
+    }
     write(
         &root.join("proc/cpuinfo"),
         "processor\t: 0\nvendor_id\t: GenuineIntel\ncpu family\t: 6\nmodel\t\t: 106\n\
@@ -180,6 +196,12 @@ fn x86_node() {
     assert_eq!(f.iommu.mode, vfio::sysfs::IommuMode::NoIommu);
     assert_eq!((f.vfio_pci.loaded, f.vfio_pci.module_available), (false, true));
     assert!(f.sriov.is_empty());
+    let native: Vec<(String, &str, Option<&str>)> =
+        f.native_pci.iter().map(|d| (d.addr.to_string(), d.native_driver.as_str(), d.bound_to.as_deref())).collect();
+    assert_eq!(
+        native,
+        [("0000:00:03.0".into(), "virtio-net", Some("virtio-pci")), ("0000:3b:10.0".into(), "igbvf", Some("vfio-pci"))]
+    );
     assert!(!f.af_xdp.available);
     assert!(f.af_xdp.how.contains("5.4.0-150-generic < 5.9"), "{}", f.af_xdp.how);
     let labels = f.labels();
@@ -191,6 +213,9 @@ fn x86_node() {
     assert_eq!(labels["sriov"], "false");
     assert_eq!(labels["numa-nodes"], "1");
     assert_eq!(labels["af-xdp"], "false");
+    assert_eq!(labels["native-pci-devices"], "2");
+    assert_eq!((labels["native-pci-virtio-net"].as_str(), labels["native-pci-igbvf"].as_str()), ("1", "1"));
+    assert_eq!(labels["native-pci-igb"], "0");
     assert!(!labels.contains_key("hugepages-1Gi-free"));
 }
 

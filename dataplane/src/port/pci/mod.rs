@@ -306,8 +306,10 @@ pub(crate) fn fallback_mac(name: &str) -> MacAddr {
     MacAddr([0x02, b[0], b[1], b[2], b[3], b[4]])
 }
 
-/// Which driver handles a device, from its config-space header.
-fn driver_for(hdr: &[u8]) -> Option<&'static str> {
+/// Which native driver handles a device, from the start of its config space (at least the
+/// 64-byte header, as `/sys/bus/pci/devices/*/config` gives it): `"virtio-net"`, `"igb"`,
+/// `"igbvf"`, or `None` for a device no native driver supports (see [`SUPPORTED`]).
+pub fn driver_for(hdr: &[u8]) -> Option<&'static str> {
     if virtio::is_virtio_net(hdr) {
         return Some("virtio-net");
     }
