@@ -105,6 +105,33 @@ create_vfs() { # PF N
 
 vf_mac() { printf '02:76:%s:f0:00:%02x' "$1" "$2"; } # pf-tag (0a/0b) index
 
+# Two VFs on each PF (the PFs up on igb, as on an SR-IOV node); VF I of each gets its MAC
+# through its PF; sets VF_A and VF_B to VF I of PF_A and of PF_B, on igbvf.
+setup_vf_pair() { # [I]
+  local i=${1:-0}
+  VF_A=$(create_vfs "$PF_A" 2 | sed -n "$((i + 1))p")
+  VF_B=$(create_vfs "$PF_B" 2 | sed -n "$((i + 1))p")
+  set_vf_mac "$PF_A" "$i" "$(vf_mac 0a "$i")"
+  set_vf_mac "$PF_B" "$i" "$(vf_mac 0b "$i")"
+  wait_for "[ \"\$(driver_of $VF_A)\" = igbvf ] && [ \"\$(driver_of $VF_B)\" = igbvf ]" 15 \
+    || fail "the VFs did not come up on igbvf ($(driver_of "$VF_A"), $(driver_of "$VF_B"))"
+  say "VFs $VF_A (of $PF_A) and $VF_B (of $PF_B) on igbvf"
+}
+
+# A pod's downward API annotations file (the kubelet's format: sorted key="value" lines,
+# Go-quoted values) whose Multus network-status names VF_A and VF_B as two SR-IOV networks.
+write_pod_annotations() { # FILE
+  net() { # name iface vf pf
+    printf '{\\n        \\"name\\": \\"%s\\",\\n        \\"interface\\": \\"%s\\",\\n        \\"dns\\": {},\\n        \\"device-info\\": {\\n            \\"type\\": \\"pci\\",\\n            \\"version\\": \\"1.1.0\\",\\n            \\"pci\\": {\\n                \\"pci-address\\": \\"%s\\",\\n                \\"pf-pci-address\\": \\"%s\\"\\n            }\\n        }\\n    }' "$1" "$2" "$3" "$4"
+  }
+  mkdir -p "$(dirname "$1")"
+  {
+    printf 'k8s.v1.cni.cncf.io/network-status="[\\n    {\\n        \\"name\\": \\"k8s-pod-network\\",\\n        \\"interface\\": \\"eth0\\",\\n        \\"ips\\": [\\n            \\"198.18.100.17\\"\\n        ],\\n        \\"default\\": true,\\n        \\"dns\\": {}\\n    },\\n    %s,\\n    %s\\n]"\n' \
+      "$(net vnf/sriov-dpdk-a net1 "$VF_A" "$PF_A")" "$(net vnf/sriov-dpdk-b net2 "$VF_B" "$PF_B")"
+    printf 'k8s.v1.cni.cncf.io/networks="[{\\"name\\":\\"sriov-dpdk-a\\"},{\\"name\\":\\"sriov-dpdk-b\\"}]"'
+  } > "$1"
+}
+
 # Sets VF i's MAC through the PF (iproute2: busybox ip has no `vf`).
 set_vf_mac() { # PF i MAC
   ip link set dev "$(netdev_of "$1")" vf "$2" mac "$3" || fail "ip link set vf $2 mac $3 on $1"
@@ -308,6 +335,31 @@ compare_devices() { # DEV0 DEV1 KERNEL_DRIVER TX_IF RX_IF DST_MAC
   mp=$(printf '%s\n' "${pmd[@]}" | sort -n | sed -n "$(( (rounds + 1) / 2 ))p")
   mn=$(printf '%s\n' "${nat[@]}" | sort -n | sed -n "$(( (rounds + 1) / 2 ))p")
   pass "PMD ${pmd[*]} / native ${nat[*]} busy cycles per packet; medians $mp / $mn = $(echo "$mp $mn" | awk '{printf "%.2f", $1 / $2}')x (rates PMD ${rates_p[*]}, native ${rates_n[*]} pps)"
+}
+
+# The pod-like run: VF 1 of each PF on vfio-pci, named by PCIDEVICE_INTEL_COM_SRIOV_VFIO and a
+# network-status annotations file; `discover` must propose them and l2fwd with no --port must
+# open them with the driver asked for (`--pci-driver`) and forward exactly.
+discover_and_forward() { # dpdk|native DRIVER-NAME-IN-THE-PORT-LINES
+  local kind=$1 drv=$2 ann=$SCRATCH/podnetinfo/annotations disc
+  setup_vf_pair 1
+  bind_vfio "$VF_A" "$VF_B"
+  write_pod_annotations "$ann"
+  cat "$ann"; echo
+  export PCIDEVICE_INTEL_COM_SRIOV_VFIO="$VF_A,$VF_B"
+  disc=$("$VNF" discover --podnetinfo "$ann" --json) || fail "discover failed"
+  echo "$disc"
+  echo "$disc" | tr -d ' \n' | grep -q "\"command\":\"vnf-l2fwdl2fwd--port$VF_A--port$VF_B" \
+    || fail "discover does not propose --port $VF_A --port $VF_B: $(echo "$disc" | grep command)"
+  vnf_start l2fwd --podnetinfo "$ann" --pci-driver "$kind" --cpu 1
+  grep -q "ports from discovery: \[\"$VF_A\", \"$VF_B\"\]" "$SCRATCH/vnf.log" \
+    || fail "the VNF did not take its ports from discovery: $(grep discovery "$SCRATCH/vnf.log")"
+  [ "$(grep -c "^Port [01]: .*$drv" "$SCRATCH/vnf.log")" -ge 2 ] \
+    || fail "the VFs were not opened with $drv: $(grep '^Port' "$SCRATCH/vnf.log")"
+  inject "$(netdev_of "$VIO_A")" "$(netdev_of "$VIO_B")" "$(vf_mac 0a 1)"
+  vnf_stop
+  unbind_to igbvf "$VF_A" "$VF_B"
+  forward_verdict
 }
 
 # Puts every NIC back as the guest booted: VFs removed, everything on its kernel driver.

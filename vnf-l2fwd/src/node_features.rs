@@ -427,7 +427,13 @@ fn native_pci_devices(root: &Path) -> Vec<NativePciDevice> {
     let Ok(devs) = sysfs::list_network_devices(&sr) else { return vec![] };
     devs.into_iter()
         .filter_map(|d| {
-            let hdr = fs::read(sr.pci_device(d.addr).join("config")).ok()?;
+            let mut hdr = fs::read(sr.pci_device(d.addr).join("config")).ok()?;
+            // An SR-IOV VF's own config space reads vendor and device 0xffff (the ids live in
+            // its PF's SR-IOV capability); sysfs gives the real ones, as vfio-pci does.
+            if let (Some(v), Some(dev), true) = (d.vendor, d.device, hdr.len() >= 4) {
+                hdr[0..2].copy_from_slice(&v.to_le_bytes());
+                hdr[2..4].copy_from_slice(&dev.to_le_bytes());
+            }
             let drv = dataplane::port::pci::driver_for(&hdr)?;
             Some(NativePciDevice { addr: d.addr, native_driver: drv.to_string(), bound_to: d.driver.clone() })
         })

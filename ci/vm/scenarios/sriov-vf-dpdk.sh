@@ -5,13 +5,7 @@
 topology
 [ "$VMTEST_DPDK" = 1 ] || fail "vnf-l2fwd was built without the dpdk feature"
 FAULT_BIND=1
-VF_A=$(create_vfs "$PF_A" 2 | head -n 1)
-VF_B=$(create_vfs "$PF_B" 2 | head -n 1)
-set_vf_mac "$PF_A" 0 "$(vf_mac 0a 0)"
-set_vf_mac "$PF_B" 0 "$(vf_mac 0b 0)"
-wait_for "[ \"\$(driver_of $VF_A)\" = igbvf ] && [ \"\$(driver_of $VF_B)\" = igbvf ]" 15 \
-  || fail "the VFs did not come up on igbvf ($(driver_of "$VF_A"), $(driver_of "$VF_B"))"
-say "VFs $VF_A (of $PF_A) and $VF_B (of $PF_B) on igbvf"
+setup_vf_pair 0
 
 bind_vfio "$VF_A" "$VF_B"
 status=$(vnf_devbind --status)
