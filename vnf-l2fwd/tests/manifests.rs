@@ -23,7 +23,8 @@ use std::process::Command;
 use vnf_l2fwd::discover::{self, DEFAULT_PODNETINFO, HUGEPAGES_MOUNT, NETWORK_STATUS_ANNOTATION};
 use vnf_l2fwd::node_features::{NodeFeatures, NFD_FEATURES_DIR, NFD_PREFIX};
 
-const OVERLAYS: [&str; 6] = ["amd64", "arm64", "netdevice", "vfio-pci", "pf-passthrough", "no-iommu"];
+const OVERLAYS: [&str; 7] =
+    ["amd64", "arm64", "netdevice", "vfio-pci", "vfio-pci-native", "pf-passthrough", "no-iommu"];
 
 fn k8s_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/k8s")
@@ -284,6 +285,24 @@ fn overlays_render_and_validate_strictly() {
         }
         assert_eq!(ann.as_ref().unwrap()["prometheus.io/port"], "9100");
     }
+}
+
+#[test]
+fn the_native_overlay_runs_the_scratch_image_on_2m_hugepages() {
+    let image_and_limits = |o: &str| {
+        let r = validate(o, render(o)?);
+        let c = pod_spec(r.deployment.as_ref().unwrap()).containers[0].clone();
+        let limits = c.resources.unwrap().limits.unwrap();
+        Some((c.image.unwrap(), limits.keys().filter(|k| k.starts_with("hugepages-")).cloned().collect::<Vec<_>>()))
+    };
+    let Some((dpdk_image, dpdk_pages)) = image_and_limits("vfio-pci") else { return };
+    let (native_image, native_pages) = image_and_limits("vfio-pci-native").unwrap();
+    assert!(dpdk_image.ends_with("-dpdk"), "{dpdk_image}");
+    assert!(dpdk_pages.contains(&"hugepages-1Gi".to_string()), "{dpdk_pages:?}");
+    // No DPDK: the FROM scratch image, whose build gives bare PCI addresses to the native
+    // drivers, and only the 2 MiB pages our mempool uses.
+    assert_eq!(native_image, "registry.example.invalid/vnf/vnf-l2fwd:0.1.0");
+    assert_eq!(native_pages, ["hugepages-2Mi"]);
 }
 
 #[test]
