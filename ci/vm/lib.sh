@@ -12,8 +12,15 @@
 
 set -u
 BIN=$VMTEST_BIN
+# The FROM scratch image's vnf-l2fwd (release, static, no DPDK); the DPDK scenarios run the
+# build with the dpdk feature instead (use_dpdk_vnf).
 VNF=$BIN/vnf-l2fwd
+VNF_RUN=$VNF
 PKTGEN=$BIN/pktgen
+use_dpdk_vnf() {
+  [ "$VMTEST_DPDK" = 1 ] && [ -x "$BIN/vnf-l2fwd-dpdk" ] || fail "vnf-l2fwd was built without the dpdk feature"
+  VNF_RUN=$BIN/vnf-l2fwd-dpdk
+}
 # Frames per scenario and the rate they are offered at: TCG forwards some tens of kpps, so this
 # rate leaves room; rates are reported, never asserted.
 FRAMES=${VMTEST_FRAMES:-10000}
@@ -171,7 +178,7 @@ unbind_to() { # DRIVER DEV...
 VNF_PID=
 vnf_start() {
   say "vnf-l2fwd $*"
-  "$VNF" "$@" -T 1 --stats-format json --mbufs 8192 > "$SCRATCH/vnf.log" 2>&1 &
+  "$VNF_RUN" "$@" -T 1 --stats-format json --mbufs 8192 > "$SCRATCH/vnf.log" 2>&1 &
   VNF_PID=$!
   local t0=$SECONDS
   wait_for "grep -q '^{\"drops\"' $SCRATCH/vnf.log || ! kill -0 $VNF_PID" 90
@@ -314,6 +321,7 @@ forward_verdict() {
 compare_devices() { # DEV0 DEV1 KERNEL_DRIVER TX_IF RX_IF DST_MAC
   local d0=$1 d1=$2 kdrv=$3 txif=$4 rxif=$5 dst=$6 r kind c pmd=() nat=() rates_p=() rates_n=()
   local rounds=${VMTEST_ROUNDS:-3}
+  use_dpdk_vnf
   bind_vfio "$d0" "$d1"
   if_up "$txif"; if_up "$rxif"
   wait_for "grep -q 1 /sys/class/net/$txif/carrier && grep -q 1 /sys/class/net/$rxif/carrier" 20 || fail "$txif/$rxif have no carrier"

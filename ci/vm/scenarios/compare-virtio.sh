@@ -6,5 +6,4 @@
 # timer runs at host time, so this is emulated work per packet, MMIO exits included.
 . "$VMTEST_JOB/vm/lib.sh"
 topology
-[ "$VMTEST_DPDK" = 1 ] || fail "needs the VNF built with the dpdk feature"
 compare_devices "$VIO_A" "$VIO_B" virtio-pci "$(netdev_of "$PF_A")" "$(netdev_of "$PF_B")" "$MAC_VIO_A"

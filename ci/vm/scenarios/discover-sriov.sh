@@ -3,6 +3,6 @@
 # must find them, open them through DPDK and forward exactly.
 . "$VMTEST_JOB/vm/lib.sh"
 topology
-[ "$VMTEST_DPDK" = 1 ] || fail "vnf-l2fwd was built without the dpdk feature"
+use_dpdk_vnf
 FAULT_BIND=1
 discover_and_forward dpdk net_e1000_igb_vf

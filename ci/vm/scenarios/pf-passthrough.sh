@@ -4,7 +4,7 @@
 # kernel interface.
 . "$VMTEST_JOB/vm/lib.sh"
 topology
-[ "$VMTEST_DPDK" = 1 ] || fail "vnf-l2fwd was built without the dpdk feature"
+use_dpdk_vnf
 FAULT_BIND=1
 VF_B=$(create_vfs "$PF_B" 2 | head -n 1)
 set_vf_mac "$PF_B" 0 "$(vf_mac 0b 0)"

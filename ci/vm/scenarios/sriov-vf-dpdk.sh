@@ -3,7 +3,7 @@
 # given back to igbvf.
 . "$VMTEST_JOB/vm/lib.sh"
 topology
-[ "$VMTEST_DPDK" = 1 ] || fail "vnf-l2fwd was built without the dpdk feature"
+use_dpdk_vnf
 FAULT_BIND=1
 setup_vf_pair 0
 

@@ -2,7 +2,7 @@
 # l2fwd through DPDK's net_virtio; frames injected from PF_A's kernel interface, counted on PF_B's.
 . "$VMTEST_JOB/vm/lib.sh"
 topology
-[ "$VMTEST_DPDK" = 1 ] || fail "vnf-l2fwd was built without the dpdk feature"
+use_dpdk_vnf
 FAULT_BIND=1
 bind_vfio "$VIO_A" "$VIO_B"
 vnf_start l2fwd --port "$VIO_A" --port "$VIO_B" --cpu 1
