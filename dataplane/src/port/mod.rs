@@ -284,6 +284,17 @@ impl QueueClaims {
         QueueClaims { rx: vec![false; rx as usize], tx: vec![false; tx as usize] }
     }
 
+    /// Claims queue `q` and takes it out of `slots`, where a backend keeps its queues until a
+    /// worker asks for them.
+    pub(crate) fn take<Q>(&mut self, port: &str, rx: bool, q: u16, slots: &mut [Option<Q>]) -> Result<Q, PortError> {
+        self.claim(port, rx, q)?;
+        slots.get_mut(q as usize).and_then(Option::take).ok_or_else(|| PortError::QueueTaken {
+            port: port.to_string(),
+            dir: if rx { "rx" } else { "tx" },
+            queue: q,
+        })
+    }
+
     pub(crate) fn claim(&mut self, port: &str, rx: bool, q: u16) -> Result<(), PortError> {
         let (v, dir) = if rx { (&mut self.rx, "rx") } else { (&mut self.tx, "tx") };
         match v.get_mut(q as usize) {

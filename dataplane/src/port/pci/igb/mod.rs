@@ -584,22 +584,10 @@ impl<D: DeviceAccess> Port for IgbPort<D> {
     }
 
     fn rx_queue(&mut self, q: u16) -> Result<BoxRx<Mbuf>, PortError> {
-        self.claims.claim(&self.shared.name, true, q)?;
-        let r = self.rx.get_mut(q as usize).and_then(Option::take).ok_or_else(|| PortError::QueueTaken {
-            port: self.shared.name.clone(),
-            dir: "rx",
-            queue: q,
-        })?;
-        Ok(Box::new(r))
+        Ok(Box::new(self.claims.take(&self.shared.name, true, q, &mut self.rx)?))
     }
 
     fn tx_queue(&mut self, q: u16) -> Result<BoxTx<Mbuf>, PortError> {
-        self.claims.claim(&self.shared.name, false, q)?;
-        let t = self.tx.get_mut(q as usize).and_then(Option::take).ok_or_else(|| PortError::QueueTaken {
-            port: self.shared.name.clone(),
-            dir: "tx",
-            queue: q,
-        })?;
-        Ok(Box::new(t))
+        Ok(Box::new(self.claims.take(&self.shared.name, false, q, &mut self.tx)?))
     }
 }
