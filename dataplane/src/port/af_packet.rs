@@ -382,23 +382,13 @@ impl Port for AfPacketPort {
     }
 
     fn rx_queue(&mut self, q: u16) -> Result<BoxRx<Mbuf>, PortError> {
-        self.claims.claim(&self.cfg.iface, true, q)?;
-        let mut r = self.rx[q as usize].take().ok_or_else(|| PortError::QueueTaken {
-            port: self.cfg.iface.clone(),
-            dir: "rx",
-            queue: q,
-        })?;
+        let mut r = self.claims.take(&self.cfg.iface, true, q, &mut self.rx)?;
         r.counters = Some(self.counters.clone());
         Ok(Box::new(r))
     }
 
     fn tx_queue(&mut self, q: u16) -> Result<BoxTx<Mbuf>, PortError> {
-        self.claims.claim(&self.cfg.iface, false, q)?;
-        let mut t = self.tx[q as usize].take().ok_or_else(|| PortError::QueueTaken {
-            port: self.cfg.iface.clone(),
-            dir: "tx",
-            queue: q,
-        })?;
+        let mut t = self.claims.take(&self.cfg.iface, false, q, &mut self.tx)?;
         t.counters = Some(self.counters.clone());
         Ok(Box::new(t))
     }

@@ -481,12 +481,7 @@ impl Port for AfXdpPort {
     }
 
     fn rx_queue(&mut self, q: u16) -> Result<BoxRx<Mbuf>, PortError> {
-        self.claims.claim(&self.cfg.iface, true, q)?;
-        let parts = self.rx_parts[q as usize].take().ok_or_else(|| PortError::QueueTaken {
-            port: self.cfg.iface.clone(),
-            dir: "rx",
-            queue: q,
-        })?;
+        let parts = self.claims.take(&self.cfg.iface, true, q, &mut self.rx_parts)?;
         Ok(Box::new(XdpRx {
             ledger: Some(Ledger::new(&self.pool)),
             parts,
@@ -500,12 +495,7 @@ impl Port for AfXdpPort {
     }
 
     fn tx_queue(&mut self, q: u16) -> Result<BoxTx<Mbuf>, PortError> {
-        self.claims.claim(&self.cfg.iface, false, q)?;
-        let parts = self.tx_parts[q as usize].take().ok_or_else(|| PortError::QueueTaken {
-            port: self.cfg.iface.clone(),
-            dir: "tx",
-            queue: q,
-        })?;
+        let parts = self.claims.take(&self.cfg.iface, false, q, &mut self.tx_parts)?;
         Ok(Box::new(XdpTx {
             ledger: Some(Ledger::new(&self.pool)),
             parts,
