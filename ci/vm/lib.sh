@@ -377,14 +377,15 @@ compare_side() { # KIND IN OUT GEN PEER_MAC DRIVER-NAME-IN-THE-PORT-LINES
   sleep 1
   vnf_stop
   [ "$VNF_LEAKED" = 0 ] || fail "$kind: the VNF leaked $VNF_LEAKED mbufs"
-  read -r CMP_RATE CMP_CYC CMP_BURST CMP_RX < <(awk -v t0="$(json_num "$a" uptime_s)" -v t1="$(json_num "$b" uptime_s)" \
+  # (A here-string, not process substitution: the guest's root has no /dev/fd.)
+  read -r CMP_RATE CMP_CYC CMP_BURST CMP_RX <<< "$(awk -v t0="$(json_num "$a" uptime_s)" -v t1="$(json_num "$b" uptime_s)" \
     -v s0="$(json_port_field "$a" 1 sent)" -v s1="$(json_port_field "$b" 1 sent)" \
     -v r0="$(json_num "$a" rx)" -v r1="$(json_num "$b" rx)" \
     -v c0="$(json_num "$a" busy_cycles)" -v c1="$(json_num "$b" busy_cycles)" \
     -v l0="$(json_num "$a" busy_loops)" -v l1="$(json_num "$b" busy_loops)" \
     'BEGIN { dt = t1 - t0; dr = r1 - r0; dl = l1 - l0;
              if (dt <= 0 || dr <= 0 || dl <= 0) { print "0 0 0 0"; exit }
-             printf "%.0f %.1f %.1f %.0f\n", (s1 - s0) / dt, (c1 - c0) / dr, dr / dl, dr / dt }')
+             printf "%.0f %.1f %.1f %.0f\n", (s1 - s0) / dt, (c1 - c0) / dr, dr / dl, dr / dt }')"
   [ "${CMP_RATE:-0}" -gt 0 ] || fail "$kind: nothing forwarded in the window (first: $a; last: $b)"
 }
 
