@@ -315,34 +315,113 @@ forward_verdict() {
   pass "${VERDICT_PREFIX:-}sent $SENT, received $RECEIVED, dropped $named${why:+ (${why#, })}, leaked $VNF_LEAKED, ${RX_PPS:-?} pps"
 }
 
-# Alternates DPDK's PMD (bare address) and our native driver (pci:ADDRESS) on two devices
-# bound to vfio-pci, ROUNDS rounds each at the same offered load, and passes with the median
-# busy cycles per packet of each and their ratio (PMD / native).
-compare_devices() { # DEV0 DEV1 KERNEL_DRIVER TX_IF RX_IF DST_MAC
-  local d0=$1 d1=$2 kdrv=$3 txif=$4 rxif=$5 dst=$6 r kind c pmd=() nat=() rates_p=() rates_n=()
-  local rounds=${VMTEST_ROUNDS:-3}
+# ---- measurements: our drivers against DPDK's PMDs, the forwarder saturated ----------------
+# A generator (dpdk-testpmd in txonly mode, 64-byte UDP frames, as fast as it can) on one device
+# bound to vfio-pci, pinned to vCPU 0, sends into the wire of the forwarder's input; the
+# forwarder (vnf-l2fwd-dpdk l2fwd, alone on vCPU 1) forwards input -> output, alternately through
+# DPDK's PMD (bare PCI addresses) and our native driver (pci:ADDRESS), and the output's frames
+# are filtered out by the kernel-driven NIC at the far end of its wire (not promiscuous: the
+# emulated NIC drops them, no guest CPU spent). Measured over a window once forwarding is
+# steady, from the VNF's JSON statistics: the forwarded rate (port 1's sent packets), busy
+# timer cycles per packet (the workers' busy_cycles / rx) and the mean burst (rx / busy_loops,
+# 32 = every poll that received filled a burst).
+CMP_ROUNDS=${VMTEST_ROUNDS:-3}
+CMP_WARM=${VMTEST_WARM:-3}
+CMP_WINDOW=${VMTEST_WINDOW:-10}
+
+# Field NAME (a number) of a JSON statistics line, first occurrence.
+json_num() { echo "$1" | grep -o "\"$2\":[0-9.]*" | head -n 1 | cut -d: -f2; }
+# The VNF's latest JSON statistics line.
+vnf_last_json() { grep '^{"drops"' "$SCRATCH/vnf.log" | tail -n 1; }
+
+# Starts the generator: testpmd txonly on GEN (bound to vfio-pci), frames to PEER_MAC; its main
+# lcore and its forwarding lcore both on vCPU 0. Waits until it forwards.
+GEN_PID=
+gen_start() { # GEN PEER_MAC
+  say "generator: dpdk-testpmd txonly on $1 -> $2 (vCPU 0)"
+  dpdk-testpmd --lcores '0@0,1@0' --main-lcore 0 --file-prefix vmtest-gen -m 64 -a "$1" --log-level=notice -- \
+    --forward-mode=txonly --eth-peer="0,$2" --txpkts=64 --burst=32 --nb-cores=1 --rxq=1 --txq=1 \
+    --rxd=512 --txd=512 --total-num-mbufs=4096 --stats-period=1 --no-lsc-interrupt \
+    > "$SCRATCH/gen.log" 2>&1 < /dev/null &
+  GEN_PID=$!
+  if ! wait_for "grep -q 'Tx-pps' $SCRATCH/gen.log || ! kill -0 $GEN_PID" 90 || ! kill -0 "$GEN_PID" 2>/dev/null; then
+    tail -n 30 "$SCRATCH/gen.log"
+    fail "the generator (dpdk-testpmd txonly on $1) did not start"
+  fi
+}
+# Stops the generator; sets GEN_PPS (its last Tx-pps line before the stop).
+gen_stop() {
+  GEN_PPS=$(grep -o 'Tx-pps: *[0-9]*' "$SCRATCH/gen.log" | tail -n 1 | grep -o '[0-9]*$')
+  kill -INT "$GEN_PID" 2>/dev/null
+  wait_for "! kill -0 $GEN_PID" 20 || { kill -KILL "$GEN_PID" 2>/dev/null; say "the generator ignored SIGINT; killed"; }
+  wait "$GEN_PID" 2>/dev/null
+  GEN_PID=
+}
+
+# One side of a round: the forwarder on IN -> OUT (dpdk: bare addresses, native: pci:ADDRESS),
+# the generator started, WARM seconds, then a WINDOW-second window. Sets CMP_RATE (pps),
+# CMP_CYC (busy cycles per packet), CMP_BURST (packets per busy poll), CMP_RX (pps into the
+# forwarder), GEN_PPS.
+compare_side() { # KIND IN OUT GEN PEER_MAC DRIVER-NAME-IN-THE-PORT-LINES
+  local kind=$1 in=$2 out=$3 gen=$4 peer=$5 drv=$6 a b
+  if [ "$kind" = dpdk ]; then vnf_start l2fwd --port "$in" --port "$out" --cpu 1
+  else vnf_start l2fwd --port "pci:$in" --port "pci:$out" --cpu 1; fi
+  [ "$(grep -c "^Port [01]: .*$drv" "$SCRATCH/vnf.log")" -ge 2 ] \
+    || fail "$kind: the ports were not opened by $drv: $(grep '^Port' "$SCRATCH/vnf.log" | tr '\n' ';')"
+  gen_start "$gen" "$peer"
+  sleep "$CMP_WARM"
+  a=$(vnf_last_json)
+  sleep "$CMP_WINDOW"
+  b=$(vnf_last_json)
+  gen_stop
+  sleep 1
+  vnf_stop
+  [ "$VNF_LEAKED" = 0 ] || fail "$kind: the VNF leaked $VNF_LEAKED mbufs"
+  # (A here-string, not process substitution: the guest's root has no /dev/fd.)
+  read -r CMP_RATE CMP_CYC CMP_BURST CMP_RX <<< "$(awk -v t0="$(json_num "$a" uptime_s)" -v t1="$(json_num "$b" uptime_s)" \
+    -v s0="$(json_port_field "$a" 1 sent)" -v s1="$(json_port_field "$b" 1 sent)" \
+    -v r0="$(json_num "$a" rx)" -v r1="$(json_num "$b" rx)" \
+    -v c0="$(json_num "$a" busy_cycles)" -v c1="$(json_num "$b" busy_cycles)" \
+    -v l0="$(json_num "$a" busy_loops)" -v l1="$(json_num "$b" busy_loops)" \
+    'BEGIN { dt = t1 - t0; dr = r1 - r0; dl = l1 - l0;
+             if (dt <= 0 || dr <= 0 || dl <= 0) { print "0 0 0 0"; exit }
+             printf "%.0f %.1f %.1f %.0f\n", (s1 - s0) / dt, (c1 - c0) / dr, dr / dl, dr / dt }')"
+  [ "${CMP_RATE:-0}" -gt 0 ] || fail "$kind: nothing forwarded in the window (first: $a; last: $b)"
+}
+
+median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+
+# The measurement: ROUNDS rounds, each DPDK's PMD then our driver on the same devices, the
+# same generator; prints every round and passes with the medians and the ratios (PMD cycles /
+# native cycles, native rate / PMD rate: above 1.0 means ours is cheaper, or faster).
+compare_saturated() { # IN OUT GEN PEER_MAC PMD-NAME NATIVE-NAME
+  local in=$1 out=$2 gen=$3 peer=$4 pmd=$5 nat=$6 r kind
+  local cyc_p=() cyc_n=() rate_p=() rate_n=() burst_p=() burst_n=() rxr_p=() rxr_n=() gen_p=() gen_n=() rows=()
   use_dpdk_vnf
-  bind_vfio "$d0" "$d1"
-  if_up "$txif"; if_up "$rxif"
-  wait_for "grep -q 1 /sys/class/net/$txif/carrier && grep -q 1 /sys/class/net/$rxif/carrier" 20 || fail "$txif/$rxif have no carrier"
-  for r in $(seq 1 "$rounds"); do
+  command -v dpdk-testpmd > /dev/null || fail "dpdk-testpmd is not in this guest's root (the dpdk package)"
+  for r in $(seq 1 "$CMP_ROUNDS"); do
     for kind in dpdk native; do
-      if [ "$kind" = dpdk ]; then vnf_start l2fwd --port "$d0" --port "$d1" --cpu 1
-      else vnf_start l2fwd --port "pci:$d0" --port "pci:$d1" --cpu 1; fi
-      inject "$txif" "$rxif" "$dst"
-      vnf_stop
-      [ "$RECEIVED" = "$SENT" ] || fail "round $r $kind: sent $SENT, received $RECEIVED"
-      c=$(grep -o 'Busy cycles per packet: [0-9.]*' "$SCRATCH/vnf.log" | grep -o '[0-9.]*$')
-      [ -n "$c" ] || fail "round $r $kind: the VNF reported no busy cycles per packet"
-      say "round $r $kind: $c busy cycles per packet, $RX_PPS pps"
-      if [ "$kind" = dpdk ]; then pmd+=("$c"); rates_p+=("$RX_PPS"); else nat+=("$c"); rates_n+=("$RX_PPS"); fi
+      if [ "$kind" = dpdk ]; then compare_side dpdk "$in" "$out" "$gen" "$peer" "$pmd"
+      else compare_side native "$in" "$out" "$gen" "$peer" "$nat"; fi
+      say "round $r $kind: forwarded $CMP_RATE pps, $CMP_CYC busy cycles per packet, mean burst $CMP_BURST, rx $CMP_RX pps, generator $GEN_PPS pps"
+      if [ "$kind" = dpdk ]; then
+        cyc_p+=("$CMP_CYC"); rate_p+=("$CMP_RATE"); burst_p+=("$CMP_BURST"); rxr_p+=("$CMP_RX"); gen_p+=("$GEN_PPS")
+      else
+        cyc_n+=("$CMP_CYC"); rate_n+=("$CMP_RATE"); burst_n+=("$CMP_BURST"); rxr_n+=("$CMP_RX"); gen_n+=("$GEN_PPS")
+      fi
     done
+    rows+=("$(awk -v r="$r" -v cp="${cyc_p[-1]}" -v cn="${cyc_n[-1]}" -v rp="${rate_p[-1]}" -v rn="${rate_n[-1]}" \
+      -v bp="${burst_p[-1]}" -v bn="${burst_n[-1]}" \
+      'BEGIN { printf "round %d: PMD %s pps %s cyc/pkt burst %s | native %s pps %s cyc/pkt burst %s | cycles PMD/native %.2f, rate native/PMD %.2f", r, rp, cp, bp, rn, cn, bn, cp / cn, rn / rp }')")
+    say "${rows[-1]}"
   done
-  unbind_to "$kdrv" "$d0" "$d1"
-  local mp mn
-  mp=$(printf '%s\n' "${pmd[@]}" | sort -n | sed -n "$(( (rounds + 1) / 2 ))p")
-  mn=$(printf '%s\n' "${nat[@]}" | sort -n | sed -n "$(( (rounds + 1) / 2 ))p")
-  pass "PMD ${pmd[*]} / native ${nat[*]} busy cycles per packet; medians $mp / $mn = $(echo "$mp $mn" | awk '{printf "%.2f", $1 / $2}')x (rates PMD ${rates_p[*]}, native ${rates_n[*]} pps)"
+  local mcp mcn mrp mrn
+  mcp=$(median "${cyc_p[@]}"); mcn=$(median "${cyc_n[@]}"); mrp=$(median "${rate_p[@]}"); mrn=$(median "${rate_n[@]}")
+  echo "SUMMARY $(basename "$0" .sh): $CMP_ROUNDS rounds, window $CMP_WINDOW s after $CMP_WARM s"
+  printf 'SUMMARY   %s\n' "${rows[@]}"
+  echo "SUMMARY   PMD: rates ${rate_p[*]} pps, cycles ${cyc_p[*]}, bursts ${burst_p[*]}, rx ${rxr_p[*]} pps, generator ${gen_p[*]} pps"
+  echo "SUMMARY   native: rates ${rate_n[*]} pps, cycles ${cyc_n[*]}, bursts ${burst_n[*]}, rx ${rxr_n[*]} pps, generator ${gen_n[*]} pps"
+  pass "medians: PMD $mrp pps $mcp cyc/pkt, native $mrn pps $mcn cyc/pkt; cycles PMD/native $(awk -v a="$mcp" -v b="$mcn" 'BEGIN { printf "%.2f", a / b }')x, rate native/PMD $(awk -v a="$mrn" -v b="$mrp" 'BEGIN { printf "%.2f", a / b }')x (rounds: cycles ${cyc_p[*]} / ${cyc_n[*]}; rates ${rate_p[*]} / ${rate_n[*]}; bursts ${burst_p[*]} / ${burst_n[*]})"
 }
 
 # The pod-like run: VF 1 of each PF on vfio-pci, named by PCIDEVICE_INTEL_COM_SRIOV_VFIO and a
@@ -385,6 +464,7 @@ restore_devices() {
 
 cleanup_scenario() {
   [ -n "$VNF_PID" ] && kill -KILL "$VNF_PID" 2>/dev/null
+  [ -n "${GEN_PID:-}" ] && kill -KILL "$GEN_PID" 2>/dev/null
   rm -rf "$SCRATCH"
 }
 trap cleanup_scenario EXIT

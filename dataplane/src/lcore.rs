@@ -576,6 +576,19 @@ impl<B: PacketBuf, F: Forward<B>> Lcore<B, F> {
     }
 }
 
+/// The loop counters of a set of lcores, summed ([`Runtime::busy_totals`]).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct BusyTotals {
+    /// Loop iterations.
+    pub loops: u64,
+    /// Iterations that received at least one packet.
+    pub busy_loops: u64,
+    /// Timer cycles of those iterations ([`LcoreStats::busy_cycles`]).
+    pub busy_cycles: u64,
+    /// Packets received from every port.
+    pub rx: u64,
+}
+
 /// Shared stop control of a set of lcores.
 #[derive(Debug, Default)]
 pub struct Control {
@@ -682,6 +695,19 @@ impl Runtime {
                 })
             })
             .collect()
+    }
+
+    /// The loop counters summed over lcores: iterations, busy iterations, busy timer cycles
+    /// and packets received (as of each lcore's last snapshot for the first three: they are
+    /// published every 0x1000 iterations). Differences of two readings give the busy cycles
+    /// per packet and the mean burst (packets per busy iteration) over a window.
+    pub fn busy_totals(&self) -> BusyTotals {
+        self.stats.iter().fold(BusyTotals::default(), |a, s| BusyTotals {
+            loops: a.loops + s.loops.get(),
+            busy_loops: a.busy_loops + s.busy_loops.get(),
+            busy_cycles: a.busy_cycles + s.busy_cycles.get(),
+            rx: a.rx + s.ports.iter().map(|p| p.rx.get()).sum::<u64>(),
+        })
     }
 
     /// Busy timer cycles per packet received, over all lcores: the cycles of the loop

@@ -462,7 +462,12 @@ fn run_l2fwd<P: Port, F: Forward<P::Buf> + Clone + 'static>(
             if s.json {
                 println!(
                     "{}",
-                    metrics::render_json(&samples(&rt, &s.ports), &rt.drop_stats(), start.elapsed().as_secs_f64())
+                    metrics::render_json(
+                        &samples(&rt, &s.ports),
+                        &rt.drop_stats(),
+                        &rt.busy_totals(),
+                        start.elapsed().as_secs_f64(),
+                    )
                 );
             } else {
                 let mut block = stats::render(&stats::port_lines(&rt, nports), &rt.drop_stats());
@@ -485,7 +490,7 @@ fn run_l2fwd<P: Port, F: Forward<P::Buf> + Clone + 'static>(
         m.publish(text);
     }
     if s.json {
-        println!("{}", metrics::render_json(&samples(&rt, &s.ports), &rt.drop_stats(), elapsed));
+        println!("{}", metrics::render_json(&samples(&rt, &s.ports), &rt.drop_stats(), &rt.busy_totals(), elapsed));
     }
     print!("{}", stats::render(&lines, &rt.drop_stats()));
     if let Some(r) = &s.reload {

@@ -139,6 +139,15 @@ impl<D: DeviceAccess> Quiesce<D> for Igb {
                             && dev.read32(0, l.tx(n, q::DCTL)) & regs::DCTL_ENABLE == 0
                     })
                 });
+                // Head write-back off: the next driver (DPDK's igbvf PMD, Linux's igbvf) never
+                // writes TDWBAL and reads completions from the descriptors' DD bits, and a VF
+                // reset does not clear the register on QEMU's igb. Left on, the device would
+                // write heads to our freed ring and never set DD: seen as DPDK's transmit
+                // stalling after one ring (compare-igbvf, DPDK after our driver).
+                for n in 0..self.queues {
+                    dev.write32(0, l.tx(n, q::WBAL), 0);
+                    dev.write32(0, l.tx(n, q::WBAH), 0);
+                }
                 dev.write32(0, regs::CTRL, regs::ctrl::RST);
                 std::thread::sleep(Duration::from_millis(1));
                 if off {

@@ -66,8 +66,12 @@ use std::sync::Arc;
 
 /// Most receive buffers posted per refill (one allocation burst).
 pub(crate) const REFILL_BURST: usize = 64;
-/// Refill once this many receive descriptors are free (DPDK's `rx_free_thresh`).
-pub(crate) const REFILL_MIN: usize = 32;
+/// Refill once this many receive descriptors are free: one `RDT` write per 64 descriptors,
+/// every second full burst, as DPDK's igb PMD (it writes the tail once more than its
+/// `rx_free_thresh` of 32 are held). A tail write is an MMIO write, the costliest thing on
+/// this path (under emulation, a VM exit that also delivers the frames the device had
+/// queued for want of descriptors).
+pub(crate) const REFILL_MIN: usize = 64;
 /// Most descriptors whose `DD` bit one receive call checks before its barrier.
 const SCAN_MAX: u16 = 64;
 /// Largest frame one transmit descriptor takes (the length field is 16 bits; the device's

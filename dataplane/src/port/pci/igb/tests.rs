@@ -88,6 +88,9 @@ fn torn_down(h: &H, p: &Mempool, resets: u32) {
         if m.kind == Kind::Vf {
             let off = |d: u32| d & regs::DCTL_ENABLE == 0;
             assert!(m.rxq.iter().all(|q| off(q.dctl)) && m.txq.iter().all(|q| off(q.dctl)), "VF queues off");
+            // A VF reset keeps the head write-back address (as QEMU's igb does): the next
+            // driver, which reads DD bits, needs it off.
+            assert!(m.txq.iter().all(|q| q.wbal == 0 && q.wbah == 0), "head write-back off");
         }
     });
     no_faults(h);
