@@ -197,8 +197,8 @@ vnf_start() {
 }
 
 # Stops the VNF with SIGINT and checks its exit: status 0 and every mbuf back.
-# Sets VNF_RX0 VNF_TX1 (port 0 received, port 1 sent), VNF_DROPS (every named drop reason and
-# port drop, summed) and VNF_LEAKED.
+# Sets VNF_RX0 VNF_RX1 VNF_TX1 (ports 0 and 1 received, port 1 sent), VNF_DROPS (every named
+# drop reason and port drop, summed) and VNF_LEAKED.
 vnf_stop() {
   local rc last
   kill -INT "$VNF_PID"
@@ -212,6 +212,7 @@ vnf_stop() {
   grep -v '^{' "$SCRATCH/vnf.log" | grep -v '^$' | sed 's/^/  vnf: /'
   last=$(grep '^{"drops"' "$SCRATCH/vnf.log" | tail -n 1)
   VNF_RX0=$(json_port_field "$last" 0 ipackets)
+  VNF_RX1=$(json_port_field "$last" 1 ipackets)
   VNF_TX1=$(json_port_field "$last" 1 opackets)
   # Every frame the VNF dropped, by reason (a port's "dropped" is its tx_full share of these).
   VNF_DROPS=$(json_sum_object "$last" drops)
@@ -261,8 +262,12 @@ qdisc_dropped() { # frames the interface's qdiscs dropped
 # kernel interface RX, with pktgen over AF_PACKET. Sets SENT RECEIVED LOST DUPS RX_PPS.
 # Other kernel interfaces the frames cross (the VNF's, for kernel-port backends) can be named
 # after the three arguments: their drop counters are logged too.
+# INJECT_FLOWS (default 1) flows, UDP source ports 1024 + i, from INJECT_SRC_ADDRS (default 1)
+# source addresses 198.18.0.1 + i % INJECT_SRC_ADDRS, sent round robin; the per-flow figures
+# are then in $SCRATCH/flows (see flow_counts).
 inject() { # TX_IF RX_IF DST_MAC [IF...]
   local tx=$1 rx=$2 dst=$3 js=$SCRATCH/pktgen.json secs
+  local flows=${INJECT_FLOWS:-1} addrs=${INJECT_SRC_ADDRS:-1}
   shift 3
   INJECT_IFS="$tx $rx $*"
   if_up "$tx"; if_up "$rx"
@@ -270,13 +275,16 @@ inject() { # TX_IF RX_IF DST_MAC [IF...]
   qd0=$(qdisc_dropped "$tx")
   kernel_drops $INJECT_IFS | sed 's/^/  before: /'
   secs=$(( FRAMES / RATE + 20 ))
-  say "pktgen: $FRAMES frames at $RATE/s, $tx -> $dst ... counted on $rx"
+  say "pktgen: $FRAMES frames at $RATE/s in $flows flow(s) from $addrs address(es), $tx -> $dst ... counted on $rx"
   "$PKTGEN" run --tx-port "af_packet:$tx" --rx-port "af_packet:$rx" -P --count "$FRAMES" --rate "$RATE" \
     --duration "$secs" --src-mac 02:76:00:00:ee:01 --dst-mac "$dst" \
-    --src-ip 198.18.0.1 --dst-ip 198.19.0.1 --json "$js" > "$SCRATCH/pktgen.out" 2>&1 \
+    --src-ip 198.18.0.1 --dst-ip 198.19.0.1 --flows "$flows" --src-addrs "$addrs" --json "$js" > "$SCRATCH/pktgen.out" 2>&1 \
     || { cat "$SCRATCH/pktgen.out"; fail "pktgen failed"; }
   local j total
   j=$(tr -d ' \n' < "$js")
+  # One line per flow: flow sent received unique lost duplicated reordered beyond_window.
+  echo "$j" | grep -o '"flow":[0-9]*,"sent":[0-9]*,"received":[0-9]*,"unique":[0-9]*,"lost":[0-9]*,"duplicated":[0-9]*,"reordered":[0-9]*,"beyond_window":[0-9]*' \
+    | sed 's/"[a-z_]*"://g; s/,/ /g' > "$SCRATCH/flows"
   SENT=$(echo "$j" | grep -o '"sent":[0-9]*' | tail -n 1 | cut -d: -f2)
   total=$(echo "$j" | grep -o '"total":{[^}]*}')
   RECEIVED=$(echo "$total" | grep -o '"unique":[0-9]*' | cut -d: -f2)
@@ -313,6 +321,35 @@ forward_verdict() {
   [ "$INJECT_QDISC_DROPS" -gt 0 ] && why="$why, injector qdisc $INJECT_QDISC_DROPS"
   [ "$COUNTER_MISSED" -gt 0 ] && why="$why, counting socket full $COUNTER_MISSED"
   pass "${VERDICT_PREFIX:-}sent $SENT, received $RECEIVED, dropped $named${why:+ (${why#, })}, leaked $VNF_LEAKED, ${RX_PPS:-?} pps"
+}
+
+# The per-flow verdict after inject with INJECT_FLOWS flows: pktgen reported every flow, each
+# flow's frames all arrived exactly once (received = unique = sent, none lost) and in the
+# order they were sent (none reordered). Sets FLOWS_OK (flows checked) and FLOW_MIN/FLOW_MAX
+# (the fewest and most frames of a flow).
+flow_verdict() {
+  local n=${INJECT_FLOWS:-1} got bad sum
+  got=$(grep -c . "$SCRATCH/flows")
+  [ "$got" = "$n" ] || fail "pktgen reported $got flows, not $n: $(head -c 300 "$SCRATCH/pktgen.json")"
+  # flow sent received unique lost duplicated reordered beyond_window
+  bad=$(awk '$2 != $3 || $3 != $4 || $5 != 0 || $6 != 0 || $7 != 0 || $8 != 0 {
+      printf "flow %d: sent %d, received %d, unique %d, lost %d, duplicated %d, reordered %d; ", $1, $2, $3, $4, $5, $6, $7 }' "$SCRATCH/flows")
+  [ -z "$bad" ] || fail "per-flow counts not exact: ${bad%; }"
+  sum=$(awk '{ s += $2 } END { print s + 0 }' "$SCRATCH/flows")
+  [ "$sum" = "$SENT" ] || fail "the flows' sent figures add up to $sum, not $SENT"
+  FLOWS_OK=$n
+  FLOW_MIN=$(awk 'NR == 1 || $2 < m { m = $2 } END { print m }' "$SCRATCH/flows")
+  FLOW_MAX=$(awk '$2 > m { m = $2 } END { print m + 0 }' "$SCRATCH/flows")
+}
+
+# The VNF's per-lcore totals at exit ("Lcore N: received X sent Y", printed when it ran several
+# lcores): sets LCORE_RX[N] and LCORE_TX[N].
+declare -A LCORE_RX=() LCORE_TX=()
+lcore_totals() {
+  local id rx tx
+  # (A file, not process substitution: the guest's root has no /dev/fd.)
+  sed -n 's/^Lcore \([0-9]*\): received \([0-9]*\) sent \([0-9]*\)$/\1 \2 \3/p' "$SCRATCH/vnf.log" > "$SCRATCH/lcores"
+  while read -r id rx tx; do LCORE_RX[$id]=$rx; LCORE_TX[$id]=$tx; done < "$SCRATCH/lcores"
 }
 
 # Alternates DPDK's PMD (bare address) and our native driver (pci:ADDRESS) on two devices
