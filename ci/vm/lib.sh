@@ -323,6 +323,110 @@ forward_verdict() {
   pass "${VERDICT_PREFIX:-}sent $SENT, received $RECEIVED, dropped $named${why:+ (${why#, })}, leaked $VNF_LEAKED, ${RX_PPS:-?} pps"
 }
 
+# ---- robustness steps (native-robust, native-igb-robust) ----------------------------------
+
+# Sends N frames of SIZE bytes (FCS included, up to 9000) from kernel interface TX to DST_MAC,
+# its MTU raised first so the kernel sends them whole; sets OVERSIZE=N, OVERSIZE_LEN=SIZE.
+send_oversized() { # TX_IF DST_MAC N SIZE
+  local tx=$1 dst=$2 n=$3 size=$4
+  if_up "$tx"
+  # (A change of MTU may restart the link: raise it before the VNF starts to keep that out of
+  # the run; here it is then a no-op.)
+  ip link set dev "$tx" mtu 9000 || fail "$tx refused MTU 9000"
+  wait_for "grep -q 1 /sys/class/net/$tx/carrier" 20 || fail "$tx has no carrier at MTU 9000"
+  say "pktgen: $n frames of $size bytes, $tx -> $dst"
+  "$PKTGEN" run --tx-port "af_packet:$tx" --count "$n" --rate 1000 --duration 10 --size "$size" \
+    --src-mac 02:76:00:00:ee:01 --dst-mac "$dst" --udp-port 7000 > "$SCRATCH/big.out" 2>&1 \
+    || { cat "$SCRATCH/big.out"; fail "pktgen could not send $size-byte frames on $tx"; }
+  OVERSIZE=$n OVERSIZE_LEN=$size
+  sleep 1
+}
+
+# After send_oversized then inject into VNF port P: the OVERSIZE frames are P's receive
+# errors, exactly, and the numbered frames around them all arrived, once each, and are all P's
+# received packets (none of the oversized ones was delivered).
+check_oversize_counted() { # P
+  local p=$1 last ierr ipk
+  last=$(grep '^{"drops"' "$SCRATCH/vnf.log" | tail -n 1)
+  ierr=$(json_port_field "$last" "$p" ierrors)
+  ipk=$(json_port_field "$last" "$p" ipackets)
+  say "port $p after $OVERSIZE frames of $OVERSIZE_LEN bytes and $SENT numbered ones: $ipk packets, $ierr rx errors"
+  [ "$ierr" = "$OVERSIZE" ] || fail "$OVERSIZE frames of $OVERSIZE_LEN bytes gave $ierr rx errors on port $p, not $OVERSIZE"
+  [ "$RECEIVED" = "$SENT" ] && [ "$LOST" = 0 ] && [ "$DUPS" = 0 ] \
+    || fail "after the oversized frames: sent $SENT, received $RECEIVED, lost $LOST, duplicated $DUPS"
+  [ "$ipk" = "$SENT" ] || fail "port $p counted $ipk packets for $SENT good frames"
+}
+
+# Resets device DEV (sysfs: a function-level or bus reset, which the running VNF does not
+# know of) under the VNF, which holds it as port P: the VNF must report "Port P Link down"
+# and keep running. Sets RESET_LINE (the VNF's line).
+reset_under_vnf() { # DEV P
+  local dev=$1 p=$2
+  [ -e "$(pci_dev "$dev")/reset" ] || fail "$dev has no sysfs reset (no reset method the kernel can use)"
+  say "sysfs reset of $dev (port $p) under the VNF"
+  echo 1 > "$(pci_dev "$dev")/reset" || fail "sysfs reset of $dev failed"
+  wait_for "grep -q 'Port $p Link down' $SCRATCH/vnf.log" 10 || fail "port $p did not report link down after $dev was reset"
+  RESET_LINE=$(grep "Port $p Link down" "$SCRATCH/vnf.log" | tail -n 1)
+  say "after the reset: $RESET_LINE"
+  sleep 2
+  kill -0 "$VNF_PID" || fail "the VNF died after $dev was reset"
+}
+
+# After reset_under_vnf of port 1's device: N numbered frames into port 0 (TX_IF -> DST_MAC),
+# which the VNF forwards to the reset port 1. Every one must be accounted for: port 0 received
+# all N, none came out of the reset device (counted on RX_IF), and port 1 accounts for each:
+# refused by its queue (the VNF's drops) or taken by a transmit ring the reset device will
+# never process (the port's transmit errors). Sets INTO_RESET (a summary).
+forward_into_reset() { # TX_IF RX_IF DST_MAC N
+  local tx=$1 rx=$2 dst=$3 n=$4 before after d_rx d_drop d_oerr d_sent
+  before=$(grep '^{"drops"' "$SCRATCH/vnf.log" | tail -n 1)
+  FRAMES=$n inject "$tx" "$rx" "$dst"
+  sleep 2.5
+  after=$(grep '^{"drops"' "$SCRATCH/vnf.log" | tail -n 1)
+  d_rx=$(( $(json_port_field "$after" 0 received) - $(json_port_field "$before" 0 received) ))
+  d_sent=$(( $(json_port_field "$after" 1 sent) - $(json_port_field "$before" 1 sent) ))
+  d_drop=$(( $(json_sum_object "$after" drops) - $(json_sum_object "$before" drops) ))
+  d_oerr=$(( $(json_port_field "$after" 1 oerrors) - $(json_port_field "$before" 1 oerrors) ))
+  say "into the reset port: $SENT sent, $RECEIVED came out; port 0 received $d_rx; port 1: VNF sent $d_sent, VNF dropped $d_drop, port tx errors $d_oerr"
+  [ "$SENT" = "$n" ] || fail "after the reset: pktgen sent $SENT of $n"
+  [ "$d_rx" = "$n" ] || fail "after the reset: port 0 received $d_rx of $n frames"
+  [ "$RECEIVED" = 0 ] || fail "after the reset: $RECEIVED frames came out of the reset device"
+  [ $(( d_drop + d_oerr )) = "$n" ] \
+    || fail "after the reset: $n frames to the reset port, $d_drop dropped by the VNF and $d_oerr counted as port 1's tx errors: $(( n - d_drop - d_oerr )) unaccounted for"
+  INTO_RESET="$n frames into the reset port all counted ($d_drop refused, $d_oerr tx errors)"
+}
+
+# Unbinds DEV from vfio-pci while the VNF holds it: vfio-pci waits for the VNF to close the
+# device (the unbind blocks in the kernel), the VNF keeps running and the guest answers.
+# unbind_finished completes the step after vnf_stop.
+UNBIND_PID=
+unbind_under_vnf() { # DEV
+  local dev=$1 ifc
+  say "unbind of $dev from vfio-pci under the VNF"
+  ( echo "$dev" > /sys/bus/pci/drivers/vfio-pci/unbind ) &
+  UNBIND_PID=$!
+  sleep 3
+  kill -0 "$VNF_PID" || fail "the VNF died when $dev's unbind began"
+  ifc=$(ls /sys/class/net | grep -v '^lo$' | head -n 1)
+  uptime > /dev/null && ip link show "$ifc" > /dev/null || fail "the guest stopped answering during the unbind"
+  if kill -0 "$UNBIND_PID" 2>/dev/null; then
+    UNBIND_WAITED=1; say "the unbind of $dev waits for the VNF, as vfio-pci does for a device in use"
+  else
+    UNBIND_WAITED=0; say "the unbind of $dev finished while the VNF held it"
+  fi
+}
+
+# After vnf_stop: the unbind of DEV (unbind_under_vnf) finishes, DEV is on no driver, and
+# then goes back to kernel driver KDRV.
+unbind_finished() { # DEV KDRV
+  local dev=$1 kdrv=$2
+  wait_for "! kill -0 $UNBIND_PID" 20 || fail "the unbind of $dev did not finish after the VNF exited"
+  [ -z "$(driver_of "$dev")" ] || fail "$dev is on $(driver_of "$dev") after its unbind"
+  echo > "$(pci_dev "$dev")/driver_override"
+  echo "$dev" > /sys/bus/pci/drivers_probe
+  wait_for "[ \"\$(driver_of $dev)\" = $kdrv ]" 15 || fail "$dev did not go back to $kdrv after its unbind"
+}
+
 # The per-flow verdict after inject with INJECT_FLOWS flows: pktgen reported every flow, each
 # flow's frames all arrived exactly once (received = unique = sent, none lost) and in the
 # order they were sent (none reordered). Sets FLOWS_OK (flows checked) and FLOW_MIN/FLOW_MAX
