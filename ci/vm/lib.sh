@@ -344,7 +344,7 @@ send_oversized() { # TX_IF DST_MAC N SIZE
 
 # After send_oversized then inject into VNF port P: the OVERSIZE frames are P's receive
 # errors, exactly, and the numbered frames around them all arrived, once each, and are all P's
-# received packets (none of the oversized ones was delivered).
+# received packets (none of the oversized ones was delivered). Sets GOOD_FORWARDED.
 check_oversize_counted() { # P
   local p=$1 last ierr ipk
   last=$(grep '^{"drops"' "$SCRATCH/vnf.log" | tail -n 1)
@@ -355,11 +355,13 @@ check_oversize_counted() { # P
   [ "$RECEIVED" = "$SENT" ] && [ "$LOST" = 0 ] && [ "$DUPS" = 0 ] \
     || fail "after the oversized frames: sent $SENT, received $RECEIVED, lost $LOST, duplicated $DUPS"
   [ "$ipk" = "$SENT" ] || fail "port $p counted $ipk packets for $SENT good frames"
+  GOOD_FORWARDED=$SENT
 }
 
 # Resets device DEV (sysfs: a function-level or bus reset, which the running VNF does not
-# know of) under the VNF, which holds it as port P: the VNF must report "Port P Link down"
-# and keep running. Sets RESET_LINE (the VNF's line).
+# know of) under the VNF, which holds it as port P: the VNF must report "Port P Link down",
+# the driver its error (the port is dead until reopened), and the VNF keep running. Sets
+# RESET_LINE (the VNF's line).
 reset_under_vnf() { # DEV P
   local dev=$1 p=$2
   [ -e "$(pci_dev "$dev")/reset" ] || fail "$dev has no sysfs reset (no reset method the kernel can use)"
@@ -368,6 +370,10 @@ reset_under_vnf() { # DEV P
   wait_for "grep -q 'Port $p Link down' $SCRATCH/vnf.log" 10 || fail "port $p did not report link down after $dev was reset"
   RESET_LINE=$(grep "Port $p Link down" "$SCRATCH/vnf.log" | tail -n 1)
   say "after the reset: $RESET_LINE"
+  # The driver's one clear error, naming the device and how it saw the reset.
+  grep -q "ERROR .*$dev: .*was reset under the driver" "$SCRATCH/vnf.log" \
+    || fail "the VNF reported no error for the reset of $dev: $(grep ERROR "$SCRATCH/vnf.log" | tail -n 2)"
+  say "the driver's error: $(grep "ERROR .*$dev: .*was reset under the driver" "$SCRATCH/vnf.log" | sed 's/^.*ERROR [^ ]* //' | head -n 1)"
   sleep 2
   kill -0 "$VNF_PID" || fail "the VNF died after $dev was reset"
 }

@@ -40,7 +40,7 @@ robust_half() { # WHAT DEV0 DEV1 DST_MAC KERNEL_DRIVER
   unbind_to "$kdrv" "$d1"
   wait_for "[ -n \"\$(netdev_of $d0)\" ] && [ -n \"\$(netdev_of $d1)\" ]" 15 \
     || fail "$what: $kdrv did not take $d0 and $d1 back"
-  HALF="$what: $OVERSIZE rx errors, $SENT forwarded exactly, link down after the reset, $INTO_RESET, unbind $( [ "$UNBIND_WAITED" = 1 ] && echo "waited" || echo "did not wait"), leaked 0"
+  HALF="$what: $OVERSIZE rx errors, $GOOD_FORWARDED forwarded exactly, link down after the reset, $INTO_RESET, unbind $( [ "$UNBIND_WAITED" = 1 ] && echo "waited" || echo "did not wait"), leaked 0"
 }
 
 # The VFs: VF 0 of each PF (the PFs up on igb, VIO_A's frames reach VF_A through PF_A's switch).

@@ -31,4 +31,4 @@ vnf_stop
 unbind_finished "$VIO_A" virtio-pci
 unbind_to virtio-pci "$VIO_B"
 [ "$VNF_LEAKED" = 0 ] || fail "the VNF leaked $VNF_LEAKED mbufs"
-pass "$OVERSIZE oversized frames counted as rx errors, $SENT frames forwarded exactly; reset: port 1 link down, VNF ran on, $INTO_RESET; unbind $( [ "$UNBIND_WAITED" = 1 ] && echo "waited for the VNF" || echo "did not wait"), crashed nothing; leaked 0"
+pass "$OVERSIZE oversized frames counted as rx errors, $GOOD_FORWARDED frames forwarded exactly; reset: port 1 link down, VNF ran on, $INTO_RESET; unbind $( [ "$UNBIND_WAITED" = 1 ] && echo "waited for the VNF" || echo "did not wait"), crashed nothing; leaked 0"
