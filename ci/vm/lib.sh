@@ -197,8 +197,8 @@ vnf_start() {
 }
 
 # Stops the VNF with SIGINT and checks its exit: status 0 and every mbuf back.
-# Sets VNF_RX0 VNF_TX1 (port 0 received, port 1 sent), VNF_DROPS (every named drop reason and
-# port drop, summed) and VNF_LEAKED.
+# Sets VNF_RX0 VNF_RX1 VNF_TX1 (ports 0 and 1 received, port 1 sent), VNF_DROPS (every named
+# drop reason and port drop, summed) and VNF_LEAKED.
 vnf_stop() {
   local rc last
   kill -INT "$VNF_PID"
@@ -212,6 +212,7 @@ vnf_stop() {
   grep -v '^{' "$SCRATCH/vnf.log" | grep -v '^$' | sed 's/^/  vnf: /'
   last=$(grep '^{"drops"' "$SCRATCH/vnf.log" | tail -n 1)
   VNF_RX0=$(json_port_field "$last" 0 ipackets)
+  VNF_RX1=$(json_port_field "$last" 1 ipackets)
   VNF_TX1=$(json_port_field "$last" 1 opackets)
   # Every frame the VNF dropped, by reason (a port's "dropped" is its tx_full share of these).
   VNF_DROPS=$(json_sum_object "$last" drops)
@@ -261,8 +262,12 @@ qdisc_dropped() { # frames the interface's qdiscs dropped
 # kernel interface RX, with pktgen over AF_PACKET. Sets SENT RECEIVED LOST DUPS RX_PPS.
 # Other kernel interfaces the frames cross (the VNF's, for kernel-port backends) can be named
 # after the three arguments: their drop counters are logged too.
+# INJECT_FLOWS (default 1) flows, UDP source ports 1024 + i, from INJECT_SRC_ADDRS (default 1)
+# source addresses 198.18.0.1 + i % INJECT_SRC_ADDRS, sent round robin; the per-flow figures
+# are then in $SCRATCH/flows (see flow_counts).
 inject() { # TX_IF RX_IF DST_MAC [IF...]
   local tx=$1 rx=$2 dst=$3 js=$SCRATCH/pktgen.json secs
+  local flows=${INJECT_FLOWS:-1} addrs=${INJECT_SRC_ADDRS:-1}
   shift 3
   INJECT_IFS="$tx $rx $*"
   if_up "$tx"; if_up "$rx"
@@ -270,13 +275,16 @@ inject() { # TX_IF RX_IF DST_MAC [IF...]
   qd0=$(qdisc_dropped "$tx")
   kernel_drops $INJECT_IFS | sed 's/^/  before: /'
   secs=$(( FRAMES / RATE + 20 ))
-  say "pktgen: $FRAMES frames at $RATE/s, $tx -> $dst ... counted on $rx"
+  say "pktgen: $FRAMES frames at $RATE/s in $flows flow(s) from $addrs address(es), $tx -> $dst ... counted on $rx"
   "$PKTGEN" run --tx-port "af_packet:$tx" --rx-port "af_packet:$rx" -P --count "$FRAMES" --rate "$RATE" \
     --duration "$secs" --src-mac 02:76:00:00:ee:01 --dst-mac "$dst" \
-    --src-ip 198.18.0.1 --dst-ip 198.19.0.1 --json "$js" > "$SCRATCH/pktgen.out" 2>&1 \
+    --src-ip 198.18.0.1 --dst-ip 198.19.0.1 --flows "$flows" --src-addrs "$addrs" --json "$js" > "$SCRATCH/pktgen.out" 2>&1 \
     || { cat "$SCRATCH/pktgen.out"; fail "pktgen failed"; }
   local j total
   j=$(tr -d ' \n' < "$js")
+  # One line per flow: flow sent received unique lost duplicated reordered beyond_window.
+  echo "$j" | grep -o '"flow":[0-9]*,"sent":[0-9]*,"received":[0-9]*,"unique":[0-9]*,"lost":[0-9]*,"duplicated":[0-9]*,"reordered":[0-9]*,"beyond_window":[0-9]*' \
+    | sed 's/"[a-z_]*"://g; s/,/ /g' > "$SCRATCH/flows"
   SENT=$(echo "$j" | grep -o '"sent":[0-9]*' | tail -n 1 | cut -d: -f2)
   total=$(echo "$j" | grep -o '"total":{[^}]*}')
   RECEIVED=$(echo "$total" | grep -o '"unique":[0-9]*' | cut -d: -f2)
@@ -313,6 +321,145 @@ forward_verdict() {
   [ "$INJECT_QDISC_DROPS" -gt 0 ] && why="$why, injector qdisc $INJECT_QDISC_DROPS"
   [ "$COUNTER_MISSED" -gt 0 ] && why="$why, counting socket full $COUNTER_MISSED"
   pass "${VERDICT_PREFIX:-}sent $SENT, received $RECEIVED, dropped $named${why:+ (${why#, })}, leaked $VNF_LEAKED, ${RX_PPS:-?} pps"
+}
+
+# ---- robustness steps (native-robust, native-igb-robust) ----------------------------------
+
+# Sends N frames of SIZE bytes (FCS included, up to 9000) from kernel interface TX to DST_MAC,
+# its MTU raised first so the kernel sends them whole; sets OVERSIZE=N, OVERSIZE_LEN=SIZE.
+send_oversized() { # TX_IF DST_MAC N SIZE
+  local tx=$1 dst=$2 n=$3 size=$4
+  if_up "$tx"
+  # (A change of MTU may restart the link: raise it before the VNF starts to keep that out of
+  # the run; here it is then a no-op.)
+  ip link set dev "$tx" mtu 9000 || fail "$tx refused MTU 9000"
+  wait_for "grep -q 1 /sys/class/net/$tx/carrier" 20 || fail "$tx has no carrier at MTU 9000"
+  say "pktgen: $n frames of $size bytes, $tx -> $dst"
+  "$PKTGEN" run --tx-port "af_packet:$tx" --count "$n" --rate 1000 --duration 10 --size "$size" \
+    --src-mac 02:76:00:00:ee:01 --dst-mac "$dst" --udp-port 7000 > "$SCRATCH/big.out" 2>&1 \
+    || { cat "$SCRATCH/big.out"; fail "pktgen could not send $size-byte frames on $tx"; }
+  OVERSIZE=$n OVERSIZE_LEN=$size
+  sleep 1
+}
+
+# After send_oversized then inject into VNF port P: the OVERSIZE frames are P's receive
+# errors, exactly, and the numbered frames around them all arrived, once each, and are all P's
+# received packets (none of the oversized ones was delivered). Sets GOOD_FORWARDED.
+check_oversize_counted() { # P
+  local p=$1 last ierr ipk
+  last=$(grep '^{"drops"' "$SCRATCH/vnf.log" | tail -n 1)
+  ierr=$(json_port_field "$last" "$p" ierrors)
+  ipk=$(json_port_field "$last" "$p" ipackets)
+  say "port $p after $OVERSIZE frames of $OVERSIZE_LEN bytes and $SENT numbered ones: $ipk packets, $ierr rx errors"
+  [ "$ierr" = "$OVERSIZE" ] || fail "$OVERSIZE frames of $OVERSIZE_LEN bytes gave $ierr rx errors on port $p, not $OVERSIZE"
+  [ "$RECEIVED" = "$SENT" ] && [ "$LOST" = 0 ] && [ "$DUPS" = 0 ] \
+    || fail "after the oversized frames: sent $SENT, received $RECEIVED, lost $LOST, duplicated $DUPS"
+  [ "$ipk" = "$SENT" ] || fail "port $p counted $ipk packets for $SENT good frames"
+  GOOD_FORWARDED=$SENT
+}
+
+# Resets device DEV (sysfs: a function-level or bus reset, which the running VNF does not
+# know of) under the VNF, which holds it as port P: the VNF must report "Port P Link down",
+# the driver its error (the port is dead until reopened), and the VNF keep running. Sets
+# RESET_LINE (the VNF's line).
+reset_under_vnf() { # DEV P
+  local dev=$1 p=$2
+  [ -e "$(pci_dev "$dev")/reset" ] || fail "$dev has no sysfs reset (no reset method the kernel can use)"
+  say "sysfs reset of $dev (port $p) under the VNF"
+  echo 1 > "$(pci_dev "$dev")/reset" || fail "sysfs reset of $dev failed"
+  wait_for "grep -q 'Port $p Link down' $SCRATCH/vnf.log" 10 || fail "port $p did not report link down after $dev was reset"
+  RESET_LINE=$(grep "Port $p Link down" "$SCRATCH/vnf.log" | tail -n 1)
+  say "after the reset: $RESET_LINE"
+  # The driver's one clear error, naming the device and how it saw the reset.
+  grep -q "ERROR .*$dev: .*was reset under the driver" "$SCRATCH/vnf.log" \
+    || fail "the VNF reported no error for the reset of $dev: $(grep ERROR "$SCRATCH/vnf.log" | tail -n 2)"
+  say "the driver's error: $(grep "ERROR .*$dev: .*was reset under the driver" "$SCRATCH/vnf.log" | sed 's/^.*ERROR [^ ]* //' | head -n 1)"
+  sleep 2
+  kill -0 "$VNF_PID" || fail "the VNF died after $dev was reset"
+}
+
+# After reset_under_vnf of port 1's device: N numbered frames into port 0 (TX_IF -> DST_MAC),
+# which the VNF forwards to the reset port 1. Every one must be accounted for: port 0 received
+# all N, none came out of the reset device (counted on RX_IF), and port 1 accounts for each:
+# refused by its queue (the VNF's drops) or taken by a transmit ring the reset device will
+# never process (the port's transmit errors). Sets INTO_RESET (a summary).
+forward_into_reset() { # TX_IF RX_IF DST_MAC N
+  local tx=$1 rx=$2 dst=$3 n=$4 before after d_rx d_drop d_oerr d_sent
+  before=$(grep '^{"drops"' "$SCRATCH/vnf.log" | tail -n 1)
+  FRAMES=$n inject "$tx" "$rx" "$dst"
+  sleep 2.5
+  after=$(grep '^{"drops"' "$SCRATCH/vnf.log" | tail -n 1)
+  d_rx=$(( $(json_port_field "$after" 0 received) - $(json_port_field "$before" 0 received) ))
+  d_sent=$(( $(json_port_field "$after" 1 sent) - $(json_port_field "$before" 1 sent) ))
+  d_drop=$(( $(json_sum_object "$after" drops) - $(json_sum_object "$before" drops) ))
+  d_oerr=$(( $(json_port_field "$after" 1 oerrors) - $(json_port_field "$before" 1 oerrors) ))
+  say "into the reset port: $SENT sent, $RECEIVED came out; port 0 received $d_rx; port 1: VNF sent $d_sent, VNF dropped $d_drop, port tx errors $d_oerr"
+  [ "$SENT" = "$n" ] || fail "after the reset: pktgen sent $SENT of $n"
+  [ "$d_rx" = "$n" ] || fail "after the reset: port 0 received $d_rx of $n frames"
+  [ "$RECEIVED" = 0 ] || fail "after the reset: $RECEIVED frames came out of the reset device"
+  [ $(( d_drop + d_oerr )) = "$n" ] \
+    || fail "after the reset: $n frames to the reset port, $d_drop dropped by the VNF and $d_oerr counted as port 1's tx errors: $(( n - d_drop - d_oerr )) unaccounted for"
+  INTO_RESET="$n frames into the reset port all counted ($d_drop refused, $d_oerr tx errors)"
+}
+
+# Unbinds DEV from vfio-pci while the VNF holds it: vfio-pci waits for the VNF to close the
+# device (the unbind blocks in the kernel), the VNF keeps running and the guest answers.
+# unbind_finished completes the step after vnf_stop.
+UNBIND_PID=
+unbind_under_vnf() { # DEV
+  local dev=$1 ifc
+  say "unbind of $dev from vfio-pci under the VNF"
+  ( echo "$dev" > /sys/bus/pci/drivers/vfio-pci/unbind ) &
+  UNBIND_PID=$!
+  sleep 3
+  kill -0 "$VNF_PID" || fail "the VNF died when $dev's unbind began"
+  ifc=$(ls /sys/class/net | grep -v '^lo$' | head -n 1)
+  uptime > /dev/null && ip link show "$ifc" > /dev/null || fail "the guest stopped answering during the unbind"
+  if kill -0 "$UNBIND_PID" 2>/dev/null; then
+    UNBIND_WAITED=1; say "the unbind of $dev waits for the VNF, as vfio-pci does for a device in use"
+  else
+    UNBIND_WAITED=0; say "the unbind of $dev finished while the VNF held it"
+  fi
+}
+
+# After vnf_stop: the unbind of DEV (unbind_under_vnf) finishes, DEV is on no driver, and
+# then goes back to kernel driver KDRV.
+unbind_finished() { # DEV KDRV
+  local dev=$1 kdrv=$2
+  wait_for "! kill -0 $UNBIND_PID" 20 || fail "the unbind of $dev did not finish after the VNF exited"
+  [ -z "$(driver_of "$dev")" ] || fail "$dev is on $(driver_of "$dev") after its unbind"
+  echo > "$(pci_dev "$dev")/driver_override"
+  echo "$dev" > /sys/bus/pci/drivers_probe
+  wait_for "[ \"\$(driver_of $dev)\" = $kdrv ]" 15 || fail "$dev did not go back to $kdrv after its unbind"
+}
+
+# The per-flow verdict after inject with INJECT_FLOWS flows: pktgen reported every flow, each
+# flow's frames all arrived exactly once (received = unique = sent, none lost) and in the
+# order they were sent (none reordered). Sets FLOWS_OK (flows checked) and FLOW_MIN/FLOW_MAX
+# (the fewest and most frames of a flow).
+flow_verdict() {
+  local n=${INJECT_FLOWS:-1} got bad sum
+  got=$(grep -c . "$SCRATCH/flows")
+  [ "$got" = "$n" ] || fail "pktgen reported $got flows, not $n: $(head -c 300 "$SCRATCH/pktgen.json")"
+  # flow sent received unique lost duplicated reordered beyond_window
+  bad=$(awk '$2 != $3 || $3 != $4 || $5 != 0 || $6 != 0 || $7 != 0 || $8 != 0 {
+      printf "flow %d: sent %d, received %d, unique %d, lost %d, duplicated %d, reordered %d; ", $1, $2, $3, $4, $5, $6, $7 }' "$SCRATCH/flows")
+  [ -z "$bad" ] || fail "per-flow counts not exact: ${bad%; }"
+  sum=$(awk '{ s += $2 } END { print s + 0 }' "$SCRATCH/flows")
+  [ "$sum" = "$SENT" ] || fail "the flows' sent figures add up to $sum, not $SENT"
+  FLOWS_OK=$n
+  FLOW_MIN=$(awk 'NR == 1 || $2 < m { m = $2 } END { print m }' "$SCRATCH/flows")
+  FLOW_MAX=$(awk '$2 > m { m = $2 } END { print m + 0 }' "$SCRATCH/flows")
+}
+
+# The VNF's per-lcore totals at exit ("Lcore N: received X sent Y", printed when it ran several
+# lcores): sets LCORE_RX[N] and LCORE_TX[N].
+declare -A LCORE_RX=() LCORE_TX=()
+lcore_totals() {
+  local id rx tx
+  # (A file, not process substitution: the guest's root has no /dev/fd.)
+  sed -n 's/^Lcore \([0-9]*\): received \([0-9]*\) sent \([0-9]*\)$/\1 \2 \3/p' "$SCRATCH/vnf.log" > "$SCRATCH/lcores"
+  while read -r id rx tx; do LCORE_RX[$id]=$rx; LCORE_TX[$id]=$tx; done < "$SCRATCH/lcores"
 }
 
 # ---- measurements: our drivers against DPDK's PMDs, the forwarder saturated ----------------

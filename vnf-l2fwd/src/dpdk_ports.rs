@@ -26,7 +26,7 @@ pub const MIX_ERROR: &str = "DPDK ports (vdev:..., PCI addresses) cannot be mixe
 
 /// `vdev:DEVARGS` or a PCI address (`0000:18:02.5`, `18:02.5`, optionally `,devargs`) as a
 /// DPDK port spec; `Ok(None)` for anything else. Without the `dpdk` feature a bare PCI
-/// address is a native port instead (`ADDRESS[,queues=N]`, as after `pci:`).
+/// address is a native port instead (`ADDRESS[,queues=N][,rxd=N][,txd=N]`, as after `pci:`).
 pub fn parse_spec(spec: &str) -> Result<Option<PortSpec>, String> {
     if let Some(d) = spec.strip_prefix("vdev:") {
         let d = d.trim();
@@ -217,7 +217,7 @@ mod tests {
             assert_eq!(parse_spec("18:02.5").unwrap(), d("18:02.5"));
         } else {
             // Without DPDK a bare address is the native driver's.
-            let native = |q| Some(PortSpec::Pci { addr: vfio::PciAddr::new(0, 0x18, 2, 5), queues: q });
+            let native = |q| Some(PortSpec::Pci { addr: vfio::PciAddr::new(0, 0x18, 2, 5), queues: q, rxd: 0, txd: 0 });
             assert_eq!(parse_spec("0000:18:02.5").unwrap(), native(1));
             assert_eq!(parse_spec("18:02.5,queues=2").unwrap(), native(2));
             assert!(parse_spec("18:02.5,txq_inline=1").unwrap_err().contains("unknown pci option"));
@@ -232,7 +232,7 @@ mod tests {
     #[test]
     fn pci_driver_native_turns_bare_addresses_native() {
         let dpdk = |s: &str| PortSpec::Dpdk { devargs: s.to_string() };
-        let native = |q| Some(PortSpec::Pci { addr: vfio::PciAddr::new(0, 0x18, 2, 5), queues: q });
+        let native = |q| Some(PortSpec::Pci { addr: vfio::PciAddr::new(0, 0x18, 2, 5), queues: q, rxd: 0, txd: 0 });
         assert_eq!(native_for_bare_pci(&dpdk("0000:18:02.5")).unwrap(), native(1));
         assert_eq!(native_for_bare_pci(&dpdk("18:02.5,queues=2")).unwrap(), native(2));
         // vdevs stay DPDK's; other specs are not touched.

@@ -24,11 +24,13 @@ pub enum PortSpec {
     AfXdp { iface: String, queues: u16, bind: String, xdp: String, busy_poll: Option<u32> },
     /// `af_packet:IFACE[,queues=N][,qdisc_bypass=1]`
     AfPacket { iface: String, queues: u16, qdisc_bypass: bool },
-    /// `pci:ADDRESS[,queues=N]` (or, without the `dpdk` feature, a bare PCI address): a
-    /// native driver on vfio-pci, chosen by the device's ids (`dataplane::port::pci`):
-    /// `pci:virtio-net` (virtio-net modern), `pci:igb` (an Intel 82576 or I350 PF, up to 8
-    /// queues) or `pci:igbvf` (their SR-IOV VFs, up to 2 queues).
-    Pci { addr: PciAddr, queues: u16 },
+    /// `pci:ADDRESS[,queues=N][,rxd=N][,txd=N]` (or, without the `dpdk` feature, a bare PCI
+    /// address): a native driver on vfio-pci, chosen by the device's ids
+    /// (`dataplane::port::pci`): `pci:virtio-net` (virtio-net modern), `pci:igb` (an Intel
+    /// 82576 or I350 PF, up to 8 queues) or `pci:igbvf` (their SR-IOV VFs, up to 2 queues).
+    /// `rxd`/`txd`: descriptors per receive/transmit ring (testpmd's `--rxd`/`--txd`; a power
+    /// of two, lowered to what the device offers; 0, the default: 256).
+    Pci { addr: PciAddr, queues: u16, rxd: u16, txd: u16 },
     /// `vdev:DEVARGS` or (with the `dpdk` feature) a bare PCI address: a DPDK port (see
     /// `dpdk_ports`).
     Dpdk { devargs: String },
@@ -41,14 +43,20 @@ impl PortSpec {
     }
 }
 
-/// Parses `ADDRESS[,queues=N]` (what follows `pci:`) as a native PCI port.
+/// Parses `ADDRESS[,queues=N][,rxd=N][,txd=N]` (what follows `pci:`) as a native PCI port.
 pub fn parse_pci(spec: &str, rest: &str) -> Result<PortSpec, SpecError> {
     let mut parts = rest.splitn(2, ',');
     let a = parts.next().unwrap_or("").trim();
     let addr: PciAddr = a.parse().map_err(|_| {
         bad(spec, format!("{a:?} is not a PCI address: expected pci:DDDD:BB:DD.F, e.g. pci:0000:03:00.0"))
     })?;
-    let mut queues = 1u16;
+    let (mut queues, mut rxd, mut txd) = (1u16, 0u16, 0u16);
+    let ring = |k: &str, v: &str| {
+        v.parse::<u16>()
+            .ok()
+            .filter(|n| n.is_power_of_two() && (8..=4096).contains(n))
+            .ok_or_else(|| bad(spec, format!("{k} {v:?} must be a power of two from 8 to 4096")))
+    };
     for p in parts.next().unwrap_or("").split(',').filter(|p| !p.is_empty()) {
         match p.split_once('=').map(|(k, v)| (k.trim(), v.trim())) {
             Some(("queues", v)) => {
@@ -58,10 +66,12 @@ pub fn parse_pci(spec: &str, rest: &str) -> Result<PortSpec, SpecError> {
                     .filter(|q| (1..=64).contains(q))
                     .ok_or_else(|| bad(spec, format!("queues {v:?} must be a number from 1 to 64")))?;
             }
-            _ => return Err(bad(spec, format!("unknown pci option {p:?} (queues=N)"))),
+            Some(("rxd", v)) => rxd = ring("rxd", v)?,
+            Some(("txd", v)) => txd = ring("txd", v)?,
+            _ => return Err(bad(spec, format!("unknown pci option {p:?} (queues=N, rxd=N, txd=N)"))),
         }
     }
-    Ok(PortSpec::Pci { addr, queues })
+    Ok(PortSpec::Pci { addr, queues, rxd, txd })
 }
 
 /// Errors in a port spec.
@@ -284,8 +294,10 @@ pub fn open(id: u16, spec: &PortSpec, pool: &Mempool, promisc: bool) -> Result<A
             c.promiscuous = promisc;
             AnyPort::AfPacket(AfPacketPort::open(id, c, pool.clone())?)
         }
-        PortSpec::Pci { addr, queues } => {
-            let c = PciPortConfig { queues: *queues, ..PciPortConfig::default() };
+        PortSpec::Pci { addr, queues, rxd, txd } => {
+            let d = PciPortConfig::default();
+            let ring = |n: u16, default: u16| if n == 0 { default } else { n };
+            let c = PciPortConfig { queues: *queues, rx_ring: ring(*rxd, d.rx_ring), tx_ring: ring(*txd, d.tx_ring) };
             let mut p = dataplane::port::pci::open(id, *addr, &c, pool)?;
             if promisc {
                 p.set_promiscuous(true)?;
@@ -320,13 +332,18 @@ mod tests {
     #[test]
     fn parses_native_pci_specs() {
         let a = PciAddr::new(0, 3, 0, 0);
-        assert_eq!("pci:0000:03:00.0".parse::<PortSpec>().unwrap(), PortSpec::Pci { addr: a, queues: 1 });
-        assert_eq!("pci:03:00.0,queues=4".parse::<PortSpec>().unwrap(), PortSpec::Pci { addr: a, queues: 4 });
+        let pci = |queues, rxd, txd| PortSpec::Pci { addr: a, queues, rxd, txd };
+        assert_eq!("pci:0000:03:00.0".parse::<PortSpec>().unwrap(), pci(1, 0, 0));
+        assert_eq!("pci:03:00.0,queues=4".parse::<PortSpec>().unwrap(), pci(4, 0, 0));
+        assert_eq!("pci:03:00.0,rxd=1024,queues=2,txd=512".parse::<PortSpec>().unwrap(), pci(2, 1024, 512));
         for (bad, why) in [
             ("pci:", "not a PCI address"),
             ("pci:eth0", "not a PCI address"),
             ("pci:0000:03:00.0,queues=0", "1 to 64"),
             ("pci:0000:03:00.0,queues=x", "1 to 64"),
+            ("pci:0000:03:00.0,rxd=1000", "power of two from 8 to 4096"),
+            ("pci:0000:03:00.0,txd=8192", "power of two from 8 to 4096"),
+            ("pci:0000:03:00.0,rxd=4", "power of two from 8 to 4096"),
             ("pci:0000:03:00.0,txq=2", "unknown pci option"),
         ] {
             let e = bad.parse::<PortSpec>().unwrap_err().to_string();

@@ -13,10 +13,21 @@
 //!
 //! When neither 1 nor 2 succeeds, nothing guarantees the device has stopped writing: the
 //! parked rings are leaked (logged), never handed back for reuse.
+//!
+//! # A device reset under the driver
+//! Something else may reset the device while the port runs (a sysfs reset, a function-level
+//! reset by the host, a PF reset under its VFs): its queues lose their rings and stop. The
+//! driver notices it in its link check or when a transmit ring stops moving, and marks the
+//! hold [`dead`](DeviceHold::mark_dead) (one error logged). From then on the port reports
+//! link down and its transmit queues refuse every packet (counted, the caller keeps them),
+//! and count the transmits left in their rings, which the device will never send, as
+//! transmit errors: every packet given to a dead port is accounted for. The buffers stay
+//! where they are until the teardown, as for a live device.
 use super::dma::PoolDma;
 use super::{DeviceAccess, PciError};
 use crate::mbuf::{Mbuf, Mempool};
 use crate::Burst;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 /// How a driver stops its device before the buffers lent to it are freed.
@@ -38,6 +49,8 @@ pub struct DeviceHold<D: DeviceAccess, S: Quiesce<D>> {
     pub name: String,
     parked: Mutex<Vec<Box<dyn Send>>>,
     pool_dma: Option<Arc<PoolDma>>,
+    /// The device was reset under the driver (see the module docs).
+    dead: AtomicBool,
 }
 
 impl<D: DeviceAccess, S: Quiesce<D>> std::fmt::Debug for DeviceHold<D, S> {
@@ -51,7 +64,30 @@ impl<D: DeviceAccess, S: Quiesce<D>> DeviceHold<D, S> {
     /// device: build it before anything that lets the device DMA.
     pub fn new(dev: D, state: S) -> Self {
         let name = dev.name().to_string();
-        DeviceHold { dev, state, name, parked: Mutex::new(Vec::new()), pool_dma: None }
+        DeviceHold { dev, state, name, parked: Mutex::new(Vec::new()), pool_dma: None, dead: AtomicBool::new(false) }
+    }
+
+    /// Marks the device reset under the driver (see the module docs), `why` saying how it
+    /// was seen; logs the error the first time. Returns whether this call marked it.
+    pub fn mark_dead(&self, why: &str) -> bool {
+        // No data is published through the flag: a queue that reads it late posts a few more
+        // packets into its dead ring, which it counts when it does read it.
+        let first = !self.dead.swap(true, Ordering::Relaxed);
+        if first {
+            log::error!(
+                "{}: {why}: the device was reset under the driver; the port stays down, its transmit queues refuse \
+                 and count every packet until the port is opened again",
+                self.name
+            );
+        }
+        first
+    }
+
+    /// Whether the device was reset under the driver. One relaxed load: cheap enough for
+    /// every burst.
+    #[inline(always)]
+    pub fn is_dead(&self) -> bool {
+        self.dead.load(Ordering::Relaxed)
     }
 
     /// Maps `pool` for the device (once per IOMMU address space) and keeps the mapping

@@ -163,6 +163,23 @@ impl<D: DeviceAccess> Quiesce<D> for Igb {
 /// The device, shared by the port and its queues (see [`DeviceHold`]).
 pub(crate) type Shared<D> = DeviceHold<D, Igb>;
 
+/// How a running port's device shows it was reset under the driver, if it was: a PF's
+/// receiver is off (we never turn it off while the port lives), a VF's first receive queue
+/// is disabled (a VF reset or a PF reset clears it), or the device reads all ones (gone, or
+/// its config space reset).
+fn reset_under_us<D: DeviceAccess>(dev: &D, kind: Kind) -> Option<&'static str> {
+    if dev.read32(0, regs::STATUS) == u32::MAX {
+        return Some("the device reads all ones");
+    }
+    match kind {
+        Kind::Pf if dev.read32(0, regs::RCTL) & regs::rctl::EN == 0 => Some("the receiver is off (RCTL.EN)"),
+        Kind::Vf if dev.read32(0, QueueLayout::VF.rx(0, q::DCTL)) & regs::DCTL_ENABLE == 0 => {
+            Some("receive queue 0 is disabled (RXDCTL.ENABLE)")
+        }
+        _ => None,
+    }
+}
+
 /// Enables queue register block `reg` (`RXDCTL` or `TXDCTL`) and waits until it reads back
 /// enabled.
 fn enable_queue<D: DeviceAccess>(dev: &D, reg: u32, thresh: u32) -> Result<(), PciError> {
@@ -377,6 +394,8 @@ impl<D: DeviceAccess> IgbPort<D> {
                     delta,
                     free_thresh: (cfg.tx_ring as usize / 2).max(1),
                     tail_reg: layout.tx(n, q::TAIL),
+                    dctl_reg: layout.tx(n, q::DCTL),
+                    len_reg: layout.tx(n, q::LEN),
                     q: n,
                 },
             }));
@@ -529,17 +548,23 @@ impl<D: DeviceAccess> Port for IgbPort<D> {
         self.mac
     }
 
-    /// `STATUS` link, speed and duplex; down as well when the device was reset under us
-    /// (PF: receiver off; VF: queue 0 disabled, or the PF reset since the VF's reset).
+    /// `STATUS` link, speed and duplex; down as well when the PF is in reset or was reset
+    /// since the VF's reset, and for good once the device was reset under us (PF: receiver
+    /// off; VF: queue 0 disabled; either: the device reads all ones), which marks the port
+    /// dead (see `hold.rs`: its transmit queues then refuse and count everything).
     fn link(&self) -> LinkStatus {
         let sh = &self.shared;
+        if sh.is_dead() {
+            return LinkStatus::default();
+        }
+        if let Some(why) = reset_under_us(&sh.dev, sh.state.kind) {
+            sh.mark_dead(why);
+            return LinkStatus::default();
+        }
         let (up, speed_mbps, full_duplex) = pf::link(&sh.dev);
         let ours = match sh.state.kind {
-            Kind::Pf => sh.dev.read32(0, regs::RCTL) & regs::rctl::EN != 0,
-            Kind::Vf => {
-                sh.dev.read32(0, QueueLayout::VF.rx(0, q::DCTL)) & regs::DCTL_ENABLE != 0
-                    && sh.state.mbx.link_ok(&sh.dev)
-            }
+            Kind::Pf => true,
+            Kind::Vf => sh.state.mbx.link_ok(&sh.dev),
         };
         if up && ours {
             LinkStatus { up, speed_mbps, full_duplex }

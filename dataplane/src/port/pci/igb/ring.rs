@@ -31,6 +31,12 @@
 //! [`TxQueue::flush`]. A full ring takes fewer packets than offered (the rest stay with the
 //! caller) and counts the refusals in the queue's `missed`; it never waits.
 //!
+//! A device reset under the driver (see `hold.rs`): a ring that stays full with the head not
+//! moving checks, every [`STUCK_CHECK`] refusals (one register read), whether its queue is
+//! still programmed as we left it; when it is not, or the port's link check saw the reset,
+//! the queue counts the transmits left in its ring as errors (after reclaiming what the
+//! device reported done before the reset), and from then on refuses every packet.
+//!
 //! # Ordering, at each step
 //! - **Post receive buffers**: descriptor stores, then [`barrier::dma_mb`], then the `RDT`
 //!   store. The device reads descriptors only up to the tail it was given, so the
@@ -77,6 +83,9 @@ const SCAN_MAX: u16 = 64;
 /// Largest frame one transmit descriptor takes (the length field is 16 bits; the device's
 /// own limit is lower still, and a mbuf's data room lower than that).
 const MAX_TX_LEN: usize = 0x3fff;
+/// A transmit ring full with its head not moving reads its queue's registers once every this
+/// many refused bursts, to tell a device reset under us from a slow link.
+pub(crate) const STUCK_CHECK: u32 = 64;
 
 /// A receive descriptor ring and the mbufs lent through it (slot = descriptor index).
 #[derive(Debug)]
@@ -320,6 +329,10 @@ pub(crate) struct TxRing {
     slots: Slots,
     /// Offset of the head write-back word in `mem`.
     wb: usize,
+    /// Refused bursts since the head last moved.
+    stuck: u32,
+    /// The device was reset under us and what was in flight is counted: the ring is dead.
+    dead: bool,
 }
 
 impl TxRing {
@@ -346,6 +359,8 @@ impl TxRing {
             inflight: 0,
             slots: Slots::new(size as usize),
             wb: Self::wb_offset(size),
+            stuck: 0,
+            dead: false,
         }
     }
 
@@ -382,6 +397,10 @@ pub(crate) struct TxEnv<D: DeviceAccess> {
     pub(crate) free_thresh: usize,
     /// The `TDT` register.
     pub(crate) tail_reg: u32,
+    /// The `TXDCTL` register (the stuck-ring check).
+    pub(crate) dctl_reg: u32,
+    /// The `TDLEN` register (the stuck-ring check).
+    pub(crate) len_reg: u32,
     pub(crate) q: u16,
 }
 
@@ -408,6 +427,7 @@ impl<D: DeviceAccess> IgbTx<D> {
         if done == 0 {
             return;
         }
+        ring.stuck = 0;
         // The head before the buffers are reused: see the module docs.
         barrier::dma_rmb();
         let mut b: Burst<Mbuf, 64> = Burst::new();
@@ -423,6 +443,41 @@ impl<D: DeviceAccess> IgbTx<D> {
         ring.inflight -= done;
         Mbuf::free_bulk(&mut b);
     }
+
+    /// The device was reset under us: takes what it reported done before, and counts the
+    /// rest of the ring as transmit errors (the device will never send them), once. The
+    /// buffers stay in the ring until the teardown.
+    #[cold]
+    fn abandon(ring: &mut TxRing, env: &TxEnv<D>) {
+        if ring.dead {
+            return;
+        }
+        Self::reclaim(ring, env);
+        if ring.inflight > 0 {
+            env.counters.tx(env.q as usize).errors.add(ring.inflight as u64);
+        }
+        ring.inflight = 0;
+        ring.dead = true;
+    }
+
+    /// A full ring whose head does not move: every [`STUCK_CHECK`] times, whether the queue
+    /// is still enabled with our ring (a device reset clears both, a gone device reads all
+    /// ones).
+    #[cold]
+    fn check_stuck(ring: &mut TxRing, env: &TxEnv<D>) {
+        ring.stuck = ring.stuck.wrapping_add(1);
+        if ring.stuck % STUCK_CHECK != 0 {
+            return;
+        }
+        let dev = &env.shared.dev;
+        let (dctl, len) = (dev.read32(0, env.dctl_reg), dev.read32(0, env.len_reg));
+        if dctl & super::regs::DCTL_ENABLE == 0 || len != ring.bytes() {
+            env.shared.mark_dead(&format!(
+                "transmit queue {} found stopped (TXDCTL {dctl:#x}, TDLEN {len:#x}) with its ring full",
+                env.q
+            ));
+        }
+    }
 }
 
 impl<D: DeviceAccess> TxQueue for IgbTx<D> {
@@ -431,17 +486,27 @@ impl<D: DeviceAccess> TxQueue for IgbTx<D> {
     fn tx_burst(&mut self, pkts: &mut Burst<Mbuf>) -> usize {
         let Some(ring) = self.ring.as_mut() else { return 0 };
         let env = &self.env;
+        let c = env.counters.tx(env.q as usize);
+        if env.shared.is_dead() {
+            // Reset under us: nothing more goes into the ring; the caller keeps (and counts)
+            // every packet.
+            Self::abandon(ring, env);
+            c.missed.add(pkts.len() as u64);
+            return 0;
+        }
         if ring.free() < pkts.len().max(env.free_thresh) {
             Self::reclaim(ring, env);
         }
         let n = pkts.len().min(ring.free());
         let refused = pkts.len() - n;
-        let c = env.counters.tx(env.q as usize);
         if refused > 0 {
             // Ring full: the caller keeps (and counts) the rest.
             c.missed.add(refused as u64);
         }
         if n == 0 {
+            if refused > 0 {
+                Self::check_stuck(ring, env);
+            }
             return 0;
         }
         let (mut sent, mut bytes, mut bad) = (0u16, 0u64, 0u64);
@@ -495,7 +560,11 @@ impl<D: DeviceAccess> TxQueue for IgbTx<D> {
 
     fn flush(&mut self) {
         if let Some(ring) = self.ring.as_mut() {
-            Self::reclaim(ring, &self.env);
+            if self.env.shared.is_dead() {
+                Self::abandon(ring, &self.env);
+            } else {
+                Self::reclaim(ring, &self.env);
+            }
         }
     }
 }

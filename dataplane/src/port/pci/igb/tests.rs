@@ -661,6 +661,96 @@ fn link_reports_resets_under_the_port() {
     assert_eq!(p.in_use(), 0);
 }
 
+/// Somebody resets the device under the running port (a sysfs reset): PF, or VF.
+fn reset_under(h: &H) {
+    h.with(|m, _| match m.kind {
+        Kind::Pf => {
+            m.reset();
+            // The PHY keeps its link: the receiver being off is what tells.
+            m.link_up = true;
+        }
+        Kind::Vf => m.vf_reset(),
+    });
+}
+
+#[test]
+fn a_device_reset_under_the_port_is_counted_to_the_last_packet() {
+    for model in [IgbModel::pf(), IgbModel::vf()] {
+        let kind = model.kind;
+        let p = pool(1024);
+        let (mut port, h) = open(model, &cfg(1, 64, 32), &p);
+        let mut tx = port.tx_queue(0).unwrap();
+        let mut b: Burst<Mbuf> = Burst::new();
+        // 5 sent and reported done (not reclaimed yet), then 10 the device never takes.
+        for i in 0..5 {
+            let _ = b.push(mbuf(&p, &frame(i, 64)));
+        }
+        assert_eq!(tx.tx_burst(&mut b), 5);
+        h.with(|m, _| m.hold_tx = true);
+        for i in 5..15 {
+            let _ = b.push(mbuf(&p, &frame(i, 64)));
+        }
+        assert_eq!(tx.tx_burst(&mut b), 10);
+        reset_under(&h);
+        assert_eq!(port.link(), LinkStatus::default(), "{kind:?}: the reset is seen");
+        assert!(port.shared.is_dead(), "{kind:?}");
+        // Every packet offered from now on is refused (the caller keeps and counts it), and
+        // the 10 in the ring are counted as never sent, once.
+        for i in 15..22 {
+            let _ = b.push(mbuf(&p, &frame(i, 64)));
+        }
+        assert_eq!(tx.tx_burst(&mut b), 0);
+        assert_eq!(b.len(), 7);
+        assert_eq!(tx.tx_burst(&mut b), 0);
+        tx.flush();
+        let st = port.stats();
+        assert_eq!((st.opackets, st.oerrors), (15, 10), "{kind:?}: 5 went out, 10 never will");
+        assert_eq!(port.counters().tx(0).missed.get(), 14, "{kind:?}: 7 refused twice");
+        h.with(|m, _| {
+            assert_eq!(m.tx_frames.len(), 5);
+            m.hold_tx = false;
+            m.link_up = true;
+        });
+        assert!(!port.link().up, "{kind:?}: down for good, whatever the device says later");
+        drop((b, tx, port));
+        // Opened (one reset), reset under us, and reset at the teardown.
+        torn_down(&h, &p, 3);
+    }
+}
+
+#[test]
+fn a_stuck_transmit_ring_finds_the_reset_without_the_link_check() {
+    for model in [IgbModel::pf(), IgbModel::vf()] {
+        let kind = model.kind;
+        let p = pool(1024);
+        let (mut port, h) = open(model, &cfg(1, 64, 16), &p);
+        let mut tx = port.tx_queue(0).unwrap();
+        h.with(|m, _| m.hold_tx = true);
+        let mut b: Burst<Mbuf> = Burst::new();
+        for i in 0..16 {
+            let _ = b.push(mbuf(&p, &frame(i, 64)));
+        }
+        assert_eq!(tx.tx_burst(&mut b), 15);
+        // A slow device is not a reset: the checks find the queue as we left it.
+        for _ in 0..3 * ring::STUCK_CHECK {
+            assert_eq!(tx.tx_burst(&mut b), 0);
+        }
+        assert!(!port.shared.is_dead(), "{kind:?}: a full ring alone is no reset");
+        assert_eq!(port.stats().oerrors, 0);
+        reset_under(&h);
+        for _ in 0..ring::STUCK_CHECK {
+            assert_eq!(tx.tx_burst(&mut b), 0);
+        }
+        assert!(port.shared.is_dead(), "{kind:?}: the stuck ring checked its queue");
+        assert_eq!(tx.tx_burst(&mut b), 0);
+        assert_eq!(port.stats().oerrors, 15, "{kind:?}: the ring's 15 never sent");
+        assert_eq!(b.len(), 1);
+        assert!(!port.link().up);
+        drop((b, tx, port));
+        torn_down(&h, &p, 3);
+    }
+}
+
 #[test]
 fn vf_second_queue_pair_works() {
     let p = pool(1024);

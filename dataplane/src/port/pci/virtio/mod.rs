@@ -34,6 +34,10 @@
 //!   stay with the caller) and counts the refusals in the queue's `missed` counter; it never
 //!   waits. An mbuf from another pool is copied into this port's pool (its region is the
 //!   one mapped for DMA).
+//! - A device reset under the driver (see `hold.rs`): seen by the link check (the device
+//!   left `DRIVER_OK`, or asks for a reset) or by a transmit ring that stays full while the
+//!   device status says so (read once every [`STUCK_CHECK`] refused bursts). The transmit
+//!   queues then count what was left in their rings as errors and refuse everything.
 //! - Notifications are written only when the device asks for them (`VRING_USED_F_NO_NOTIFY`
 //!   clear).
 //!
@@ -80,6 +84,23 @@ const CTRL_RING: u16 = 16;
 const DEVICE_TIMEOUT: Duration = Duration::from_secs(2);
 /// Smallest receive data room without `MRG_RXBUF`: a 1514-byte frame plus a VLAN tag.
 const MIN_RX_ROOM: usize = 1518;
+/// A transmit ring full with nothing completed reads the device status once every this many
+/// refused bursts, to tell a device reset under us from a slow device.
+const STUCK_CHECK: u32 = 64;
+
+/// Why a device status shows the device is no longer running with us (reset under us, or
+/// failed), if it does.
+fn status_dead(st: u8) -> Option<&'static str> {
+    if st == 0xff {
+        Some("the device reads all ones")
+    } else if st & status::DRIVER_OK == 0 {
+        Some("the device left DRIVER_OK")
+    } else if st & (status::DEVICE_NEEDS_RESET | status::FAILED) != 0 {
+        Some("the device asks for a reset")
+    } else {
+        None
+    }
+}
 
 /// True when the config-space header `hdr` is a virtio-net device this driver can try:
 /// modern `1af4:1041`, or transitional `1af4:1000` with subsystem id 1 (net).
@@ -528,6 +549,10 @@ struct TxEnv<D: DeviceAccess> {
 struct VirtioTx<D: DeviceAccess> {
     ring: Option<MbufRing>,
     env: TxEnv<D>,
+    /// Refused bursts since the device last completed a buffer.
+    stuck: u32,
+    /// The device was reset under us and what was in flight is counted.
+    dead: bool,
 }
 
 impl<D: DeviceAccess> VirtioTx<D> {
@@ -560,16 +585,60 @@ impl<D: DeviceAccess> VirtioTx<D> {
             env.counters.tx(env.q as usize).errors.add(bad);
         }
     }
+
+    /// The device was reset under us: takes what it completed before, and counts the buffers
+    /// left in the ring as transmit errors (it will never send them), once. They stay in
+    /// the ring until the teardown.
+    #[cold]
+    fn abandon(&mut self) {
+        let Some(ring) = self.ring.as_mut() else { return };
+        if self.dead {
+            return;
+        }
+        Self::reclaim(ring, &self.env);
+        let left = ring.vq.size() - ring.vq.nfree();
+        if left > 0 {
+            self.env.counters.tx(self.env.q as usize).errors.add(left as u64);
+        }
+        self.dead = true;
+    }
+
+    /// A full ring the device completes nothing of: every [`STUCK_CHECK`] times, whether the
+    /// device status says it was reset under us.
+    #[cold]
+    fn check_stuck(&mut self) {
+        self.stuck = self.stuck.wrapping_add(1);
+        if self.stuck % STUCK_CHECK != 0 {
+            return;
+        }
+        let st = self.env.shared.status();
+        if let Some(why) = status_dead(st) {
+            self.env
+                .shared
+                .mark_dead(&format!("transmit queue {} found its ring full and {why} (status {st:#x})", self.env.q));
+        }
+    }
 }
 
 impl<D: DeviceAccess> TxQueue for VirtioTx<D> {
     type Buf = Mbuf;
 
     fn tx_burst(&mut self, pkts: &mut Burst<Mbuf>) -> usize {
+        if self.env.shared.is_dead() {
+            // Reset under us: nothing more goes into the ring; the caller keeps (and counts)
+            // every packet.
+            self.abandon();
+            self.env.counters.tx(self.env.q as usize).missed.add(pkts.len() as u64);
+            return 0;
+        }
         let Some(ring) = self.ring.as_mut() else { return 0 };
         let env = &self.env;
         if (ring.vq.nfree() as usize) < pkts.len().max(env.free_thresh) {
+            let before = ring.vq.nfree();
             Self::reclaim(ring, env);
+            if ring.vq.nfree() != before {
+                self.stuck = 0;
+            }
         }
         let n = pkts.len().min(ring.vq.nfree() as usize);
         let refused = pkts.len() - n;
@@ -579,6 +648,9 @@ impl<D: DeviceAccess> TxQueue for VirtioTx<D> {
             c.missed.add(refused as u64);
         }
         if n == 0 {
+            if refused > 0 {
+                self.check_stuck();
+            }
             return 0;
         }
         let (mut sent, mut bytes, mut bad) = (0u64, 0u64, 0u64);
@@ -637,7 +709,9 @@ impl<D: DeviceAccess> TxQueue for VirtioTx<D> {
     }
 
     fn flush(&mut self) {
-        if let Some(ring) = self.ring.as_mut() {
+        if self.env.shared.is_dead() {
+            self.abandon();
+        } else if let Some(ring) = self.ring.as_mut() {
             Self::reclaim(ring, &self.env);
         }
     }
@@ -909,6 +983,8 @@ impl<D: DeviceAccess> VirtioNetPort<D> {
                     free_thresh,
                     q,
                 },
+                stuck: 0,
+                dead: false,
             }));
         }
         let mut port = VirtioNetPort {
@@ -999,13 +1075,18 @@ impl<D: DeviceAccess> Port for VirtioNetPort<D> {
         self.mac
     }
 
-    /// Down when the device left `DRIVER_OK` or asks for a reset (it was reset under us or
-    /// hit an error); otherwise the link bit (with `VIRTIO_NET_F_STATUS`, else up), speed
+    /// Down for good when the device left `DRIVER_OK` or asks for a reset (it was reset
+    /// under us or hit an error: the port is then dead, see `hold.rs`); otherwise the link bit (with `VIRTIO_NET_F_STATUS`, else up), speed
     /// and duplex (with `VIRTIO_NET_F_SPEED_DUPLEX`).
     fn link(&self) -> LinkStatus {
         let sh = &self.shared;
+        if sh.is_dead() {
+            return LinkStatus::default();
+        }
         let st = sh.status();
-        if st & status::DRIVER_OK == 0 || st & (status::DEVICE_NEEDS_RESET | status::FAILED) != 0 {
+        if let Some(why) = status_dead(st) {
+            // Reset under us, or failed: the port is dead (see `hold.rs`).
+            sh.mark_dead(&format!("{why} (status {st:#x})"));
             return LinkStatus::default();
         }
         let (up, speed, duplex) = sh.read_config(|s| {

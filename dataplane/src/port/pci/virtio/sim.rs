@@ -192,7 +192,9 @@ impl VirtioNetModel {
         self.faults.push(s);
     }
 
-    fn reset(&mut self) {
+    /// A device reset: the driver's (status 0), or one under it (a sysfs or function-level
+    /// reset of the device while the driver runs).
+    pub fn reset(&mut self) {
         self.status = 0;
         self.driver_features = 0;
         self.active_pairs = 1;

@@ -254,6 +254,70 @@ fn full_tx_ring_refuses_counts_and_recovers() {
 }
 
 #[test]
+fn a_device_reset_under_the_port_is_counted_to_the_last_packet() {
+    let p = pool(1024);
+    let (mut port, h) = open(&cfg(1, 64, 32), &p);
+    let mut tx = port.tx_queue(0).unwrap();
+    let mut b: Burst<Mbuf> = Burst::new();
+    // 5 sent and completed (not reclaimed yet), then 10 the device never takes.
+    for i in 0..5 {
+        let _ = b.push(mbuf(&p, &frame(i, 64)));
+    }
+    assert_eq!(tx.tx_burst(&mut b), 5);
+    h.with(|m, _| m.hold_tx = true);
+    for i in 5..15 {
+        let _ = b.push(mbuf(&p, &frame(i, 64)));
+    }
+    assert_eq!(tx.tx_burst(&mut b), 10);
+    // A sysfs reset under the running port.
+    h.with(|m, _| m.reset());
+    assert_eq!(port.link(), LinkStatus::default());
+    assert!(port.shared.is_dead());
+    for i in 15..22 {
+        let _ = b.push(mbuf(&p, &frame(i, 64)));
+    }
+    assert_eq!(tx.tx_burst(&mut b), 0, "refused: the caller keeps and counts them");
+    assert_eq!(b.len(), 7);
+    tx.flush();
+    assert_eq!(tx.tx_burst(&mut b), 0);
+    let st = port.stats();
+    assert_eq!((st.opackets, st.oerrors), (15, 10), "5 went out, 10 never will, counted once");
+    assert_eq!(port.counters().tx(0).missed.get(), 14);
+    h.with(|m, _| assert_eq!(m.tx_frames.len(), 5));
+    no_faults(&h);
+    drop((b, tx, port));
+    assert_eq!(p.in_use(), 0);
+}
+
+#[test]
+fn a_stuck_transmit_ring_finds_the_reset_without_the_link_check() {
+    let p = pool(1024);
+    let (mut port, h) = open(&cfg(1, 64, 16), &p);
+    let mut tx = port.tx_queue(0).unwrap();
+    h.with(|m, _| m.hold_tx = true);
+    let mut b: Burst<Mbuf> = Burst::new();
+    for i in 0..17 {
+        let _ = b.push(mbuf(&p, &frame(i, 64)));
+    }
+    assert_eq!(tx.tx_burst(&mut b), 16);
+    for _ in 0..3 * STUCK_CHECK {
+        assert_eq!(tx.tx_burst(&mut b), 0);
+    }
+    assert!(!port.shared.is_dead(), "a slow device is no reset");
+    h.with(|m, _| m.reset());
+    for _ in 0..STUCK_CHECK {
+        assert_eq!(tx.tx_burst(&mut b), 0);
+    }
+    assert!(port.shared.is_dead(), "the stuck ring read the device status");
+    assert_eq!(tx.tx_burst(&mut b), 0);
+    assert_eq!(port.stats().oerrors, 16);
+    assert_eq!(b.len(), 1);
+    no_faults(&h);
+    drop((b, tx, port));
+    assert_eq!(p.in_use(), 0);
+}
+
+#[test]
 fn notifications_only_when_the_device_asks() {
     let p = pool(1024);
     let (mut port, h) = open(&cfg(1, 64, 64), &p);
