@@ -36,7 +36,7 @@
 //!   one mapped for DMA).
 //! - A device reset under the driver (see `hold.rs`): seen by the link check (the device
 //!   left `DRIVER_OK`, or asks for a reset) or by a transmit ring that stays full while the
-//!   device status says so (read once every [`STUCK_CHECK`] refused bursts). The transmit
+//!   device status says so (read once every 64 refused bursts, `STUCK_CHECK`). The transmit
 //!   queues then count what was left in their rings as errors and refuse everything.
 //! - Notifications are written only when the device asks for them (`VRING_USED_F_NO_NOTIFY`
 //!   clear).
