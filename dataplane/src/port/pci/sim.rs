@@ -19,7 +19,10 @@
 
 use super::dma::{anon_memory, DmaArea, PoolDma};
 use super::{DeviceAccess, PciError};
-use crate::mbuf::Mempool;
+use crate::buf::PacketBuf;
+use crate::burst::Burst;
+use crate::mbuf::{Mbuf, Mempool};
+use proptest::prelude::*;
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use vfio::pci as cfg;
 
@@ -304,4 +307,174 @@ impl<M: SimModel> DeviceAccess for SimPci<M> {
         lock(&self.state).mem.pool_maps += 1;
         Ok(Arc::new(PoolDma::new(pool, iova, Box::new(guard))))
     }
+}
+
+// ---- what the drivers' tests share ------------------------------------------------------------
+
+/// A device model the shared driver tests drive: frames in, transmit completions held or
+/// released, frames out, faults seen.
+pub(crate) trait RingModel: SimModel {
+    /// Offers `frame` to receive queue 0; `false` when the device had no buffer for it.
+    fn inject(&mut self, mem: &mut SimMemory, frame: &[u8]) -> bool;
+    /// Holds transmit completions (`true`), or releases them, completing what was held.
+    fn hold_tx(&mut self, mem: &mut SimMemory, on: bool);
+    /// The frames the device sent, in order.
+    fn sent(&self) -> Vec<Vec<u8>>;
+    /// What the model found wrong in the driver's use of it.
+    fn faults(&self) -> &[String];
+}
+
+/// A pool of `n` 2 KiB mbufs in normal memory.
+pub(crate) fn test_pool(name: &str, n: u32) -> Mempool {
+    test_pool_with(name, n, 2048)
+}
+
+/// A pool of `n` mbufs of `chunk` bytes in normal memory.
+pub(crate) fn test_pool_with(name: &str, n: u32, chunk: u32) -> Mempool {
+    let mut c = crate::mbuf::MempoolConfig::new(name, n);
+    c.backing = crate::mbuf::MemBacking::Normal;
+    c.cache_size = 32;
+    c.chunk_size = chunk;
+    Mempool::new(c).unwrap()
+}
+
+/// A frame of `len` bytes to `dst` whose bytes say which one it is (`i`, also big-endian at
+/// offset 14 when it fits).
+pub(crate) fn frame_to(dst: [u8; 6], i: u32, len: usize) -> Vec<u8> {
+    let mut f = vec![0u8; len];
+    f[..6].copy_from_slice(&dst);
+    f[6..12].copy_from_slice(&[2, 0, 0, 0, 0, 1]);
+    f[12..14].copy_from_slice(&[0x08, 0x00]);
+    for (k, b) in f[14..].iter_mut().enumerate() {
+        *b = (i as usize + k) as u8;
+    }
+    if len >= 18 {
+        f[14..18].copy_from_slice(&i.to_be_bytes());
+    }
+    f
+}
+
+/// Asserts neither the device model nor the IOMMU saw a fault.
+pub(crate) fn no_faults<M: RingModel>(h: &SimHandle<M>) {
+    h.with(|m, mem| {
+        assert!(m.faults().is_empty(), "device model faults: {:#?}", m.faults());
+        assert!(mem.faults.is_empty(), "IOMMU faults: {:#?}", mem.faults);
+    });
+}
+
+/// One step of the ring property test ([`ring_ops`]).
+#[derive(Debug, Clone)]
+pub(crate) enum Op {
+    /// The device receives `n` frames of `len` bytes.
+    Inject(u8, u16),
+    /// Poll rx with `max`.
+    Rx(u8),
+    /// Send up to this many of the frames received.
+    Tx(u8),
+    /// The device holds or releases transmit completions.
+    Hold(bool),
+    /// Flush the tx queue.
+    Flush,
+}
+
+/// Steps of the ring property test, injected frames `lens` long.
+pub(crate) fn op(lens: impl Strategy<Value = u16>) -> impl Strategy<Value = Op> {
+    prop_oneof![
+        4 => (1u8..40, lens).prop_map(|(n, l)| Op::Inject(n, l)),
+        4 => (1u8..=32).prop_map(Op::Rx),
+        3 => (1u8..=32).prop_map(Op::Tx),
+        1 => any::<bool>().prop_map(Op::Hold),
+        1 => Just(Op::Flush),
+    ]
+}
+
+/// The ring property test both drivers run: any interleaving of device and driver steps on
+/// queue 0 of `port`. Frames of at most `room` bytes arrive once, in order, intact; longer
+/// ones are counted as receive errors; everything sent leaves once, in order; refusals are
+/// the queue's `missed` (`missed()`); the port's counters add up. Then the queues and the
+/// port are dropped: every mbuf of `pool` must be back, every mapping gone, nothing faulted.
+/// What the device looks like after the teardown is the caller's to check.
+pub(crate) fn ring_ops<P, M>(
+    ops: Vec<Op>,
+    mut port: P,
+    missed: impl Fn(&P) -> u64,
+    h: &SimHandle<M>,
+    pool: &Mempool,
+    dst: [u8; 6],
+    room: usize,
+) -> Result<(), TestCaseError>
+where
+    P: crate::port::Port<Buf = Mbuf>,
+    M: RingModel,
+{
+    let mut rx = port.rx_queue(0).unwrap();
+    let mut tx = port.tx_queue(0).unwrap();
+    let (mut next, mut delivered, mut oversize) = (0u32, vec![], 0u64);
+    let mut received: Vec<Vec<u8>> = vec![];
+    let mut pending: Burst<Mbuf> = Burst::new();
+    let mut sent: Vec<Vec<u8>> = vec![];
+    let mut refused = 0u64;
+    for o in ops {
+        match o {
+            Op::Inject(n, len) => {
+                for _ in 0..n {
+                    let f = frame_to(dst, next, len as usize);
+                    next += 1;
+                    if h.with(|m, mem| m.inject(mem, &f)) {
+                        if f.len() <= room {
+                            delivered.push(f)
+                        } else {
+                            oversize += 1
+                        }
+                    }
+                }
+            }
+            Op::Rx(max) => {
+                let mut out: Burst<Mbuf> = Burst::new();
+                let n = rx.rx_burst(&mut out, max as usize);
+                prop_assert!(n <= max as usize);
+                received.extend(out.iter().map(|m| m.data().to_vec()));
+                let n = out.len();
+                // What does not fit the pending burst is dropped (freed).
+                out.drain_front(n, |m| {
+                    let _ = pending.push(m);
+                });
+            }
+            Op::Tx(k) => {
+                let mut b: Burst<Mbuf> = Burst::new();
+                for _ in 0..k.min(pending.len() as u8) {
+                    if let Some(m) = pending.pop() {
+                        let _ = b.push(m);
+                    }
+                }
+                let offered = b.len();
+                let before: Vec<Vec<u8>> = b.iter().map(|m| m.data().to_vec()).collect();
+                let n = tx.tx_burst(&mut b);
+                sent.extend(before[..n].iter().cloned());
+                refused += (offered - n) as u64;
+                prop_assert_eq!(b.len(), offered - n);
+            }
+            Op::Hold(on) => h.with(|m, mem| m.hold_tx(mem, on)),
+            Op::Flush => tx.flush(),
+        }
+    }
+    // Drain what is left on the device side.
+    let mut out: Burst<Mbuf> = Burst::new();
+    while rx.rx_burst(&mut out, 32) > 0 {
+        received.extend(out.iter().map(|m| m.data().to_vec()));
+        out.clear();
+    }
+    h.with(|m, mem| m.hold_tx(mem, false));
+    prop_assert_eq!(&received, &delivered);
+    let st = port.stats();
+    prop_assert_eq!(st.ipackets, delivered.len() as u64);
+    prop_assert_eq!(st.ierrors, oversize);
+    prop_assert_eq!(st.opackets, sent.len() as u64);
+    prop_assert_eq!(missed(&port), refused);
+    prop_assert_eq!(&h.with(|m, _| m.sent()), &sent);
+    drop((pending, out, rx, tx, port));
+    prop_assert_eq!(pool.in_use(), 0);
+    no_faults(h);
+    h.with(|_, mem| assert_eq!(mem.live_maps(), 0));
+    Ok(())
 }

@@ -30,7 +30,7 @@
 //! enabled, a ring length not a multiple of 128 bytes, a tail past the ring or moved past the
 //! device's head, malformed descriptors. DMA goes through [`SimMemory`], which records its
 //! own faults (an IOVA not mapped, DMA with bus mastering off).
-use super::super::sim::{SimMemory, SimModel};
+use super::super::sim::{RingModel, SimMemory, SimModel};
 use super::regs::{self, ctrl, msg, q, rctl, rxd, txd, v2p, vf, QueueLayout};
 use super::Kind;
 use std::collections::HashMap;
@@ -774,6 +774,24 @@ const fn mdic_reg_shift() -> u32 {
 /// BMCR at reset: auto-negotiation on, 1000 Mb/s full duplex.
 const fn mdic_bmcr_default() -> u16 {
     regs::mdic::BMCR_AUTOEN | 0x0140
+}
+
+impl RingModel for IgbModel {
+    fn inject(&mut self, mem: &mut SimMemory, frame: &[u8]) -> bool {
+        IgbModel::inject(self, mem, frame)
+    }
+    fn hold_tx(&mut self, mem: &mut SimMemory, on: bool) {
+        self.hold_tx = on;
+        if !on {
+            self.drain_tx(mem)
+        }
+    }
+    fn sent(&self) -> Vec<Vec<u8>> {
+        self.tx_frames.iter().map(|f| f.1.clone()).collect()
+    }
+    fn faults(&self) -> &[String] {
+        &self.faults
+    }
 }
 
 impl SimModel for IgbModel {

@@ -1,5 +1,5 @@
 //! The igb and igbvf drivers against the simulated 82576 ([`super::sim`]).
-use super::super::sim::{SimHandle, SimMemory, SimModel, SimPci};
+use super::super::sim::{frame_to, no_faults, op, ring_ops, test_pool, test_pool_with, SimHandle, SimModel, SimPci};
 use super::sim::IgbModel;
 use super::*;
 use crate::buf::PacketBuf;
@@ -11,15 +11,11 @@ type Sim = SimPci<IgbModel>;
 type H = SimHandle<IgbModel>;
 
 fn pool_with(n: u32, chunk: u32) -> Mempool {
-    let mut c = MempoolConfig::new("igb-sim", n);
-    c.backing = MemBacking::Normal;
-    c.cache_size = 32;
-    c.chunk_size = chunk;
-    Mempool::new(c).unwrap()
+    test_pool_with("igb-sim", n, chunk)
 }
 
 fn pool(n: u32) -> Mempool {
-    pool_with(n, 2048)
+    test_pool("igb-sim", n)
 }
 
 fn cfg(queues: u16, rx: u16, tx: u16) -> PciPortConfig {
@@ -39,21 +35,6 @@ fn open(model: IgbModel, c: &PciPortConfig, pool: &Mempool) -> (IgbPort<Sim>, H)
 const VF_MAC: [u8; 6] = [0x02, 0x76, 0x0a, 0xf0, 0x00, 0x00];
 const PF_MAC: [u8; 6] = [0x52, 0x54, 0x00, 0x12, 0x34, 0x56];
 
-/// A frame to `dst` whose bytes say which one it is.
-fn frame_to(dst: [u8; 6], i: u32, len: usize) -> Vec<u8> {
-    let mut f = vec![0u8; len];
-    f[..6].copy_from_slice(&dst);
-    f[6..12].copy_from_slice(&[2, 0, 0, 0, 0, 1]);
-    f[12..14].copy_from_slice(&[0x08, 0x00]);
-    for (k, b) in f[14..].iter_mut().enumerate() {
-        *b = (i as usize + k) as u8;
-    }
-    if len >= 18 {
-        f[14..18].copy_from_slice(&i.to_be_bytes());
-    }
-    f
-}
-
 fn frame(i: u32, len: usize) -> Vec<u8> {
     frame_to(PF_MAC, i, len)
 }
@@ -64,13 +45,6 @@ fn id_of(m: &[u8]) -> u32 {
 
 fn inject(h: &H, f: &[u8]) -> bool {
     h.with(|m, mem| m.inject(mem, f))
-}
-
-fn no_faults(h: &H) {
-    h.with(|m, mem: &mut SimMemory| {
-        assert!(m.faults.is_empty(), "device model faults: {:#?}", m.faults);
-        assert!(mem.faults.is_empty(), "IOMMU faults: {:#?}", mem.faults);
-    });
 }
 
 fn mbuf(pool: &Mempool, f: &[u8]) -> Mbuf {
@@ -913,31 +887,6 @@ fn l2fwd_worker_forwards_between_a_pf_and_a_vf() {
     assert_eq!(p.in_use(), 0);
 }
 
-/// One step of the property test.
-#[derive(Debug, Clone)]
-enum Op {
-    /// The device receives `n` frames of `len` bytes.
-    Inject(u8, u16),
-    /// Poll rx with `max`.
-    Rx(u8),
-    /// Send what was received.
-    Tx(u8),
-    /// The device holds or releases transmit descriptors.
-    Hold(bool),
-    /// Flush the tx queue.
-    Flush,
-}
-
-fn op() -> impl Strategy<Value = Op> {
-    prop_oneof![
-        4 => (1u8..40, prop_oneof![60u16..200, 900u16..2000, 1700u16..5000]).prop_map(|(n, l)| Op::Inject(n, l)),
-        4 => (1u8..=32).prop_map(Op::Rx),
-        3 => (1u8..=32).prop_map(Op::Tx),
-        1 => any::<bool>().prop_map(Op::Hold),
-        1 => Just(Op::Flush),
-    ]
-}
-
 proptest! {
     #![proptest_config(ProptestConfig { cases: if cfg!(miri) { 4 } else { 48 }, ..ProptestConfig::default() })]
 
@@ -947,80 +896,15 @@ proptest! {
     /// the device reset, nothing faulted.
     #[test]
     fn rings_keep_order_and_account_for_everything(
-        ops in proptest::collection::vec(op(), 1..120),
+        ops in proptest::collection::vec(op(prop_oneof![60u16..200, 900u16..2000, 1700u16..5000]), 1..120),
         rx_ring in prop_oneof![Just(8u16), Just(16), Just(64)],
         tx_ring in prop_oneof![Just(8u16), Just(16), Just(64)],
         vf in any::<bool>(),
     ) {
         let p = pool(512);
         let (model, dst) = if vf { (IgbModel::vf(), VF_MAC) } else { (IgbModel::pf(), PF_MAC) };
-        let (mut port, h) = open(model, &cfg(1, rx_ring, tx_ring), &p);
-        let mut rx = port.rx_queue(0).unwrap();
-        let mut tx = port.tx_queue(0).unwrap();
-        let room = 2048 - 64 - 256;
-        let (mut next, mut delivered, mut oversize) = (0u32, vec![], 0u64);
-        let mut received: Vec<Vec<u8>> = vec![];
-        let mut pending: Burst<Mbuf> = Burst::new();
-        let mut sent: Vec<Vec<u8>> = vec![];
-        let mut refused = 0u64;
-        for o in ops {
-            match o {
-                Op::Inject(n, len) => {
-                    for _ in 0..n {
-                        let f = frame_to(dst, next, len as usize);
-                        next += 1;
-                        if inject(&h, &f) {
-                            if f.len() <= room { delivered.push(f) } else { oversize += 1 }
-                        }
-                    }
-                }
-                Op::Rx(max) => {
-                    let mut out: Burst<Mbuf> = Burst::new();
-                    let n = rx.rx_burst(&mut out, max as usize);
-                    prop_assert!(n <= max as usize);
-                    for m in out.iter() {
-                        received.push(m.data().to_vec());
-                    }
-                    let n = out.len();
-                    out.drain_front(n, |m| { let _ = pending.push(m); });
-                }
-                Op::Tx(k) => {
-                    let mut b: Burst<Mbuf> = Burst::new();
-                    for _ in 0..k.min(pending.len() as u8) {
-                        if let Some(m) = pending.pop() { let _ = b.push(m); }
-                    }
-                    let offered = b.len();
-                    let before: Vec<Vec<u8>> = b.iter().map(|m| m.data().to_vec()).collect();
-                    let n = tx.tx_burst(&mut b);
-                    sent.extend(before[..n].iter().cloned());
-                    refused += (offered - n) as u64;
-                    prop_assert_eq!(b.len(), offered - n);
-                }
-                Op::Hold(on) => h.with(|m, mem| { m.hold_tx = on; if !on { m.drain_tx(mem) } }),
-                Op::Flush => tx.flush(),
-            }
-        }
-        let mut out: Burst<Mbuf> = Burst::new();
-        while rx.rx_burst(&mut out, 32) > 0 {
-            for m in out.iter() { received.push(m.data().to_vec()); }
-            out.clear();
-        }
-        h.with(|m, mem| { m.hold_tx = false; m.drain_tx(mem) });
-        prop_assert_eq!(&received, &delivered);
-        let st = port.stats();
-        prop_assert_eq!(st.ipackets, delivered.len() as u64);
-        prop_assert_eq!(st.ierrors, oversize);
-        prop_assert_eq!(st.opackets, sent.len() as u64);
-        prop_assert_eq!(port.counters().tx(0).missed.get(), refused);
-        let wire: Vec<Vec<u8>> = h.with(|m, _| m.tx_frames.iter().map(|f| f.1.clone()).collect());
-        prop_assert_eq!(&wire, &sent);
-        drop((pending, out, rx, tx, port));
-        prop_assert_eq!(p.in_use(), 0);
-        h.with(|m, mem| {
-            assert!(m.faults.is_empty(), "{:?}", m.faults);
-            assert!(mem.faults.is_empty(), "{:?}", mem.faults);
-            assert_eq!(mem.live_maps(), 0);
-            assert_eq!(m.resets, 2);
-        });
+        let (port, h) = open(model, &cfg(1, rx_ring, tx_ring), &p);
+        ring_ops(ops, port, |port| port.counters().tx(0).missed.get(), &h, &p, dst, 2048 - 64 - 256)?;
+        h.with(|m, _| assert_eq!(m.resets, 2));
     }
 }

@@ -18,7 +18,7 @@
 //! than a ring ahead, a descriptor head posted twice, a receive buffer not device-writable,
 //! a transmit header that is not zero, `NO_INTERRUPT` missing. DMA goes through
 //! [`SimMemory`], which records its own faults.
-use super::super::sim::{SimMemory, SimModel};
+use super::super::sim::{RingModel, SimMemory, SimModel};
 use super::regs::{self, common, feature, feature::bit, ring, status};
 use std::collections::HashSet;
 use vfio::pci as cfg;
@@ -610,6 +610,25 @@ impl VirtioNetModel {
         } else if qi % 2 == 1 && !self.hold_tx {
             self.process_tx(mem, qi);
         }
+    }
+}
+
+impl RingModel for VirtioNetModel {
+    /// Into pair 0.
+    fn inject(&mut self, mem: &mut SimMemory, frame: &[u8]) -> bool {
+        self.inject_rx(mem, 0, frame)
+    }
+    fn hold_tx(&mut self, mem: &mut SimMemory, on: bool) {
+        self.hold_tx = on;
+        if !on {
+            self.drain_tx(mem)
+        }
+    }
+    fn sent(&self) -> Vec<Vec<u8>> {
+        self.tx_frames.iter().map(|f| f.1.clone()).collect()
+    }
+    fn faults(&self) -> &[String] {
+        &self.faults
     }
 }
 

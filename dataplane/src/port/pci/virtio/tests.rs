@@ -1,5 +1,5 @@
 //! The virtio-net driver against the simulated device ([`super::sim`]).
-use super::super::sim::{SimHandle, SimMemory, SimPci};
+use super::super::sim::{frame_to, no_faults, op, ring_ops, test_pool, SimHandle, SimPci};
 use super::sim::{default_features, VirtioNetModel};
 use super::*;
 use crate::mbuf::{MemBacking, MempoolConfig};
@@ -9,10 +9,7 @@ type Sim = SimPci<VirtioNetModel>;
 type H = SimHandle<VirtioNetModel>;
 
 fn pool(n: u32) -> Mempool {
-    let mut c = MempoolConfig::new("virtio-sim", n);
-    c.backing = MemBacking::Normal;
-    c.cache_size = 32;
-    Mempool::new(c).unwrap()
+    test_pool("virtio-sim", n)
 }
 
 fn cfg(queues: u16, rx: u16, tx: u16) -> PciPortConfig {
@@ -29,30 +26,13 @@ fn open(c: &PciPortConfig, pool: &Mempool) -> (VirtioNetPort<Sim>, H) {
     (p.unwrap(), h)
 }
 
-/// A frame whose bytes say which one it is.
+/// A frame to the device's MAC whose bytes say which one it is.
 fn frame(i: u32, len: usize) -> Vec<u8> {
-    let mut f = vec![0u8; len];
-    f[..6].copy_from_slice(&[0x52, 0x54, 0, 0x12, 0x34, 0x56]);
-    f[6..12].copy_from_slice(&[2, 0, 0, 0, 0, 1]);
-    f[12..14].copy_from_slice(&[0x08, 0x00]);
-    for (k, b) in f[14..].iter_mut().enumerate() {
-        *b = (i as usize + k) as u8;
-    }
-    if len >= 18 {
-        f[14..18].copy_from_slice(&i.to_be_bytes());
-    }
-    f
+    frame_to([0x52, 0x54, 0, 0x12, 0x34, 0x56], i, len)
 }
 
 fn inject(h: &H, pair: u16, f: &[u8]) -> bool {
     h.with(|m, mem| m.inject_rx(mem, pair, f))
-}
-
-fn no_faults(h: &H) {
-    h.with(|m, mem: &mut SimMemory| {
-        assert!(m.faults.is_empty(), "device model faults: {:#?}", m.faults);
-        assert!(mem.faults.is_empty(), "IOMMU faults: {:#?}", mem.faults);
-    });
 }
 
 fn mbuf(pool: &Mempool, f: &[u8]) -> Mbuf {
@@ -780,31 +760,6 @@ fn l2fwd_worker_forwards_between_two_virtio_ports() {
     assert_eq!(p.in_use(), 0);
 }
 
-/// One step of the property test.
-#[derive(Debug, Clone)]
-enum Op {
-    /// The device receives `n` frames of `len` bytes on pair 0.
-    Inject(u8, u16),
-    /// Poll rx with `max`.
-    Rx(u8),
-    /// Send what was received (and new frames) on tx.
-    Tx(u8),
-    /// The device holds or releases transmit buffers.
-    Hold(bool),
-    /// Flush the tx queue.
-    Flush,
-}
-
-fn op() -> impl Strategy<Value = Op> {
-    prop_oneof![
-        4 => (1u8..40, prop_oneof![60u16..200, 1600u16..5000]).prop_map(|(n, l)| Op::Inject(n, l)),
-        4 => (1u8..=32).prop_map(Op::Rx),
-        3 => (1u8..=32).prop_map(Op::Tx),
-        1 => any::<bool>().prop_map(Op::Hold),
-        1 => Just(Op::Flush),
-    ]
-}
-
 proptest! {
     #![proptest_config(ProptestConfig { cases: if cfg!(miri) { 4 } else { 64 }, ..ProptestConfig::default() })]
 
@@ -813,80 +768,13 @@ proptest! {
     /// add up; and at the end every mbuf is back, every mapping gone, nothing faulted.
     #[test]
     fn rings_keep_order_and_account_for_everything(
-        ops in proptest::collection::vec(op(), 1..120),
+        ops in proptest::collection::vec(op(prop_oneof![60u16..200, 1600u16..5000]), 1..120),
         rx_ring in prop_oneof![Just(16u16), Just(32), Just(64)],
         tx_ring in prop_oneof![Just(8u16), Just(16), Just(64)],
     ) {
         let p = pool(512);
-        let (mut port, h) = open(&cfg(1, rx_ring, tx_ring), &p);
-        let mut rx = port.rx_queue(0).unwrap();
-        let mut tx = port.tx_queue(0).unwrap();
-        let room = 2048 - 64 - 256;
-        let (mut next, mut delivered, mut oversize) = (0u32, vec![], 0u64);
-        let mut received: Vec<Vec<u8>> = vec![];
-        let mut pending: Burst<Mbuf> = Burst::new();
-        let mut sent: Vec<Vec<u8>> = vec![];
-        let mut refused = 0u64;
-        for o in ops {
-            match o {
-                Op::Inject(n, len) => {
-                    for _ in 0..n {
-                        let f = frame(next, len as usize);
-                        next += 1;
-                        if inject(&h, 0, &f) {
-                            if f.len() <= room { delivered.push(f) } else { oversize += 1 }
-                        }
-                    }
-                }
-                Op::Rx(max) => {
-                    let mut out: Burst<Mbuf> = Burst::new();
-                    let n = rx.rx_burst(&mut out, max as usize);
-                    prop_assert!(n <= max as usize);
-                    for m in out.iter() {
-                        received.push(m.data().to_vec());
-                    }
-                    let n = out.len();
-                    // What does not fit the pending burst is dropped (freed).
-                    out.drain_front(n, |m| { let _ = pending.push(m); });
-                }
-                Op::Tx(k) => {
-                    let mut b: Burst<Mbuf> = Burst::new();
-                    for _ in 0..k.min(pending.len() as u8) {
-                        if let Some(m) = pending.pop() { let _ = b.push(m); }
-                    }
-                    let offered = b.len();
-                    let before: Vec<Vec<u8>> = b.iter().map(|m| m.data().to_vec()).collect();
-                    let n = tx.tx_burst(&mut b);
-                    sent.extend(before[..n].iter().cloned());
-                    refused += (offered - n) as u64;
-                    prop_assert_eq!(b.len(), offered - n);
-                }
-                Op::Hold(on) => h.with(|m, mem| { m.hold_tx = on; if !on { m.drain_tx(mem) } }),
-                Op::Flush => tx.flush(),
-            }
-        }
-        // Drain what is left on the device side.
-        let mut out: Burst<Mbuf> = Burst::new();
-        while rx.rx_burst(&mut out, 32) > 0 {
-            for m in out.iter() { received.push(m.data().to_vec()); }
-            out.clear();
-        }
-        h.with(|m, mem| { m.hold_tx = false; m.drain_tx(mem) });
-        prop_assert_eq!(&received, &delivered);
-        let st = port.stats();
-        prop_assert_eq!(st.ipackets, delivered.len() as u64);
-        prop_assert_eq!(st.ierrors, oversize);
-        prop_assert_eq!(st.opackets, sent.len() as u64);
-        prop_assert_eq!(port.counters().tx(0).missed.get(), refused);
-        let wire: Vec<Vec<u8>> = h.with(|m, _| m.tx_frames.iter().map(|f| f.1.clone()).collect());
-        prop_assert_eq!(&wire, &sent);
-        drop((pending, out, rx, tx, port));
-        prop_assert_eq!(p.in_use(), 0);
-        h.with(|m, mem| {
-            assert!(m.faults.is_empty(), "{:?}", m.faults);
-            assert!(mem.faults.is_empty(), "{:?}", mem.faults);
-            assert_eq!(mem.live_maps(), 0);
-            assert_eq!(m.status, 0);
-        });
+        let (port, h) = open(&cfg(1, rx_ring, tx_ring), &p);
+        ring_ops(ops, port, |port| port.counters().tx(0).missed.get(), &h, &p, [0x52, 0x54, 0, 0x12, 0x34, 0x56], 2048 - 64 - 256)?;
+        h.with(|m, _| assert_eq!(m.status, 0));
     }
 }
