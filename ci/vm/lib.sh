@@ -3,6 +3,9 @@
 # The guest has four NICs wired in two pairs, each pair on its own QEMU hub (a wire):
 #   PF_A  (igb 82576 PF, MAC 02:76:00:00:0a:00) <-> VIO_A (virtio-net, 02:76:00:00:0a:01)
 #   PF_B  (igb 82576 PF, MAC 02:76:00:00:0b:00) <-> VIO_B (virtio-net, 02:76:00:00:0b:01)
+# VIO_C (02:76:00:00:0a:02) on PF_A's wire and VIO_D (02:76:00:00:0b:02) on PF_B's are
+# virtio-net with two queue pairs (their backends are multiqueue taps on the host, bridged to
+# the hubs), for virtio-net multiqueue;
 # plus E_A and E_B, two e1000 NICs behind one PCIe-to-PCI bridge, so they share an IOMMU group
 # (the non-viable group case). Frames are injected and counted on the kernel side of a pair with
 # pktgen over AF_PACKET; the VNF forwards between the devices it was given.
@@ -31,6 +34,8 @@ MAC_PF_A=02:76:00:00:0a:00
 MAC_VIO_A=02:76:00:00:0a:01
 MAC_PF_B=02:76:00:00:0b:00
 MAC_VIO_B=02:76:00:00:0b:01
+MAC_VIO_C=02:76:00:00:0a:02
+MAC_VIO_D=02:76:00:00:0b:02
 E1000_ID=8086:100e
 
 say() { printf '[%s] %s\n' "$(date +%T)" "$*"; }
@@ -83,6 +88,8 @@ topology() {
       echo "PF_B=$(addr_of_mac $MAC_PF_B)"
       echo "VIO_A=$(addr_of_mac $MAC_VIO_A)"
       echo "VIO_B=$(addr_of_mac $MAC_VIO_B)"
+      echo "VIO_C=$(addr_of_mac $MAC_VIO_C)"
+      echo "VIO_D=$(addr_of_mac $MAC_VIO_D)"
       local e=()
       for d in /sys/bus/pci/devices/*; do [ "$(dev_id "$(basename "$d")")" = "$E1000_ID" ] && e+=("$(basename "$d")"); done
       echo "E_A=${e[0]:-}"
@@ -90,11 +97,12 @@ topology() {
     } > "$f.tmp"
     # shellcheck disable=SC1090
     . "$f.tmp"
-    [ -n "$PF_A" ] && [ -n "$PF_B" ] && [ -n "$VIO_A" ] && [ -n "$VIO_B" ] && mv "$f.tmp" "$f"
+    [ -n "$PF_A" ] && [ -n "$PF_B" ] && [ -n "$VIO_A" ] && [ -n "$VIO_B" ] && [ -n "$VIO_C" ] && [ -n "$VIO_D" ] && mv "$f.tmp" "$f"
   fi
   # shellcheck disable=SC1090
   . "${f}" 2>/dev/null || . "$f.tmp"
-  [ -n "$PF_A" ] && [ -n "$PF_B" ] && [ -n "$VIO_A" ] && [ -n "$VIO_B" ] || fail "topology: NICs not found (PF_A=$PF_A PF_B=$PF_B VIO_A=$VIO_A VIO_B=$VIO_B)"
+  [ -n "$PF_A" ] && [ -n "$PF_B" ] && [ -n "$VIO_A" ] && [ -n "$VIO_B" ] && [ -n "$VIO_C" ] && [ -n "$VIO_D" ] \
+    || fail "topology: NICs not found (PF_A=$PF_A PF_B=$PF_B VIO_A=$VIO_A VIO_B=$VIO_B VIO_C=$VIO_C VIO_D=$VIO_D)"
 }
 
 # Creates N VFs on a PF (its kernel interface up, as on an SR-IOV node) and prints their addresses.
@@ -460,6 +468,28 @@ lcore_totals() {
   # (A file, not process substitution: the guest's root has no /dev/fd.)
   sed -n 's/^Lcore \([0-9]*\): received \([0-9]*\) sent \([0-9]*\)$/\1 \2 \3/p' "$SCRATCH/vnf.log" > "$SCRATCH/lcores"
   while read -r id rx tx; do LCORE_RX[$id]=$rx; LCORE_TX[$id]=$tx; done < "$SCRATCH/lcores"
+}
+
+# Two queue pairs per port, each receive queue polled by its own lcore: the per-lcore totals
+# add up to the ports' receive counts and both lcores carried traffic (the device's flow
+# steering really spread the flows); then the per-flow and the forwarding verdicts.
+multiqueue_verdict() {
+  lcore_totals
+  say "per lcore: 0 received ${LCORE_RX[0]:-?} sent ${LCORE_TX[0]:-?}; 1 received ${LCORE_RX[1]:-?} sent ${LCORE_TX[1]:-?}"
+  [ -n "${LCORE_RX[0]:-}" ] && [ -n "${LCORE_RX[1]:-}" ] || fail "the VNF printed no per-lcore totals for lcores 0 and 1"
+  [ "${LCORE_RX[0]}" -gt 0 ] && [ "${LCORE_RX[1]}" -gt 0 ] \
+    || fail "the $INJECT_FLOWS flows were not spread over both queues: lcore 0 received ${LCORE_RX[0]}, lcore 1 received ${LCORE_RX[1]}"
+  [ $(( LCORE_RX[0] + LCORE_RX[1] )) = $(( VNF_RX0 + VNF_RX1 )) ] \
+    || fail "the lcores received $(( LCORE_RX[0] + LCORE_RX[1] )) frames, the ports counted $(( VNF_RX0 + VNF_RX1 ))"
+  flow_verdict
+  VERDICT_PREFIX="$FLOWS_OK flows exact and in order ($FLOW_MIN-$FLOW_MAX frames each), lcore 0 ${LCORE_RX[0]} / lcore 1 ${LCORE_RX[1]}; "
+  forward_verdict
+}
+# The --config of the multiqueue scenarios: queue q of both ports on lcore q.
+MQ_CONFIG="(0,0,0)(0,1,1)(1,0,0)(1,1,1)"
+check_queue1_on_lcore1() {
+  grep -q '^Lcore 1 (tx queue 1) polls (port, queue) \[(0, 1), (1, 1)\]' "$SCRATCH/vnf.log" \
+    || fail "the VNF did not give queue 1 of each port to lcore 1: $(grep '^Lcore' "$SCRATCH/vnf.log")"
 }
 
 # ---- measurements: our drivers against DPDK's PMDs, the forwarder saturated ----------------

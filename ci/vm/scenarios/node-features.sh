@@ -24,8 +24,8 @@ esac
 nfd=$("$VNF" node-features --format nfd) || fail "node-features --format nfd failed"
 echo "$nfd"
 echo "$nfd" | grep -q 'iommu' || fail "no IOMMU label in the NFD output"
-# The devices our native drivers support: both PFs, both virtio-net, the 3 VFs just created.
-for want in native-pci-igb=2 native-pci-virtio-net=2 native-pci-igbvf=3 native-pci-devices=7; do
+# The devices our native drivers support: both PFs, the four virtio-net, the 3 VFs just created.
+for want in native-pci-igb=2 native-pci-virtio-net=4 native-pci-igbvf=3 native-pci-devices=9; do
   echo "$nfd" | grep -q "$want\$" || fail "NFD label $want missing: $(echo "$nfd" | grep native-pci | tr '\n' ' ')"
 done
-pass "IOMMU on, vfio-pci loaded, $PF_A 3/7 VFs, $PF_B 0/7, hugepages 192 x 2 MiB, 7 devices for the native drivers"
+pass "IOMMU on, vfio-pci loaded, $PF_A 3/7 VFs, $PF_B 0/7, hugepages 192 x 2 MiB, 9 devices for the native drivers"
