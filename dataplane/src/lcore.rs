@@ -30,6 +30,7 @@ use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
+use std::time::Duration;
 
 /// Why the data path dropped a packet. Every drop is counted under one of these.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -319,6 +320,10 @@ struct RxSlot<B: PacketBuf> {
     counted: bool,
 }
 
+/// Loop iterations in a row that found every queue empty before a worker with an idle sleep
+/// ([`Lcore::set_idle_sleep_us`]) starts sleeping.
+pub const IDLE_POLLS: u32 = 256;
+
 /// One poll-mode worker, built then launched by a [`Runtime`].
 pub struct Lcore<B: PacketBuf, F: Forward<B>> {
     name: String,
@@ -328,6 +333,7 @@ pub struct Lcore<B: PacketBuf, F: Forward<B>> {
     fwd: F,
     rx_burst: usize,
     drain_us: u64,
+    idle_sleep_us: u64,
     stats: Arc<LcoreStats>,
     feeds_pipeline: bool,
 }
@@ -371,6 +377,7 @@ impl<B: PacketBuf, F: Forward<B>> Lcore<B, F> {
             fwd,
             rx_burst: crate::burst::DEFAULT_BURST,
             drain_us: 100,
+            idle_sleep_us: 0,
             stats,
             feeds_pipeline: false,
         }
@@ -456,6 +463,26 @@ impl<B: PacketBuf, F: Forward<B>> Lcore<B, F> {
         self
     }
 
+    /// Sleep `us` microseconds in each loop iteration that finds every queue empty, once
+    /// [`IDLE_POLLS`] iterations in a row found nothing (0, the default: always busy-poll, as
+    /// DPDK's workers do). For workers on shared or oversubscribed CPUs (VPP's
+    /// `poll-sleep-usec`, adaptive): a quiet worker gives its CPU away, a busy one never
+    /// sleeps. The cost is latency, up to `us` for the first packet after a quiet spell, and
+    /// a receive ring must hold what arrives during one sleep. At most one second.
+    ///
+    /// # Errors
+    /// More than one second.
+    pub fn set_idle_sleep_us(&mut self, us: u64) -> Result<&mut Self, LcoreError> {
+        if us > 1_000_000 {
+            return Err(LcoreError::Config {
+                lcore: self.name.clone(),
+                msg: format!("idle sleep {us} us must be at most 1000000"),
+            });
+        }
+        self.idle_sleep_us = us;
+        Ok(self)
+    }
+
     /// The statistics handle (valid after launch too).
     pub fn stats(&self) -> Arc<LcoreStats> {
         self.stats.clone()
@@ -517,6 +544,8 @@ impl<B: PacketBuf, F: Forward<B>> Lcore<B, F> {
         let mut busy_cycles: u64 = 0;
         let mut prev = last_drain;
         let mut prev_busy = false;
+        let idle_sleep = (self.idle_sleep_us > 0).then(|| Duration::from_micros(self.idle_sleep_us));
+        let mut empty: u32 = 0;
         let stats = self.stats.clone();
         loop {
             let now = arch::cycles();
@@ -534,6 +563,21 @@ impl<B: PacketBuf, F: Forward<B>> Lcore<B, F> {
             loops += 1;
             prev_busy = got > 0;
             busy += prev_busy as u64;
+            if let Some(d) = idle_sleep {
+                if prev_busy {
+                    empty = 0;
+                } else if empty < IDLE_POLLS {
+                    empty += 1;
+                } else {
+                    // Quiet: nothing buffered may wait out the sleep, and a stop is seen
+                    // within one sleep, not 0x1000 of them.
+                    self.tx.flush_all();
+                    if ctl.stopping() {
+                        break;
+                    }
+                    std::thread::sleep(d);
+                }
+            }
             iter = iter.wrapping_add(1);
             if iter & 0xfff == 0 {
                 stats.loops.set(loops);

@@ -2,7 +2,7 @@
 
 use dataplane::burst::Burst;
 use dataplane::fwd::{Distributor, L2Fwd};
-use dataplane::lcore::{pipeline_rings, Forward, Lcore, Runtime};
+use dataplane::lcore::{pipeline_rings, Forward, Lcore, Runtime, IDLE_POLLS};
 use dataplane::mbuf::{Mbuf, MemBacking, Mempool, MempoolConfig};
 use dataplane::port::null::{NullConfig, NullPort};
 use dataplane::port::ring::RingPort;
@@ -19,6 +19,19 @@ fn pool(n: u32) -> Mempool {
 /// Packets injected through ring ports are forwarded with DPDK l2fwd's rewrite, exactly once.
 #[test]
 fn l2fwd_over_ring_ports_is_exact() {
+    l2fwd_over_ring_ports(0);
+}
+
+/// The same with an idle sleep: nothing is lost or late for good, and a quiet worker sleeps.
+/// Each loop iteration past the first `IDLE_POLLS` empty ones in a row sleeps at least the
+/// idle sleep, so the empty iterations are bounded by the run's length over the sleep (a
+/// busy-polling worker makes millions in the quiet spell at the end).
+#[test]
+fn l2fwd_with_an_idle_sleep_is_exact_and_sleeps_when_quiet() {
+    l2fwd_over_ring_ports(1000);
+}
+
+fn l2fwd_over_ring_ports(idle_sleep_us: u64) {
     let pool = pool(4096);
     // Outside world <-> VNF port 0 and VNF port 1 <-> outside world.
     let (mut outer0, mut vnf0) = RingPort::<Mbuf>::pair(10, 0, 1, 1024).unwrap();
@@ -28,9 +41,11 @@ fn l2fwd_over_ring_ports_is_exact() {
     let mut fwd = L2Fwd::new();
     fwd.pair(0, 1).set_port_mac(0, vnf0.mac()).set_port_mac(1, vnf1.mac());
     let mut l = Lcore::new("w0", None, fwd);
+    l.set_idle_sleep_us(idle_sleep_us).unwrap();
     l.add_rx(0, vnf0.rx_queue(0).unwrap()).add_rx(1, vnf1.rx_queue(0).unwrap());
     l.add_tx(0, vnf0.tx_queue(0).unwrap()).unwrap();
     l.add_tx(1, vnf1.tx_queue(0).unwrap()).unwrap();
+    let started = std::time::Instant::now();
     let mut rt = Runtime::launch(vec![l]).unwrap();
 
     let mut inj = outer0.tx_queue(0).unwrap();
@@ -66,9 +81,21 @@ fn l2fwd_over_ring_ports_is_exact() {
         }
         got.clear();
     }
+    // A quiet spell before the stop.
+    std::thread::sleep(Duration::from_millis(300));
     rt.stop();
     assert!(rt.join().is_empty());
+    let elapsed_us = started.elapsed().as_micros() as u64;
     assert!(seen.iter().all(|&c| c == 1), "every packet exactly once");
+    if let Some(sleeps) = elapsed_us.checked_div(idle_sleep_us) {
+        let t = rt.busy_totals();
+        let empty = t.loops - t.busy_loops;
+        let bound = u64::from(IDLE_POLLS) * (t.busy_loops + 1) + sleeps + 1;
+        assert!(
+            empty <= bound,
+            "{empty} empty loop iterations in {elapsed_us} us: more than {bound}, the worker did not sleep"
+        );
+    }
     let ps = rt.port_stats(2);
     assert_eq!(ps[0].0, N as u64, "rx on port 0");
     assert_eq!(ps[1].1, N as u64, "tx on port 1");

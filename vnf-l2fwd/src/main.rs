@@ -339,6 +339,7 @@ fn run_l2fwd<P: Port, F: Forward<P::Buf> + Clone + 'static>(
     fwd: F,
     rx_burst: usize,
     tx_burst: usize,
+    idle_sleep_us: u64,
 ) -> Result<(), Failure> {
     let nl = s.plan.lcores.len();
     let mut lcores = Vec::with_capacity(nl);
@@ -347,6 +348,7 @@ fn run_l2fwd<P: Port, F: Forward<P::Buf> + Clone + 'static>(
         let mut l = Lcore::new(&name, lp.cpu, fwd.clone());
         l.set_rx_burst(rx_burst).map_err(|e| Failure::Usage(e.to_string()))?;
         l.set_tx_burst(tx_burst).map_err(|e| Failure::Usage(e.to_string()))?;
+        l.set_idle_sleep_us(idle_sleep_us).map_err(|e| Failure::Usage(e.to_string()))?;
         for &(port, q) in &lp.rx {
             if let Some(make) = s.sources.as_mut() {
                 l.add_source(port, make(port)?);
@@ -558,7 +560,7 @@ fn demo(a: DemoArgs) -> Result<(), Failure> {
         println!("Port {id}: {} ({}) MAC {}", p.info().name, p.info().driver, p.mac());
     }
     println!("l2fwd demo: null0 <-> null1 on one worker (cpu {cpu:?}) for {} s", a.duration);
-    run_l2fwd(setup(ports), fwd, a.rx_burst, 32)
+    run_l2fwd(setup(ports), fwd, a.rx_burst, 32, 0)
 }
 
 /// The l3fwd demo: null ports whose frames are IPv4/UDP to the other port's network, routed
@@ -597,7 +599,7 @@ fn demo_l3fwd(
         routes.len(),
         a.duration
     );
-    run_l2fwd(setup(ports), fwd, a.rx_burst, 32)
+    run_l2fwd(setup(ports), fwd, a.rx_burst, 32, 0)
 }
 
 /// The lcore plan from `--config` / `-q` / `--cpu`, with the port specs' queue counts raised

@@ -78,6 +78,11 @@ pub struct PortArgs {
     /// Transmit buffer size (1-512).
     #[arg(long = "tx-burst", default_value_t = 32)]
     tx_burst: usize,
+    /// Microseconds a worker sleeps per poll once 256 polls in a row found every queue empty
+    /// (0, the default: always busy-poll). For shared or oversubscribed CPUs, as VPP's
+    /// poll-sleep-usec: costs up to this much latency after a quiet spell. At most 1000000.
+    #[arg(long = "idle-sleep-us", default_value_t = 0)]
+    idle_sleep_us: u64,
     /// Number of mbufs in the pool.
     #[arg(long, default_value_t = 16384)]
     mbufs: u32,
@@ -320,7 +325,7 @@ fn run_stage<P: Port, F: Forward<P::Buf> + Clone + 'static>(
         pidfile: Some(a.pidfile.clone()),
         sources,
     };
-    run_l2fwd(s, fwd, a.rx_burst, a.tx_burst)
+    run_l2fwd(s, fwd, a.rx_burst, a.tx_burst, a.idle_sleep_us)
 }
 
 /// The l3fwd options other than the ports.
