@@ -12,7 +12,7 @@
 #     drivers.
 . "$VMTEST_JOB/vm/lib.sh"
 # Two VNF runs in one scenario's time: 5000 numbered frames per run unless told otherwise.
-FRAMES=${VMTEST_FRAMES:-5000}
+FRAMES=${VMTEST_FRAMES:-2000}
 topology
 va=$(netdev_of "$VIO_A"); vb=$(netdev_of "$VIO_B")
 if_up "$va"; if_up "$vb"
