@@ -165,7 +165,10 @@ fn ring_forwarding_is_exact(pool: &DpdkMempool) {
     let mut out: Burst<RteMbuf> = Burst::new();
     let deadline = Instant::now() + Duration::from_secs(30);
     while received < N && Instant::now() < deadline {
-        if sent < N {
+        // Fewer packets in flight than ring 1 holds (1024): the worker frees what a full ring
+        // refuses (TxFull), as DPDK's l2fwd does, so a descheduled test thread must not let
+        // it fill (seen once under load: 19999 of 20000).
+        if sent < N && sent - received < 512 {
             let mut b: Burst<RteMbuf> = Burst::new();
             for seq in sent..N.min(sent + 32) {
                 let mut frame = [0u8; 64];
