@@ -352,7 +352,16 @@ send_oversized() { # TX_IF DST_MAC N SIZE
     --src-mac 02:76:00:00:ee:01 --dst-mac "$dst" --udp-port 7000 > "$SCRATCH/big.out" 2>&1 \
     || { cat "$SCRATCH/big.out"; fail "pktgen could not send $size-byte frames on $tx"; }
   OVERSIZE=$n OVERSIZE_LEN=$size
-  sleep 1
+}
+
+# The VNF's latest statistics line (it prints one a second, -T 1) and how many it has printed.
+last_stats() { grep '^{"drops"' "$SCRATCH/vnf.log" | tail -n 1; }
+stats_lines() { grep -c '^{"drops"' "$SCRATCH/vnf.log"; }
+# Does port P's latest line show IERR receive errors and IPK packets?
+port_rx_is() { # P IERR IPK
+  local last
+  last=$(last_stats)
+  [ "$(json_port_field "$last" "$1" ierrors)" = "$2" ] && [ "$(json_port_field "$last" "$1" ipackets)" = "$3" ]
 }
 
 # After send_oversized then inject into VNF port P: the OVERSIZE frames are P's receive
@@ -360,7 +369,10 @@ send_oversized() { # TX_IF DST_MAC N SIZE
 # received packets (none of the oversized ones was delivered). Sets GOOD_FORWARDED.
 check_oversize_counted() { # P
   local p=$1 last ierr ipk
-  last=$(grep '^{"drops"' "$SCRATCH/vnf.log" | tail -n 1)
+  # The frames are in by now (pktgen drained its receiver); wait for a statistics line that
+  # counts them all (the check below names any shortfall).
+  wait_for "port_rx_is $p $OVERSIZE $SENT" 5
+  last=$(last_stats)
   ierr=$(json_port_field "$last" "$p" ierrors)
   ipk=$(json_port_field "$last" "$p" ipackets)
   say "port $p after $OVERSIZE frames of $OVERSIZE_LEN bytes and $SENT numbered ones: $ipk packets, $ierr rx errors"
@@ -387,7 +399,10 @@ reset_under_vnf() { # DEV P
   grep -q "ERROR .*$dev: .*was reset under the driver" "$SCRATCH/vnf.log" \
     || fail "the VNF reported no error for the reset of $dev: $(grep ERROR "$SCRATCH/vnf.log" | tail -n 2)"
   say "the driver's error: $(grep "ERROR .*$dev: .*was reset under the driver" "$SCRATCH/vnf.log" | sed 's/^.*ERROR [^ ]* //' | head -n 1)"
-  sleep 2
+  # Two more statistics lines: the VNF's main loop runs on after the reset.
+  local n
+  n=$(stats_lines)
+  wait_for "[ \$(stats_lines) -ge $((n + 2)) ] || ! kill -0 $VNF_PID" 10
   kill -0 "$VNF_PID" || fail "the VNF died after $dev was reset"
 }
 
@@ -398,10 +413,12 @@ reset_under_vnf() { # DEV P
 # never process (the port's transmit errors). Sets INTO_RESET (a summary).
 forward_into_reset() { # TX_IF RX_IF DST_MAC N
   local tx=$1 rx=$2 dst=$3 n=$4 before after d_rx d_drop d_oerr d_sent
-  before=$(grep '^{"drops"' "$SCRATCH/vnf.log" | tail -n 1)
+  before=$(last_stats)
+  BEFORE_RESET_STATS=$before
   FRAMES=$n inject "$tx" "$rx" "$dst"
-  sleep 2.5
-  after=$(grep '^{"drops"' "$SCRATCH/vnf.log" | tail -n 1)
+  # Wait for a statistics line that accounts for all N (the checks below name any shortfall).
+  wait_for "into_reset_counted $n" 5
+  after=$(last_stats)
   d_rx=$(( $(json_port_field "$after" 0 received) - $(json_port_field "$before" 0 received) ))
   d_sent=$(( $(json_port_field "$after" 1 sent) - $(json_port_field "$before" 1 sent) ))
   d_drop=$(( $(json_sum_object "$after" drops) - $(json_sum_object "$before" drops) ))
@@ -415,6 +432,15 @@ forward_into_reset() { # TX_IF RX_IF DST_MAC N
   INTO_RESET="$n frames into the reset port all counted ($d_drop refused, $d_oerr tx errors)"
 }
 
+# Has every one of N frames into the reset port been received on port 0 and counted on port 1
+# (dropped, or a transmit error) since BEFORE_RESET_STATS?
+into_reset_counted() { # N
+  local a b=$BEFORE_RESET_STATS
+  a=$(last_stats)
+  [ $(( $(json_port_field "$a" 0 received) - $(json_port_field "$b" 0 received) )) = "$1" ] &&
+    [ $(( $(json_sum_object "$a" drops) - $(json_sum_object "$b" drops) + $(json_port_field "$a" 1 oerrors) - $(json_port_field "$b" 1 oerrors) )) = "$1" ]
+}
+
 # Unbinds DEV from vfio-pci while the VNF holds it: vfio-pci waits for the VNF to close the
 # device (the unbind blocks in the kernel), the VNF keeps running and the guest answers.
 # unbind_finished completes the step after vnf_stop.
@@ -424,7 +450,7 @@ unbind_under_vnf() { # DEV
   say "unbind of $dev from vfio-pci under the VNF"
   ( echo "$dev" > /sys/bus/pci/drivers/vfio-pci/unbind ) &
   UNBIND_PID=$!
-  sleep 3
+  sleep 2
   kill -0 "$VNF_PID" || fail "the VNF died when $dev's unbind began"
   ifc=$(ls /sys/class/net | grep -v '^lo$' | head -n 1)
   uptime > /dev/null && ip link show "$ifc" > /dev/null || fail "the guest stopped answering during the unbind"
