@@ -48,12 +48,20 @@ check() { # check DESCRIPTION COMMAND... — fails the scenario naming DESCRIPTI
   if ! "$@"; then fail "$what"; fi
 }
 
+# (Shell builtins where they do: every program started costs tens of milliseconds under TCG,
+# and these run in polling loops and over every PCI device.)
 pci_dev() { echo "/sys/bus/pci/devices/$1"; }
-driver_of() { local l; l=$(readlink "$(pci_dev "$1")/driver" 2>/dev/null) && basename "$l"; }
+driver_of() { local l; l=$(readlink "/sys/bus/pci/devices/$1/driver" 2>/dev/null) && echo "${l##*/}"; }
 # The kernel interface of a device (virtio-net's sits under its virtioN child).
-netdev_of() { ls "$(pci_dev "$1")"/net "$(pci_dev "$1")"/virtio*/net 2>/dev/null | grep -v ':$' | grep . | head -n 1; }
-group_of() { basename "$(readlink "$(pci_dev "$1")/iommu_group")"; }
-dev_id() { printf '%s:%s' "$(sed 's/^0x//' "$(pci_dev "$1")/vendor")" "$(sed 's/^0x//' "$(pci_dev "$1")/device")"; }
+netdev_of() {
+  local n
+  for n in "/sys/bus/pci/devices/$1"/net/* "/sys/bus/pci/devices/$1"/virtio*/net/*; do
+    [ -e "$n" ] && { echo "${n##*/}"; return 0; }
+  done
+  return 0
+}
+group_of() { local l; l=$(readlink "/sys/bus/pci/devices/$1/iommu_group") && echo "${l##*/}"; }
+dev_id() { local v d; read -r v < "/sys/bus/pci/devices/$1/vendor"; read -r d < "/sys/bus/pci/devices/$1/device"; echo "${v#0x}:${d#0x}"; }
 
 # The PCI address of the NIC with this MAC (read while it is on its kernel driver).
 addr_of_mac() {
@@ -92,7 +100,7 @@ topology() {
       echo "VIO_C=$(addr_of_mac $MAC_VIO_C)"
       echo "VIO_D=$(addr_of_mac $MAC_VIO_D)"
       local e=()
-      for d in /sys/bus/pci/devices/*; do [ "$(dev_id "$(basename "$d")")" = "$E1000_ID" ] && e+=("$(basename "$d")"); done
+      for d in /sys/bus/pci/devices/*; do [ "$(dev_id "${d##*/}")" = "$E1000_ID" ] && e+=("${d##*/}"); done
       echo "E_A=${e[0]:-}"
       echo "E_B=${e[1]:-}"
     } > "$f.tmp"
@@ -660,10 +668,9 @@ discover_and_forward() { # dpdk|native DRIVER-NAME-IN-THE-PORT-LINES
 
 # Puts every NIC back as the guest booted: VFs removed, everything on its kernel driver.
 restore_devices() {
-  local d drv
-  for d in /sys/bus/pci/devices/*; do
-    drv=$(driver_of "$(basename "$d")")
-    [ "$drv" = vfio-pci ] && "$VNF" devbind --unbind "$(basename "$d")" >/dev/null 2>&1
+  local d
+  for d in /sys/bus/pci/drivers/vfio-pci/0000:*; do
+    [ -e "$d" ] && "$VNF" devbind --unbind "${d##*/}" >/dev/null 2>&1
   done
   for d in "$PF_A" "$PF_B"; do
     [ -n "$d" ] && [ -e "$(pci_dev "$d")/sriov_numvfs" ] && echo 0 > "$(pci_dev "$d")/sriov_numvfs" 2>/dev/null
