@@ -786,8 +786,11 @@ impl RingModel for IgbModel {
             self.drain_tx(mem)
         }
     }
-    fn sent(&self) -> Vec<Vec<u8>> {
-        self.tx_frames.iter().map(|f| f.1.clone()).collect()
+    fn tx_frames(&self) -> &[(u16, Vec<u8>)] {
+        &self.tx_frames
+    }
+    fn tx_doorbells(&self, q: u16) -> u64 {
+        self.tx_doorbells[q as usize]
     }
     fn faults(&self) -> &[String] {
         &self.faults

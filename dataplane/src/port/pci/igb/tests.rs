@@ -1,5 +1,8 @@
 //! The igb and igbvf drivers against the simulated 82576 ([`super::sim`]).
-use super::super::sim::{frame_to, no_faults, op, ring_ops, test_pool, test_pool_with, SimHandle, SimModel, SimPci};
+use super::super::sim::{
+    self as shared, frame_to, id_of, no_faults, op, ring_ops, test_pool, test_pool_with, SimDriver, SimHandle,
+    SimModel, SimPci,
+};
 use super::sim::IgbModel;
 use super::*;
 use crate::buf::PacketBuf;
@@ -37,10 +40,6 @@ const PF_MAC: [u8; 6] = [0x52, 0x54, 0x00, 0x12, 0x34, 0x56];
 
 fn frame(i: u32, len: usize) -> Vec<u8> {
     frame_to(PF_MAC, i, len)
-}
-
-fn id_of(m: &[u8]) -> u32 {
-    u32::from_be_bytes(m[14..18].try_into().unwrap())
 }
 
 fn inject(h: &H, f: &[u8]) -> bool {
@@ -234,102 +233,50 @@ fn a_multi_buffer_frame_split_across_polls_arrives_whole() {
     assert_eq!(p.in_use(), 0);
 }
 
+// ---- the tests both drivers share (pci::sim) -----------------------------------------------
+
+/// The igb driver on a fresh simulated 82576, PF or VF, for the shared tests.
+struct Igb(fn() -> IgbModel, [u8; 6]);
+const PF: Igb = Igb(IgbModel::pf, PF_MAC);
+const VF: Igb = Igb(IgbModel::vf, VF_MAC);
+
+impl SimDriver for Igb {
+    type Model = IgbModel;
+    type Port = IgbPort<Sim>;
+    fn open(&self, queues: u16, rx: u16, tx: u16, pool: &Mempool) -> (IgbPort<Sim>, H) {
+        open((self.0)(), &cfg(queues, rx, tx), pool)
+    }
+    fn mac(&self) -> [u8; 6] {
+        self.1
+    }
+    fn tx_capacity(&self, n: u16) -> usize {
+        n as usize - 1
+    }
+    fn tx_missed(port: &IgbPort<Sim>, q: u16) -> u64 {
+        port.counters().tx(q as usize).missed.get()
+    }
+}
+
 #[test]
 fn tx_burst_sends_without_copy_and_reclaims_in_bursts() {
-    for model in [IgbModel::pf(), IgbModel::vf()] {
-        let p = pool(1024);
-        let (mut port, h) = open(model, &cfg(1, 64, 64), &p);
-        let mut tx = port.tx_queue(0).unwrap();
-        let mut b: Burst<Mbuf> = Burst::new();
-        for i in 0..20 {
-            let _ = b.push(mbuf(&p, &frame(i, 100)));
-        }
-        let before = p.in_use();
-        assert_eq!(tx.tx_burst(&mut b), 20);
-        assert!(b.is_empty());
-        h.with(|m, _| {
-            assert_eq!(m.tx_frames.len(), 20);
-            for (i, (q, f)) in m.tx_frames.iter().enumerate() {
-                assert_eq!(*q, 0);
-                assert_eq!(f, &frame(i as u32, 100));
-            }
-            assert_eq!(m.tx_doorbells[0], 1, "one tail write per burst");
-        });
-        // Done by the device, but held until the ring runs low or a flush.
-        assert_eq!(p.in_use(), before);
-        tx.flush();
-        assert_eq!(p.in_use(), before - 20);
-        let st = port.stats();
-        assert_eq!((st.opackets, st.obytes, st.oerrors), (20, 2000, 0));
-        no_faults(&h);
-        drop((tx, port));
-        assert_eq!(p.in_use(), 0);
-    }
+    shared::tx_burst_sends_without_copy_and_reclaims_in_bursts(&PF);
+    shared::tx_burst_sends_without_copy_and_reclaims_in_bursts(&VF);
 }
 
 #[test]
 fn full_tx_ring_refuses_counts_and_recovers() {
-    let p = pool(1024);
-    let (mut port, h) = open(IgbModel::pf(), &cfg(1, 64, 16), &p);
-    let mut tx = port.tx_queue(0).unwrap();
-    h.with(|m, _| m.hold_tx = true);
-    let mut b: Burst<Mbuf> = Burst::new();
-    for i in 0..24 {
-        let _ = b.push(mbuf(&p, &frame(i, 64)));
-    }
-    assert_eq!(tx.tx_burst(&mut b), 15, "a 16-entry ring takes 15: one entry stays free");
-    assert_eq!(b.len(), 9, "the rest stays with the caller, in order");
-    assert_eq!(id_of(b[0].data()), 15);
-    assert_eq!(tx.tx_burst(&mut b), 0, "still full: refused at once, never waits");
-    assert_eq!(port.counters().tx(0).missed.get(), 9 + 9);
-    h.with(|m, mem| {
-        m.hold_tx = false;
-        m.drain_tx(mem);
-    });
-    assert_eq!(tx.tx_burst(&mut b), 9);
-    h.with(|m, _| {
-        let got: Vec<u32> = m.tx_frames.iter().map(|(_, f)| id_of(f)).collect();
-        assert_eq!(got, (0..24).collect::<Vec<_>>());
-    });
-    no_faults(&h);
-    drop((b, tx, port));
-    assert_eq!(p.in_use(), 0);
+    shared::full_tx_ring_refuses_counts_and_recovers(&PF);
 }
 
 #[test]
 fn ring_indices_wrap_around() {
-    // 16-entry rings and 70 000 frames: every index wraps thousands of times.
-    let p = pool(256);
-    let (mut port, h) = open(IgbModel::vf(), &cfg(1, 16, 16), &p);
-    let mut rx = port.rx_queue(0).unwrap();
-    let mut tx = port.tx_queue(0).unwrap();
-    let mut out: Burst<Mbuf> = Burst::new();
-    let total = 70_000u32;
-    let (mut next, mut seen) = (0u32, 0u32);
-    while seen < total {
-        for _ in 0..5 {
-            if next < total && inject(&h, &frame_to(VF_MAC, next, 64)) {
-                next += 1;
-            }
-        }
-        rx.rx_burst(&mut out, 32);
-        for m in out.iter() {
-            assert_eq!(id_of(m.data()), seen);
-            seen += 1;
-        }
-        let n = out.len();
-        assert_eq!(tx.tx_burst(&mut out), n);
-    }
-    tx.flush();
-    h.with(|m, _| {
-        assert_eq!(m.tx_frames.len(), total as usize);
-        assert_eq!(id_of(&m.tx_frames.last().unwrap().1), total - 1);
-    });
-    let st = port.stats();
-    assert_eq!((st.ipackets, st.opackets), (total as u64, total as u64));
-    no_faults(&h);
-    drop((rx, tx, port));
-    assert_eq!(p.in_use(), 0);
+    let h = shared::ring_indices_wrap_around(&VF);
+    h.with(|m, _| assert_eq!(m.rx_no_buffer, 0, "no frame found the ring empty"));
+}
+
+#[test]
+fn foreign_pool_mbufs_are_copied_empty_ones_dropped() {
+    shared::foreign_pool_mbufs_are_copied_empty_ones_dropped(&PF);
 }
 
 #[test]
@@ -780,28 +727,6 @@ fn a_misbehaving_device_is_counted_not_fatal() {
     assert_eq!(tx.tx_burst(&mut out), 1);
     h.with(|m, _| assert_eq!(m.tx_frames.len(), 2));
     drop((out, b, rx, tx, port));
-    assert_eq!(p.in_use(), 0);
-}
-
-#[test]
-fn foreign_pool_mbufs_are_copied_empty_ones_dropped() {
-    let p = pool(1024);
-    let other = pool(16);
-    let (mut port, h) = open(IgbModel::pf(), &cfg(1, 64, 64), &p);
-    let mut tx = port.tx_queue(0).unwrap();
-    let mut b: Burst<Mbuf> = Burst::new();
-    let _ = b.push(mbuf(&other, &frame(1, 80)));
-    let _ = b.push(other.alloc().unwrap());
-    let _ = b.push(mbuf(&p, &frame(2, 80)));
-    assert_eq!(tx.tx_burst(&mut b), 3);
-    assert_eq!(other.in_use(), 0, "the foreign mbuf was copied and freed");
-    h.with(|m, _| {
-        assert_eq!(m.tx_frames.iter().map(|f| f.1.clone()).collect::<Vec<_>>(), [frame(1, 80), frame(2, 80)])
-    });
-    let st = port.stats();
-    assert_eq!((st.opackets, st.oerrors), (2, 1));
-    no_faults(&h);
-    drop((tx, port));
     assert_eq!(p.in_use(), 0);
 }
 

@@ -624,8 +624,11 @@ impl RingModel for VirtioNetModel {
             self.drain_tx(mem)
         }
     }
-    fn sent(&self) -> Vec<Vec<u8>> {
-        self.tx_frames.iter().map(|f| f.1.clone()).collect()
+    fn tx_frames(&self) -> &[(u16, Vec<u8>)] {
+        &self.tx_frames
+    }
+    fn tx_doorbells(&self, q: u16) -> u64 {
+        self.notifies[2 * q as usize + 1]
     }
     fn faults(&self) -> &[String] {
         &self.faults

@@ -1,5 +1,5 @@
 //! The virtio-net driver against the simulated device ([`super::sim`]).
-use super::super::sim::{frame_to, no_faults, op, ring_ops, test_pool, SimHandle, SimPci};
+use super::super::sim::{self as shared, frame_to, no_faults, op, ring_ops, test_pool, SimDriver, SimHandle, SimPci};
 use super::sim::{default_features, VirtioNetModel};
 use super::*;
 use crate::mbuf::{MemBacking, MempoolConfig};
@@ -26,9 +26,12 @@ fn open(c: &PciPortConfig, pool: &Mempool) -> (VirtioNetPort<Sim>, H) {
     (p.unwrap(), h)
 }
 
+/// The simulated device's MAC.
+const MAC: [u8; 6] = [0x52, 0x54, 0, 0x12, 0x34, 0x56];
+
 /// A frame to the device's MAC whose bytes say which one it is.
 fn frame(i: u32, len: usize) -> Vec<u8> {
-    frame_to([0x52, 0x54, 0, 0x12, 0x34, 0x56], i, len)
+    frame_to(MAC, i, len)
 }
 
 fn inject(h: &H, pair: u16, f: &[u8]) -> bool {
@@ -172,65 +175,49 @@ fn rx_burst_respects_max_and_spare_room() {
     assert_eq!(p.in_use(), 0);
 }
 
+// ---- the tests both drivers share (pci::sim) -----------------------------------------------
+
+/// The virtio-net driver on a fresh simulated device (4 queue pairs, rings of up to 256), for
+/// the shared tests.
+struct Virtio;
+
+impl SimDriver for Virtio {
+    type Model = VirtioNetModel;
+    type Port = VirtioNetPort<Sim>;
+    fn open(&self, queues: u16, rx: u16, tx: u16, pool: &Mempool) -> (VirtioNetPort<Sim>, H) {
+        open(&cfg(queues, rx, tx), pool)
+    }
+    fn mac(&self) -> [u8; 6] {
+        MAC
+    }
+    fn tx_capacity(&self, n: u16) -> usize {
+        n as usize
+    }
+    fn tx_missed(port: &VirtioNetPort<Sim>, q: u16) -> u64 {
+        port.counters().tx(q as usize).missed.get()
+    }
+}
+
 #[test]
 fn tx_burst_sends_without_copy_and_completes_in_bursts() {
-    let p = pool(1024);
-    let (mut port, h) = open(&cfg(1, 64, 64), &p);
-    let mut tx = port.tx_queue(0).unwrap();
-    let mut b: Burst<Mbuf> = Burst::new();
-    for i in 0..20 {
-        let _ = b.push(mbuf(&p, &frame(i, 100)));
-    }
-    let before = p.in_use();
-    assert_eq!(tx.tx_burst(&mut b), 20);
-    assert!(b.is_empty());
-    h.with(|m, _| {
-        assert_eq!(m.tx_frames.len(), 20);
-        for (i, (q, f)) in m.tx_frames.iter().enumerate() {
-            assert_eq!(*q, 0);
-            assert_eq!(f, &frame(i as u32, 100));
-        }
-        assert_eq!(m.notifies[1], 1, "one doorbell per burst");
-    });
-    // Completed by the device, but still held until the ring runs low or a flush.
-    assert_eq!(p.in_use(), before);
-    tx.flush();
-    assert_eq!(p.in_use(), before - 20);
-    let st = port.stats();
-    assert_eq!((st.opackets, st.obytes, st.oerrors), (20, 2000, 0));
-    no_faults(&h);
-    drop((tx, port));
-    assert_eq!(p.in_use(), 0);
+    shared::tx_burst_sends_without_copy_and_reclaims_in_bursts(&Virtio);
 }
 
 #[test]
 fn full_tx_ring_refuses_counts_and_recovers() {
-    let p = pool(1024);
-    let (mut port, h) = open(&cfg(1, 64, 16), &p);
-    let mut tx = port.tx_queue(0).unwrap();
-    h.with(|m, _| m.hold_tx = true);
-    let mut b: Burst<Mbuf> = Burst::new();
-    for i in 0..24 {
-        let _ = b.push(mbuf(&p, &frame(i, 64)));
-    }
-    assert_eq!(tx.tx_burst(&mut b), 16, "a 16-entry ring takes 16");
-    assert_eq!(b.len(), 8, "the rest stays with the caller, in order");
-    assert_eq!(b[0].data(), &frame(16, 64)[..]);
-    assert_eq!(tx.tx_burst(&mut b), 0, "still full: refused at once, never waits");
-    assert_eq!(port.counters().tx(0).missed.get(), 16);
-    // The device catches up; the next burst reclaims and goes through.
-    h.with(|m, mem| {
-        m.hold_tx = false;
-        m.drain_tx(mem);
-    });
-    assert_eq!(tx.tx_burst(&mut b), 8);
-    h.with(|m, _| {
-        let got: Vec<_> = m.tx_frames.iter().map(|(_, f)| f.clone()).collect();
-        assert_eq!(got, (0..24).map(|i| frame(i, 64)).collect::<Vec<_>>());
-    });
-    no_faults(&h);
-    drop((b, tx, port));
-    assert_eq!(p.in_use(), 0);
+    shared::full_tx_ring_refuses_counts_and_recovers(&Virtio);
+}
+
+#[test]
+fn ring_indices_wrap_around() {
+    // More than 65536 frames: the 16-bit avail and used indices wrap too.
+    let h = shared::ring_indices_wrap_around(&Virtio);
+    h.with(|m, _| assert_eq!(m.rx_no_buffer, 0, "no frame found the ring empty"));
+}
+
+#[test]
+fn foreign_pool_mbufs_are_copied_empty_ones_dropped() {
+    shared::foreign_pool_mbufs_are_copied_empty_ones_dropped(&Virtio);
 }
 
 #[test]
@@ -318,47 +305,6 @@ fn notifications_only_when_the_device_asks() {
     h.with(|m, _| assert_eq!(m.notifies[1], 1));
     no_faults(&h);
     drop((tx, port));
-    assert_eq!(p.in_use(), 0);
-}
-
-#[test]
-fn ring_indices_wrap_around() {
-    // 16-entry rings and more than 65536 frames: descriptor slots and the 16-bit indices
-    // both wrap, many times.
-    let p = pool(256);
-    let (mut port, h) = open(&cfg(1, 16, 16), &p);
-    let mut rx = port.rx_queue(0).unwrap();
-    let mut tx = port.tx_queue(0).unwrap();
-    let mut out: Burst<Mbuf> = Burst::new();
-    let total = 70_000u32;
-    let mut next = 0u32;
-    let mut seen = 0u32;
-    while seen < total {
-        for _ in 0..5 {
-            if next < total && inject(&h, 0, &frame(next, 64)) {
-                next += 1;
-            }
-        }
-        rx.rx_burst(&mut out, 32);
-        for m in out.iter() {
-            assert_eq!(&m.data()[14..18], &seen.to_be_bytes());
-            seen += 1;
-        }
-        let n = out.len();
-        assert_eq!(tx.tx_burst(&mut out), n);
-    }
-    tx.flush();
-    h.with(|m, mem| {
-        assert_eq!(m.tx_frames.len(), total as usize);
-        assert_eq!(m.tx_frames.last().unwrap().1, frame(total - 1, 64));
-        assert_eq!(m.rx_no_buffer, 0);
-        assert!(m.queues[0].used_idx < 16 || total > 65536, "indices wrapped");
-        let _ = mem;
-    });
-    let st = port.stats();
-    assert_eq!((st.ipackets, st.opackets), (total as u64, total as u64));
-    no_faults(&h);
-    drop((rx, tx, port));
     assert_eq!(p.in_use(), 0);
 }
 
@@ -645,28 +591,6 @@ fn a_misbehaving_device_is_counted_not_fatal() {
     assert_eq!(rx.rx_burst(&mut out, 32), 1);
     assert_eq!(tx.tx_burst(&mut out), 1);
     drop((out, rx, tx, port));
-    assert_eq!(p.in_use(), 0);
-}
-
-#[test]
-fn foreign_pool_mbufs_are_copied_empty_ones_dropped() {
-    let p = pool(1024);
-    let other = pool(16);
-    let (mut port, h) = open(&cfg(1, 64, 64), &p);
-    let mut tx = port.tx_queue(0).unwrap();
-    let mut b: Burst<Mbuf> = Burst::new();
-    let _ = b.push(mbuf(&other, &frame(1, 80)));
-    let _ = b.push(other.alloc().unwrap());
-    let _ = b.push(mbuf(&p, &frame(2, 80)));
-    assert_eq!(tx.tx_burst(&mut b), 3);
-    assert_eq!(other.in_use(), 0, "the foreign mbuf was copied and freed");
-    h.with(|m, _| {
-        assert_eq!(m.tx_frames.iter().map(|f| f.1.clone()).collect::<Vec<_>>(), [frame(1, 80), frame(2, 80)])
-    });
-    let st = port.stats();
-    assert_eq!((st.opackets, st.oerrors), (2, 1));
-    no_faults(&h);
-    drop((tx, port));
     assert_eq!(p.in_use(), 0);
 }
 
