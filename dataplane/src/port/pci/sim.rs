@@ -338,8 +338,14 @@ pub(crate) trait SimDriver {
     type Model: RingModel;
     /// The driver's port.
     type Port: crate::port::Port<Buf = Mbuf>;
-    /// Opens a port with `queues` queue pairs and rings of `rx`/`tx` entries on a fresh device.
-    fn open(&self, queues: u16, rx: u16, tx: u16, pool: &Mempool) -> (Self::Port, SimHandle<Self::Model>);
+    /// Opens port `id` with `queues` queue pairs and rings of `rx`/`tx` entries on a fresh
+    /// device.
+    fn open_port(&self, id: u16, queues: u16, rx: u16, tx: u16, pool: &Mempool)
+        -> (Self::Port, SimHandle<Self::Model>);
+    /// [`Self::open_port`] as port 0.
+    fn open(&self, queues: u16, rx: u16, tx: u16, pool: &Mempool) -> (Self::Port, SimHandle<Self::Model>) {
+        self.open_port(0, queues, rx, tx, pool)
+    }
     /// The destination MAC of frames the port receives.
     fn mac(&self) -> [u8; 6];
     /// How many packets a transmit ring of `n` entries holds at once (igb keeps one entry
@@ -347,7 +353,32 @@ pub(crate) trait SimDriver {
     fn tx_capacity(&self, n: u16) -> usize;
     /// Transmit queue `q`'s refusals (a full ring), as the port counts them.
     fn tx_missed(port: &Self::Port, q: u16) -> u64;
+    /// Resets the device under the open port, as a sysfs reset does.
+    fn reset_under(&self, h: &SimHandle<Self::Model>);
+    /// Has the port found its device reset?
+    fn is_dead(port: &Self::Port) -> bool;
+    /// How many refused bursts a full transmit ring waits between looks at the device.
+    fn stuck_check(&self) -> u32;
+    /// After a port whose device was reset under it is dropped: every mbuf of `pool` back,
+    /// the device reset and its DMA off, nothing mapped, no fault.
+    fn torn_down_after_reset(&self, h: &SimHandle<Self::Model>, pool: &Mempool);
+    /// The driver's own checks of a port whose device was reset under it, before the drop.
+    fn after_reset(&self, _port: &Self::Port, _h: &SimHandle<Self::Model>) {}
 }
+
+/// `#[test]` functions, each running the shared test of its name (in this module) on the
+/// listed drivers: `shared_driver_tests! { full_tx_ring_refuses_counts_and_recovers: PF, VF; }`.
+macro_rules! shared_driver_tests {
+    ($($test:ident: $($driver:expr),+;)*) => {
+        $(
+            #[test]
+            fn $test() {
+                $( $crate::port::pci::sim::$test(&$driver); )+
+            }
+        )*
+    };
+}
+pub(crate) use shared_driver_tests;
 
 /// The sequence number [`frame_to`] wrote into a frame.
 pub(crate) fn id_of(frame: &[u8]) -> u32 {
@@ -454,6 +485,134 @@ pub(crate) fn ring_indices_wrap_around<D: SimDriver>(d: &D) -> SimHandle<D::Mode
     drop((rx, tx, port));
     assert_eq!(p.in_use(), 0);
     h
+}
+
+/// Both drivers: a device reset under a port with 5 packets done (not yet reclaimed) and 10
+/// the device will never take: the port sees it (link down, dead), refuses every later packet
+/// (the caller keeps and counts them), and counts the 10 as transmit errors, once.
+pub(crate) fn a_device_reset_under_the_port_is_counted_to_the_last_packet<D: SimDriver>(d: &D) {
+    let p = test_pool("sim-reset", 1024);
+    let (mut port, h) = d.open(1, 64, 32, &p);
+    let mut tx = port.tx_queue(0).unwrap();
+    let mut b: Burst<Mbuf> = Burst::new();
+    let push = |b: &mut Burst<Mbuf>, ids: std::ops::Range<u32>| {
+        for i in ids {
+            let _ = b.push(Mbuf::from_slice(&p, &frame_to(d.mac(), i, 64)).unwrap());
+        }
+    };
+    push(&mut b, 0..5);
+    assert_eq!(tx.tx_burst(&mut b), 5);
+    h.with(|m, mem| m.hold_tx(mem, true));
+    push(&mut b, 5..15);
+    assert_eq!(tx.tx_burst(&mut b), 10);
+    d.reset_under(&h);
+    assert_eq!(port.link(), crate::port::LinkStatus::default(), "the reset is seen");
+    assert!(D::is_dead(&port));
+    push(&mut b, 15..22);
+    assert_eq!(tx.tx_burst(&mut b), 0, "refused: the caller keeps and counts them");
+    assert_eq!(b.len(), 7);
+    tx.flush();
+    assert_eq!(tx.tx_burst(&mut b), 0);
+    let st = port.stats();
+    assert_eq!((st.opackets, st.oerrors), (15, 10), "5 went out, 10 never will, counted once");
+    assert_eq!(D::tx_missed(&port, 0), 14, "7 refused twice");
+    h.with(|m, _| assert_eq!(m.tx_frames().len(), 5));
+    d.after_reset(&port, &h);
+    drop((b, tx, port));
+    d.torn_down_after_reset(&h, &p);
+}
+
+/// Both drivers: a full transmit ring whose device completes nothing is no reset by itself
+/// (a slow device); after a reset, the ring's periodic look at the device finds it with no
+/// link check, and the packets in the ring are counted as transmit errors.
+pub(crate) fn a_stuck_transmit_ring_finds_the_reset_without_the_link_check<D: SimDriver>(d: &D) {
+    let p = test_pool("sim-stuck", 1024);
+    let (mut port, h) = d.open(1, 64, 16, &p);
+    let cap = d.tx_capacity(16);
+    let mut tx = port.tx_queue(0).unwrap();
+    h.with(|m, mem| m.hold_tx(mem, true));
+    let mut b: Burst<Mbuf> = Burst::new();
+    for i in 0..=cap as u32 {
+        let _ = b.push(Mbuf::from_slice(&p, &frame_to(d.mac(), i, 64)).unwrap());
+    }
+    assert_eq!(tx.tx_burst(&mut b), cap);
+    for _ in 0..3 * d.stuck_check() {
+        assert_eq!(tx.tx_burst(&mut b), 0);
+    }
+    assert!(!D::is_dead(&port), "a full ring alone is no reset");
+    assert_eq!(port.stats().oerrors, 0);
+    d.reset_under(&h);
+    for _ in 0..d.stuck_check() {
+        assert_eq!(tx.tx_burst(&mut b), 0);
+    }
+    assert!(D::is_dead(&port), "the stuck ring looked at the device");
+    assert_eq!(tx.tx_burst(&mut b), 0);
+    assert_eq!(port.stats().oerrors, cap as u64, "the ring's packets never sent");
+    assert_eq!(b.len(), 1);
+    assert!(!port.link().up);
+    drop((b, tx, port));
+    d.torn_down_after_reset(&h, &p);
+}
+
+/// One l2fwd worker (`fwd::L2Fwd` on an `lcore`) forwarding between a port of driver `d0`
+/// and one of `d1`, both ways at once (3000 frames of `len0(k)` bytes into port 0, 2000 of 64
+/// into port 1): every frame leaves the other port once, in order, intact, with its MACs
+/// rewritten; the counters agree; every mbuf comes back.
+pub(crate) fn l2fwd_worker_forwards<D0: SimDriver, D1: SimDriver>(d0: &D0, d1: &D1, len0: impl Fn(u32) -> usize) {
+    use crate::fwd::L2Fwd;
+    use crate::lcore::{Lcore, Runtime};
+    use crate::wire::MacAddr;
+    let p = test_pool("sim-l2fwd", 2048);
+    let (mut p0, h0) = d0.open_port(0, 1, 128, 128, &p);
+    let (mut p1, h1) = d1.open_port(1, 1, 128, 128, &p);
+    let mut fwd = L2Fwd::new();
+    fwd.pair(0, 1).set_port_mac(0, p0.mac()).set_port_mac(1, p1.mac());
+    let mut lcore = Lcore::new("w0", None, fwd);
+    lcore.add_rx(0, p0.rx_queue(0).unwrap()).add_rx(1, p1.rx_queue(0).unwrap());
+    lcore.add_tx(0, p0.tx_queue(0).unwrap()).unwrap();
+    lcore.add_tx(1, p1.tx_queue(0).unwrap()).unwrap();
+    let mut rt = Runtime::launch(vec![lcore]).unwrap();
+    let (n0, n1) = (3000u32, 2000u32);
+    let (mut i0, mut i1) = (0u32, 0u32);
+    let start = std::time::Instant::now();
+    loop {
+        // Inject while the receive rings have room; the worker refills them.
+        while i0 < n0 && h0.with(|m, mem| m.inject(mem, &frame_to(d0.mac(), i0, len0(i0)))) {
+            i0 += 1;
+        }
+        while i1 < n1 && h1.with(|m, mem| m.inject(mem, &frame_to(d1.mac(), 1_000_000 + i1, 64))) {
+            i1 += 1;
+        }
+        let out1 = h1.with(|m, _| m.tx_frames().len()) as u32;
+        let out0 = h0.with(|m, _| m.tx_frames().len()) as u32;
+        if out1 == n0 && out0 == n1 {
+            break;
+        }
+        assert!(start.elapsed().as_secs() < 60, "stuck: {i0}/{i1} injected, {out1}/{out0} out");
+        std::thread::yield_now();
+    }
+    rt.stop();
+    assert!(rt.join().is_empty(), "no worker panicked");
+    drop(rt);
+    fn check<M: RingModel>(h: &SimHandle<M>, want: impl Fn(u32) -> Vec<u8>, n: u32, out_port: u8, mac: MacAddr) {
+        h.with(|m, _| {
+            assert_eq!(m.tx_frames().len(), n as usize);
+            for (k, (_, f)) in m.tx_frames().iter().enumerate() {
+                let want = want(k as u32);
+                assert_eq!(&f[..6], &MacAddr::local(out_port).0, "destination rewritten");
+                assert_eq!(&f[6..12], &mac.0, "source = the output port's MAC");
+                assert_eq!(&f[12..], &want[12..], "frame {k} intact and in order");
+            }
+        })
+    }
+    check(&h1, |k| frame_to(d0.mac(), k, len0(k)), n0, 1, p1.mac());
+    check(&h0, |k| frame_to(d1.mac(), 1_000_000 + k, 64), n1, 0, p0.mac());
+    let (s0, s1) = (p0.stats(), p1.stats());
+    assert_eq!((s0.ipackets, s1.opackets, s1.ipackets, s0.opackets), (n0 as u64, n0 as u64, n1 as u64, n1 as u64));
+    no_faults(&h0);
+    no_faults(&h1);
+    drop((p0, p1));
+    assert_eq!(p.in_use(), 0);
 }
 
 /// Both drivers: an mbuf of another pool (outside the DMA-mapped region) is copied into one

@@ -1,7 +1,7 @@
 //! The igb and igbvf drivers against the simulated 82576 ([`super::sim`]).
 use super::super::sim::{
-    self as shared, frame_to, id_of, no_faults, op, ring_ops, test_pool, test_pool_with, SimDriver, SimHandle,
-    SimModel, SimPci,
+    self as shared, frame_to, id_of, no_faults, op, ring_ops, shared_driver_tests, test_pool, test_pool_with,
+    SimDriver, SimHandle, SimModel, SimPci,
 };
 use super::sim::IgbModel;
 use super::*;
@@ -243,8 +243,9 @@ const VF: Igb = Igb(IgbModel::vf, VF_MAC);
 impl SimDriver for Igb {
     type Model = IgbModel;
     type Port = IgbPort<Sim>;
-    fn open(&self, queues: u16, rx: u16, tx: u16, pool: &Mempool) -> (IgbPort<Sim>, H) {
-        open((self.0)(), &cfg(queues, rx, tx), pool)
+    fn open_port(&self, id: u16, queues: u16, rx: u16, tx: u16, pool: &Mempool) -> (IgbPort<Sim>, H) {
+        let (dev, h) = SimPci::new("0000:01:00.0", (self.0)());
+        (IgbPort::open_device(id, dev, &cfg(queues, rx, tx), pool).unwrap(), h)
     }
     fn mac(&self) -> [u8; 6] {
         self.1
@@ -255,28 +256,37 @@ impl SimDriver for Igb {
     fn tx_missed(port: &IgbPort<Sim>, q: u16) -> u64 {
         port.counters().tx(q as usize).missed.get()
     }
+    fn reset_under(&self, h: &H) {
+        reset_under(h)
+    }
+    fn is_dead(port: &IgbPort<Sim>) -> bool {
+        port.shared.is_dead()
+    }
+    fn stuck_check(&self) -> u32 {
+        ring::STUCK_CHECK
+    }
+    fn torn_down_after_reset(&self, h: &H, pool: &Mempool) {
+        // Opened (one reset), reset under the port, and reset at the teardown.
+        torn_down(h, pool, 3)
+    }
+    fn after_reset(&self, port: &IgbPort<Sim>, h: &H) {
+        h.with(|m, _| m.link_up = true);
+        assert!(!port.link().up, "down for good, whatever the device says later");
+    }
 }
 
-#[test]
-fn tx_burst_sends_without_copy_and_reclaims_in_bursts() {
-    shared::tx_burst_sends_without_copy_and_reclaims_in_bursts(&PF);
-    shared::tx_burst_sends_without_copy_and_reclaims_in_bursts(&VF);
-}
-
-#[test]
-fn full_tx_ring_refuses_counts_and_recovers() {
-    shared::full_tx_ring_refuses_counts_and_recovers(&PF);
+shared_driver_tests! {
+    tx_burst_sends_without_copy_and_reclaims_in_bursts: PF, VF;
+    full_tx_ring_refuses_counts_and_recovers: PF;
+    foreign_pool_mbufs_are_copied_empty_ones_dropped: PF;
+    a_device_reset_under_the_port_is_counted_to_the_last_packet: PF, VF;
+    a_stuck_transmit_ring_finds_the_reset_without_the_link_check: PF, VF;
 }
 
 #[test]
 fn ring_indices_wrap_around() {
     let h = shared::ring_indices_wrap_around(&VF);
     h.with(|m, _| assert_eq!(m.rx_no_buffer, 0, "no frame found the ring empty"));
-}
-
-#[test]
-fn foreign_pool_mbufs_are_copied_empty_ones_dropped() {
-    shared::foreign_pool_mbufs_are_copied_empty_ones_dropped(&PF);
 }
 
 #[test]
@@ -595,84 +605,6 @@ fn reset_under(h: &H) {
 }
 
 #[test]
-fn a_device_reset_under_the_port_is_counted_to_the_last_packet() {
-    for model in [IgbModel::pf(), IgbModel::vf()] {
-        let kind = model.kind;
-        let p = pool(1024);
-        let (mut port, h) = open(model, &cfg(1, 64, 32), &p);
-        let mut tx = port.tx_queue(0).unwrap();
-        let mut b: Burst<Mbuf> = Burst::new();
-        // 5 sent and reported done (not reclaimed yet), then 10 the device never takes.
-        for i in 0..5 {
-            let _ = b.push(mbuf(&p, &frame(i, 64)));
-        }
-        assert_eq!(tx.tx_burst(&mut b), 5);
-        h.with(|m, _| m.hold_tx = true);
-        for i in 5..15 {
-            let _ = b.push(mbuf(&p, &frame(i, 64)));
-        }
-        assert_eq!(tx.tx_burst(&mut b), 10);
-        reset_under(&h);
-        assert_eq!(port.link(), LinkStatus::default(), "{kind:?}: the reset is seen");
-        assert!(port.shared.is_dead(), "{kind:?}");
-        // Every packet offered from now on is refused (the caller keeps and counts it), and
-        // the 10 in the ring are counted as never sent, once.
-        for i in 15..22 {
-            let _ = b.push(mbuf(&p, &frame(i, 64)));
-        }
-        assert_eq!(tx.tx_burst(&mut b), 0);
-        assert_eq!(b.len(), 7);
-        assert_eq!(tx.tx_burst(&mut b), 0);
-        tx.flush();
-        let st = port.stats();
-        assert_eq!((st.opackets, st.oerrors), (15, 10), "{kind:?}: 5 went out, 10 never will");
-        assert_eq!(port.counters().tx(0).missed.get(), 14, "{kind:?}: 7 refused twice");
-        h.with(|m, _| {
-            assert_eq!(m.tx_frames.len(), 5);
-            m.hold_tx = false;
-            m.link_up = true;
-        });
-        assert!(!port.link().up, "{kind:?}: down for good, whatever the device says later");
-        drop((b, tx, port));
-        // Opened (one reset), reset under us, and reset at the teardown.
-        torn_down(&h, &p, 3);
-    }
-}
-
-#[test]
-fn a_stuck_transmit_ring_finds_the_reset_without_the_link_check() {
-    for model in [IgbModel::pf(), IgbModel::vf()] {
-        let kind = model.kind;
-        let p = pool(1024);
-        let (mut port, h) = open(model, &cfg(1, 64, 16), &p);
-        let mut tx = port.tx_queue(0).unwrap();
-        h.with(|m, _| m.hold_tx = true);
-        let mut b: Burst<Mbuf> = Burst::new();
-        for i in 0..16 {
-            let _ = b.push(mbuf(&p, &frame(i, 64)));
-        }
-        assert_eq!(tx.tx_burst(&mut b), 15);
-        // A slow device is not a reset: the checks find the queue as we left it.
-        for _ in 0..3 * ring::STUCK_CHECK {
-            assert_eq!(tx.tx_burst(&mut b), 0);
-        }
-        assert!(!port.shared.is_dead(), "{kind:?}: a full ring alone is no reset");
-        assert_eq!(port.stats().oerrors, 0);
-        reset_under(&h);
-        for _ in 0..ring::STUCK_CHECK {
-            assert_eq!(tx.tx_burst(&mut b), 0);
-        }
-        assert!(port.shared.is_dead(), "{kind:?}: the stuck ring checked its queue");
-        assert_eq!(tx.tx_burst(&mut b), 0);
-        assert_eq!(port.stats().oerrors, 15, "{kind:?}: the ring's 15 never sent");
-        assert_eq!(b.len(), 1);
-        assert!(!port.link().up);
-        drop((b, tx, port));
-        torn_down(&h, &p, 3);
-    }
-}
-
-#[test]
 fn vf_second_queue_pair_works() {
     let p = pool(1024);
     let (mut port, h) = open(IgbModel::vf(), &cfg(2, 64, 64), &p);
@@ -755,61 +687,8 @@ fn pci_open_device_dispatches_on_ids() {
 /// (frames of every size up to a full one, so reassembly is on the path), every mbuf back.
 #[test]
 fn l2fwd_worker_forwards_between_a_pf_and_a_vf() {
-    use crate::fwd::L2Fwd;
-    use crate::lcore::{Lcore, Runtime};
-    let p = pool(2048);
-    let (d0, h0) = SimPci::new("0000:01:00.0", IgbModel::pf());
-    let (d1, h1) = SimPci::new("0000:01:10.0", IgbModel::vf());
-    let mut p0 = IgbPort::open_device(0, d0, &cfg(1, 128, 128), &p).unwrap();
-    let mut p1 = IgbPort::open_device(1, d1, &cfg(1, 128, 128), &p).unwrap();
-    let mut fwd = L2Fwd::new();
-    fwd.pair(0, 1).set_port_mac(0, p0.mac()).set_port_mac(1, p1.mac());
-    let mut lcore = Lcore::new("w0", None, fwd);
-    lcore.add_rx(0, p0.rx_queue(0).unwrap()).add_rx(1, p1.rx_queue(0).unwrap());
-    lcore.add_tx(0, p0.tx_queue(0).unwrap()).unwrap();
-    lcore.add_tx(1, p1.tx_queue(0).unwrap()).unwrap();
-    let mut rt = Runtime::launch(vec![lcore]).unwrap();
-    let (n0, n1) = (3000u32, 2000u32);
-    let len0 = |k: u32| 64 + (k * 7 % 1451) as usize;
-    let (mut i0, mut i1) = (0u32, 0u32);
-    let start = std::time::Instant::now();
-    loop {
-        while i0 < n0 && inject(&h0, &frame_to(PF_MAC, i0, len0(i0))) {
-            i0 += 1;
-        }
-        while i1 < n1 && inject(&h1, &frame_to(VF_MAC, 1_000_000 + i1, 64)) {
-            i1 += 1;
-        }
-        let out1 = h1.with(|m, _| m.tx_frames.len()) as u32;
-        let out0 = h0.with(|m, _| m.tx_frames.len()) as u32;
-        if out1 == n0 && out0 == n1 {
-            break;
-        }
-        assert!(start.elapsed().as_secs() < 60, "stuck: {i0}/{i1} injected, {out1}/{out0} out");
-        std::thread::yield_now();
-    }
-    rt.stop();
-    assert!(rt.join().is_empty(), "no worker panicked");
-    drop(rt);
-    let check = |h: &H, n: u32, base: u32, len: &dyn Fn(u32) -> usize, out_port: u16, mac: MacAddr| {
-        h.with(|m, _| {
-            assert_eq!(m.tx_frames.len(), n as usize);
-            for (k, (_, f)) in m.tx_frames.iter().enumerate() {
-                let want = frame_to(PF_MAC, base + k as u32, len(k as u32));
-                assert_eq!(&f[..6], &MacAddr::local(out_port as u8).0, "destination rewritten");
-                assert_eq!(&f[6..12], &mac.0, "source = the output port's MAC");
-                assert_eq!(&f[12..], &want[12..], "frame {k} intact and in order");
-            }
-        })
-    };
-    check(&h1, n0, 0, &len0, 1, p1.mac());
-    check(&h0, n1, 1_000_000, &|_| 64, 0, p0.mac());
-    let (s0, s1) = (p0.stats(), p1.stats());
-    assert_eq!((s0.ipackets, s1.opackets, s1.ipackets, s0.opackets), (n0 as u64, n0 as u64, n1 as u64, n1 as u64));
-    no_faults(&h0);
-    no_faults(&h1);
-    drop((p0, p1));
-    assert_eq!(p.in_use(), 0);
+    // Frames of up to 1514 bytes into the PF: several 1 KiB receive buffers each.
+    shared::l2fwd_worker_forwards(&PF, &VF, |k| 64 + (k * 7 % 1451) as usize);
 }
 
 proptest! {

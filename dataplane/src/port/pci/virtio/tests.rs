@@ -1,5 +1,7 @@
 //! The virtio-net driver against the simulated device ([`super::sim`]).
-use super::super::sim::{self as shared, frame_to, no_faults, op, ring_ops, test_pool, SimDriver, SimHandle, SimPci};
+use super::super::sim::{
+    self as shared, frame_to, no_faults, op, ring_ops, shared_driver_tests, test_pool, SimDriver, SimHandle, SimPci,
+};
 use super::sim::{default_features, VirtioNetModel};
 use super::*;
 use crate::mbuf::{MemBacking, MempoolConfig};
@@ -184,8 +186,9 @@ struct Virtio;
 impl SimDriver for Virtio {
     type Model = VirtioNetModel;
     type Port = VirtioNetPort<Sim>;
-    fn open(&self, queues: u16, rx: u16, tx: u16, pool: &Mempool) -> (VirtioNetPort<Sim>, H) {
-        open(&cfg(queues, rx, tx), pool)
+    fn open_port(&self, id: u16, queues: u16, rx: u16, tx: u16, pool: &Mempool) -> (VirtioNetPort<Sim>, H) {
+        let (dev, h) = SimPci::new("0000:00:04.0", VirtioNetModel::new(default_features(), 4, 256));
+        (VirtioNetPort::open_device(id, dev, &cfg(queues, rx, tx), pool).unwrap(), h)
     }
     fn mac(&self) -> [u8; 6] {
         MAC
@@ -196,16 +199,32 @@ impl SimDriver for Virtio {
     fn tx_missed(port: &VirtioNetPort<Sim>, q: u16) -> u64 {
         port.counters().tx(q as usize).missed.get()
     }
+    fn reset_under(&self, h: &H) {
+        h.with(|m, _| m.reset());
+    }
+    fn is_dead(port: &VirtioNetPort<Sim>) -> bool {
+        port.shared.is_dead()
+    }
+    fn stuck_check(&self) -> u32 {
+        STUCK_CHECK
+    }
+    fn torn_down_after_reset(&self, h: &H, pool: &Mempool) {
+        assert_eq!(pool.in_use(), 0, "every mbuf back");
+        h.with(|m, mem| {
+            assert_eq!(m.status, 0, "reset at the end");
+            assert!(!mem.bus_master, "no more DMA");
+            assert_eq!(mem.live_maps(), 0, "every ring and the pool unmapped");
+        });
+        no_faults(h);
+    }
 }
 
-#[test]
-fn tx_burst_sends_without_copy_and_completes_in_bursts() {
-    shared::tx_burst_sends_without_copy_and_reclaims_in_bursts(&Virtio);
-}
-
-#[test]
-fn full_tx_ring_refuses_counts_and_recovers() {
-    shared::full_tx_ring_refuses_counts_and_recovers(&Virtio);
+shared_driver_tests! {
+    tx_burst_sends_without_copy_and_reclaims_in_bursts: Virtio;
+    full_tx_ring_refuses_counts_and_recovers: Virtio;
+    foreign_pool_mbufs_are_copied_empty_ones_dropped: Virtio;
+    a_device_reset_under_the_port_is_counted_to_the_last_packet: Virtio;
+    a_stuck_transmit_ring_finds_the_reset_without_the_link_check: Virtio;
 }
 
 #[test]
@@ -213,75 +232,6 @@ fn ring_indices_wrap_around() {
     // More than 65536 frames: the 16-bit avail and used indices wrap too.
     let h = shared::ring_indices_wrap_around(&Virtio);
     h.with(|m, _| assert_eq!(m.rx_no_buffer, 0, "no frame found the ring empty"));
-}
-
-#[test]
-fn foreign_pool_mbufs_are_copied_empty_ones_dropped() {
-    shared::foreign_pool_mbufs_are_copied_empty_ones_dropped(&Virtio);
-}
-
-#[test]
-fn a_device_reset_under_the_port_is_counted_to_the_last_packet() {
-    let p = pool(1024);
-    let (mut port, h) = open(&cfg(1, 64, 32), &p);
-    let mut tx = port.tx_queue(0).unwrap();
-    let mut b: Burst<Mbuf> = Burst::new();
-    // 5 sent and completed (not reclaimed yet), then 10 the device never takes.
-    for i in 0..5 {
-        let _ = b.push(mbuf(&p, &frame(i, 64)));
-    }
-    assert_eq!(tx.tx_burst(&mut b), 5);
-    h.with(|m, _| m.hold_tx = true);
-    for i in 5..15 {
-        let _ = b.push(mbuf(&p, &frame(i, 64)));
-    }
-    assert_eq!(tx.tx_burst(&mut b), 10);
-    // A sysfs reset under the running port.
-    h.with(|m, _| m.reset());
-    assert_eq!(port.link(), LinkStatus::default());
-    assert!(port.shared.is_dead());
-    for i in 15..22 {
-        let _ = b.push(mbuf(&p, &frame(i, 64)));
-    }
-    assert_eq!(tx.tx_burst(&mut b), 0, "refused: the caller keeps and counts them");
-    assert_eq!(b.len(), 7);
-    tx.flush();
-    assert_eq!(tx.tx_burst(&mut b), 0);
-    let st = port.stats();
-    assert_eq!((st.opackets, st.oerrors), (15, 10), "5 went out, 10 never will, counted once");
-    assert_eq!(port.counters().tx(0).missed.get(), 14);
-    h.with(|m, _| assert_eq!(m.tx_frames.len(), 5));
-    no_faults(&h);
-    drop((b, tx, port));
-    assert_eq!(p.in_use(), 0);
-}
-
-#[test]
-fn a_stuck_transmit_ring_finds_the_reset_without_the_link_check() {
-    let p = pool(1024);
-    let (mut port, h) = open(&cfg(1, 64, 16), &p);
-    let mut tx = port.tx_queue(0).unwrap();
-    h.with(|m, _| m.hold_tx = true);
-    let mut b: Burst<Mbuf> = Burst::new();
-    for i in 0..17 {
-        let _ = b.push(mbuf(&p, &frame(i, 64)));
-    }
-    assert_eq!(tx.tx_burst(&mut b), 16);
-    for _ in 0..3 * STUCK_CHECK {
-        assert_eq!(tx.tx_burst(&mut b), 0);
-    }
-    assert!(!port.shared.is_dead(), "a slow device is no reset");
-    h.with(|m, _| m.reset());
-    for _ in 0..STUCK_CHECK {
-        assert_eq!(tx.tx_burst(&mut b), 0);
-    }
-    assert!(port.shared.is_dead(), "the stuck ring read the device status");
-    assert_eq!(tx.tx_burst(&mut b), 0);
-    assert_eq!(port.stats().oerrors, 16);
-    assert_eq!(b.len(), 1);
-    no_faults(&h);
-    drop((b, tx, port));
-    assert_eq!(p.in_use(), 0);
 }
 
 #[test]
@@ -625,63 +575,7 @@ use super::super::sim::SimModel;
 /// intact and in order, every mbuf back at the end.
 #[test]
 fn l2fwd_worker_forwards_between_two_virtio_ports() {
-    use crate::fwd::L2Fwd;
-    use crate::lcore::{Lcore, Runtime};
-    let p = pool(2048);
-    let port = |id: u16, name: &str| {
-        let (dev, h) = SimPci::new(name, VirtioNetModel::new(default_features(), 1, 256));
-        (VirtioNetPort::open_device(id, dev, &cfg(1, 128, 128), &p).unwrap(), h)
-    };
-    let (mut p0, h0) = port(0, "0000:00:04.0");
-    let (mut p1, h1) = port(1, "0000:00:05.0");
-    let mut fwd = L2Fwd::new();
-    fwd.pair(0, 1).set_port_mac(0, p0.mac()).set_port_mac(1, p1.mac());
-    let mut lcore = Lcore::new("w0", None, fwd);
-    lcore.add_rx(0, p0.rx_queue(0).unwrap()).add_rx(1, p1.rx_queue(0).unwrap());
-    lcore.add_tx(0, p0.tx_queue(0).unwrap()).unwrap();
-    lcore.add_tx(1, p1.tx_queue(0).unwrap()).unwrap();
-    let mut rt = Runtime::launch(vec![lcore]).unwrap();
-    let (n0, n1) = (3000u32, 2000u32);
-    let (mut i0, mut i1) = (0u32, 0u32);
-    let start = std::time::Instant::now();
-    loop {
-        // Inject while the receive rings have room; the worker refills them.
-        while i0 < n0 && inject(&h0, 0, &frame(i0, 64 + (i0 % 200) as usize)) {
-            i0 += 1;
-        }
-        while i1 < n1 && inject(&h1, 0, &frame(1_000_000 + i1, 64)) {
-            i1 += 1;
-        }
-        let out1 = h1.with(|m, _| m.tx_frames.len()) as u32;
-        let out0 = h0.with(|m, _| m.tx_frames.len()) as u32;
-        if out1 == n0 && out0 == n1 {
-            break;
-        }
-        assert!(start.elapsed().as_secs() < 30, "stuck: {i0}/{i1} injected, {out1}/{out0} out");
-        std::thread::yield_now();
-    }
-    rt.stop();
-    assert!(rt.join().is_empty(), "no worker panicked");
-    drop(rt);
-    let check = |h: &H, n: u32, base: u32, len: &dyn Fn(u32) -> usize, out_port: u16, mac: MacAddr| {
-        h.with(|m, _| {
-            assert_eq!(m.tx_frames.len(), n as usize);
-            for (k, (_, f)) in m.tx_frames.iter().enumerate() {
-                let want = frame(base + k as u32, len(k as u32));
-                assert_eq!(&f[..6], &MacAddr::local(out_port as u8).0, "destination rewritten");
-                assert_eq!(&f[6..12], &mac.0, "source = the output port's MAC");
-                assert_eq!(&f[12..], &want[12..], "frame {k} intact and in order");
-            }
-        })
-    };
-    check(&h1, n0, 0, &|k| 64 + (k % 200) as usize, 1, p1.mac());
-    check(&h0, n1, 1_000_000, &|_| 64, 0, p0.mac());
-    let (s0, s1) = (p0.stats(), p1.stats());
-    assert_eq!((s0.ipackets, s1.opackets, s1.ipackets, s0.opackets), (n0 as u64, n0 as u64, n1 as u64, n1 as u64));
-    no_faults(&h0);
-    no_faults(&h1);
-    drop((p0, p1));
-    assert_eq!(p.in_use(), 0);
+    shared::l2fwd_worker_forwards(&Virtio, &Virtio, |k| 64 + (k % 200) as usize);
 }
 
 proptest! {
