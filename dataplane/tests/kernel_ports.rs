@@ -15,8 +15,7 @@ use dataplane::port::af_packet::{AfPacketConfig, AfPacketPort};
 use dataplane::port::af_xdp::{AfXdpConfig, AfXdpPort, XdpMode};
 use dataplane::port::{MacAddr, Port, PortError, PortStats};
 use dataplane::{Burst, Mbuf, PacketBuf};
-use netns::{veth_pair_mq, Netns};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use netns::{veth_pair_mq, Netns, RawSocket};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
@@ -54,44 +53,6 @@ fn pool(name: &str) -> Mempool {
     let mut c = MempoolConfig::new(name, 8192);
     c.backing = MemBacking::Normal;
     Mempool::new(c).unwrap()
-}
-
-/// A raw AF_PACKET socket bound to `ifname` (in the calling thread's namespace).
-fn raw_socket(ifname: &str) -> OwnedFd {
-    // SAFETY: plain socket(2).
-    let fd = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW, (libc::ETH_P_ALL as u16).to_be() as i32) };
-    assert!(fd >= 0, "socket: {}", std::io::Error::last_os_error());
-    // SAFETY: fresh descriptor.
-    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-    let c = std::ffi::CString::new(ifname).unwrap();
-    // SAFETY: zeroed sockaddr_ll is valid.
-    let mut sa: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
-    sa.sll_family = libc::AF_PACKET as u16;
-    sa.sll_protocol = (libc::ETH_P_ALL as u16).to_be();
-    // SAFETY: c is NUL-terminated.
-    sa.sll_ifindex = unsafe { libc::if_nametoindex(c.as_ptr()) } as i32;
-    assert!(sa.sll_ifindex > 0, "no {ifname}");
-    // SAFETY: sa is a valid sockaddr_ll.
-    let rc = unsafe {
-        libc::bind(
-            fd.as_raw_fd(),
-            &sa as *const _ as *const libc::sockaddr,
-            std::mem::size_of::<libc::sockaddr_ll>() as u32,
-        )
-    };
-    assert_eq!(rc, 0, "bind: {}", std::io::Error::last_os_error());
-    let tv = libc::timeval { tv_sec: 0, tv_usec: 100_000 };
-    // SAFETY: tv is a valid timeval.
-    unsafe {
-        libc::setsockopt(
-            fd.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_RCVTIMEO,
-            &tv as *const _ as *const libc::c_void,
-            std::mem::size_of::<libc::timeval>() as u32,
-        )
-    };
-    fd
 }
 
 fn ip_checksum(h: &[u8]) -> u16 {
@@ -244,7 +205,7 @@ fn run_forwarding<P: Port<Buf = Mbuf> + std::fmt::Debug + 'static>(
     let receiver = topo
         .receiver
         .spawn(move || {
-            let fd = raw_socket("r0");
+            let fd = RawSocket::open("r0").unwrap();
             rready_tx.send(()).unwrap();
             let mut seen = vec![0u32; N as usize];
             let mut bad_rewrite = 0u32;
@@ -252,12 +213,8 @@ fn run_forwarding<P: Port<Buf = Mbuf> + std::fmt::Debug + 'static>(
             let deadline = Instant::now() + Duration::from_secs(15);
             let mut got = 0;
             while got < N && Instant::now() < deadline {
-                // SAFETY: buf is writable for its length.
-                let n = unsafe { libc::recv(fd.as_raw_fd(), buf.as_mut_ptr() as *mut libc::c_void, buf.len(), 0) };
-                if n <= 0 {
-                    continue;
-                }
-                let f = &buf[..n as usize];
+                let Some(n) = fd.recv(&mut buf) else { continue };
+                let f = &buf[..n];
                 if let Some(s) = seq_of(f) {
                     if f[0..6] != MacAddr::local(1).octets() || f[6..12] != F1 {
                         bad_rewrite += 1;
@@ -273,10 +230,8 @@ fn run_forwarding<P: Port<Buf = Mbuf> + std::fmt::Debug + 'static>(
             // Catch duplicates arriving late.
             let until = Instant::now() + Duration::from_millis(300);
             while Instant::now() < until {
-                // SAFETY: as above.
-                let n = unsafe { libc::recv(fd.as_raw_fd(), buf.as_mut_ptr() as *mut libc::c_void, buf.len(), 0) };
-                if n > 0 {
-                    if let Some(s) = seq_of(&buf[..n as usize]) {
+                if let Some(n) = fd.recv(&mut buf) {
+                    if let Some(s) = seq_of(&buf[..n]) {
                         if let Some(c) = seen.get_mut(s as usize) {
                             *c += 1;
                         }
@@ -290,12 +245,10 @@ fn run_forwarding<P: Port<Buf = Mbuf> + std::fmt::Debug + 'static>(
 
     topo.sender
         .run(|| {
-            let fd = raw_socket("s0");
+            let fd = RawSocket::open("s0").unwrap();
             for seq in 0..N {
                 let f = frame(seq);
-                // SAFETY: f is readable for its length.
-                let n = unsafe { libc::send(fd.as_raw_fd(), f.as_ptr() as *const libc::c_void, f.len(), 0) };
-                assert_eq!(n, f.len() as isize, "send: {}", std::io::Error::last_os_error());
+                fd.send(&f).unwrap();
                 // ~20 kpps: far below what either backend forwards over veth.
                 if seq % 10 == 9 {
                     std::thread::sleep(Duration::from_micros(500));

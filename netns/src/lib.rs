@@ -395,6 +395,89 @@ impl Drop for Veth {
     }
 }
 
+/// A raw `AF_PACKET` socket bound to one interface of the calling thread's namespace, for
+/// tests that send and count whole frames (every protocol; 100 ms receive timeout).
+#[derive(Debug)]
+pub struct RawSocket {
+    fd: std::os::fd::OwnedFd,
+}
+
+impl RawSocket {
+    /// Opens a socket on `ifname` (call it inside the namespace, e.g. from [`Netns::run`]).
+    ///
+    /// # Errors
+    /// No such interface, or no CAP_NET_RAW.
+    pub fn open(ifname: &str) -> Result<Self> {
+        use std::os::fd::FromRawFd;
+        check_ifname(ifname)?;
+        let proto = (libc::ETH_P_ALL as u16).to_be();
+        // SAFETY: plain socket(2).
+        let fd = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW | libc::SOCK_CLOEXEC, proto as i32) };
+        if fd < 0 {
+            return Err(io::Error::last_os_error().into());
+        }
+        // SAFETY: a fresh descriptor that nothing else owns.
+        let fd = unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) };
+        let c = std::ffi::CString::new(ifname).map_err(|_| Error::Refused(format!("bad name {ifname:?}")))?;
+        // SAFETY: c is NUL-terminated.
+        let ifindex = unsafe { libc::if_nametoindex(c.as_ptr()) };
+        if ifindex == 0 {
+            return Err(Error::Refused(format!("no interface {ifname} in this namespace")));
+        }
+        // SAFETY: all-zero is a valid sockaddr_ll.
+        let mut sa: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
+        sa.sll_family = libc::AF_PACKET as u16;
+        sa.sll_protocol = proto;
+        sa.sll_ifindex = ifindex as i32;
+        // SAFETY: sa is a valid sockaddr_ll of the size given.
+        let rc = unsafe {
+            libc::bind(
+                fd.as_raw_fd(),
+                &sa as *const libc::sockaddr_ll as *const libc::sockaddr,
+                std::mem::size_of::<libc::sockaddr_ll>() as u32,
+            )
+        };
+        if rc != 0 {
+            return Err(io::Error::last_os_error().into());
+        }
+        let tv = libc::timeval { tv_sec: 0, tv_usec: 100_000 };
+        // SAFETY: tv is a valid timeval of the size given.
+        let rc = unsafe {
+            libc::setsockopt(
+                fd.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_RCVTIMEO,
+                &tv as *const libc::timeval as *const libc::c_void,
+                std::mem::size_of::<libc::timeval>() as u32,
+            )
+        };
+        if rc != 0 {
+            return Err(io::Error::last_os_error().into());
+        }
+        Ok(RawSocket { fd })
+    }
+
+    /// Sends one whole frame.
+    ///
+    /// # Errors
+    /// The kernel refused it, or sent only part of it.
+    pub fn send(&self, frame: &[u8]) -> Result<()> {
+        // SAFETY: frame is readable for its length.
+        let n = unsafe { libc::send(self.fd.as_raw_fd(), frame.as_ptr() as *const libc::c_void, frame.len(), 0) };
+        if n != frame.len() as isize {
+            return Err(io::Error::last_os_error().into());
+        }
+        Ok(())
+    }
+
+    /// Receives one frame into `buf`: its length, or None when nothing came within 100 ms.
+    pub fn recv(&self, buf: &mut [u8]) -> Option<usize> {
+        // SAFETY: buf is writable for its length.
+        let n = unsafe { libc::recv(self.fd.as_raw_fd(), buf.as_mut_ptr() as *mut libc::c_void, buf.len(), 0) };
+        usize::try_from(n).ok().filter(|&n| n > 0)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -50,6 +50,45 @@ impl Plan {
     }
 }
 
+/// Receive queues over which the kernel or the device spreads a port's incoming traffic
+/// (fanout, RSS, the veth or NIC queues an AF_XDP socket binds): a frame landing on a queue
+/// nobody polls is lost. None for ports whose queues each make their own traffic (null).
+pub fn spread_rx_queues(spec: &PortSpec) -> Option<u16> {
+    match spec {
+        PortSpec::AfXdp { queues, .. } | PortSpec::AfPacket { queues, .. } | PortSpec::Pci { queues, .. } => {
+            Some(*queues)
+        }
+        _ => None,
+    }
+}
+
+impl Plan {
+    /// Makes every receive queue `0..queues` of `port` polled. A plan from `-q` or the
+    /// single-lcore default names queue 0 only: the lcore that polls queue 0 takes the others
+    /// too. A `--config` plan is the operator's own map, so a missing queue is an error.
+    ///
+    /// # Errors
+    /// A message naming the port and the queues `--config` leaves unpolled.
+    pub fn cover_rx_queues(&mut self, port: u16, queues: u16, from_config: bool) -> Result<(), String> {
+        let missing: Vec<u16> =
+            (0..queues).filter(|&q| !self.lcores.iter().any(|l| l.rx.contains(&(port, q)))).collect();
+        if missing.is_empty() {
+            return Ok(());
+        }
+        if from_config {
+            return Err(format!(
+                "port {port} has {queues} receive queues but --config polls none of queues {missing:?}: \
+                 the frames spread to them would be lost; add them to --config or lower the port's queues="
+            ));
+        }
+        // A port the plan does not poll at all (disabled, or a tx-only port) stays so.
+        if let Some(l) = self.lcores.iter_mut().find(|l| l.rx.iter().any(|&(p, _)| p == port)) {
+            l.rx.extend(missing.into_iter().map(|q| (port, q)));
+        }
+        Ok(())
+    }
+}
+
 /// Parses `--config "(port,queue,lcore),(port,queue,lcore)..."` (commas between tuples and
 /// spaces optional) into a plan, checking: ports exist and are enabled, no (port, queue) is
 /// polled twice, and every lcore is in `allowed` (this process's CPU set).
@@ -161,6 +200,28 @@ pub fn plan(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn spread_queues_are_all_polled() {
+        // -q 1 over two AF_PACKET ports of 4 queues: each lcore polls all of its port's queues.
+        let mut p = ports_per_lcore(1, &[0, 1], &[2, 3]).unwrap();
+        p.cover_rx_queues(0, 4, false).unwrap();
+        p.cover_rx_queues(1, 4, false).unwrap();
+        assert_eq!(p.lcores[0], LcorePlan { cpu: Some(2), rx: vec![(0, 0), (0, 1), (0, 2), (0, 3)] });
+        assert_eq!(p.lcores[1], LcorePlan { cpu: Some(3), rx: vec![(1, 0), (1, 1), (1, 2), (1, 3)] });
+        // A port the plan does not poll is left alone.
+        let mut p = single(None, &[0]);
+        p.cover_rx_queues(1, 2, false).unwrap();
+        assert_eq!(p.rx_queues(1), 0);
+        // --config must name them all.
+        let mut p = parse_config("(0,0,0),(0,1,1)", &[0], &[]).unwrap();
+        p.cover_rx_queues(0, 2, true).unwrap();
+        let e = p.cover_rx_queues(0, 4, true).unwrap_err();
+        assert!(e.contains("queues [2, 3]"), "{e}");
+        let spec = PortSpec::AfPacket { iface: "x".into(), queues: 2, qdisc_bypass: false };
+        assert_eq!(spread_rx_queues(&spec), Some(2));
+        assert_eq!(spread_rx_queues(&PortSpec::Null { size: 64, queues: 2 }), None);
+    }
 
     #[test]
     fn config_parses_and_groups_by_lcore() {

@@ -602,8 +602,9 @@ fn demo_l3fwd(
     run_l2fwd(setup(ports), fwd, a.rx_burst, 32, 0)
 }
 
-/// The lcore plan from `--config` / `-q` / `--cpu`, with the port specs' queue counts raised
-/// to what it needs.
+/// The lcore plan from `--config` / `-q` / `--cpu`, polling every receive queue a kernel or
+/// PCI port spreads its traffic over, with the port specs' queue counts raised to what it
+/// needs.
 fn make_plan(
     config: Option<&str>,
     q: Option<usize>,
@@ -611,8 +612,11 @@ fn make_plan(
     enabled: &[u16],
     specs: &mut [PortSpec],
 ) -> Result<lcores::Plan, Failure> {
-    let plan = lcores::plan(config, q, cpu, enabled, &allowed_cpus()).map_err(Failure::Usage)?;
+    let mut plan = lcores::plan(config, q, cpu, enabled, &allowed_cpus()).map_err(Failure::Usage)?;
     for (id, spec) in specs.iter_mut().enumerate() {
+        if let Some(n) = lcores::spread_rx_queues(spec) {
+            plan.cover_rx_queues(id as u16, n, config.is_some()).map_err(Failure::Usage)?;
+        }
         plan.size_spec(id as u16, spec);
     }
     Ok(plan)

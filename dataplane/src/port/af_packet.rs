@@ -6,8 +6,10 @@
 //!   group (the kernel spreads flows over the sockets). Each socket has a TPACKET_V3 ring of
 //!   blocks that the kernel hands over when full or when the retire timeout expires; the
 //!   queue walks the frames of the current block, copying each into an mbuf, and returns the
-//!   block when it has read all of it. Packets the host itself sends are ignored
-//!   (`PACKET_IGNORE_OUTGOING`); a VLAN tag the kernel stripped is put back.
+//!   block when it has read all of it. Packets the host itself sends (our own tx included)
+//!   are ignored: `PACKET_IGNORE_OUTGOING` on a lone socket, the fanout group's
+//!   `PACKET_FANOUT_FLAG_IGNORE_OUTGOING` (Linux ≥ 6.9), and on older kernels a check of each
+//!   frame's `sll_pkttype`. A VLAN tag the kernel stripped is put back.
 //! - Transmit: one socket per queue with a TPACKET_V2 ring: a burst is copied into free
 //!   frames marked `TP_STATUS_SEND_REQUEST`, then one non-blocking `sendto` sends them all.
 //!   `qdisc_bypass` sets `PACKET_QDISC_BYPASS` (straight to the driver, no traffic control).
@@ -39,6 +41,12 @@ const TPACKET_V2: libc::c_int = 1;
 const TPACKET_V3: libc::c_int = 2;
 const PACKET_FANOUT_HASH: u32 = 0;
 const PACKET_FANOUT_FLAG_UNIQUEID: u32 = 0x2000;
+/// The fanout group's own hook skips outgoing packets (Linux ≥ 6.9). Without it the group
+/// sees every frame the host sends on the interface: the sockets' `PACKET_IGNORE_OUTGOING`
+/// applies to their own hooks only, which fanout replaces with the group's.
+const PACKET_FANOUT_FLAG_IGNORE_OUTGOING: u32 = 0x4000;
+/// `sll_pkttype` of a frame the host sent.
+const PACKET_OUTGOING: u8 = 4;
 const ETH_P_ALL: u16 = 0x0003;
 
 const TP_STATUS_KERNEL: u32 = 0;
@@ -193,22 +201,24 @@ impl RingMap {
 
     #[inline(always)]
     fn u32_at(&self, off: usize) -> u32 {
-        debug_assert!(off + 4 <= self.len);
-        // SAFETY: off + 4 <= len (callers bound offsets by the block / frame size).
+        assert!(off + 4 <= self.len);
+        // SAFETY: off + 4 <= len, checked above (callers also bound offsets by the block or
+        // frame size, so the check never fails).
         unsafe { (self.base.add(off) as *const u32).read_volatile() }
     }
 
     #[inline(always)]
     fn u16_at(&self, off: usize) -> u16 {
-        debug_assert!(off + 2 <= self.len);
-        // SAFETY: as above.
+        assert!(off + 2 <= self.len);
+        // SAFETY: off + 2 <= len, checked above.
         unsafe { (self.base.add(off) as *const u16).read_volatile() }
     }
 
     #[inline(always)]
     fn atomic(&self, off: usize) -> &AtomicU32 {
-        debug_assert!(off % 4 == 0 && off + 4 <= self.len);
-        // SAFETY: an aligned u32 status word inside the mapping, shared with the kernel.
+        assert!(off % 4 == 0 && off + 4 <= self.len);
+        // SAFETY: an aligned u32 status word inside the mapping (checked above), shared with
+        // the kernel, which only ever accesses it as a whole word.
         unsafe { &*(self.base.add(off) as *const AtomicU32) }
     }
 
@@ -273,14 +283,22 @@ impl AfPacketPort {
             if cfg.queues > 1 {
                 match fanout_id {
                     None => {
-                        let v = (PACKET_FANOUT_HASH | PACKET_FANOUT_FLAG_UNIQUEID) << 16;
-                        setsockopt(&fd, SOL_PACKET, PACKET_FANOUT, &v).map_err(e("creating the fanout group"))?;
+                        // Ask the group to skip outgoing frames; older kernels refuse the flag
+                        // (EINVAL) and the rx path drops them by `sll_pkttype` instead.
+                        let mut flags = PACKET_FANOUT_FLAG_UNIQUEID | PACKET_FANOUT_FLAG_IGNORE_OUTGOING;
+                        let mut v = (PACKET_FANOUT_HASH | flags) << 16;
+                        if setsockopt(&fd, SOL_PACKET, PACKET_FANOUT, &v).is_err() {
+                            flags = PACKET_FANOUT_FLAG_UNIQUEID;
+                            v = (PACKET_FANOUT_HASH | flags) << 16;
+                            setsockopt(&fd, SOL_PACKET, PACKET_FANOUT, &v).map_err(e("creating the fanout group"))?;
+                        }
                         let mut got = 0u32;
                         getsockopt(&fd, SOL_PACKET, PACKET_FANOUT, &mut got).map_err(e("reading the fanout id"))?;
-                        fanout_id = Some(got & 0xffff);
+                        // Joining needs the same type and flags, without UNIQUEID.
+                        fanout_id = Some((got & 0xffff, flags & !PACKET_FANOUT_FLAG_UNIQUEID));
                     }
-                    Some(gid) => {
-                        let v = gid | PACKET_FANOUT_HASH << 16;
+                    Some((gid, flags)) => {
+                        let v = gid | (PACKET_FANOUT_HASH | flags) << 16;
                         setsockopt(&fd, SOL_PACKET, PACKET_FANOUT, &v).map_err(e("joining the fanout group"))?;
                     }
                 }
@@ -407,6 +425,10 @@ const H_RXHASH: usize = 28;
 const H_VLAN_TCI: usize = 32;
 const H_VLAN_TPID: usize = 36;
 const H_SIZE: usize = 48;
+/// `sll_pkttype` of the `sockaddr_ll` the kernel puts right after the 48-byte header.
+const H_PKTTYPE: usize = H_SIZE + 10;
+/// The header and its `sockaddr_ll`.
+const H_SIZE_SLL: usize = H_SIZE + 20;
 
 struct PacketRx {
     _fd: Arc<OwnedFd>,
@@ -462,7 +484,7 @@ impl RxQueue for PacketRx {
             }
             let h = self.next;
             let bend = bstart + self.block_size;
-            if h + H_SIZE > bend {
+            if h + H_SIZE_SLL > bend {
                 errors += 1;
                 self.release_block();
                 continue;
@@ -480,33 +502,38 @@ impl RxQueue for PacketRx {
             self.next = h + next_off;
             let vlan = status & TP_STATUS_VLAN_VALID != 0 && snap >= 12;
             let total = snap + if vlan { 4 } else { 0 };
-            match self.pool.alloc() {
-                Ok(mut m) => match m.append(total) {
-                    Some(d) => {
-                        let src = self.map.bytes(h + mac, snap);
-                        if vlan {
-                            let tpid = if status & TP_STATUS_VLAN_TPID_VALID != 0 {
-                                self.map.u16_at(h + H_VLAN_TPID)
+            // A frame the host sent (kernels whose fanout groups cannot skip them): never
+            // ours to forward, or two ports would echo each other's output forever.
+            let outgoing = self.map.bytes(h + H_PKTTYPE, 1)[0] == PACKET_OUTGOING;
+            if !outgoing {
+                match self.pool.alloc() {
+                    Ok(mut m) => match m.append(total) {
+                        Some(d) => {
+                            let src = self.map.bytes(h + mac, snap);
+                            if vlan {
+                                let tpid = if status & TP_STATUS_VLAN_TPID_VALID != 0 {
+                                    self.map.u16_at(h + H_VLAN_TPID)
+                                } else {
+                                    0x8100
+                                };
+                                let tci = self.map.u32_at(h + H_VLAN_TCI) as u16;
+                                d[..12].copy_from_slice(&src[..12]);
+                                d[12..14].copy_from_slice(&tpid.to_be_bytes());
+                                d[14..16].copy_from_slice(&tci.to_be_bytes());
+                                d[16..].copy_from_slice(&src[12..]);
                             } else {
-                                0x8100
-                            };
-                            let tci = self.map.u32_at(h + H_VLAN_TCI) as u16;
-                            d[..12].copy_from_slice(&src[..12]);
-                            d[12..14].copy_from_slice(&tpid.to_be_bytes());
-                            d[14..16].copy_from_slice(&tci.to_be_bytes());
-                            d[16..].copy_from_slice(&src[12..]);
-                        } else {
-                            d.copy_from_slice(src);
+                                d.copy_from_slice(src);
+                            }
+                            let hash = self.map.u32_at(h + H_RXHASH);
+                            m.set_meta(PacketMeta { port: self.port, queue: self.q, hash, ..Default::default() });
+                            bytes += total;
+                            got += 1;
+                            let _ = out.push(m);
                         }
-                        let hash = self.map.u32_at(h + H_RXHASH);
-                        m.set_meta(PacketMeta { port: self.port, queue: self.q, hash, ..Default::default() });
-                        bytes += total;
-                        got += 1;
-                        let _ = out.push(m);
-                    }
-                    None => errors += 1,
-                },
-                Err(_) => nombuf += 1,
+                        None => errors += 1,
+                    },
+                    Err(_) => nombuf += 1,
+                }
             }
             if self.left == 0 {
                 self.release_block();
