@@ -25,6 +25,7 @@ pub mod fwd;
 pub mod l3fwd;
 pub mod lcore;
 pub mod mbuf;
+pub mod memlock;
 pub mod port;
 pub mod ring;
 pub mod stats;

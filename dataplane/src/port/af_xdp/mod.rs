@@ -239,6 +239,7 @@ impl AfXdpPort {
     /// # Errors
     /// [`PortError::Config`] for a bad configuration; [`PortError::Os`] with a hint when the
     /// interface does not exist, privileges are missing (CAP_NET_ADMIN, CAP_BPF, CAP_NET_RAW),
+    /// the locked-memory limit cannot cover the UMEM (raised when allowed; CAP_IPC_LOCK lifts it),
     /// XDP cannot be attached (unsupported mode, a foreign program already there) or a socket
     /// cannot be bound.
     pub fn open(id: u16, cfg: AfXdpConfig, pool: Mempool) -> Result<Self, PortError> {
@@ -251,6 +252,10 @@ impl AfXdpPort {
         let prog = bpf::load_redirect_prog(&map).map_err(|(e, log)| {
             os_err(&name, "loading the XDP redirect program", e, &format!("; verifier log: {}", log.trim()))
         })?;
+        // The UMEM (the whole mempool region) is pinned and charged to RLIMIT_MEMLOCK: raise
+        // the limit if allowed, or say so before anything is attached.
+        crate::memlock::ensure(pool.region().len() as u64)
+            .map_err(|s| PortError::Config { port: name.clone(), msg: format!("the UMEM (the mempool): {s}") })?;
         remove_stale_program(&name, ifindex)?;
 
         // The program first (it passes packets on while the map is empty): an interface

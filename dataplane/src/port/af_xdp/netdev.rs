@@ -9,10 +9,12 @@ use std::ffi::CString;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
-/// The hint for a permission error.
+/// The hint for a permission error: what each kernel-socket backend needs.
 pub(crate) const PRIV_HINT: &str =
-    "; needs CAP_NET_ADMIN, CAP_BPF (or root) and CAP_NET_RAW: run as root or grant them with \
-     `setcap cap_net_admin,cap_net_raw,cap_bpf+ep <binary>`";
+    "; an AF_PACKET port needs CAP_NET_RAW; an AF_XDP port needs CAP_NET_ADMIN, CAP_NET_RAW, CAP_BPF and \
+     CAP_IPC_LOCK (its UMEM is pinned): run as root or grant them with \
+     `setcap cap_net_admin,cap_net_raw,cap_bpf,cap_ipc_lock+ep <binary>` (cap_net_raw+ep is enough for \
+     AF_PACKET)";
 
 /// Builds a [`PortError::Os`] with a hint chosen from the errno (permission, missing interface,
 /// no memory lock budget) plus `extra` when no errno-specific hint applies.
@@ -24,8 +26,11 @@ pub(crate) fn os_err(port: &str, what: impl Into<String>, e: io::Error, extra: &
              `ip -n <ns> link`)"
         ),
         Some(libc::ENOMEM) if !extra.is_empty() => extra.to_string(),
-        Some(libc::ENOMEM) => "; out of locked memory: raise RLIMIT_MEMLOCK (`ulimit -l`) or run with \
-                               CAP_IPC_LOCK"
+        // XDP_UMEM_REG reports a short locked-memory budget as ENOBUFS.
+        Some(libc::ENOMEM) | Some(libc::ENOBUFS) => "; out of locked memory (the kernel pins the pages and \
+                                                     charges them to RLIMIT_MEMLOCK, counting every process \
+                                                     of the user): grant CAP_IPC_LOCK or raise the limit \
+                                                     (`ulimit -l`, `prlimit --memlock`, LimitMEMLOCK=)"
             .to_string(),
         _ => extra.to_string(),
     };

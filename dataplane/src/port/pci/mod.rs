@@ -100,8 +100,9 @@ pub enum PciError {
     },
     /// The IOMMU refused to map (and pin) memory: usually the locked-memory limit.
     #[error(
-        "mapping {len} bytes for DMA failed: {source}; VFIO pins DMA memory against RLIMIT_MEMLOCK: raise it \
-         (ulimit -l, LimitMEMLOCK=, a container's memlock ulimit) to cover the mempool, or run as root"
+        "mapping {len} bytes for DMA failed: {source}; VFIO pins DMA memory against RLIMIT_MEMLOCK: grant \
+         CAP_IPC_LOCK, or raise the limit (ulimit -l, LimitMEMLOCK=, a container's memlock ulimit) to cover \
+         the mempool"
     )]
     DmaLimit {
         /// Bytes asked for.

@@ -84,6 +84,9 @@ impl Context {
     /// returned mapping drops.
     unsafe fn map(&self, vaddr: *mut u8, len: usize, align: u64) -> Result<DmaMapping, PciError> {
         let iova = self.alloc_iova(len as u64, align)?;
+        // VFIO pins the pages against RLIMIT_MEMLOCK: raise the soft limit if allowed. Still
+        // short, the map fails with ENOMEM, reported as DmaLimit.
+        let _ = crate::memlock::ensure(len as u64);
         // SAFETY: the caller's promise.
         unsafe { lock(&self.container).map_dma(vaddr, len, iova) }.map_err(|e| match e {
             VfioError::Ioctl { ref source, .. } if source.raw_os_error() == Some(libc::ENOMEM) => {
