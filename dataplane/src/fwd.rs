@@ -10,9 +10,16 @@ use crate::port::{MacAddr, MAX_PORTS};
 /// How many packets ahead of the one being processed to prefetch.
 const PREFETCH_OFFSET: usize = 4;
 
+/// The shortest frame l2fwd and macswap forward: an Ethernet header. Shorter is not Ethernet
+/// (no EtherType) and is dropped as `Malformed`; 14–59-byte runts are forwarded as they are,
+/// as DPDK's l2fwd does (a NIC pads them on the wire).
+const ETH_HDR: usize = crate::wire::EthernetFrame::<&[u8]>::HEADER_LEN;
+
 /// DPDK l2fwd's forwarding: each packet goes out on the port paired with its input port; with
 /// MAC updating on (the default), the source MAC becomes the tx port's MAC and the destination
-/// `02:00:00:00:00:<tx port>` (or the `--eth-dest` address given for that port).
+/// `02:00:00:00:00:<tx port>` (or the `--eth-dest` address given for that port). A frame
+/// shorter than an Ethernet header (14 bytes) is dropped as `Malformed`, with or without MAC
+/// updating; shorter-than-minimum frames of 14–59 bytes are forwarded unchanged in length.
 #[derive(Debug, Clone)]
 pub struct L2Fwd {
     pairs: PortPairs,
@@ -74,11 +81,14 @@ impl L2Fwd {
         self.pairs.dst_port(port)
     }
 
-    /// Rewrites one packet's MACs for output port `out`; `false` when it is shorter than the
-    /// two addresses.
+    /// Rewrites one packet's MACs for output port `out`; `false` when it is shorter than an
+    /// Ethernet header or `out` is out of range.
     #[inline(always)]
     pub fn rewrite<B: PacketBuf>(&self, pkt: &mut B, out: u16) -> bool {
         let d = pkt.data_mut();
+        if d.len() < ETH_HDR {
+            return false;
+        }
         match (d.get_mut(..12), self.rewrite.get(out as usize)) {
             (Some(h), Some(r)) => {
                 h.copy_from_slice(r);
@@ -99,7 +109,7 @@ impl L2Fwd {
     /// The fast path, for a burst whose packets share one input port (every burst read from
     /// a port's own queue): one pass that rewrites the MACs, as testpmd's mac mode does, then
     /// the whole run goes to the output port at once ([`Tx::send_front`]). It stops at the
-    /// first packet from another input port or too short to rewrite; returns how many
+    /// first packet from another input port or shorter than an Ethernet header; returns how many
     /// packets it handled (they have left `pkts`).
     #[inline(always)]
     fn forward_run<B: PacketBuf>(&self, rx_port: u16, pkts: &mut Burst<B>, tx: &mut Tx<B>) -> usize {
@@ -119,14 +129,11 @@ impl L2Fwd {
                 p.prefetch();
             }
             let m = &mut pkts[k];
-            if m.port() != raw {
+            if m.port() != raw || m.len() < ETH_HDR {
                 break;
             }
             if self.mac_updating {
-                match m.data_mut().get_mut(..12) {
-                    Some(h) => h.copy_from_slice(&r),
-                    None => break,
-                }
+                m.data_mut()[..12].copy_from_slice(&r);
             }
             k += 1;
         }
@@ -158,7 +165,19 @@ impl<B: PacketBuf> Forward<B> for L2Fwd {
                 let m = &mut pkts[i];
                 let inp = if (m.port() as usize) < MAX_PORTS { m.port() } else { rx_port };
                 let out = self.pairs.raw(inp);
-                outs[i] = if out == NO_PORT || !self.mac_updating || self.rewrite(m, out) { out } else { MALFORMED };
+                outs[i] = if out == NO_PORT {
+                    out
+                } else if self.mac_updating {
+                    if self.rewrite(m, out) {
+                        out
+                    } else {
+                        MALFORMED
+                    }
+                } else if m.len() < ETH_HDR {
+                    MALFORMED
+                } else {
+                    out
+                };
             }
             let mut i = 0;
             pkts.drain_front(n, |m| {
@@ -233,7 +252,8 @@ impl<B: PacketBuf> Forward<B> for Io {
 }
 
 /// testpmd `macswap` mode: swaps the source and destination MAC of every packet and sends it
-/// on the paired port. Frames shorter than 12 bytes are dropped as `Malformed`.
+/// on the paired port. Frames shorter than an Ethernet header (14 bytes) are dropped as
+/// `Malformed`.
 #[derive(Debug, Clone, Default)]
 pub struct MacSwap {
     /// The port pairs.
@@ -250,12 +270,12 @@ impl<B: PacketBuf> Forward<B> for MacSwap {
         let n = pkts.len();
         pkts.drain_front(n, |mut m| {
             let Some(o) = out else { return tx.drop_pkt(m, DropReason::Filtered) };
-            match m.data_mut().get_mut(..12) {
+            match m.data_mut().get_mut(..ETH_HDR) {
                 Some(h) => {
                     let mut dst = [0u8; 6];
                     dst.copy_from_slice(&h[..6]);
                     h.copy_within(6..12, 0);
-                    h[6..].copy_from_slice(&dst);
+                    h[6..12].copy_from_slice(&dst);
                     tx.send(o, m);
                 }
                 None => tx.drop_pkt(m, DropReason::Malformed),
@@ -499,7 +519,7 @@ mod tests {
     /// a port's own queue delivers them), sometimes ending in other ports or short frames.
     fn burst() -> impl Strategy<Value = Vec<(u16, usize)>> {
         let port = || prop::sample::select(vec![0u16, 0, 0, 1, 2, 3, 5, 40]);
-        let len = || prop::sample::select(vec![64usize, 64, 12, 11, 0]);
+        let len = || prop::sample::select(vec![64usize, 64, 15, 14, 13, 12, 11, 0]);
         (port(), 0usize..70, prop::collection::vec((port(), len()), 0..10)).prop_map(|(p, n, tail)| {
             let mut v = vec![(p, 64); n];
             v.extend(tail);
@@ -554,7 +574,7 @@ mod tests {
                     let inp = if (port as usize) < MAX_PORTS { port } else { 0 };
                     match model.dst_port(inp) {
                         None => drops[DropReason::Filtered as usize] += 1,
-                        Some(o) if mac_updating && (o as usize >= MAX_PORTS || len < 12) => {
+                        Some(o) if len < 14 || (mac_updating && o as usize >= MAX_PORTS) => {
                             drops[DropReason::Malformed as usize] += 1
                         }
                         Some(o) if o > 1 => drops[DropReason::NoTxPort as usize] += 1,

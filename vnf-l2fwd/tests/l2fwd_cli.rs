@@ -12,14 +12,24 @@ fn bin() -> &'static str {
 }
 
 fn write_pcap(path: &Path, n: u32) {
+    write_frames(path, (0..n).map(|i| frame(64, i)));
+}
+
+/// A `len`-byte frame 02:..:bb → 02:..:aa, EtherType 0x88b5, `i` after the header as far as
+/// it fits.
+fn frame(len: usize, i: u32) -> Vec<u8> {
+    let mut f = [[2, 0, 0, 0, 0, 0xaa], [2, 0, 0, 0, 0, 0xbb]].concat();
+    f.extend([0x88, 0xb5]);
+    f.extend(i.to_be_bytes());
+    f.resize(len.max(64), 0);
+    f.truncate(len);
+    f
+}
+
+fn write_frames(path: &Path, frames: impl Iterator<Item = Vec<u8>>) {
     let mut w = PcapWriter::new(std::fs::File::create(path).unwrap()).unwrap();
-    for i in 0..n {
-        let mut f = vec![0u8; 64];
-        f[..6].copy_from_slice(&[2, 0, 0, 0, 0, 0xaa]);
-        f[6..12].copy_from_slice(&[2, 0, 0, 0, 0, 0xbb]);
-        f[12..14].copy_from_slice(&[0x88, 0xb5]);
-        f[14..18].copy_from_slice(&i.to_be_bytes());
-        w.write_packet(&PcapPacket::new(Duration::ZERO, 64, &f)).unwrap();
+    for f in frames {
+        w.write_packet(&PcapPacket::new(Duration::ZERO, f.len() as u32, &f)).unwrap();
     }
 }
 
@@ -200,4 +210,34 @@ fn config_file_says_the_same_as_the_options() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(2), "{err}");
     assert!(err.contains("vnf.toml:3: `portmak`: no such option"), "{err}");
+}
+
+/// A frame shorter than an Ethernet header is not Ethernet: dropped as malformed, with or
+/// without MAC updating; 14–59-byte runts go through as they are (as DPDK l2fwd forwards them).
+#[test]
+fn l2fwd_drops_frames_shorter_than_an_ethernet_header() {
+    let dir = tempfile::tempdir().unwrap();
+    let inp = dir.path().join("in.pcap");
+    let lens = [12usize, 13, 14, 20, 60, 64, 0, 6];
+    write_frames(&inp, lens.iter().enumerate().map(|(i, &l)| frame(l, i as u32)));
+    for extra in [&[][..], &["--no-mac-updating"][..]] {
+        let out = dir.path().join("out.pcap");
+        let o = Command::new(bin())
+            .args(["l2fwd", "--port", &format!("pcap:rx={}", inp.display())])
+            .args(["--port", &format!("pcap:tx={}", out.display())])
+            .args(["--portmap", "(0,1)", "--duration", "1", "-T", "0"])
+            .args(extra)
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&o.stdout);
+        assert!(o.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&o.stderr));
+        let got: Vec<usize> = read_pcap(&out).iter().map(Vec::len).collect();
+        assert_eq!(got, [14, 20, 60, 64], "{extra:?}: only frames of 14 bytes and more go out\n{stdout}");
+        for f in read_pcap(&out) {
+            let want = if extra.is_empty() { [2, 0, 0, 0, 0, 1] } else { [2, 0, 0, 0, 0, 0xaa] };
+            assert_eq!(&f[..6], &want, "{extra:?}");
+        }
+        let malformed = stdout.lines().find_map(|l| l.trim().strip_prefix("dropped malformed")).map(str::trim);
+        assert_eq!(malformed, Some("4"), "{extra:?}: 4 counted as malformed\n{stdout}");
+    }
 }
