@@ -4,6 +4,7 @@
 
 use crate::buf::PacketBuf;
 use crate::burst::Burst;
+use crate::l3fwd::ArpOwner;
 use crate::lcore::{DropReason, Forward, Tx};
 use crate::port::{MacAddr, MAX_PORTS};
 
@@ -307,8 +308,10 @@ impl<B: PacketBuf> Forward<B> for RxOnly {
 }
 
 /// testpmd `icmpecho` mode: answers ICMPv4 echo requests and ARP requests for the addresses
-/// configured on the receiving port ([`IcmpEcho::add_addr`]; when no address is configured
-/// at all, every echo request is answered, as testpmd does), back out of the receiving port.
+/// configured on the receiving port ([`IcmpEcho::add_addr`]), back out of the receiving port.
+/// When no address is configured at all, every echo request and every ARP request is
+/// answered, as testpmd does (so a kernel `ping` of any address on the link gets replies),
+/// except ARP probes and announcements (RFC 5227).
 /// Everything else is dropped as `Filtered`; IPv4 headers failing the RFC 1812 checks as
 /// `Malformed` / `BadChecksum`.
 #[derive(Debug, Clone)]
@@ -349,7 +352,14 @@ impl IcmpEcho {
         let (l3, et) = crate::l3fwd::l2_len(d).ok_or(DropReason::Malformed)?;
         let mac = self.macs.get(rx_port as usize).copied().unwrap_or_default();
         match et {
-            0x0806 if crate::l3fwd::arp_reply(&self.addrs4, mac, rx_port, d, l3) => return Ok(()),
+            0x0806 => {
+                let owner = if self.addrs4.is_empty() { ArpOwner::Any } else { ArpOwner::Addrs(&self.addrs4) };
+                return if crate::l3fwd::arp_reply(owner, mac, rx_port, d, l3) {
+                    Ok(())
+                } else {
+                    Err(DropReason::Filtered)
+                };
+            }
             0x0800 => {}
             _ => return Err(DropReason::Filtered),
         }

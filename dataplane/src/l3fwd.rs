@@ -493,7 +493,7 @@ impl L3Fwd {
                     },
                 }
             }
-            0x0806 if arp_reply(&conf.addrs4, conf.mac(rx_port), rx_port, pkt.data_mut(), l3) => {
+            0x0806 if arp_reply(ArpOwner::Addrs(&conf.addrs4), conf.mac(rx_port), rx_port, pkt.data_mut(), l3) => {
                 Step::Out(u32::from(rx_port))
             }
             _ => Step::Out(DROP | DropReason::Filtered as u32),
@@ -581,16 +581,31 @@ pub fn ipv6_check_and_decrement(h: &mut [u8]) -> Result<(), DropReason> {
     Ok(())
 }
 
-/// Turns an ARP request for one of `rx_port`'s addresses (`addrs4`: port, address pairs)
-/// into the reply from `mac`, in place (Ethernet addresses too).
-pub(crate) fn arp_reply(addrs4: &[(u16, [u8; 4])], mac: [u8; 6], rx_port: u16, d: &mut [u8], l3: usize) -> bool {
+/// Which ARP requests a port answers.
+#[derive(Clone, Copy)]
+pub(crate) enum ArpOwner<'a> {
+    /// Requests for one of `rx_port`'s addresses (port, address pairs).
+    Addrs(&'a [(u16, [u8; 4])]),
+    /// Every request for an address other than the sender's own, testpmd icmpecho's way
+    /// (RFC 5227 probes and announcements, from 0.0.0.0 or for the sender's address, are
+    /// left alone).
+    Any,
+}
+
+/// Turns an ARP request for an address `owner` claims on `rx_port` into the reply from
+/// `mac`, in place (Ethernet addresses too).
+pub(crate) fn arp_reply(owner: ArpOwner<'_>, mac: [u8; 6], rx_port: u16, d: &mut [u8], l3: usize) -> bool {
     let Some(a) = d.get(l3..l3 + 28) else { return false };
     // Ethernet/IPv4 request.
     if a[..8] != [0, 1, 8, 0, 6, 4, 0, 1] {
         return false;
     }
     let tpa: [u8; 4] = [a[24], a[25], a[26], a[27]];
-    if !addrs4.iter().any(|&(p, ip)| p == rx_port && ip == tpa) {
+    let ours = match owner {
+        ArpOwner::Addrs(addrs4) => addrs4.iter().any(|&(p, ip)| p == rx_port && ip == tpa),
+        ArpOwner::Any => a[14..18] != [0; 4] && a[14..18] != tpa,
+    };
+    if !ours {
         return false;
     }
     let mut sha = [0u8; 6];

@@ -362,6 +362,32 @@ fn testpmd_stages() {
     assert_eq!(checksum::sum(&r[34..44]), 0xffff, "ICMP checksum updated");
     assert_eq!(&out[1][20..22], &[0, 2], "ARP reply");
     assert_eq!(st.drops[DropReason::Filtered as usize].get(), 1);
+    // With an address, ARP for any other is not ours; with none, testpmd's way: every
+    // request is answered but probes (sender 0.0.0.0) and announcements (sender = target).
+    let mut probe = arp_request([10, 0, 0, 9]);
+    probe[14..18].fill(0);
+    let arps = [
+        eth([0xff; 6], PEER, None, 0x0806, &arp_request([10, 0, 0, 9])),
+        eth([0xff; 6], PEER, None, 0x0806, &probe),
+        eth([0xff; 6], PEER, None, 0x0806, &arp_request([10, 0, 0, 1])),
+    ];
+    let mut echo = IcmpEcho::new();
+    echo.set_port_mac(0, MacAddr(MAC[0])).add_addr(0, Ipv4Addr::new(10, 0, 0, 254));
+    let (out, st) = run(Box::new(echo), &arps);
+    assert!(out.is_empty());
+    assert_eq!(st.drops[DropReason::Filtered as usize].get(), 3);
+    let mut any = IcmpEcho::new();
+    any.set_port_mac(0, MacAddr(MAC[0]));
+    let (out, st) = run(Box::new(any), &arps);
+    assert_eq!(out.len(), 1, "only the plain request is answered");
+    let r = &out[0];
+    assert_eq!(&r[..12], &[PEER, MAC[0]].concat()[..]);
+    assert_eq!(&r[20..22], &[0, 2], "ARP reply");
+    assert_eq!(&r[22..28], &MAC[0], "sender hardware address: the port's");
+    assert_eq!(&r[28..32], &[10, 0, 0, 9], "sender protocol address: the one asked for");
+    assert_eq!(&r[32..38], &PEER);
+    assert_eq!(&r[38..42], &[10, 0, 0, 1]);
+    assert_eq!(st.drops[DropReason::Filtered as usize].get(), 2);
     // macswap on a single port paired with itself
     let mut ms = MacSwap::default();
     ms.pairs.pair(0, 0);

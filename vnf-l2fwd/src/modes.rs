@@ -151,7 +151,8 @@ pub struct TestpmdArgs {
     /// paired with itself).
     #[arg(long)]
     portmap: Option<String>,
-    /// icmpecho: an own address on a port, PORT,IPV4 (repeatable; none = answer every echo).
+    /// icmpecho: an own address on a port, PORT,IPV4 (repeatable; none = answer every echo and
+    /// ARP request, as testpmd does).
     #[arg(long = "addr")]
     addr: Vec<String>,
 }
