@@ -109,19 +109,35 @@ impl<T, const N: usize> Burst<T, N> {
 
     /// Removes the first `n` values (all of them when `n >= len`), handing each to `f` in
     /// order, and moves the rest to the front.
+    ///
+    /// If `f` panics, the values handed out so far are `f`'s (each dropped exactly once, by
+    /// whoever holds it) and the burst keeps the others, as `Vec::drain` does.
     pub fn drain_front(&mut self, n: usize, mut f: impl FnMut(T)) {
-        let n = n.min(self.len);
-        for i in 0..n {
-            #[allow(unsafe_code)]
-            // SAFETY: i < n <= len, so the slot is initialised; it is read once and then
-            // overwritten or left outside the prefix by `forget_front`.
-            f(unsafe { self.items[i].assume_init_read() });
+        /// Closes the gap of the values moved out, also when `f` unwinds.
+        struct Guard<'a, T, const N: usize> {
+            burst: &'a mut Burst<T, N>,
+            taken: usize,
         }
-        #[allow(unsafe_code)]
-        // SAFETY: the first n values were moved out just above.
-        unsafe {
-            self.forget_front(n)
-        };
+        impl<T, const N: usize> Drop for Guard<'_, T, N> {
+            fn drop(&mut self) {
+                #[allow(unsafe_code)]
+                // SAFETY: exactly the first `taken` values were moved out (`taken` counts
+                // each one before it reaches `f`).
+                unsafe {
+                    self.burst.forget_front(self.taken)
+                };
+            }
+        }
+        let n = n.min(self.len);
+        let mut g = Guard { burst: self, taken: 0 };
+        while g.taken < n {
+            #[allow(unsafe_code)]
+            // SAFETY: taken < n <= len, so the slot is initialised; it is read once, counted
+            // as moved out at once, and then left outside the prefix by `forget_front`.
+            let v = unsafe { g.burst.items[g.taken].assume_init_read() };
+            g.taken += 1;
+            f(v);
+        }
     }
 
     /// Moves the values at `[n, len)` to the front and shortens the burst by `n`, without
@@ -249,6 +265,42 @@ mod tests {
         assert_eq!(b.push(3), Err(3));
         assert_eq!(b.pop(), Some(2));
         assert_eq!(&b[..], &[1]);
+    }
+
+    /// Counts its drops per id: dropping one twice shows as a 2.
+    #[derive(Debug)]
+    struct Counted(usize, std::rc::Rc<std::cell::RefCell<Vec<u32>>>);
+    impl Drop for Counted {
+        fn drop(&mut self) {
+            self.1.borrow_mut()[self.0] += 1;
+        }
+    }
+
+    #[test]
+    fn drain_front_survives_a_panicking_callback() {
+        let drops = std::rc::Rc::new(std::cell::RefCell::new(vec![0u32; 6]));
+        let mut b: Burst<Counted, 8> = Burst::new();
+        for i in 0..6 {
+            b.push(Counted(i, drops.clone())).unwrap();
+        }
+        let mut kept = vec![];
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            b.drain_front(4, |c| {
+                if c.0 == 2 {
+                    panic!("callback fails on value 2");
+                }
+                kept.push(c);
+            })
+        }));
+        assert!(r.is_err());
+        // 0 and 1 went to the callback's vector, 2 was dropped by the unwinding callback, 3
+        // to 5 are still in the burst, in order.
+        assert_eq!(kept.iter().map(|c| c.0).collect::<Vec<_>>(), [0, 1]);
+        assert_eq!(b.iter().map(|c| c.0).collect::<Vec<_>>(), [3, 4, 5]);
+        assert_eq!(*drops.borrow(), [0, 0, 1, 0, 0, 0]);
+        drop(kept);
+        drop(b);
+        assert_eq!(*drops.borrow(), [1; 6], "each value dropped exactly once");
     }
 
     #[test]

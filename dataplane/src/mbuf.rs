@@ -928,9 +928,12 @@ impl Mbuf {
         let mut k = 0;
         let mut pool: *const Shared = core::ptr::null();
         let len = burst.len();
+        // Emptied first: should anything below panic, the mbufs not yet returned leak
+        // instead of being dropped twice by the burst.
+        // SAFETY: the len values are moved out one by one below, each exactly once.
+        unsafe { burst.set_len(0) };
         for i in 0..len {
-            // SAFETY: i < len; the value is moved out here and the burst is emptied below
-            // without dropping.
+            // SAFETY: i < len, the old length: the slot still holds its value, moved out here.
             let m = unsafe { burst.as_ptr().add(i).read() };
             let p = m.h().pool;
             if (p != pool && k > 0) || k == chunks.len() {
@@ -947,8 +950,6 @@ impl Mbuf {
             // SAFETY: as above.
             unsafe { (*pool).put_chunks(&chunks[..k]) };
         }
-        // SAFETY: all len values were moved out above.
-        unsafe { burst.set_len(0) };
     }
 }
 
