@@ -376,6 +376,42 @@ fn native_xdp_on_a_device_without_it_is_a_clear_error() {
     assert!(xdp_detached(&ns, "lo"), "XDP program left on lo");
 }
 
+/// A port whose interface is deleted reports its link down, and keeps saying so when an
+/// interface of the same name comes back: its sockets stay bound to the old one.
+#[test]
+fn deleted_interface_is_down_for_good() {
+    if !netns::require_or_skip("deleted_interface_is_down_for_good") {
+        return;
+    }
+    let (a, b) = (Netns::new("dela").unwrap(), Netns::new("delb").unwrap());
+    let _v = veth_pair_mq(&a, "d0", &b, "d1", 1).unwrap();
+    let (na, nb) = (a.name().to_string(), b.name().to_string());
+    let ip = move |args: &[&str]| {
+        let o = std::process::Command::new("ip").args(args).output().unwrap();
+        assert!(o.status.success(), "ip {args:?}: {}", String::from_utf8_lossy(&o.stderr));
+    };
+    let seen = a
+        .run(move || {
+            let pool = pool("del");
+            let xdp =
+                AfXdpPort::open(0, AfXdpConfig { fill_size: 1024, ..AfXdpConfig::new("d0") }, pool.clone()).unwrap();
+            let pkt = AfPacketPort::open(1, AfPacketConfig::new("d0"), pool.clone()).unwrap();
+            let mut seen = vec![(xdp.link().up, pkt.link().up)];
+            ip(&["-n", &na, "link", "del", "d0"]);
+            seen.push((xdp.link().up, pkt.link().up));
+            ip(&["-n", &na, "link", "add", "d0", "type", "veth", "peer", "name", "d1", "netns", &nb]);
+            ip(&["-n", &na, "link", "set", "d0", "up"]);
+            ip(&["-n", &nb, "link", "set", "d1", "up"]);
+            std::thread::sleep(std::time::Duration::from_millis(200));
+            seen.push((xdp.link().up, pkt.link().up));
+            drop((xdp, pkt));
+            assert_eq!(pool.in_use(), 0);
+            seen
+        })
+        .unwrap();
+    assert_eq!(seen, [(true, true), (false, false), (false, false)], "(AF_XDP, AF_PACKET): up, deleted, recreated");
+}
+
 /// True once no XDP program is attached to `ifname` (within 3 s): closing the BPF link
 /// detaches the program, but a child process another test thread is forking at that moment
 /// holds a copy of the fd until its exec (close-on-exec), so allow a short grace period.

@@ -129,6 +129,8 @@ pub struct AfPacketPort {
     rx: Vec<Option<PacketRx>>,
     tx: Vec<Option<PacketTx>>,
     rx_fds: Vec<Arc<OwnedFd>>,
+    /// The interface the sockets are bound to.
+    ifindex: u32,
     /// Kernel drops read so far (PACKET_STATISTICS resets on read).
     drops: Mutex<u64>,
     promisc: netdev::PromiscGuard,
@@ -355,6 +357,7 @@ impl AfPacketPort {
             rx,
             tx,
             rx_fds,
+            ifindex,
             drops: Mutex::new(0),
             promisc,
         })
@@ -378,7 +381,7 @@ impl Port for AfPacketPort {
     }
 
     fn link(&self) -> LinkStatus {
-        netdev::link(&self.cfg.iface)
+        netdev::link(&self.cfg.iface, self.ifindex)
     }
 
     fn stats(&self) -> PortStats {

@@ -466,7 +466,7 @@ impl Port for AfXdpPort {
     }
 
     fn link(&self) -> LinkStatus {
-        netdev::link(&self.cfg.iface)
+        netdev::link(&self.cfg.iface, self.ifindex)
     }
 
     fn stats(&self) -> PortStats {

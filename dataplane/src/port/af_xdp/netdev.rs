@@ -117,9 +117,16 @@ pub(crate) fn flags(name: &str) -> io::Result<u32> {
     Ok(u16::from_ne_bytes([r.data[0], r.data[1]]) as u32)
 }
 
-/// Link state: up when IFF_UP and IFF_RUNNING are set; speed and duplex from ethtool when the
-/// driver reports them (0 / false otherwise).
-pub(crate) fn link(name: &str) -> LinkStatus {
+/// Link state of the interface a port's sockets are bound to (`ifindex`): up when IFF_UP and
+/// IFF_RUNNING are set; speed and duplex from ethtool when the driver reports them (0 / false
+/// otherwise). Once that interface is deleted, the port's sockets are dead: the link stays
+/// down, also when an interface of the same name comes back (a new index).
+pub(crate) fn link(name: &str, ifindex: u32) -> LinkStatus {
+    let Ok(c) = CString::new(name) else { return LinkStatus::default() };
+    // SAFETY: c is a valid NUL-terminated string.
+    if unsafe { libc::if_nametoindex(c.as_ptr()) } != ifindex {
+        return LinkStatus::default();
+    }
     let f = flags(name).unwrap_or(0);
     let up = f & libc::IFF_UP as u32 != 0 && f & libc::IFF_RUNNING as u32 != 0;
     let (speed_mbps, full_duplex) = ethtool_speed(name).unwrap_or((0, false));
