@@ -240,14 +240,7 @@ impl Netns {
         &self,
         f: impl FnOnce() -> T + Send + 'static,
     ) -> Result<std::thread::JoinHandle<T>> {
-        let file = File::open(format!("/run/netns/{}", self.name))?;
-        Ok(std::thread::spawn(move || {
-            // SAFETY: setns on a namespace fd we opened; it only affects this thread.
-            let rc = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
-            assert_eq!(rc, 0, "setns: {}", io::Error::last_os_error());
-            drop(file);
-            f()
-        }))
+        spawn_in(&self.name, f)
     }
 
     /// Sets `ifname`'s MAC (locally administered unicast only).
@@ -354,6 +347,26 @@ fn parse_net_dev(text: &str, ifname: &str) -> Option<IfCounters> {
             tx_dropped: v[11],
         })
     })
+}
+
+/// Starts `f` on a new thread inside the namespace named `name` (one a [`Netns`] made, seen
+/// through its [`Netns::name`] from where the `Netns` itself is out of reach).
+///
+/// # Errors
+/// When the namespace file cannot be opened (the thread itself reports a failing `setns` by
+/// panicking).
+pub fn spawn_in<T: Send + 'static>(
+    name: &str,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<std::thread::JoinHandle<T>> {
+    let file = File::open(format!("/run/netns/{name}"))?;
+    Ok(std::thread::spawn(move || {
+        // SAFETY: setns on a namespace fd we opened; it only affects this thread.
+        let rc = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
+        assert_eq!(rc, 0, "setns: {}", io::Error::last_os_error());
+        drop(file);
+        f()
+    }))
 }
 
 /// A veth pair between two namespaces; deleted on drop (deleting one end removes both).
