@@ -92,7 +92,9 @@ pub enum MempoolError {
 
 /// One contiguous mapped memory region, the backing of a pool.
 pub struct MemRegion {
-    map: memmap2::MmapMut,
+    /// Kept raw: its pointer carries write permission for the whole region without creating a
+    /// reference to the memory, which mbufs, the kernel (AF_XDP) and devices (DMA) share.
+    map: memmap2::MmapRaw,
     page_size: usize,
     hugepages: bool,
     _file: Option<File>,
@@ -125,7 +127,7 @@ impl MemRegion {
                     backing: "2 MiB hugepages",
                     source: e,
                 })?;
-                Ok(MemRegion { map, page_size: M2, hugepages: true, _file: None })
+                Ok(MemRegion { map: map.into(), page_size: M2, hugepages: true, _file: None })
             }
             MemBacking::Huge1G => {
                 let l = round(len, G1);
@@ -134,14 +136,14 @@ impl MemRegion {
                     backing: "1 GiB hugepages",
                     source: e,
                 })?;
-                Ok(MemRegion { map, page_size: G1, hugepages: true, _file: None })
+                Ok(MemRegion { map: map.into(), page_size: G1, hugepages: true, _file: None })
             }
             // Miri models only plain anonymous private mappings.
             MemBacking::Auto if cfg!(miri) => Self::normal(len),
             MemBacking::Auto => {
                 let l = round(len, M2);
                 match anon(l, Some(21)) {
-                    Ok(map) => Ok(MemRegion { map, page_size: M2, hugepages: true, _file: None }),
+                    Ok(map) => Ok(MemRegion { map: map.into(), page_size: M2, hugepages: true, _file: None }),
                     Err(e) => {
                         log::warn!(
                             "no 2 MiB hugepages for {l} bytes ({e}); using normal pages (reserve some with \
@@ -167,7 +169,7 @@ impl MemRegion {
                 // SAFETY: the file was just created and unlinked: no other process can map or
                 // truncate it, so the mapping stays valid for the region's lifetime.
                 let map = unsafe { memmap2::MmapOptions::new().len(l).populate().map_mut(&file) }.map_err(err)?;
-                Ok(MemRegion { map, page_size: page, hugepages: true, _file: Some(file) })
+                Ok(MemRegion { map: map.into(), page_size: page, hugepages: true, _file: Some(file) })
             }
         }
     }
@@ -179,12 +181,12 @@ impl MemRegion {
         o.len(l);
         populate(&mut o);
         let map = o.map_anon().map_err(|e| MempoolError::Map { len: l, backing: "normal pages", source: e })?;
-        Ok(MemRegion { map, page_size: page, hugepages: false, _file: None })
+        Ok(MemRegion { map: map.into(), page_size: page, hugepages: false, _file: None })
     }
 
     /// Base address (page aligned). Register it for DMA (AF_XDP UMEM, VFIO DMA map).
     pub fn base(&self) -> *mut u8 {
-        self.map.as_ptr() as *mut u8
+        self.map.as_mut_ptr()
     }
 
     /// Length in bytes (a multiple of the page size).
@@ -194,7 +196,7 @@ impl MemRegion {
 
     /// True for an empty region (never, for a pool's).
     pub fn is_empty(&self) -> bool {
-        self.map.is_empty()
+        self.map.len() == 0
     }
 
     /// Page size backing the region.
@@ -430,10 +432,19 @@ fn claim_slot() -> usize {
 }
 
 impl Shared {
+    /// The header pointer of the chunk at address `chunk`, derived from the region's base
+    /// pointer so that it carries the region's provenance (chunks travel through the rings
+    /// and the thread caches as plain addresses).
+    #[inline(always)]
+    fn chunk_ptr(&self, chunk: usize) -> *mut MbufHeader {
+        let base = self.region.base();
+        base.wrapping_add(chunk.wrapping_sub(base as usize)).cast()
+    }
+
     /// Resets the per-packet fields of a chunk's header for a fresh mbuf.
     #[inline(always)]
     fn reset(&self, chunk: usize) -> NonNull<MbufHeader> {
-        let h = chunk as *mut MbufHeader;
+        let h = self.chunk_ptr(chunk);
         // SAFETY: chunk is a chunk of this pool that the caller now owns exclusively.
         unsafe {
             (*h).data_off = self.cfg.headroom;
@@ -632,7 +643,7 @@ impl Mempool {
                 // SAFETY: c is a chunk-aligned address inside the freshly mapped region, which
                 // is at least size * chunk bytes long and not yet shared with anyone.
                 unsafe {
-                    (c as *mut MbufHeader).write(MbufHeader {
+                    shared.chunk_ptr(c).write(MbufHeader {
                         pool: sp,
                         buf_len: (chunk - MBUF_HEADER) as u32,
                         data_off: shared.cfg.headroom,
@@ -796,7 +807,7 @@ impl Mempool {
         if off < MBUF_HEADER as u64 || off + len as u64 > chunk_size {
             return None;
         }
-        let h = (s.region.base() as usize + chunk as usize) as *mut MbufHeader;
+        let h = s.chunk_ptr(s.region.base() as usize + chunk as usize);
         // SAFETY: h is a chunk header of this pool (bounds checked above); the caller owns it.
         unsafe {
             (*h).data_off = (off - MBUF_HEADER as u64) as u16;
