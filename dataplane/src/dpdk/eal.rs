@@ -1,4 +1,5 @@
 //! EAL initialisation (once per process) and lcore registration of other threads.
+#![allow(unsafe_code)]
 
 use super::DpdkError;
 use std::sync::atomic::{AtomicU8, Ordering};

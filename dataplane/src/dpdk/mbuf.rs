@@ -1,4 +1,5 @@
 //! [`RteMbuf`] (an owned `rte_mbuf`) and [`DpdkMempool`] (`rte_pktmbuf_pool_create`).
+#![allow(unsafe_code)]
 
 use super::{ensure_registered, DpdkError, Eal};
 use crate::buf::{PacketBuf, PacketMeta};

@@ -16,7 +16,6 @@
 //! caches need a valid `rte_lcore_id()`. Queues call [`ensure_registered`] on each burst
 //! (one thread-local load once registered): a thread that is not an EAL lcore is registered
 //! with `rte_thread_register` on its first burst and unregistered when it exits.
-#![allow(unsafe_code)]
 
 mod eal;
 mod mbuf;

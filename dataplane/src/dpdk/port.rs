@@ -1,4 +1,5 @@
 //! [`DpdkPort`]: a DPDK ethdev port behind the [`Port`] trait.
+#![allow(unsafe_code)]
 
 use super::{ensure_registered, DpdkMempool, Eal, RteMbuf};
 use crate::burst::Burst;

@@ -1,4 +1,5 @@
 //! [`RteRing`]: a handle on a DPDK `rte_ring` of pointers.
+#![allow(unsafe_code)]
 
 use super::{DpdkError, Eal, RteMbuf};
 use crate::burst::Burst;

@@ -46,7 +46,6 @@
 //!
 //! # Teardown
 //! See [the module above](super): rings are parked until the device has been reset.
-#![allow(unsafe_code)]
 
 pub mod regs;
 #[cfg(test)]
