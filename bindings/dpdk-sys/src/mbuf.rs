@@ -6,129 +6,83 @@
 //! layout assertions, and against the C shim in `tests/eal.rs`). Only first-segment
 //! semantics are covered, as in the C macros; multi-segment packets need `next`.
 //!
-//! All functions are `unsafe` because they dereference a raw mbuf pointer.
+//! They are safe functions over a reference: whoever turns a raw `*mut rte_mbuf` into a
+//! `&rte_mbuf` vouches that it points to a live mbuf nobody writes meanwhile (an mbuf this
+//! thread owns). [`mtod`] returns a raw pointer; reading through it stays `unsafe`.
 
 use crate::rte_mbuf;
 
 /// `rte_pktmbuf_mtod(m, void *)`: start of the packet data (`buf_addr + data_off`).
-///
-/// # Safety
-/// `m` must point to a valid, initialised `rte_mbuf`.
 #[inline(always)]
-pub unsafe fn mtod(m: *const rte_mbuf) -> *mut u8 {
-    // SAFETY: the caller guarantees m is valid; buf_addr + data_off stays inside the
-    // mbuf's data buffer by DPDK's own invariant (data_off <= buf_len).
-    unsafe { (*m).buf_addr.cast::<u8>().add(usize::from((*m).data_off)) }
+pub fn mtod(m: &rte_mbuf) -> *mut u8 {
+    m.buf_addr.cast::<u8>().wrapping_add(usize::from(m.data_off))
 }
 
 /// `m->buf_addr`: start of the mbuf's data buffer (headroom included).
-///
-/// # Safety
-/// `m` must point to a valid `rte_mbuf`.
 #[inline(always)]
-pub unsafe fn buf_addr(m: *const rte_mbuf) -> *mut u8 {
-    // SAFETY: the caller guarantees m is valid.
-    unsafe { (*m).buf_addr.cast::<u8>() }
+pub fn buf_addr(m: &rte_mbuf) -> *mut u8 {
+    m.buf_addr.cast::<u8>()
 }
 
 /// `m->buf_len`: size of the data buffer.
-///
-/// # Safety
-/// `m` must point to a valid `rte_mbuf`.
 #[inline(always)]
-pub unsafe fn buf_len(m: *const rte_mbuf) -> u16 {
-    // SAFETY: the caller guarantees m is valid.
-    unsafe { (*m).buf_len }
+pub fn buf_len(m: &rte_mbuf) -> u16 {
+    m.buf_len
 }
 
 /// `rte_pktmbuf_data_len(m)`: bytes of data in this segment.
-///
-/// # Safety
-/// `m` must point to a valid `rte_mbuf`.
 #[inline(always)]
-pub unsafe fn data_len(m: *const rte_mbuf) -> u16 {
-    // SAFETY: the caller guarantees m is valid.
-    unsafe { (*m).data_len }
+pub fn data_len(m: &rte_mbuf) -> u16 {
+    m.data_len
 }
 
 /// `rte_pktmbuf_pkt_len(m)`: bytes of data in the whole chain.
-///
-/// # Safety
-/// `m` must point to a valid `rte_mbuf`.
 #[inline(always)]
-pub unsafe fn pkt_len(m: *const rte_mbuf) -> u32 {
-    // SAFETY: the caller guarantees m is valid.
-    unsafe { (*m).pkt_len }
+pub fn pkt_len(m: &rte_mbuf) -> u32 {
+    m.pkt_len
 }
 
 /// `m->data_off`: offset of the data from `buf_addr` (= headroom).
-///
-/// # Safety
-/// `m` must point to a valid `rte_mbuf`.
 #[inline(always)]
-pub unsafe fn data_off(m: *const rte_mbuf) -> u16 {
-    // SAFETY: the caller guarantees m is valid.
-    unsafe { (*m).data_off }
+pub fn data_off(m: &rte_mbuf) -> u16 {
+    m.data_off
 }
 
 /// `m->port`: input port.
-///
-/// # Safety
-/// `m` must point to a valid `rte_mbuf`.
 #[inline(always)]
-pub unsafe fn port(m: *const rte_mbuf) -> u16 {
-    // SAFETY: the caller guarantees m is valid.
-    unsafe { (*m).port }
+pub fn port(m: &rte_mbuf) -> u16 {
+    m.port
 }
 
 /// `m->ol_flags`: offload flags (`RTE_MBUF_F_*`).
-///
-/// # Safety
-/// `m` must point to a valid `rte_mbuf`.
 #[inline(always)]
-pub unsafe fn ol_flags(m: *const rte_mbuf) -> u64 {
-    // SAFETY: the caller guarantees m is valid.
-    unsafe { (*m).ol_flags }
+pub fn ol_flags(m: &rte_mbuf) -> u64 {
+    m.ol_flags
 }
 
 /// `m->packet_type`: `RTE_PTYPE_*` bits.
-///
-/// # Safety
-/// `m` must point to a valid `rte_mbuf`.
 #[inline(always)]
-pub unsafe fn packet_type(m: *const rte_mbuf) -> u32 {
-    // SAFETY: the caller guarantees m is valid; the union's u32 view covers all 4 bytes.
-    unsafe { (*m).__bindgen_anon_1.packet_type }
+pub fn packet_type(m: &rte_mbuf) -> u32 {
+    // SAFETY: every view of the union is plain integers; the u32 one covers all 4 bytes.
+    unsafe { m.__bindgen_anon_1.packet_type }
 }
 
 /// `m->hash.rss`: the RSS hash (meaningful when `RTE_MBUF_F_RX_RSS_HASH` is set).
-///
-/// # Safety
-/// `m` must point to a valid `rte_mbuf`.
 #[inline(always)]
-pub unsafe fn rss_hash(m: *const rte_mbuf) -> u32 {
-    // SAFETY: the caller guarantees m is valid; every view of the hash union starts
-    // with a plain u32.
-    unsafe { (*m).__bindgen_anon_2.hash.rss }
+pub fn rss_hash(m: &rte_mbuf) -> u32 {
+    // SAFETY: every view of the hash union starts with a plain u32.
+    unsafe { m.__bindgen_anon_2.hash.rss }
 }
 
 /// `rte_pktmbuf_headroom(m)` (= `data_off`).
-///
-/// # Safety
-/// `m` must point to a valid `rte_mbuf`.
 #[inline(always)]
-pub unsafe fn headroom(m: *const rte_mbuf) -> u16 {
-    // SAFETY: forwarded precondition.
-    unsafe { data_off(m) }
+pub fn headroom(m: &rte_mbuf) -> u16 {
+    data_off(m)
 }
 
 /// `rte_pktmbuf_tailroom(m)`: `buf_len - (data_off + data_len)`.
-///
-/// # Safety
-/// `m` must point to a valid `rte_mbuf`.
 #[inline(always)]
-pub unsafe fn tailroom(m: *const rte_mbuf) -> u16 {
-    // SAFETY: forwarded precondition; DPDK keeps data_off + data_len <= buf_len, and
-    // wrapping keeps this panic-free even for a corrupt mbuf.
-    unsafe { buf_len(m).wrapping_sub(data_off(m).wrapping_add(data_len(m))) }
+pub fn tailroom(m: &rte_mbuf) -> u16 {
+    // DPDK keeps data_off + data_len <= buf_len; wrapping keeps a corrupt mbuf panic-free.
+    buf_len(m).wrapping_sub(data_off(m).wrapping_add(data_len(m)))
 }

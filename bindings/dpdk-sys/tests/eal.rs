@@ -141,18 +141,18 @@ fn mbuf_pool() -> *mut rte_mempool {
 fn assert_accessors_agree(m: *mut rte_mbuf) {
     // SAFETY: m is a valid mbuf owned by the caller.
     unsafe {
-        assert_eq!(mbuf::mtod(m), dpdk_shim_pktmbuf_mtod(m).cast::<u8>());
-        assert_eq!(mbuf::buf_addr(m), dpdk_shim_pktmbuf_buf_addr(m).cast::<u8>());
-        assert_eq!(mbuf::buf_len(m), dpdk_shim_pktmbuf_buf_len(m));
-        assert_eq!(mbuf::data_len(m), dpdk_shim_pktmbuf_data_len(m));
-        assert_eq!(mbuf::pkt_len(m), dpdk_shim_pktmbuf_pkt_len(m));
-        assert_eq!(mbuf::data_off(m), dpdk_shim_pktmbuf_data_off(m));
-        assert_eq!(mbuf::port(m), dpdk_shim_pktmbuf_port(m));
-        assert_eq!(mbuf::ol_flags(m), dpdk_shim_pktmbuf_ol_flags(m));
-        assert_eq!(mbuf::packet_type(m), dpdk_shim_pktmbuf_packet_type(m));
-        assert_eq!(mbuf::rss_hash(m), dpdk_shim_pktmbuf_rss_hash(m));
-        assert_eq!(mbuf::headroom(m), dpdk_shim_pktmbuf_headroom(m));
-        assert_eq!(mbuf::tailroom(m), dpdk_shim_pktmbuf_tailroom(m));
+        assert_eq!(mbuf::mtod(&*m), dpdk_shim_pktmbuf_mtod(m).cast::<u8>());
+        assert_eq!(mbuf::buf_addr(&*m), dpdk_shim_pktmbuf_buf_addr(m).cast::<u8>());
+        assert_eq!(mbuf::buf_len(&*m), dpdk_shim_pktmbuf_buf_len(m));
+        assert_eq!(mbuf::data_len(&*m), dpdk_shim_pktmbuf_data_len(m));
+        assert_eq!(mbuf::pkt_len(&*m), dpdk_shim_pktmbuf_pkt_len(m));
+        assert_eq!(mbuf::data_off(&*m), dpdk_shim_pktmbuf_data_off(m));
+        assert_eq!(mbuf::port(&*m), dpdk_shim_pktmbuf_port(m));
+        assert_eq!(mbuf::ol_flags(&*m), dpdk_shim_pktmbuf_ol_flags(m));
+        assert_eq!(mbuf::packet_type(&*m), dpdk_shim_pktmbuf_packet_type(m));
+        assert_eq!(mbuf::rss_hash(&*m), dpdk_shim_pktmbuf_rss_hash(m));
+        assert_eq!(mbuf::headroom(&*m), dpdk_shim_pktmbuf_headroom(m));
+        assert_eq!(mbuf::tailroom(&*m), dpdk_shim_pktmbuf_tailroom(m));
     }
 }
 
@@ -164,16 +164,16 @@ fn mbuf_ops(pool: *mut rte_mempool) {
         assert_eq!(dpdk_shim_mbuf_refcnt_read(m), 1);
         let head = RTE_PKTMBUF_HEADROOM as u16;
         let room = RTE_MBUF_DEFAULT_BUF_SIZE as u16 - head;
-        assert_eq!((mbuf::headroom(m), mbuf::data_len(m), mbuf::tailroom(m)), (head, 0, room));
+        assert_eq!((mbuf::headroom(&*m), mbuf::data_len(&*m), mbuf::tailroom(&*m)), (head, 0, room));
 
         let p = dpdk_shim_pktmbuf_append(m, 100).cast::<u8>();
-        assert_eq!(p, mbuf::mtod(m));
+        assert_eq!(p, mbuf::mtod(&*m));
         ptr::write_bytes(p, 0xab, 100);
         let h = dpdk_shim_pktmbuf_prepend(m, 14).cast::<u8>();
         assert_eq!(h, p.sub(14));
         ptr::write_bytes(h, 0x11, 14);
-        assert_eq!((mbuf::data_len(m), mbuf::pkt_len(m)), (114, 114));
-        assert_eq!(mbuf::headroom(m), head - 14);
+        assert_eq!((mbuf::data_len(&*m), mbuf::pkt_len(&*m)), (114, 114));
+        assert_eq!(mbuf::headroom(&*m), head - 14);
         assert_accessors_agree(m);
 
         // Out of room: NULL / -1 and the mbuf unchanged.
@@ -181,16 +181,16 @@ fn mbuf_ops(pool: *mut rte_mempool) {
         assert!(dpdk_shim_pktmbuf_append(m, room).is_null());
         assert!(dpdk_shim_pktmbuf_adj(m, 115).is_null());
         assert_eq!(dpdk_shim_pktmbuf_trim(m, 115), -1);
-        assert_eq!(mbuf::data_len(m), 114);
+        assert_eq!(mbuf::data_len(&*m), 114);
 
         let after = dpdk_shim_pktmbuf_adj(m, 14).cast::<u8>();
         assert_eq!(after, p);
         assert_eq!(*after, 0xab);
         assert_eq!(dpdk_shim_pktmbuf_trim(m, 60), 0);
-        assert_eq!((mbuf::data_len(m), mbuf::pkt_len(m)), (40, 40));
-        assert_eq!(mbuf::tailroom(m), room - 40);
+        assert_eq!((mbuf::data_len(&*m), mbuf::pkt_len(&*m)), (40, 40));
+        assert_eq!(mbuf::tailroom(&*m), room - 40);
         dpdk_shim_pktmbuf_reset(m);
-        assert_eq!((mbuf::data_len(m), mbuf::headroom(m)), (0, head));
+        assert_eq!((mbuf::data_len(&*m), mbuf::headroom(&*m)), (0, head));
         dpdk_shim_pktmbuf_free(m);
         dpdk_shim_pktmbuf_free(ptr::null_mut()); // NULL is allowed
 
@@ -289,8 +289,8 @@ fn null_port(pool: *mut rte_mempool) {
             let n = dpdk_shim_rx_burst(port, 0, pkts.as_mut_ptr(), BURST as u16);
             assert_eq!(n as usize, BURST, "net_null fills every burst");
             for &m in &pkts[..n as usize] {
-                assert_eq!(mbuf::data_len(m), 64, "net_null default packet size");
-                assert_eq!(mbuf::port(m), port);
+                assert_eq!(mbuf::data_len(&*m), 64, "net_null default packet size");
+                assert_eq!(mbuf::port(&*m), port);
                 assert_accessors_agree(m);
             }
             rx_total += u64::from(n);
@@ -332,8 +332,8 @@ fn ring_port_loopback(pool: *mut rte_mempool) {
         assert_eq!(n, 8);
         assert_eq!(&back[..8], &out[..], "same mbufs, same order");
         for (i, &m) in back[..8].iter().enumerate() {
-            assert_eq!(mbuf::data_len(m), 60);
-            assert_eq!(*mbuf::mtod(m).add(59), i as u8);
+            assert_eq!(mbuf::data_len(&*m), 60);
+            assert_eq!(*mbuf::mtod(&*m).add(59), i as u8);
         }
         assert_eq!(dpdk_shim_rx_burst(port, 0, back.as_mut_ptr(), BURST as u16), 0);
         rte_pktmbuf_free_bulk(back.as_mut_ptr(), 8);

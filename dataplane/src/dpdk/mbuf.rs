@@ -51,6 +51,14 @@ impl RteMbuf {
         self.0.as_ptr()
     }
 
+    /// The mbuf's fields, for the safe `dpdk_sys::mbuf` accessors.
+    #[inline(always)]
+    fn raw(&self) -> &rte_mbuf {
+        // SAFETY: self owns a valid mbuf (refcount 1): nobody else writes it while self is
+        // borrowed.
+        unsafe { self.0.as_ref() }
+    }
+
     /// A new mbuf from `pool` holding a copy of `data` (for tests and packet generators);
     /// `None` when the pool is empty or `data` does not fit.
     pub fn from_slice(pool: &DpdkMempool, data: &[u8]) -> Option<Self> {
@@ -84,15 +92,13 @@ impl RteMbuf {
     /// Length of the whole chain (`pkt_len`).
     #[inline]
     pub fn pkt_len(&self) -> u32 {
-        // SAFETY: self owns a valid mbuf.
-        unsafe { f::pkt_len(self.as_ptr()) }
+        f::pkt_len(self.raw())
     }
 
     /// Offload flags (`ol_flags`, `RTE_MBUF_F_*`).
     #[inline]
     pub fn ol_flags(&self) -> u64 {
-        // SAFETY: self owns a valid mbuf.
-        unsafe { f::ol_flags(self.as_ptr()) }
+        f::ol_flags(self.raw())
     }
 }
 
@@ -107,7 +113,7 @@ impl Drop for RteMbuf {
 impl PacketBuf for RteMbuf {
     #[inline(always)]
     fn data(&self) -> &[u8] {
-        let m = self.as_ptr();
+        let m = self.raw();
         // SAFETY: self owns a valid mbuf whose first segment holds data_len initialised bytes
         // at mtod (DPDK invariant data_off + data_len <= buf_len); the borrow of self keeps
         // it alive and unaliased by writers.
@@ -116,27 +122,24 @@ impl PacketBuf for RteMbuf {
 
     #[inline(always)]
     fn data_mut(&mut self) -> &mut [u8] {
-        let m = self.as_ptr();
+        let (p, len) = (f::mtod(self.raw()), usize::from(f::data_len(self.raw())));
         // SAFETY: as in `data`, and &mut self makes the borrow exclusive (refcount 1).
-        unsafe { std::slice::from_raw_parts_mut(f::mtod(m), usize::from(f::data_len(m))) }
+        unsafe { std::slice::from_raw_parts_mut(p, len) }
     }
 
     #[inline(always)]
     fn len(&self) -> usize {
-        // SAFETY: self owns a valid mbuf.
-        usize::from(unsafe { f::data_len(self.as_ptr()) })
+        usize::from(f::data_len(self.raw()))
     }
 
     #[inline]
     fn headroom(&self) -> usize {
-        // SAFETY: self owns a valid mbuf.
-        usize::from(unsafe { f::headroom(self.as_ptr()) })
+        usize::from(f::headroom(self.raw()))
     }
 
     #[inline]
     fn tailroom(&self) -> usize {
-        // SAFETY: self owns a valid mbuf.
-        usize::from(unsafe { f::tailroom(self.as_ptr()) })
+        usize::from(f::tailroom(self.raw()))
     }
 
     #[inline]
@@ -186,8 +189,7 @@ impl PacketBuf for RteMbuf {
         PacketMeta {
             port: self.port(),
             queue: 0,
-            // SAFETY: self owns a valid mbuf.
-            ptype: unsafe { f::packet_type(m) },
+            ptype: f::packet_type(self.raw()),
             hash: self.hash(),
             l2_len: l2 as u8,
             l3_len: l3 as u16,
@@ -215,8 +217,7 @@ impl PacketBuf for RteMbuf {
 
     #[inline(always)]
     fn port(&self) -> u16 {
-        // SAFETY: self owns a valid mbuf.
-        unsafe { f::port(self.as_ptr()) }
+        f::port(self.raw())
     }
 
     #[inline(always)]
@@ -229,14 +230,11 @@ impl PacketBuf for RteMbuf {
     /// (`RTE_MBUF_F_RX_RSS_HASH`), else 0.
     #[inline(always)]
     fn hash(&self) -> u32 {
-        let m = self.as_ptr();
-        // SAFETY: self owns a valid mbuf.
-        unsafe {
-            if f::ol_flags(m) & dpdk_sys::RTE_MBUF_F_RX_RSS_HASH != 0 {
-                f::rss_hash(m)
-            } else {
-                0
-            }
+        let m = self.raw();
+        if f::ol_flags(m) & dpdk_sys::RTE_MBUF_F_RX_RSS_HASH != 0 {
+            f::rss_hash(m)
+        } else {
+            0
         }
     }
 
