@@ -6,6 +6,11 @@
 //! File formats come from the `pcap-file` crate. Frames larger than an mbuf's data room are
 //! counted as receive errors and skipped; a read error mid-file ends the input and is
 //! counted and logged.
+//!
+//! Before any port opens a file, [`check_files`] refuses configurations that would destroy or
+//! lose data: one file as a port's `rx` and any port's `tx` (creating the output truncates the
+//! input), or as two ports' `tx` (each overwrites the other's frames while both count them
+//! sent). Files are compared by identity, not by name: see [`check_files`].
 
 use super::{
     BoxRx, BoxTx, LinkStatus, MacAddr, Port, PortCounters, PortError, PortInfo, PortStats, QueueClaims, RxQueue,
@@ -18,6 +23,7 @@ use pcap_file::pcap::{PcapPacket, PcapReader, PcapWriter};
 use pcap_file::pcapng::{Block, PcapNgReader};
 use std::fs::File;
 use std::io::{BufReader, BufWriter, Read, Seek, Write};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -31,6 +37,119 @@ pub struct PcapConfig {
     pub tx: Option<PathBuf>,
     /// The port's MAC address.
     pub mac: Option<MacAddr>,
+}
+
+/// One file of one pcap port, as given.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileUse {
+    /// The port id.
+    pub port: u16,
+    /// True for the port's `tx` file, false for its `rx` file.
+    pub tx: bool,
+    /// The path as the configuration gives it.
+    pub path: PathBuf,
+}
+
+impl std::fmt::Display for FileUse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "port {} {}={}", self.port, if self.tx { "tx" } else { "rx" }, self.path.display())
+    }
+}
+
+/// Two files of pcap ports that are one file, at least one of them written; see
+/// [`check_files`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileClash {
+    /// The use given first.
+    pub first: FileUse,
+    /// The use given later.
+    pub second: FileUse,
+}
+
+impl std::fmt::Display for FileClash {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (a, b) = (&self.first, &self.second);
+        write!(f, "{a} and {b} are the same file: ")?;
+        match (a.tx, b.tx) {
+            (true, true) => {
+                write!(f, "both ports would write it, each overwriting the frames the other counts as sent")?
+            }
+            _ => {
+                let (rx, tx) = if a.tx { (b, a) } else { (a, b) };
+                if rx.port == tx.port {
+                    write!(f, "creating the output would truncate the input")?
+                } else {
+                    write!(f, "creating port {}'s output would truncate port {}'s input", tx.port, rx.port)?
+                }
+            }
+        }
+        write!(f, "; give each tx its own file")
+    }
+}
+
+impl std::error::Error for FileClash {}
+
+/// Which file a path names, to compare by identity: the device and inode of an existing
+/// regular file (so `a.pcap`, `./a.pcap`, an absolute path, a symlink and a hard link are
+/// one file); for a file not created yet, the canonical directory it will be created in and
+/// its name (following a dangling symlink, as creating it would). `None` for what is not
+/// compared: devices and FIFOs (`/dev/null` twice is fine; creating them truncates nothing),
+/// or a path whose directory does not exist (opening it fails anyway).
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum FileId {
+    Inode { dev: u64, ino: u64 },
+    New(PathBuf),
+}
+
+fn file_id(path: &Path) -> Option<FileId> {
+    if let Ok(m) = std::fs::metadata(path) {
+        return m.is_file().then(|| FileId::Inode { dev: m.dev(), ino: m.ino() });
+    }
+    let mut p = path.to_path_buf();
+    // A dangling symlink: creating it creates its target (40 links: the kernel's limit).
+    for _ in 0..40 {
+        match std::fs::read_link(&p) {
+            Ok(target) => p = p.parent().map_or(target.clone(), |d| d.join(&target)),
+            Err(_) => break,
+        }
+    }
+    let dir = p.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    Some(FileId::New(dir.canonicalize().ok()?.join(p.file_name()?)))
+}
+
+/// Refuses pcap port files that would destroy or lose data, before any is opened: a file
+/// that is one port's `rx` and any port's `tx` (the same port's included), since creating the
+/// output truncates the input; or two ports' `tx`, since both would write it, each
+/// overwriting the other's frames while counting them sent. Two ports reading one file is
+/// fine. Files are compared by identity (see the module docs), so `./a.pcap`, `a.pcap`, a
+/// symlink or a hard link to it all collide.
+///
+/// # Errors
+/// The first clash, naming both ports and files.
+///
+/// # Examples
+/// ```
+/// use dataplane::port::pcap::{check_files, PcapConfig};
+/// let dir = std::env::temp_dir();
+/// let rx = PcapConfig { rx: Some(dir.join("in.pcap")), ..Default::default() };
+/// let tx = PcapConfig { tx: Some(dir.join(".").join("in.pcap")), ..Default::default() };
+/// let e = check_files([(0, &rx), (1, &tx)]).unwrap_err();
+/// assert!(e.to_string().contains("would truncate port 0's input"));
+/// ```
+pub fn check_files<'a>(ports: impl IntoIterator<Item = (u16, &'a PcapConfig)>) -> Result<(), FileClash> {
+    let mut seen: Vec<(FileId, FileUse)> = vec![];
+    for (port, cfg) in ports {
+        for (tx, path) in [(false, &cfg.rx), (true, &cfg.tx)] {
+            let Some(path) = path else { continue };
+            let Some(id) = file_id(path) else { continue };
+            let this = FileUse { port, tx, path: path.clone() };
+            if let Some((_, first)) = seen.iter().find(|(i, u)| *i == id && (u.tx || tx)) {
+                return Err(FileClash { first: first.clone(), second: this });
+            }
+            seen.push((id, this));
+        }
+    }
+    Ok(())
 }
 
 enum Input {
@@ -81,13 +200,15 @@ impl PcapPort {
     /// Opens the files. Port id `id`; receive allocates from `pool`.
     ///
     /// # Errors
-    /// When neither file is given, the input cannot be opened or is not a capture file, or
-    /// the output cannot be created.
+    /// When neither file is given, `rx` and `tx` are one file (see [`check_files`], which
+    /// callers with several ports run first), the input cannot be opened or is not a capture
+    /// file, or the output cannot be created.
     pub fn new(id: u16, cfg: PcapConfig, pool: Mempool) -> Result<Self, PortError> {
         let name = format!("pcap{id}");
         if cfg.rx.is_none() && cfg.tx.is_none() {
             return Err(PortError::Config { port: name, msg: "a pcap port needs rx=FILE, tx=FILE or both".into() });
         }
+        check_files([(id, &cfg)]).map_err(|e| PortError::Config { port: name.clone(), msg: e.to_string() })?;
         let input = cfg.rx.as_deref().map(|p| open_input(&name, p)).transpose()?;
         let output = match &cfg.tx {
             Some(p) => {
@@ -342,6 +463,51 @@ mod tests {
         Mempool::new(c).unwrap()
     }
 
+    /// A fresh directory for one test.
+    fn tmp(name: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("dp-pcap-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    /// LINKTYPE_ETHERNET.
+    const ETHERNET: u32 = 1;
+
+    /// A pcap file header, little-endian, microsecond timestamps.
+    fn header(snaplen: u32, linktype: u32) -> Vec<u8> {
+        let mut h = vec![];
+        h.extend(0xa1b2_c3d4u32.to_le_bytes()); // magic: microseconds
+        h.extend(2u16.to_le_bytes()); // version 2.4
+        h.extend(4u16.to_le_bytes());
+        h.extend(0i32.to_le_bytes()); // thiszone
+        h.extend(0u32.to_le_bytes()); // sigfigs
+        h.extend(snaplen.to_le_bytes());
+        h.extend(linktype.to_le_bytes());
+        h
+    }
+
+    /// A record: ts_sec, ts_usec, incl_len, orig_len, then `data` (its length may disagree).
+    fn record(incl_len: u32, orig_len: u32, data: &[u8]) -> Vec<u8> {
+        let mut r = vec![];
+        r.extend(1u32.to_le_bytes()); // ts_sec
+        r.extend(0u32.to_le_bytes()); // ts_usec
+        r.extend(incl_len.to_le_bytes());
+        r.extend(orig_len.to_le_bytes());
+        r.extend(data);
+        r
+    }
+
+    /// Ethernet frame `n` of `len` bytes: 02::aa <- 02::bb, EtherType 0x88b5, `n` at 14..18.
+    fn frame(n: u32, len: usize) -> Vec<u8> {
+        let mut f = vec![0u8; len];
+        f[..6].copy_from_slice(&[2, 0, 0, 0, 0, 0xaa]);
+        f[6..12].copy_from_slice(&[2, 0, 0, 0, 0, 0xbb]);
+        f[12..14].copy_from_slice(&[0x88, 0xb5]);
+        f[14..18].copy_from_slice(&n.to_be_bytes());
+        f
+    }
+
     #[test]
     fn write_then_read_back() {
         let dir = std::env::temp_dir().join(format!("dp-pcap-{}", std::process::id()));
@@ -389,6 +555,66 @@ mod tests {
         assert!(matches!(PcapPort::new(0, cfg(junk), pool(4)), Err(PortError::Config { .. })));
         assert!(matches!(PcapPort::new(0, cfg(dir.join("missing.pcap")), pool(4)), Err(PortError::Os { .. })));
         assert!(matches!(PcapPort::new(0, PcapConfig::default(), pool(4)), Err(PortError::Config { .. })));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// One file as an rx and a tx, or as two tx, is refused however it is named; the input is
+    /// not touched. Two ports reading one file, devices, and distinct files are fine.
+    #[test]
+    fn one_file_for_rx_and_tx_or_two_tx_is_refused() {
+        let dir = tmp("same");
+        let input = {
+            let mut c = header(65535, ETHERNET);
+            c.extend(record(60, 60, &frame(0, 60)));
+            c
+        };
+        let a = dir.join("a.pcap");
+        std::fs::write(&a, &input).unwrap();
+        std::fs::create_dir(dir.join("sub")).unwrap();
+        std::os::unix::fs::symlink("a.pcap", dir.join("link.pcap")).unwrap();
+        std::os::unix::fs::symlink("new.pcap", dir.join("dangling.pcap")).unwrap();
+        std::fs::hard_link(&a, dir.join("hard.pcap")).unwrap();
+        let cfg = |rx: Option<&str>, tx: Option<&str>| PcapConfig {
+            rx: rx.map(|p| dir.join(p)),
+            tx: tx.map(|p| dir.join(p)),
+            mac: None,
+        };
+        let clash = |ports: &[PcapConfig]| check_files(ports.iter().enumerate().map(|(i, c)| (i as u16, c)));
+        for ports in [
+            vec![cfg(Some("a.pcap"), None), cfg(None, Some("./a.pcap"))],
+            vec![cfg(Some("a.pcap"), None), cfg(None, Some("sub/../a.pcap"))],
+            vec![cfg(Some("link.pcap"), None), cfg(None, Some("a.pcap"))],
+            vec![cfg(None, Some("hard.pcap")), cfg(Some("a.pcap"), None)],
+            vec![cfg(Some("a.pcap"), Some("link.pcap"))],
+            vec![cfg(None, Some("out.pcap")), cfg(None, Some("./out.pcap"))],
+            vec![cfg(None, Some("new.pcap")), cfg(None, Some("dangling.pcap"))],
+        ] {
+            assert!(clash(&ports).is_err(), "{ports:?}");
+        }
+        for ports in [
+            vec![cfg(Some("a.pcap"), Some("o0.pcap")), cfg(Some("./a.pcap"), Some("o1.pcap"))],
+            vec![cfg(Some("a.pcap"), Some("sub/a.pcap"))],
+            vec![PcapConfig { tx: Some("/dev/null".into()), ..Default::default() }; 2],
+        ] {
+            assert_eq!(clash(&ports), Ok(()), "{ports:?}");
+        }
+        let e = clash(&[cfg(Some("a.pcap"), None), cfg(None, Some("./a.pcap"))]).unwrap_err();
+        assert_eq!(e.first, FileUse { port: 0, tx: false, path: dir.join("a.pcap") });
+        let d = dir.display();
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "port 0 rx={d}/a.pcap and port 1 tx={d}/./a.pcap are the same file: creating port 1's output would \
+                 truncate port 0's input; give each tx its own file"
+            )
+        );
+        let e = clash(&[cfg(None, Some("o.pcap")), cfg(None, Some("o.pcap"))]).unwrap_err().to_string();
+        assert!(e.ends_with("both ports would write it, each overwriting the frames the other counts as sent; give each tx its own file"), "{e}");
+        // One port: refused by the port itself, before the output is created.
+        let e = PcapPort::new(0, cfg(Some("a.pcap"), Some("./a.pcap")), pool(4)).unwrap_err().to_string();
+        assert!(e.contains("creating the output would truncate the input"), "{e}");
+        assert_eq!(std::fs::read(&a).unwrap(), input);
+        assert!(!dir.join("new.pcap").exists() && !dir.join("out.pcap").exists());
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
