@@ -7,7 +7,7 @@ use dataplane::port::null::{NullConfig, NullPort};
 use dataplane::port::pcap::{check_files, PcapConfig, PcapPort};
 use dataplane::port::pci::{PciPort, PciPortConfig};
 use dataplane::port::ring::RingPort;
-use dataplane::port::{BoxRx, BoxTx, LinkStatus, MacAddr, Port, PortError, PortInfo, PortStats};
+use dataplane::port::{BoxRx, BoxTx, LinkStatus, MacAddr, Port, PortError, PortInfo, PortNote, PortStats};
 use std::path::PathBuf;
 use vfio::PciAddr;
 
@@ -247,6 +247,9 @@ impl Port for AnyPort {
     }
     fn tx_queue(&mut self, q: u16) -> Result<BoxTx<Mbuf>, PortError> {
         each!(self, p => p.tx_queue(q))
+    }
+    fn notes(&self) -> Vec<PortNote> {
+        each!(self, p => p.notes())
     }
 }
 

@@ -1,6 +1,7 @@
 //! pcap ports end to end (issue 17, item 5): files a run would destroy or lose are refused
-//! before anything is opened (exit 2, the input byte-for-byte intact), and a capture that is
-//! not Ethernet is refused.
+//! before anything is opened (exit 2, the input byte-for-byte intact), a capture that is not
+//! Ethernet is refused, a bad record ends the replay with exit 1 and a message saying which
+//! record and why, and frames over the mbuf data room show in the text summary.
 
 use pcap_file::pcap::PcapReader;
 use std::path::Path;
@@ -170,4 +171,84 @@ fn non_ethernet_capture_is_refused() {
     assert!(err.contains("raw.pcap") && err.contains("link type") && err.contains("101"), "{err}");
     assert!(err.contains("not Ethernet"), "{err}");
     assert!(!d.join("out.pcap").exists(), "the output was created before the input was refused");
+}
+
+/// A bad record ends the replay there, with exit 1 and a message naming the record, the file
+/// and the fault; the frames before it are forwarded. A capture cut off mid-record is told
+/// apart from a corrupt one.
+#[test]
+fn bad_record_ends_the_replay_with_exit_1() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let three = |c: &mut Vec<u8>, from: u32| (from..from + 3).for_each(|i| c.extend(record(64, 64, &frame(i, 64))));
+    let with_bad = |bad: Vec<u8>| {
+        let mut c = header(1500, ETHERNET);
+        three(&mut c, 0);
+        c.extend(bad);
+        three(&mut c, 10);
+        c
+    };
+    let mut truncated = header(1500, ETHERNET);
+    three(&mut truncated, 0);
+    truncated.extend(&record(64, 64, &frame(3, 64))[..16 + 30]); // header and 30 of 64 bytes
+    let mut cut_header = header(1500, ETHERNET);
+    three(&mut cut_header, 0);
+    cut_header.extend(&record(64, 64, &frame(3, 64))[..10]); // 10 of a 16-byte record header
+    let cases = [
+        ("incl_len > orig_len", with_bad(record(64, 60, &frame(3, 64))), "corrupt"),
+        ("over the snap length", with_bad(record(1600, 1600, &frame(3, 1600))), "corrupt"),
+        // A wild length: the rest of the file cannot be framed.
+        ("over the snap length", with_bad(record(0x7fff_0000, 64, &frame(3, 64))), "corrupt"),
+        ("truncated", truncated, "cut off"),
+        ("truncated", cut_header, "cut off"),
+    ];
+    for (why, capture, kind) in cases {
+        std::fs::write(d.join("in.pcap"), &capture).unwrap();
+        let _ = std::fs::remove_file(d.join("out.pcap"));
+        let o = run(d, &["l2fwd", "--port", "pcap:rx=in.pcap", "--port", "pcap:tx=out.pcap", "--duration", "1"]);
+        let out = text(&o);
+        assert_eq!(o.status.code(), Some(1), "{why}: {out}");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains("in.pcap") && err.contains("record 4") && err.contains(why), "{why}: {err}");
+        assert!(err.contains(kind), "{why}: {err}");
+        assert_eq!(sequence(&d.join("out.pcap")), [0, 1, 2], "{why}: the frames before the bad record");
+        let stdout = String::from_utf8_lossy(&o.stdout);
+        assert!(stdout.contains("record 4"), "{why}: the summary names the bad record: {stdout}");
+    }
+}
+
+/// A capture taken with a short snap length (`tcpdump -s 96`: orig_len > snaplen, every frame
+/// cut) is valid and replays in full, the captured part of each frame.
+#[test]
+fn snapped_capture_replays_in_full() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let mut c = header(96, ETHERNET);
+    for i in 0..5 {
+        c.extend(record(96, 1500, &frame(i, 96)));
+    }
+    std::fs::write(d.join("in.pcap"), &c).unwrap();
+    let o = run(d, &["l2fwd", "--port", "pcap:rx=in.pcap", "--port", "pcap:tx=out.pcap", "--duration", "1", "-T", "0"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(sequence(&d.join("out.pcap")), [0, 1, 2, 3, 4]);
+}
+
+/// Frames larger than the mbuf data room are skipped and counted, in the text summary too
+/// (not only in the JSON `ierrors`); the replay goes on past them and exits 0.
+#[test]
+fn frames_over_the_data_room_are_in_the_text_summary() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let mut c = header(65535, ETHERNET);
+    for i in 0..6 {
+        let len = if i % 3 == 1 { 4000 } else { 64 };
+        c.extend(record(len as u32, len as u32, &frame(i, len)));
+    }
+    std::fs::write(d.join("in.pcap"), &c).unwrap();
+    let o = run(d, &["l2fwd", "--port", "pcap:rx=in.pcap", "--port", "pcap:tx=out.pcap", "--duration", "1", "-T", "0"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(sequence(&d.join("out.pcap")), [0, 2, 3, 5]);
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    let line = stdout.lines().find(|l| l.contains("mbuf data room")).unwrap_or_else(|| panic!("{stdout}"));
+    assert!(line.contains("port 0") && line.contains("2 frames") && line.contains("4000"), "{line}");
 }
