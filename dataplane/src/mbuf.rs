@@ -720,6 +720,13 @@ impl Mempool {
         Ok(())
     }
 
+    /// Bytes of frame a freshly allocated mbuf holds: the chunk less the mbuf header and the
+    /// headroom (what [`Mbuf::data_room`] says of each new mbuf).
+    pub fn data_room(&self) -> usize {
+        let c = &self.shared().cfg;
+        c.chunk_size as usize - MBUF_HEADER - c.headroom as usize
+    }
+
     /// Number of mbufs.
     pub fn size(&self) -> usize {
         self.shared().cfg.size as usize

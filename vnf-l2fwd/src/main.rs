@@ -1,8 +1,8 @@
 //! `vnf-l2fwd`: the VNF binary. See `vnf-l2fwd --help` and README.md.
 //!
-//! Exit codes: 0 success; 1 a runtime failure (a worker panicked, an mbuf leaked); 2 bad
-//! command line or configuration (the message names the option); 3 a port or pool could not
-//! be opened (the message says what to do).
+//! Exit codes: 0 success; 1 a runtime failure (a worker panicked, an mbuf leaked, a pcap
+//! replay ended at a bad record); 2 bad command line or configuration (the message names the
+//! option); 3 a port or pool could not be opened (the message says what to do).
 
 mod config_file;
 mod ctl;
@@ -495,6 +495,8 @@ fn run_l2fwd<P: Port, F: Forward<P::Buf> + Clone + 'static>(
         println!("{}", metrics::render_json(&samples(&rt, &s.ports), &rt.drop_stats(), &rt.busy_totals(), elapsed));
     }
     print!("{}", stats::render(&lines, &rt.drop_stats()));
+    let (notes, input_fault) = stats::port_notes(&s.ports);
+    print!("{notes}");
     if let Some(r) = &s.reload {
         print!("{}", r.text());
     }
@@ -512,7 +514,7 @@ fn run_l2fwd<P: Port, F: Forward<P::Buf> + Clone + 'static>(
         return Err(Failure::Runtime(format!("lcore(s) {failed:?} panicked")));
     }
     println!("{}", (s.leak_check)().map_err(Failure::Runtime)?);
-    Ok(())
+    input_fault.map_or(Ok(()), |m| Err(Failure::Runtime(m)))
 }
 
 fn make_pool(n: u32) -> Result<Mempool, Failure> {

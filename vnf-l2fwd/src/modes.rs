@@ -254,6 +254,7 @@ fn check_common(a: &mut PortArgs) -> Result<u32, Failure> {
     if a.ports.len() > MAX_PORTS {
         return Err(usage(format!("{} ports given; at most {MAX_PORTS}", a.ports.len())));
     }
+    ports::check_pcap_files(&a.ports).map_err(usage)?;
     if let Some(d) = a.duration {
         if d.is_nan() || d <= 0.0 {
             return Err(usage(format!("--duration {d} must be positive")));

@@ -4,10 +4,10 @@ use dataplane::mbuf::{Mbuf, Mempool};
 use dataplane::port::af_packet::{AfPacketConfig, AfPacketPort};
 use dataplane::port::af_xdp::{AfXdpConfig, AfXdpPort, BindMode, BusyPoll, XdpMode};
 use dataplane::port::null::{NullConfig, NullPort};
-use dataplane::port::pcap::{PcapConfig, PcapPort};
+use dataplane::port::pcap::{check_files, PcapConfig, PcapPort};
 use dataplane::port::pci::{PciPort, PciPortConfig};
 use dataplane::port::ring::RingPort;
-use dataplane::port::{BoxRx, BoxTx, LinkStatus, MacAddr, Port, PortError, PortInfo, PortStats};
+use dataplane::port::{BoxRx, BoxTx, LinkStatus, MacAddr, Port, PortError, PortInfo, PortNote, PortStats};
 use std::path::PathBuf;
 use vfio::PciAddr;
 
@@ -248,6 +248,34 @@ impl Port for AnyPort {
     fn tx_queue(&mut self, q: u16) -> Result<BoxTx<Mbuf>, PortError> {
         each!(self, p => p.tx_queue(q))
     }
+    fn notes(&self) -> Vec<PortNote> {
+        each!(self, p => p.notes())
+    }
+}
+
+/// Checks the pcap ports' files before any port is opened, so that a refusal leaves every file
+/// as it was: no file is one port's `rx` and any port's `tx`, or two ports' `tx` (compared by
+/// identity: see [`check_files`]); and each `rx` is there and is an Ethernet capture the port
+/// can read (FIFOs and devices are left to the port, since reading one consumes it).
+///
+/// # Errors
+/// The first problem, naming the port(s) and file(s).
+pub fn check_pcap_files(specs: &[PortSpec]) -> Result<(), String> {
+    let cfgs: Vec<(u16, PcapConfig)> = specs
+        .iter()
+        .enumerate()
+        .filter_map(|(id, s)| match s {
+            PortSpec::Pcap { rx, tx } => Some((id as u16, PcapConfig { rx: rx.clone(), tx: tx.clone(), mac: None })),
+            _ => None,
+        })
+        .collect();
+    check_files(cfgs.iter().map(|(id, c)| (*id, c))).map_err(|e| format!("--port: {e}"))?;
+    for (id, c) in &cfgs {
+        if let Some(rx) = c.rx.as_deref().filter(|p| !std::fs::metadata(p).is_ok_and(|m| !m.is_file())) {
+            PcapPort::check_input(*id, rx).map_err(|e| e.to_string())?;
+        }
+    }
+    Ok(())
 }
 
 /// Opens port `id` from its spec; `promisc` puts kernel-interface ports in promiscuous mode.

@@ -86,6 +86,15 @@ pub fn render(lines: &[PortLine], drops: &[u64; DropReason::COUNT]) -> String {
     s
 }
 
+/// The ports' notes for the final summary (what a backend met that its counters alone do not
+/// explain, e.g. a pcap port's frames over the mbuf data room), one line each, and the text
+/// of the first fatal one (a pcap replay that ended at a bad record), which fails the run.
+pub fn port_notes<P: dataplane::port::Port>(ports: &[P]) -> (String, Option<String>) {
+    let notes: Vec<_> = ports.iter().flat_map(|p| p.notes()).collect();
+    let text = notes.iter().map(|n| format!("{}: {}\n", if n.fatal { "Error" } else { "Note" }, n.text)).collect();
+    (text, notes.into_iter().find(|n| n.fatal).map(|n| n.text))
+}
+
 /// Prints a statistics block; on a terminal, clears the screen first so the view updates in
 /// place (as l2fwd does).
 pub fn print_live(block: &str) {

@@ -138,6 +138,18 @@ impl PortCounters {
     }
 }
 
+/// A line for the final summary about something a backend met that its counters alone do not
+/// explain (see [`Port::notes`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortNote {
+    /// What happened, for a person, naming the port: `port 0 (pcap0): 2 frames larger than
+    /// the mbuf data room (1728 bytes) skipped, …`.
+    pub text: String,
+    /// The run did not do what it was asked because of it (a pcap input whose replay ended at
+    /// a corrupt record, the rest of the capture unread): the run should fail.
+    pub fatal: bool,
+}
+
 /// Why a port or queue operation failed (control plane).
 #[derive(Debug, thiserror::Error)]
 pub enum PortError {
@@ -270,6 +282,12 @@ pub trait Port: Send {
     /// # Errors
     /// No such queue, or already taken.
     fn tx_queue(&mut self, q: u16) -> Result<BoxTx<Self::Buf>, PortError>;
+    /// What the final summary should say about the port beyond its counters, one
+    /// [`PortNote`] per problem (the pcap port: frames over the mbuf data room, a replay that
+    /// ended at a bad record). Nothing by default.
+    fn notes(&self) -> Vec<PortNote> {
+        Vec::new()
+    }
 }
 
 /// Tracks which queues of a port were handed out, for backends' `rx_queue`/`tx_queue`.
