@@ -9,6 +9,7 @@ mod ctl;
 mod demo_l3;
 mod dpdk_ports;
 mod lcores;
+mod limits;
 mod metrics;
 mod modes;
 mod ports;
@@ -107,7 +108,7 @@ struct NodeFeaturesArgs {
     /// Write to this file (atomically: a temporary file renamed over it) instead of stdout.
     #[arg(long)]
     output: Option<std::path::PathBuf>,
-    /// Repeat every this many seconds, until SIGTERM (for a DaemonSet).
+    /// Repeat every this many seconds (1-86400), until SIGTERM (for a DaemonSet).
     #[arg(long)]
     every: Option<u64>,
 }
@@ -120,10 +121,10 @@ struct DemoArgs {
     /// CPU to pin the worker to (default: the last CPU this process may use).
     #[arg(long)]
     cpu: Option<usize>,
-    /// Statistics period in seconds (0 = only the final summary).
+    /// Statistics period in seconds (0 = only the final summary; at most 86400).
     #[arg(short = 'T', long = "stats-period", default_value_t = 1)]
     period: u64,
-    /// Receive burst size.
+    /// Receive burst size (1-512).
     #[arg(long = "rx-burst", default_value_t = 32)]
     rx_burst: usize,
     /// l2fwd (swap ports, rewrite MACs) or l3fwd (IPv4/UDP frames routed by LPM).
@@ -523,6 +524,24 @@ fn demo(a: DemoArgs) -> Result<(), Failure> {
     if a.duration.is_nan() || a.duration <= 0.0 || a.duration > 86400.0 {
         return Err(Failure::Usage(format!("--duration {} must be between 0 and 86400 seconds", a.duration)));
     }
+    limits::check_period(a.period).map_err(Failure::Usage)?;
+    if a.rx_burst == 0 || a.rx_burst > dataplane::burst::MAX_BURST {
+        return Err(Failure::Usage(format!(
+            "--rx-burst {} must be 1 to {} (the largest burst)",
+            a.rx_burst,
+            dataplane::burst::MAX_BURST
+        )));
+    }
+    let allowed = allowed_cpus();
+    if let Some(c) = a.cpu.filter(|c| !allowed.is_empty() && !allowed.contains(c)) {
+        return Err(Failure::Usage(format!(
+            "--cpu {c} is not in this process's CPU set {}",
+            vnf_l2fwd::node_features::fmt_cpus(&allowed)
+        )));
+    }
+    if a.mode == "l3fwd" && a.routes > 1_000_000 {
+        return Err(Failure::Usage(format!("--routes {} must be at most 1000000", a.routes)));
+    }
     let pool = make_pool(8192)?;
     let cpu = a.cpu.or_else(default_cpu);
     let mut ports = vec![];
@@ -559,8 +578,13 @@ fn demo(a: DemoArgs) -> Result<(), Failure> {
         fwd.set_port_mac(id as u16, p.mac());
         println!("Port {id}: {} ({}) MAC {}", p.info().name, p.info().driver, p.mac());
     }
-    println!("l2fwd demo: null0 <-> null1 on one worker (cpu {cpu:?}) for {} s", a.duration);
+    println!("l2fwd demo: null0 <-> null1 on one worker ({}) for {} s", worker_cpu(cpu), a.duration);
     run_l2fwd(setup(ports), fwd, a.rx_burst, 32, 0)
+}
+
+/// Where a worker runs, for messages: `cpu 3`, or `not pinned`.
+fn worker_cpu(cpu: Option<usize>) -> String {
+    cpu.map_or_else(|| "not pinned".to_string(), |c| format!("cpu {c}"))
 }
 
 /// The l3fwd demo: null ports whose frames are IPv4/UDP to the other port's network, routed
@@ -573,9 +597,6 @@ fn demo_l3fwd(
 ) -> Result<(), Failure> {
     use dataplane::l3fwd::{L3Fwd, L3FwdTables, TableHandle};
     use dataplane::port::null::{NullConfig, NullPort};
-    if a.routes > 1_000_000 {
-        return Err(Failure::Usage(format!("--routes {} must be at most 1000000", a.routes)));
-    }
     let mut ports = vec![];
     for id in 0..2u16 {
         let mut c = NullConfig::new(id);
@@ -593,17 +614,18 @@ fn demo_l3fwd(
         println!("Port {id}: {} ({}) MAC {}", p.info().name, p.info().driver, p.mac());
     }
     println!(
-        "l3fwd demo: null0 <-> null1, IPv4/UDP to {} and {} through {} LPM routes, on one worker (cpu {cpu:?}) for {} s",
+        "l3fwd demo: null0 <-> null1, IPv4/UDP to {} and {} through {} LPM routes, on one worker ({}) for {} s",
         demo_l3::dst_of_port(0),
         demo_l3::dst_of_port(1),
         routes.len(),
+        worker_cpu(cpu),
         a.duration
     );
     run_l2fwd(setup(ports), fwd, a.rx_burst, 32, 0)
 }
 
-/// The lcore plan from `--config` / `-q` / `--cpu`, with the port specs' queue counts raised
-/// to what it needs.
+/// The lcore plan from `--config` / `-q` / `--cpu`, with the port specs' queues fitted to it
+/// (`Plan::fit_spec`: what it needs where `queues=` is not given, checked where it is).
 fn make_plan(
     config: Option<&str>,
     q: Option<usize>,
@@ -613,7 +635,8 @@ fn make_plan(
 ) -> Result<lcores::Plan, Failure> {
     let plan = lcores::plan(config, q, cpu, enabled, &allowed_cpus()).map_err(Failure::Usage)?;
     for (id, spec) in specs.iter_mut().enumerate() {
-        plan.size_spec(id as u16, spec);
+        let id = id as u16;
+        plan.fit_spec(id, spec, enabled.contains(&id)).map_err(Failure::Usage)?;
     }
     Ok(plan)
 }
@@ -730,6 +753,9 @@ fn discover(a: DiscoverArgs) -> Result<(), Failure> {
 }
 
 fn node_features(a: NodeFeaturesArgs) -> Result<(), Failure> {
+    if let Some(e) = a.every.filter(|e| !(1..=86400).contains(e)) {
+        return Err(Failure::Usage(format!("--every {e} must be 1 to 86400 seconds")));
+    }
     let stop = Arc::new(AtomicBool::new(false));
     if a.every.is_some() {
         stop_on_signals(stop.clone()).map_err(|e| Failure::Setup(format!("cannot install signal handlers: {e}")))?;
@@ -747,7 +773,7 @@ fn node_features(a: NodeFeaturesArgs) -> Result<(), Failure> {
             None => print_out(&out),
         }
         let Some(secs) = a.every else { return Ok(()) };
-        let until = Instant::now() + Duration::from_secs(secs.max(1));
+        let until = Instant::now() + Duration::from_secs(secs);
         while Instant::now() < until {
             if stop.load(Ordering::Relaxed) {
                 return Ok(());

@@ -52,7 +52,7 @@ pub struct PortArgs {
     /// Hex mask of the ports to use (default: all).
     #[arg(short = 'p', long, value_parser = parse_portmask)]
     portmask: Option<u32>,
-    /// Statistics period in seconds (0 = off).
+    /// Statistics period in seconds (0 = off; at most 86400).
     #[arg(short = 'T', long = "stats-period", default_value_t = 10)]
     period: u64,
     /// Stop after this many seconds (default: run until SIGINT/SIGTERM).
@@ -72,10 +72,11 @@ pub struct PortArgs {
     /// Set from --config / -q / --cpu once the ports are known.
     #[arg(skip)]
     plan: crate::lcores::Plan,
-    /// Receive burst size (1-512).
+    /// Receive burst size (1-512; a burst above a port's rx ring is never full).
     #[arg(long = "rx-burst", default_value_t = 32)]
     rx_burst: usize,
-    /// Transmit buffer size (1-512).
+    /// Transmit buffer size (1-512, and at most every enabled port's tx ring: `txd=` of a PCI
+    /// port).
     #[arg(long = "tx-burst", default_value_t = 32)]
     tx_burst: usize,
     /// Microseconds a worker sleeps per poll once 256 polls in a row found every queue empty
@@ -83,10 +84,15 @@ pub struct PortArgs {
     /// poll-sleep-usec: costs up to this much latency after a quiet spell. At most 1000000.
     #[arg(long = "idle-sleep-us", default_value_t = 0)]
     idle_sleep_us: u64,
-    /// Number of mbufs in the pool.
-    #[arg(long, default_value_t = 16384)]
-    mbufs: u32,
-    /// Serve Prometheus metrics on this address (e.g. 0.0.0.0:9100); off by default.
+    /// Number of mbufs in the pool. At least what the rx rings hold plus a burst per lcore and
+    /// port (an error below it names that minimum); below DPDK l3fwd's count (which adds the
+    /// tx rings and lcore caches) a warning. Default: DPDK l3fwd's count, at least 16384.
+    #[arg(long)]
+    mbufs: Option<u32>,
+    /// The pool size decided from --mbufs and the ports (`limits::check`).
+    #[arg(skip)]
+    pool_mbufs: u32,
+    /// Serve Prometheus metrics on this address, HOST:PORT (e.g. 0.0.0.0:9100); off by default.
     #[arg(long = "metrics-addr")]
     metrics_addr: Option<String>,
     /// Periodic statistics as DPDK l2fwd's text block or one JSON object per period.
@@ -130,7 +136,7 @@ pub struct L3fwdArgs {
     /// Route IPv6 too (needs --rule_ipv6).
     #[arg(long)]
     ipv6: bool,
-    /// Drop frames longer than this (64-65535).
+    /// Drop frames longer than this (64 to the mbuf data room: 1728, DPDK ports 2048).
     #[arg(long = "max-pkt-len")]
     max_pkt_len: Option<usize>,
     /// Send route misses to this port instead of dropping them.
@@ -161,7 +167,7 @@ pub struct TestpmdArgs {
 pub struct TxonlyArgs {
     #[command(flatten)]
     port: PortArgs,
-    /// Frame length in bytes without FCS (42-9000).
+    /// Frame length in bytes without FCS (42 to the mbuf data room: 1728, DPDK ports 2048).
     #[arg(long, default_value_t = 64)]
     txpkts: usize,
     /// Destination MAC of the frames sent on a port: PORT,MAC (repeatable; default
@@ -229,7 +235,16 @@ fn parse_addr(v: &str, nports: usize) -> Result<(u16, IpAddr), Failure> {
     Ok((p, a))
 }
 
+/// Checks the options every mode shares and makes the lcore plan: everything before any
+/// port, socket, file or pool is opened (limits: see `crate::limits`). Returns the port mask.
 fn check_common(a: &mut PortArgs) -> Result<u32, Failure> {
+    if a.cpu.is_some() && (a.config.is_some() || a.queues_per_lcore.is_some()) {
+        let other = if a.config.is_some() { "--config" } else { "-q" };
+        return Err(usage(format!(
+            "--cpu pins the single lcore of the default plan; with {other} the lcores are placed by {other}, so \
+             --cpu would be ignored: give one of them"
+        )));
+    }
     if a.ports.is_empty() {
         crate::ports_from_discovery(&a.podnetinfo, &mut a.ports, &mut a.cpu)?;
     }
@@ -253,17 +268,37 @@ fn check_common(a: &mut PortArgs) -> Result<u32, Failure> {
     if a.ports.len() > MAX_PORTS {
         return Err(usage(format!("{} ports given; at most {MAX_PORTS}", a.ports.len())));
     }
-    if let Some(d) = a.duration {
-        if d.is_nan() || d <= 0.0 {
-            return Err(usage(format!("--duration {d} must be positive")));
-        }
-    }
     let mask = a.portmask.unwrap_or(u32::MAX);
     if (0..a.ports.len()).all(|p| mask & (1 << p) == 0) {
         return Err(usage(format!("port mask {mask:#x} enables none of the {} ports given", a.ports.len())));
     }
+    let possible = ((1u64 << a.ports.len()) - 1) as u32;
+    if let Some(m) = a.portmask.filter(|m| m & !possible != 0) {
+        return Err(usage(format!(
+            "port mask {m:#x} names port {}, but {} ports are given (possible mask: {possible:#x})",
+            (m & !possible).trailing_zeros(),
+            a.ports.len()
+        )));
+    }
     let enabled: Vec<u16> = (0..a.ports.len() as u16).filter(|p| mask & (1 << p) != 0).collect();
     a.plan = crate::make_plan(a.config.as_deref(), a.queues_per_lcore, a.cpu, &enabled, &mut a.ports)?;
+    let checked = crate::limits::check(&crate::limits::Options {
+        specs: &a.ports,
+        plan: &a.plan,
+        enabled: &enabled,
+        rx_burst: a.rx_burst,
+        tx_burst: a.tx_burst,
+        idle_sleep_us: a.idle_sleep_us,
+        mbufs: a.mbufs,
+        period: a.period,
+        duration: a.duration,
+        metrics_addr: a.metrics_addr.as_deref(),
+    })
+    .map_err(usage)?;
+    for w in &checked.warnings {
+        log::warn!("{w}");
+    }
+    a.pool_mbufs = checked.mbufs;
     Ok(mask)
 }
 
@@ -283,10 +318,10 @@ fn open_and_run<R: Runner>(a: &PortArgs, r: R) -> Result<(), Failure> {
     if a.eal.is_some() || a.ports.iter().any(PortSpec::is_dpdk) {
         let queues: Vec<(u16, u16)> =
             (0..a.ports.len() as u16).map(|p| (a.plan.rx_queues(p).max(1), a.plan.queues_needed(p))).collect();
-        let (ports, leak, pool) = dpdk_ports::open_all(&a.ports, &queues, a.eal.as_deref(), a.mbufs)?;
+        let (ports, leak, pool) = dpdk_ports::open_all(&a.ports, &queues, a.eal.as_deref(), a.pool_mbufs)?;
         return r.run(a, Opened { ports, leak, pool });
     }
-    let pool = make_pool(a.mbufs)?;
+    let pool = make_pool(a.pool_mbufs)?;
     let mut ports = vec![];
     for (id, spec) in a.ports.iter().enumerate() {
         ports.push(ports::open(id as u16, spec, &pool, a.promiscuous).map_err(|e| Failure::Setup(e.to_string()))?);
@@ -412,8 +447,11 @@ pub fn l3fwd(mut a: L3fwdArgs) -> Result<(), Failure> {
         return Err(usage("--ipv6 needs --rule_ipv6 FILE".into()));
     }
     if let Some(l) = a.max_pkt_len {
-        if !(64..=65535).contains(&l) {
-            return Err(usage(format!("--max-pkt-len {l} must be 64 to 65535")));
+        let room = crate::limits::data_room(&a.port.ports);
+        if !(64..=room).contains(&l) {
+            return Err(usage(format!(
+                "--max-pkt-len {l} must be 64 to {room} (the mbuf data room: no longer frame can be received)"
+            )));
         }
     }
     // Parse the option values once before opening ports, so a typo fails fast (exit 2).
@@ -596,6 +634,14 @@ pub fn txonly(mut a: TxonlyArgs) -> Result<(), Failure> {
         flows,
         ..Default::default()
     };
+    let room = crate::limits::data_room(&a.port.ports);
+    if !(dataplane::txgen::MIN_FRAME..=room).contains(&a.txpkts) {
+        return Err(usage(format!(
+            "--txpkts {} must be {} to {room} (the mbuf data room: a frame is one mbuf)",
+            a.txpkts,
+            dataplane::txgen::MIN_FRAME
+        )));
+    }
     dataplane::txgen::build_frame(&cfg).map_err(|e| usage(format!("txonly: {e} (--txpkts, --tx-flows)")))?;
     let eth_peer = a.eth_peer.iter().map(|v| parse_port_mac("--eth-peer", v, n)).collect::<Result<Vec<_>, _>>()?;
     if enabled_ports(mask, n).is_empty() {
