@@ -508,7 +508,9 @@ impl Runner for TestpmdRunner {
 }
 
 /// The port pairs from `--portmap`, or consecutive enabled ports (a lone last port paired
-/// with itself when `odd_ok`), every named port checked to be enabled.
+/// with itself when `odd_ok`), every named port checked to be enabled and in one pair only (as
+/// DPDK l2fwd's `check_port_pair_config`; `(0,0)` is one pair). An enabled port in no pair
+/// gets a warning: what it receives has nowhere to go.
 fn port_pairs(portmap: Option<&str>, enabled: &[u16], odd_ok: bool) -> Result<Vec<(u16, u16)>, Failure> {
     let pairs = match portmap {
         Some(m) => parse_portmap(m)?,
@@ -522,12 +524,26 @@ fn port_pairs(portmap: Option<&str>, enabled: &[u16], odd_ok: bool) -> Result<Ve
             enabled.chunks(2).map(|c| (c[0], *c.get(1).unwrap_or(&c[0]))).collect()
         }
     };
+    let mut paired: Vec<u16> = vec![];
     for &(x, y) in &pairs {
         for p in [x, y] {
             if !enabled.contains(&p) {
                 return Err(usage(format!("--portmap names port {p}, which is not given or not in the port mask")));
             }
         }
+        for p in if x == y { vec![x] } else { vec![x, y] } {
+            if paired.contains(&p) {
+                return Err(usage(format!(
+                    "--portmap {:?}: port {p} is in two pairs; a port forwards to one peer (DPDK l2fwd refuses this \
+                     too)",
+                    portmap.unwrap_or_default()
+                )));
+            }
+            paired.push(p);
+        }
+    }
+    for p in enabled.iter().filter(|p| !paired.contains(p)) {
+        log::warn!("port {p} is in no --portmap pair: what it receives is dropped (no_tx_port)");
     }
     Ok(pairs)
 }
@@ -686,6 +702,12 @@ mod tests {
             assert!(parse_addr(bad, 2).is_err(), "{bad}");
         }
         assert_eq!(parse_lookup("em"), Ok(Lookup::Em));
+        // A port in one pair only, as DPDK l2fwd checks; (0,0) is one pair.
+        assert_eq!(port_pairs(Some("(0,1)(2,3)"), &[0, 1, 2, 3], false).unwrap(), vec![(0, 1), (2, 3)]);
+        assert_eq!(port_pairs(Some("(0,0)"), &[0], true).unwrap(), vec![(0, 0)]);
+        for dup in ["(0,1)(0,1)", "(0,1)(1,0)", "(0,1)(1,2)", "(0,0)(0,1)"] {
+            assert!(port_pairs(Some(dup), &[0, 1, 2], false).is_err(), "{dup}");
+        }
         assert!(parse_lookup("hash").is_err());
     }
 }

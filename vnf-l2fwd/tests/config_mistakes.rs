@@ -57,3 +57,32 @@ fn config_queue_beyond_queues_is_an_error() {
     let o = run(&["l2fwd", "--port", "null", "--port", "null", "--config", &config, "--duration", "0.2", "-T", "0"]);
     assert!(o.status.success(), "{}", stderr(&o));
 }
+
+/// A port in two `--portmap` pairs: the last pair won silently. DPDK l2fwd refuses it ("port
+/// %u is used in other port pairs").
+#[test]
+fn duplicate_portmap_pair_is_an_error() {
+    let four = ["--port", "null", "--port", "null", "--port", "null", "--port", "null"];
+    for (map, port) in [("(0,1)(0,1)", "port 0"), ("(0,1)(2,3)(1,0)", "port 1"), ("(0,1)(2,1)", "port 1")] {
+        for mode in ["l2fwd", "io", "macswap"] {
+            let mut args = vec![mode];
+            args.extend(four);
+            args.extend(["--portmap", map, "--duration", "1"]);
+            assert_usage(&args, &["--portmap", port, "two pairs"]);
+        }
+    }
+    // A port paired with itself is one pair (testpmd's loopback), and allowed.
+    let o = run(&["io", "--port", "null", "--portmap", "(0,0)", "--duration", "0.2", "-T", "0"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+}
+
+/// An enabled port that no `--portmap` pair names drops all it receives.
+#[test]
+fn unpaired_port_is_a_warning() {
+    let o = run(&["l2fwd", "--port", "null", "--port", "null", "--port", "null", "--portmap", "(0,1)"]
+        .into_iter()
+        .chain(["--duration", "0.2", "-T", "0"])
+        .collect::<Vec<_>>());
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("port 2 is in no --portmap pair"), "{}", stderr(&o));
+}
