@@ -363,8 +363,11 @@ fn run_stage<P: Port, F: Forward<P::Buf> + Clone + 'static>(
     run_l2fwd(s, fwd, a.rx_burst, a.tx_burst, a.idle_sleep_us)
 }
 
-/// The l3fwd options other than the ports.
+/// The l3fwd options other than the ports, and the tables loaded from the route files.
 struct L3Runner {
+    handle: TableHandle,
+    /// The ports routes may name (bit per port): the enabled ones.
+    route_ports: u32,
     rule_ipv4: PathBuf,
     rule_ipv6: Option<PathBuf>,
     lookup: Lookup,
@@ -379,11 +382,9 @@ impl Runner for L3Runner {
         let Opened { ports, leak, pool: _ } = o;
         let a = &self;
         let n = ports.len();
-        let tables = L3FwdTables::from_files(&a.rule_ipv4, a.rule_ipv6.as_deref(), a.lookup)
-            .map_err(|e| usage(format!("route file: {e}")))?;
-        let (r4, r6) = tables.routes();
-        println!("l3fwd ({:?}): {r4} IPv4 routes, {r6} IPv6 routes", a.lookup);
-        let handle = TableHandle::new(tables);
+        let handle = a.handle.clone();
+        let (r4, r6) = handle.current().routes();
+        println!("l3fwd ({}): {r4} IPv4 routes, {r6} IPv6 routes", a.lookup);
         let mut fwd = L3Fwd::new(&handle);
         for (id, p) in ports.iter().enumerate() {
             fwd.set_port_mac(id as u16, p.mac());
@@ -396,17 +397,12 @@ impl Runner for L3Runner {
             let (p, ip) = parse_addr(v, n)?;
             fwd.add_addr(p, ip);
         }
-        if let Some(p) = a.default_port {
-            if p as usize >= n {
-                return Err(usage(format!("--default-port {p}: no such port ({n} ports given)")));
-            }
-        }
         fwd.set_default_port(a.default_port).set_max_pkt_len(a.max_pkt_len);
         // SIGHUP: rebuild the tables aside and swap them in; a bad file keeps the running ones.
         let hup = Arc::new(AtomicBool::new(false));
         signal_hook::flag::register(signal_hook::consts::SIGHUP, hup.clone())
             .map_err(|e| Failure::Setup(format!("cannot install the SIGHUP handler: {e}")))?;
-        let (r4p, r6p, lookup) = (a.rule_ipv4.clone(), a.rule_ipv6.clone(), a.lookup);
+        let (r4p, r6p, lookup, route_ports) = (a.rule_ipv4.clone(), a.rule_ipv6.clone(), a.lookup, a.route_ports);
         let h = handle.clone();
         let stats = Arc::new(crate::metrics::ReloadStats::default());
         let (r4, r6) = handle.current().routes();
@@ -417,15 +413,19 @@ impl Runner for L3Runner {
             if !hup.swap(false, Ordering::Relaxed) {
                 return None;
             }
-            let msg = match L3FwdTables::from_files(&r4p, r6p.as_deref(), lookup) {
-                Ok(t) => {
+            let msg = match L3FwdTables::load(&r4p, r6p.as_deref(), lookup, route_ports) {
+                Ok((t, warnings)) => {
                     let (r4, r6) = t.routes();
                     let g = h.swap(t);
                     st.ok.fetch_add(1, Ordering::Relaxed);
                     st.generation.store(g, Ordering::Relaxed);
                     st.routes_v4.store(r4 as u64, Ordering::Relaxed);
                     st.routes_v6.store(r6 as u64, Ordering::Relaxed);
-                    format!("routes reloaded: generation {g}, {r4} IPv4 routes, {r6} IPv6 routes")
+                    for w in &warnings {
+                        log::warn!("SIGHUP: {w}");
+                    }
+                    let also = if warnings.is_empty() { String::new() } else { format!("; {}", warnings.join("; ")) };
+                    format!("routes reloaded: generation {g}, {r4} IPv4 routes, {r6} IPv6 routes{also}")
                 }
                 Err(e) => {
                     st.rejected.fetch_add(1, Ordering::Relaxed);
@@ -442,7 +442,7 @@ impl Runner for L3Runner {
 
 /// `vnf-l2fwd l3fwd`.
 pub fn l3fwd(mut a: L3fwdArgs) -> Result<(), Failure> {
-    check_common(&mut a.port)?;
+    let mask = check_common(&mut a.port)?;
     if a.ipv6 && a.rule_ipv6.is_none() {
         return Err(usage("--ipv6 needs --rule_ipv6 FILE".into()));
     }
@@ -462,13 +462,26 @@ pub fn l3fwd(mut a: L3fwdArgs) -> Result<(), Failure> {
     for v in &a.addr {
         parse_addr(v, n)?;
     }
+    let route_ports = enabled_ports(mask, n).iter().fold(0u32, |m, &p| m | 1 << p);
     if let Some(p) = a.default_port {
         if p as usize >= n {
             return Err(usage(format!("--default-port {p}: no such port ({n} ports given)")));
         }
+        if route_ports & (1 << p) == 0 {
+            return Err(usage(format!(
+                "--default-port {p}: the port mask leaves it out, so every miss would be dropped"
+            )));
+        }
+    }
+    // The route files, checked as a reload checks them (routes only to ports in use).
+    let (tables, warnings) = L3FwdTables::load(&a.rule_ipv4, a.rule_ipv6.as_deref(), a.lookup, route_ports)
+        .map_err(|e| usage(format!("route file: {e}")))?;
+    for w in &warnings {
+        log::warn!("{w}");
     }
     let L3fwdArgs { port, rule_ipv4, rule_ipv6, lookup, eth_dest, ipv6: _, max_pkt_len, default_port, addr } = a;
-    let r = L3Runner { rule_ipv4, rule_ipv6, lookup, eth_dest, default_port, max_pkt_len, addr };
+    let handle = TableHandle::new(tables);
+    let r = L3Runner { handle, route_ports, rule_ipv4, rule_ipv6, lookup, eth_dest, default_port, max_pkt_len, addr };
     open_and_run(&port, r)
 }
 

@@ -1,7 +1,9 @@
 //! Configuration mistakes that used to be accepted silently (issue 17, item 10): each is now
 //! an error (exit 2) or a warning naming the mistake.
 
-use std::process::{Command, Output};
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
 fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_vnf-l2fwd")
@@ -26,6 +28,10 @@ fn run(args: &[&str]) -> Output {
 
 fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
 fn assert_usage(args: &[&str], want: &[&str]) {
@@ -85,4 +91,86 @@ fn unpaired_port_is_a_warning() {
         .collect::<Vec<_>>());
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(stderr(&o).contains("port 2 is in no --portmap pair"), "{}", stderr(&o));
+}
+
+fn l3fwd(routes: &std::path::Path, extra: &[&str]) -> Output {
+    let r = routes.to_str().unwrap();
+    let pidfile = routes.with_extension("pid");
+    let mut args = vec!["l3fwd", "--port", "null", "--port", "null", "--rule_ipv4", r, "--duration", "0.3", "-T", "0"];
+    args.extend(["--pidfile", pidfile.to_str().unwrap()]);
+    args.extend(extra);
+    run(&args)
+}
+
+/// A route to a port that does not exist (or is masked out) sent all its traffic to
+/// `no_tx_port`. DPDK l3fwd does not use routes to disabled ports; here it is an error at
+/// start, naming the file, the line and the port.
+#[test]
+fn route_to_a_missing_port_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let routes = dir.path().join("routes.cfg");
+    std::fs::write(&routes, "# two ports\nR198.18.1.0/24 0\nR198.18.2.0/24 2\n").unwrap();
+    let o = l3fwd(&routes, &[]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("routes.cfg: line 3") && stderr(&o).contains("port 2"), "{}", stderr(&o));
+    // Port 1 exists but -p leaves it out.
+    std::fs::write(&routes, "R198.18.1.0/24 0\nR198.18.2.0/24 1\n").unwrap();
+    let o = l3fwd(&routes, &["-p", "0x1"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("line 2") && stderr(&o).contains("port 1"), "{}", stderr(&o));
+    // EM routes too.
+    std::fs::write(&routes, "R198.18.0.1 198.18.0.2 9 9 0x11 5\n").unwrap();
+    let o = l3fwd(&routes, &["--lookup", "em"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("port 5"), "{}", stderr(&o));
+    // --default-port to a masked-out port drops every miss the same way.
+    std::fs::write(&routes, "R198.18.1.0/24 0\n").unwrap();
+    let o = l3fwd(&routes, &["-p", "0x1", "--default-port", "1"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("--default-port 1"), "{}", stderr(&o));
+}
+
+/// A prefix given twice: the later line wins (as rte_lpm_add replaces the next hop), now
+/// with a warning naming both lines.
+#[test]
+fn duplicate_route_prefix_is_a_warning() {
+    let dir = tempfile::tempdir().unwrap();
+    let routes = dir.path().join("routes.cfg");
+    std::fs::write(&routes, "R198.18.1.0/24 0\nR198.18.2.0/24 1\nR198.18.1.7/24 1\n").unwrap();
+    let o = l3fwd(&routes, &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(err.contains("routes.cfg: line 3: 198.18.1.0/24 repeats line 1"), "{err}");
+    assert!(err.contains("port 1 replaces port 0"), "{err}");
+}
+
+/// A reload naming a missing port is rejected by the same check, and the running table stays.
+#[test]
+fn reload_with_a_route_to_a_missing_port_is_rejected() {
+    let dir = tempfile::tempdir().unwrap();
+    let routes = dir.path().join("routes.cfg");
+    let pidfile = dir.path().join("vnf.pid");
+    std::fs::write(&routes, "R198.18.1.0/24 0\n").unwrap();
+    let mut child = Command::new(bin())
+        .args(["l3fwd", "--port", "null", "--port", "null", "--duration", "20", "-T", "0", "--rule_ipv4"])
+        .arg(&routes)
+        .arg("--pidfile")
+        .arg(&pidfile)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let t0 = Instant::now();
+    while !pidfile.exists() {
+        assert!(t0.elapsed() < Duration::from_secs(10), "no pidfile");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::fs::write(&routes, "R198.18.1.0/24 0\nR198.18.9.0/24 7\n").unwrap();
+    let o = Command::new(bin()).args(["ctl", "reload", "--pidfile"]).arg(&pidfile).output().unwrap();
+    let _ = Command::new("kill").arg(child.id().to_string()).status();
+    let out: Vec<String> = BufReader::new(child.stdout.take().unwrap()).lines().map(Result::unwrap).collect();
+    assert!(child.wait().unwrap().success(), "{out:?}");
+    assert_eq!(o.status.code(), Some(1), "{}{}", stdout(&o), stderr(&o));
+    assert!(stderr(&o).contains("rejected") && stderr(&o).contains("port 7"), "{}", stderr(&o));
+    assert!(out.iter().any(|l| l.contains("1 IPv4 / 0 IPv6 routes; reloads 0 ok, 1 rejected")), "{out:?}");
 }
