@@ -99,7 +99,8 @@ struct DiscoverArgs {
 
 #[derive(Args, Debug)]
 struct NodeFeaturesArgs {
-    /// Root of the /proc and /sys trees to read.
+    /// Root of the /proc and /sys trees to read (a node's root, e.g. the host's / mounted at
+    /// /host: it must hold proc/cpuinfo).
     #[arg(long, default_value = "/")]
     root: std::path::PathBuf,
     /// Output format: table, json, or nfd (a Node Feature Discovery features.d file).
@@ -748,6 +749,9 @@ fn devbind(a: DevbindArgs) -> Result<(), Failure> {
 fn discover(a: DiscoverArgs) -> Result<(), Failure> {
     let env: Vec<(String, String)> = std::env::vars().collect();
     let d = vnf_l2fwd::discover::discover(&a.root, &env, &a.podnetinfo).map_err(|e| Failure::Setup(e.to_string()))?;
+    if d.ports.is_empty() {
+        log::warn!("discovery found no data port: the VNF would not run without --port");
+    }
     print_out(&if a.json { d.to_json() } else { d.to_table() });
     Ok(())
 }
@@ -755,6 +759,16 @@ fn discover(a: DiscoverArgs) -> Result<(), Failure> {
 fn node_features(a: NodeFeaturesArgs) -> Result<(), Failure> {
     if let Some(e) = a.every.filter(|e| !(1..=86400).contains(e)) {
         return Err(Failure::Usage(format!("--every {e} must be 1 to 86400 seconds")));
+    }
+    // Without the node's proc/cpuinfo the labels would say arch=unknown: a wrong --root (or a
+    // missing host mount) is a usage error, not a node without features.
+    let cpuinfo = a.root.join("proc/cpuinfo");
+    if let Err(e) = std::fs::metadata(&cpuinfo) {
+        let what = if a.root.is_dir() { format!("no {} ({e})", cpuinfo.display()) } else { "no such directory".into() };
+        return Err(Failure::Usage(format!(
+            "--root {}: {what}: not the root of a node's /proc and /sys",
+            a.root.display()
+        )));
     }
     let stop = Arc::new(AtomicBool::new(false));
     if a.every.is_some() {
