@@ -5,6 +5,12 @@
 //! index in the plan (so ports need as many tx queues as there are lcores).
 
 use crate::ports::PortSpec;
+use vnf_l2fwd::node_features::fmt_cpus;
+
+/// Port ids for a message: `0,1,3`.
+fn list(ports: &[u16]) -> String {
+    ports.iter().map(u16::to_string).collect::<Vec<_>>().join(",")
+}
 
 /// One lcore of the plan.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -124,11 +130,11 @@ pub fn parse_config(s: &str, enabled: &[u16], allowed: &[usize]) -> Result<Plan,
             return Err(bad(format!("queue {queue} in ({inner}) must be below 64")));
         }
         let port = u16::try_from(port).ok().filter(|p| enabled.contains(p)).ok_or_else(|| {
-            bad(format!("port {port} in ({inner}) is not given or not in the port mask (enabled: {enabled:?})"))
+            bad(format!("port {port} in ({inner}) is not given or not in the port mask (enabled: {})", list(enabled)))
         })?;
         let lcore = lcore as usize;
         if !allowed.is_empty() && !allowed.contains(&lcore) {
-            return Err(bad(format!("lcore {lcore} is not in this process's CPU set {allowed:?}")));
+            return Err(bad(format!("lcore {lcore} is not in this process's CPU set {}", fmt_cpus(allowed))));
         }
         if tuples.iter().any(|&(p, q, _)| (p, q) == (port, queue as u16)) {
             return Err(bad(format!("port {port} queue {queue} is given twice")));
@@ -161,9 +167,10 @@ pub fn ports_per_lcore(n: usize, enabled: &[u16], allowed: &[usize]) -> Result<P
     let chunks: Vec<&[u16]> = enabled.chunks(n).collect();
     if chunks.len() > allowed.len() {
         return Err(format!(
-            "-q {n}: {} ports need {} lcores but this process may use only CPUs {allowed:?}",
+            "-q {n}: {} ports need {} lcores but this process may use only CPUs {}",
             enabled.len(),
-            chunks.len()
+            chunks.len(),
+            fmt_cpus(allowed)
         ));
     }
     let lcores = chunks
@@ -197,7 +204,7 @@ pub fn plan(
         (None, None) => {
             if let Some(c) = cpu {
                 if !allowed.is_empty() && !allowed.contains(&c) {
-                    return Err(format!("--cpu {c} is not in this process's CPU set {allowed:?}"));
+                    return Err(format!("--cpu {c} is not in this process's CPU set {}", fmt_cpus(allowed)));
                 }
             }
             Ok(single(cpu, enabled))

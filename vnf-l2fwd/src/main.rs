@@ -52,7 +52,7 @@ enum Cmd {
     /// testpmd txonly mode: send generated IPv4/UDP frames on every enabled port.
     Txonly(modes::TxonlyArgs),
     /// testpmd icmpecho mode: answer ICMP echo and ARP requests out of the receiving port.
-    Icmpecho(modes::TestpmdArgs),
+    Icmpecho(modes::IcmpechoArgs),
     /// Kubernetes: show the ports, CPUs and hugepages this pod was given, and the command to run.
     Discover(DiscoverArgs),
     /// What this node offers a data plane (CPU, extensions, NUMA, hugepages, IOMMU, SR-IOV, AF_XDP).
@@ -219,7 +219,7 @@ fn main() -> ExitCode {
         Cmd::Macswap(a) => modes::testpmd(a, modes::Mode::MacSwap),
         Cmd::Rxonly(a) => modes::testpmd(a, modes::Mode::RxOnly),
         Cmd::Txonly(a) => modes::txonly(a),
-        Cmd::Icmpecho(a) => modes::testpmd(a, modes::Mode::IcmpEcho),
+        Cmd::Icmpecho(a) => modes::icmpecho(a),
     };
     match r {
         Ok(()) => ExitCode::SUCCESS,
@@ -511,7 +511,7 @@ fn run_l2fwd<P: Port, F: Forward<P::Buf> + Clone + 'static>(
     drop(rt);
     s.ports.clear();
     if !failed.is_empty() {
-        return Err(Failure::Runtime(format!("lcore(s) {failed:?} panicked")));
+        return Err(Failure::Runtime(format!("lcore(s) {} panicked", failed.join(", "))));
     }
     println!("{}", (s.leak_check)().map_err(Failure::Runtime)?);
     Ok(())

@@ -26,8 +26,14 @@ pub struct PortArgs {
     /// options given on the command line win. See docs/CONFIG.md.
     #[arg(long = "config-file", value_name = "FILE")]
     config_file: Option<PathBuf>,
-    /// A port, repeatable, in port-id order (same forms as `l2fwd --port`). Without any
-    /// --port, the ports come from Kubernetes discovery (see `vnf-l2fwd discover`).
+    /// A port, repeatable, in port-id order: `null[,size=N][,queues=N]` (synthetic frames,
+    /// size 14-1728), `ring` (a ring looped back), `pcap:rx=FILE[,tx=FILE]` (or tx= alone),
+    /// `af_xdp:IFACE[,queues=N][,mode=auto|copy|zerocopy][,xdp=auto|native|generic][,busy_poll=USECS]`,
+    /// `af_packet:IFACE[,queues=N][,qdisc_bypass=0|1]`, `pci:ADDRESS[,queues=N][,rxd=N][,txd=N]`
+    /// (our drivers on vfio-pci), `vdev:DEVARGS` or a bare PCI address (DPDK ports, in a
+    /// `dpdk` build). `queues=N` (1-64) opens exactly N queues; without it a port gets what
+    /// the lcore plan needs. Without any --port, the ports come from Kubernetes discovery (see
+    /// `vnf-l2fwd discover`).
     #[arg(long = "port")]
     ports: Vec<PortSpec>,
     /// The downward API annotations file discovery reads when no --port is given.
@@ -148,7 +154,7 @@ pub struct L3fwdArgs {
     addr: Vec<String>,
 }
 
-/// Options of the testpmd modes.
+/// Options of the testpmd modes io, macswap and rxonly.
 #[derive(Args, Debug)]
 pub struct TestpmdArgs {
     #[command(flatten)]
@@ -157,7 +163,14 @@ pub struct TestpmdArgs {
     /// paired with itself).
     #[arg(long)]
     portmap: Option<String>,
-    /// icmpecho: an own address on a port, PORT,IPV4 (repeatable; none = answer every echo).
+}
+
+/// Options of icmpecho: the testpmd ones and its own addresses.
+#[derive(Args, Debug)]
+pub struct IcmpechoArgs {
+    #[command(flatten)]
+    testpmd: TestpmdArgs,
+    /// An own address on a port, PORT,IPV4 (repeatable; none = answer every echo).
     #[arg(long = "addr")]
     addr: Vec<String>,
 }
@@ -679,8 +692,18 @@ pub fn txonly(mut a: TxonlyArgs) -> Result<(), Failure> {
     open_and_run(&a.port, TxonlyRunner { cfg, eth_peer })
 }
 
-/// `vnf-l2fwd io|macswap|rxonly|icmpecho`.
-pub fn testpmd(mut a: TestpmdArgs, mode: Mode) -> Result<(), Failure> {
+/// `vnf-l2fwd io|macswap|rxonly`.
+pub fn testpmd(a: TestpmdArgs, mode: Mode) -> Result<(), Failure> {
+    testpmd_with(a, mode, &[])
+}
+
+/// `vnf-l2fwd icmpecho`.
+pub fn icmpecho(a: IcmpechoArgs) -> Result<(), Failure> {
+    testpmd_with(a.testpmd, Mode::IcmpEcho, &a.addr)
+}
+
+/// A testpmd mode; `addr`: icmpecho's own addresses.
+fn testpmd_with(mut a: TestpmdArgs, mode: Mode, addr: &[String]) -> Result<(), Failure> {
     let mask = check_common(&mut a.port)?;
     let n = a.port.ports.len();
     let pairs = port_pairs(a.portmap.as_deref(), &enabled_ports(mask, n), true)?;
@@ -689,10 +712,10 @@ pub fn testpmd(mut a: TestpmdArgs, mode: Mode) -> Result<(), Failure> {
         pp.pair(x, y);
     }
     let mut addrs = vec![];
-    for v in &a.addr {
+    for v in addr {
         let (p, ip) = parse_addr(v, n)?;
-        if mode != Mode::IcmpEcho || ip.is_ipv6() {
-            return Err(usage(format!("--addr {v:?}: only icmpecho takes --addr, and only IPv4 addresses")));
+        if ip.is_ipv6() {
+            return Err(usage(format!("--addr {v:?}: icmpecho answers IPv4 only")));
         }
         addrs.push((p, ip));
     }

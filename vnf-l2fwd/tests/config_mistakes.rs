@@ -174,3 +174,47 @@ fn reload_with_a_route_to_a_missing_port_is_rejected() {
     assert!(stderr(&o).contains("rejected") && stderr(&o).contains("port 7"), "{}", stderr(&o));
     assert!(out.iter().any(|l| l.contains("1 IPv4 / 0 IPv6 routes; reloads 0 ok, 1 rejected")), "{out:?}");
 }
+
+/// `--port` help pointed to itself ("same forms as `l2fwd --port`"); io, macswap and rxonly
+/// listed an `--addr` described as icmpecho's.
+#[test]
+fn help_lists_the_port_forms_and_only_icmpecho_has_addr() {
+    for mode in ["l2fwd", "l3fwd", "io", "macswap", "rxonly", "txonly", "icmpecho"] {
+        let help = stdout(&run(&[mode, "--help"]));
+        assert!(!help.contains("same forms as"), "{mode}: {help}");
+        for form in
+            ["null[,size=N][,queues=N]", "pcap:rx=FILE", "af_xdp:IFACE", "af_packet:IFACE", "pci:ADDRESS", "vdev:"]
+        {
+            assert!(help.contains(form), "{mode} --help does not list {form}: {help}");
+        }
+        let has_addr = help.contains("--addr");
+        assert_eq!(has_addr, mode == "icmpecho" || mode == "l3fwd", "{mode}: {help}");
+    }
+    for mode in ["io", "macswap", "rxonly"] {
+        let o = run(&[mode, "--port", "null", "--addr", "0,198.18.0.1", "--duration", "0.2"]);
+        assert_eq!(o.status.code(), Some(2), "{mode}: {}", stderr(&o));
+    }
+    let o = run(&["icmpecho", "--port", "null", "--addr", "0,198.18.0.1", "--duration", "0.2", "-T", "0"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+}
+
+/// Internal formatting leaked into messages: `cpu Some(1)`, `l3fwd (Lpm)`.
+#[test]
+fn messages_do_not_show_rust_debug_formatting() {
+    let c = first_cpu().to_string();
+    let o = run(&["demo", "--duration", "0.2", "-T", "0", "--cpu", &c]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains(&format!("on one worker (cpu {c})")), "{}", stdout(&o));
+    let dir = tempfile::tempdir().unwrap();
+    let routes = dir.path().join("routes.cfg");
+    std::fs::write(&routes, "R198.18.1.0/24 0\n").unwrap();
+    let o = l3fwd(&routes, &[]);
+    assert!(stdout(&o).contains("l3fwd (lpm): 1 IPv4 routes"), "{}", stdout(&o));
+    // A CPU set is a kernel CPU list, not a Rust vector.
+    let o = run(&["l2fwd", "--port", "null", "--port", "null", "--cpu", "100000"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(!stderr(&o).contains('['), "{}", stderr(&o));
+    for o in [&o, &run(&["demo", "--cpu", "100000"])] {
+        assert!(!stderr(o).contains("Some(") && !stderr(o).contains('['), "{}", stderr(o));
+    }
+}
