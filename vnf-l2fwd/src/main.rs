@@ -312,6 +312,8 @@ struct RunSetup<P: Port> {
     pidfile: Option<Option<std::path::PathBuf>>,
     /// txonly: generators polled instead of the plan's receive queues.
     sources: Option<Sources<P::Buf>>,
+    /// The mode's own figures for the final summary.
+    items: Vec<stats::SummaryItem>,
 }
 
 /// The counters of every port, for metrics and JSON output.
@@ -493,28 +495,59 @@ fn run_l2fwd<P: Port, F: Forward<P::Buf> + Clone + 'static>(
         }
         m.publish(text);
     }
-    if s.json {
-        println!("{}", metrics::render_json(&samples(&rt, &s.ports), &rt.drop_stats(), &rt.busy_totals(), elapsed));
-    }
-    print!("{}", stats::render(&lines, &rt.drop_stats()));
-    if let Some(r) = &s.reload {
-        print!("{}", r.text());
-    }
-    print!("{}", stats::render_lcores(&rt, &s.plan, nports));
-    if let Some(c) = rt.busy_cycles_per_packet() {
-        println!("{}", stats::cycles_line(c, dataplane::arch::cycles_per_sec()));
-    }
+    let lcore_lines = stats::lcore_lines(&rt, &s.plan, nports);
     let fwd_total: u64 = lines.iter().map(|l| l.sent).sum();
-    if s.show_mpps {
-        println!("Forwarded {fwd_total} packets in {elapsed:.2} s: {}", stats::rate(fwd_total as f64 / elapsed));
+    // JSON: one object, printed once the leak check has run (see `stats`).
+    let json =
+        s.json.then(|| metrics::json_value(&samples(&rt, &s.ports), &rt.drop_stats(), &rt.busy_totals(), elapsed));
+    if !s.json {
+        print!("{}", stats::render(&lines, &rt.drop_stats()));
+        if let Some(r) = &s.reload {
+            print!("{}", r.text());
+        }
+        print!("{}", stats::render_lcores(&lcore_lines));
+        if let Some(c) = rt.busy_cycles_per_packet() {
+            println!("{}", stats::cycles_line(c, dataplane::arch::cycles_per_sec()));
+        }
+        if s.show_mpps {
+            println!("Forwarded {fwd_total} packets in {elapsed:.2} s: {}", stats::rate(fwd_total as f64 / elapsed));
+        }
     }
+    let cycles = rt.busy_cycles_per_packet();
     drop(rt);
     s.ports.clear();
+    let leak = failed.is_empty().then(|| (s.leak_check)());
+    let items: Vec<(&'static str, u64)> = s.items.iter().map(|i| (i.key, (i.value)())).collect();
+    if let Some(mut v) = json {
+        let f = stats::Final {
+            elapsed_s: elapsed,
+            forwarded: fwd_total,
+            lcores: lcore_lines,
+            busy_cycles_per_packet: cycles,
+            mbufs: leak.clone().map(|r| r.unwrap_or_else(|e| e)),
+            panicked: failed.clone(),
+            route_table: s.reload.as_ref().map(|r| {
+                [&r.generation, &r.routes_v4, &r.routes_v6, &r.ok, &r.rejected].map(|a| a.load(Ordering::Relaxed))
+            }),
+            items: items.clone(),
+        };
+        v["summary"] = stats::summary_json(&f);
+        println!("{v}");
+    } else {
+        if let Some(Ok(m)) = &leak {
+            println!("{m}");
+        }
+        for (i, (_, n)) in s.items.iter().zip(&items) {
+            println!("{}", (i.text)(*n));
+        }
+    }
     if !failed.is_empty() {
         return Err(Failure::Runtime(format!("lcore(s) {} panicked", failed.join(", "))));
     }
-    println!("{}", (s.leak_check)().map_err(Failure::Runtime)?);
-    Ok(())
+    match leak {
+        Some(Err(m)) => Err(Failure::Runtime(m)),
+        _ => Ok(()),
+    }
 }
 
 fn make_pool(n: u32) -> Result<Mempool, Failure> {
@@ -569,6 +602,7 @@ fn demo(a: DemoArgs) -> Result<(), Failure> {
         plan: lcores::single(cpu, &[0, 1]),
         pidfile: None,
         sources: None,
+        items: vec![],
     };
     if a.mode == "l3fwd" {
         return demo_l3fwd(&a, cpu, &pool, setup);

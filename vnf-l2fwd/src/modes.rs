@@ -101,7 +101,9 @@ pub struct PortArgs {
     /// Serve Prometheus metrics on this address, HOST:PORT (e.g. 0.0.0.0:9100); off by default.
     #[arg(long = "metrics-addr")]
     metrics_addr: Option<String>,
-    /// Periodic statistics as DPDK l2fwd's text block or one JSON object per period.
+    /// Periodic statistics as DPDK l2fwd's text block or one JSON object per period; with json
+    /// the final summary is one JSON object too (the last object, with a `summary` member:
+    /// README.md).
     #[arg(long = "stats-format", default_value = "text", value_parser = ["text", "json"])]
     stats_format: String,
 }
@@ -351,6 +353,21 @@ fn run_stage<P: Port, F: Forward<P::Buf> + Clone + 'static>(
     reload: Option<Arc<crate::metrics::ReloadStats>>,
     sources: Option<Sources<P::Buf>>,
 ) -> Result<(), Failure> {
+    run_stage_with(a, ports, leak, fwd, tick, reload, sources, vec![])
+}
+
+/// [`run_stage`] with the mode's own figures for the final summary.
+#[allow(clippy::too_many_arguments)]
+fn run_stage_with<P: Port, F: Forward<P::Buf> + Clone + 'static>(
+    a: &PortArgs,
+    ports: Vec<P>,
+    leak: LeakCheck,
+    fwd: F,
+    tick: Option<Box<dyn FnMut() -> Option<String>>>,
+    reload: Option<Arc<crate::metrics::ReloadStats>>,
+    sources: Option<Sources<P::Buf>>,
+    items: Vec<crate::stats::SummaryItem>,
+) -> Result<(), Failure> {
     for (id, p) in ports.iter().enumerate() {
         println!("Port {id}: {} ({}) MAC {}", p.info().name, p.info().driver, p.mac());
     }
@@ -372,6 +389,7 @@ fn run_stage<P: Port, F: Forward<P::Buf> + Clone + 'static>(
         plan: a.plan.clone(),
         pidfile: Some(a.pidfile.clone()),
         sources,
+        items,
     };
     run_l2fwd(s, fwd, a.rx_burst, a.tx_burst, a.idle_sleep_us)
 }
@@ -513,9 +531,12 @@ impl Runner for TestpmdRunner {
             Mode::RxOnly => {
                 let fwd = RxOnly::default();
                 let c = fwd.counter();
-                let r = run_stage(pa, ports, leak, fwd, None, None, None);
-                println!("rxonly: {} packets received and freed", c.get());
-                r
+                let freed = crate::stats::SummaryItem {
+                    key: "rxonly_freed",
+                    value: Box::new(move || c.get()),
+                    text: |n| format!("rxonly: {n} packets received and freed"),
+                };
+                run_stage_with(pa, ports, leak, fwd, None, None, None, vec![freed])
             }
             Mode::IcmpEcho => {
                 let mut fwd = IcmpEcho::new();
@@ -641,10 +662,12 @@ impl Runner for TxonlyRunner {
             "txonly: {}-byte IPv4/UDP frames {} -> {}, {} flow(s), on every enabled port",
             self.cfg.frame_len, self.cfg.src_ip, self.cfg.dst_ip, self.cfg.flows
         );
-        let r = run_stage(pa, ports, leak, Io { pairs }, None, None, Some(sources));
-        let empty: u64 = failures.lock().unwrap_or_else(|e| e.into_inner()).iter().map(|c| c.get()).sum();
-        println!("txonly: {empty} bursts not generated (mbuf pool empty: the ports could not keep up)");
-        r
+        let empty = crate::stats::SummaryItem {
+            key: "txonly_bursts_not_generated",
+            value: Box::new(move || failures.lock().unwrap_or_else(|e| e.into_inner()).iter().map(|c| c.get()).sum()),
+            text: |n| format!("txonly: {n} bursts not generated (mbuf pool empty: the ports could not keep up)"),
+        };
+        run_stage_with(pa, ports, leak, Io { pairs }, None, None, Some(sources), vec![empty])
     }
 }
 
