@@ -418,6 +418,13 @@ fn run_l2fwd<P: Port, F: Forward<P::Buf> + Clone + 'static>(
     let mut links: Vec<_> = s.ports.iter().map(|p| p.link()).collect();
     for (id, l) in links.iter().enumerate() {
         println!("{}", stats::link_line(id, l));
+        if !l.up {
+            log::warn!(
+                "port {id} ({}): link is down at start (interface down or no carrier): the port receives and sends \
+                 nothing until it comes up",
+                s.ports[id].info().name
+            );
+        }
     }
     let mut next_link = Instant::now() + Duration::from_millis(500);
     let mut next_stats = Instant::now() + Duration::from_secs(s.period.max(1));

@@ -2,6 +2,7 @@
 //! the final summary is one JSON object too, and a port whose link is down at start gets a
 //! warning naming it.
 
+use netns::{veth_pair, Netns};
 use pcap_file::pcap::{PcapPacket, PcapWriter};
 use std::path::Path;
 use std::process::{Command, Output};
@@ -127,4 +128,43 @@ fn text_final_summary_is_unchanged() {
     assert!(tail[1].ends_with("no leak."), "{out}");
     assert!(tail[2].starts_with("Forwarded "), "{out}");
     assert!(out.contains("Port statistics ===="), "{out}");
+}
+
+/// A port whose interface is down (no carrier: the veth's peer is down) starts with a warning
+/// naming it; an interface that is up gets none.
+#[test]
+fn link_down_at_start_is_a_warning() {
+    if !netns::require_or_skip("link_down_at_start_is_a_warning") {
+        return;
+    }
+    let (a, b) = (Netns::new("lnkdn_a").unwrap(), Netns::new("lnkdn_b").unwrap());
+    let _v = veth_pair(&a, "vlkd0", &b, "vlkd1").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let pid = dir.path().join("vnf.pid");
+    let vnf = |ns: &Netns| {
+        Command::new("ip")
+            .args(["netns", "exec", ns.name(), bin(), "l2fwd", "--port", "af_packet:vlkd0", "--port", "null"])
+            .args(["--duration", "0.3", "-T", "0", "--pidfile", pid.to_str().unwrap()])
+            .output()
+            .unwrap()
+    };
+    let o = vnf(&a);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert!(!err.contains("link is down"), "the link is up: {err}");
+    b.ip(&["link", "set", "dev", "vlkd1", "down"]).unwrap();
+    // The kernel updates the operational state (IFF_RUNNING) after the carrier, in linkwatch.
+    let t0 = std::time::Instant::now();
+    let operstate = || {
+        let c = Command::new("ip").args(["netns", "exec", a.name(), "cat", "/sys/class/net/vlkd0/operstate"]).output();
+        String::from_utf8_lossy(&c.unwrap().stdout).trim().to_string()
+    };
+    while operstate() != "down" {
+        assert!(t0.elapsed() < Duration::from_secs(5), "vlkd0 is still {}", operstate());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let o = vnf(&a);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert!(err.contains("port 0 (vlkd0): link is down"), "{err}");
 }
