@@ -330,6 +330,11 @@ trait Runner {
 }
 
 fn open_and_run<R: Runner>(a: &PortArgs, r: R) -> Result<(), Failure> {
+    // The metrics listener is started once the ports run; an address that cannot be bound
+    // (in use, a privileged port) fails here, before any port is opened.
+    if let Some(addr) = a.metrics_addr.as_deref() {
+        drop(std::net::TcpListener::bind(addr).map_err(|e| Failure::Setup(format!("--metrics-addr {addr}: {e}")))?);
+    }
     if a.eal.is_some() || a.ports.iter().any(PortSpec::is_dpdk) {
         let queues: Vec<(u16, u16)> =
             (0..a.ports.len() as u16).map(|p| (a.plan.rx_queues(p).max(1), a.plan.queues_needed(p))).collect();

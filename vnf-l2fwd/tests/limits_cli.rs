@@ -193,3 +193,18 @@ fn txonly_sends_the_largest_frame_that_fits() {
     let first = r.next_packet().expect("a frame was sent").unwrap();
     assert_eq!(first.data.len(), 1728);
 }
+
+/// A --metrics-addr that cannot be bound (in use) fails before the ports are opened, as a
+/// setup error (exit 3) naming the option.
+#[test]
+fn metrics_addr_in_use_fails_before_the_ports_are_opened() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let mut args = vec!["l2fwd"];
+    args.extend(UNOPENABLE);
+    args.extend(["--metrics-addr", &addr]);
+    let o = run(&args);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(3), "{err}");
+    assert!(err.contains(&format!("--metrics-addr {addr}")) && !err.contains("nosuchif"), "{err}");
+}
