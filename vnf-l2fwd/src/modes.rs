@@ -198,7 +198,8 @@ pub struct TxonlyArgs {
     /// Vary the IPv4 source address over 256 consecutive addresses (flows).
     #[arg(long = "txonly-multi-flow")]
     multi_flow: bool,
-    /// Vary the IPv4 source address over this many addresses (overrides --txonly-multi-flow).
+    /// Vary the IPv4 source address over this many addresses, counting up from the --tx-ip
+    /// source (at least 1, and not past 255.255.255.255; overrides --txonly-multi-flow).
     #[arg(long = "tx-flows")]
     flows: Option<u32>,
 }
@@ -695,6 +696,13 @@ pub fn txonly(mut a: TxonlyArgs) -> Result<(), Failure> {
     let (src_ip, dst_ip) = parse_pair::<Ipv4Addr>("--tx-ip", &a.tx_ip, false)?;
     let (src_port, dst_port) = parse_pair::<u16>("--tx-udp", &a.tx_udp, true)?;
     let flows = a.flows.unwrap_or(if a.multi_flow { 256 } else { 1 });
+    let room = u64::from(u32::MAX) - u64::from(u32::from(src_ip)) + 1;
+    if u64::from(flows) > room {
+        return Err(usage(format!(
+            "--tx-flows {flows}: the source addresses from {src_ip} would run past 255.255.255.255 (at most {room} \
+             flows from there)"
+        )));
+    }
     let cfg = TxGenConfig {
         src_ip,
         dst_ip: dst_ip.unwrap_or(src_ip),

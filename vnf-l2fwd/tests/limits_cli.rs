@@ -122,6 +122,10 @@ fn mode_limits_are_checked_before_the_ports_are_opened() {
     let mut tx = vec!["txonly", "--port", "af_packet:nosuchif0"];
     tx.extend(["--txpkts", "1729"]);
     assert_usage(&tx, &["--txpkts 1729", "1728"]);
+    // The source addresses of the flows may not run past 255.255.255.255.
+    let mut tx = vec!["txonly", "--port", "af_packet:nosuchif0"];
+    tx.extend(["--tx-ip", "255.255.255.0,198.18.0.2", "--tx-flows", "257"]);
+    assert_usage(&tx, &["--tx-flows 257", "at most 256"]);
     let mut l3 = vec!["l3fwd", "--rule_ipv4", "/nonexistent/routes.cfg"];
     l3.extend(UNOPENABLE);
     l3.extend(["--max-pkt-len", "9000"]);
