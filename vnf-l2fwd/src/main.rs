@@ -536,7 +536,7 @@ fn run_l2fwd<P: Port, F: Forward<P::Buf> + Clone + 'static>(
             route_table: s.reload.as_ref().map(|r| {
                 [&r.generation, &r.routes_v4, &r.routes_v6, &r.ok, &r.rejected].map(|a| a.load(Ordering::Relaxed))
             }),
-            items: items.clone(),
+            items,
         };
         v["summary"] = stats::summary_json(&f);
         println!("{v}");
