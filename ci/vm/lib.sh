@@ -499,13 +499,18 @@ flow_verdict() {
   FLOW_MAX=$(awk '$2 > m { m = $2 } END { print m + 0 }' "$SCRATCH/flows")
 }
 
-# The VNF's per-lcore totals at exit ("Lcore N: received X sent Y", printed when it ran several
-# lcores): sets LCORE_RX[N] and LCORE_TX[N].
+# The VNF's per-lcore totals at exit: the "lcores" of the final JSON summary (--stats-format
+# json, as vnf_start runs it: {"lcore":N,"received":X,"sent":Y,...}), or the text summary's
+# "Lcore N: received X sent Y" lines (printed when it ran several lcores): sets LCORE_RX[N]
+# and LCORE_TX[N].
 declare -A LCORE_RX=() LCORE_TX=()
 lcore_totals() {
   local id rx tx
   # (A file, not process substitution: the guest's root has no /dev/fd.)
-  sed -n 's/^Lcore \([0-9]*\): received \([0-9]*\) sent \([0-9]*\)$/\1 \2 \3/p' "$SCRATCH/vnf.log" > "$SCRATCH/lcores"
+  { grep '^{.*"summary"' "$SCRATCH/vnf.log" | tail -n 1 | grep -o '"lcore":[0-9]*,"received":[0-9]*,"sent":[0-9]*' \
+      | sed 's/"lcore":\([0-9]*\),"received":\([0-9]*\),"sent":\([0-9]*\)/\1 \2 \3/'
+    sed -n 's/^Lcore \([0-9]*\): received \([0-9]*\) sent \([0-9]*\)$/\1 \2 \3/p' "$SCRATCH/vnf.log"
+  } > "$SCRATCH/lcores"
   while read -r id rx tx; do LCORE_RX[$id]=$rx; LCORE_TX[$id]=$tx; done < "$SCRATCH/lcores"
 }
 

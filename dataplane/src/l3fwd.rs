@@ -42,7 +42,7 @@ use crate::port::{MacAddr, MAX_PORTS};
 use crate::wire::checksum;
 use arc_swap::ArcSwap;
 use std::fmt;
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -62,6 +62,16 @@ pub enum Lookup {
     Lpm,
     /// Exact match on the 5-tuple.
     Em,
+}
+
+impl fmt::Display for Lookup {
+    /// The option value: `lpm` or `em`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Lookup::Lpm => "lpm",
+            Lookup::Em => "em",
+        })
+    }
 }
 
 impl std::str::FromStr for Lookup {
@@ -150,6 +160,63 @@ fn check_port(v6: bool, index: usize, port: u32) -> Result<(), TableError> {
     Ok(())
 }
 
+/// Most duplicate routes listed by [`L3FwdTables::load`] (then a count of the rest).
+const MAX_DUPLICATES_LISTED: usize = 5;
+
+/// [`L3FwdTables::load`]'s checks of one file's routes (`key`, output port), `lines` mapping
+/// a route's index to its line: a port not in `ports` (when given) is an error; a key given
+/// twice is a warning, pushed to `warnings` (shown by `show`).
+fn check_routes<K: std::hash::Hash + Eq + Copy>(
+    path: &Path,
+    lines: &[usize],
+    routes: impl ExactSizeIterator<Item = (K, u32)>,
+    ports: Option<u32>,
+    warnings: &mut Vec<String>,
+    show: impl Fn(&K) -> String,
+) -> Result<(), TableError> {
+    let line = |i: usize| lines.get(i).copied().unwrap_or(i + 1);
+    let mut seen: std::collections::HashMap<K, (usize, u32)> = std::collections::HashMap::with_capacity(routes.len());
+    let mut duplicates = 0usize;
+    for (i, (key, port)) in routes.enumerate() {
+        if let Some(mask) = ports {
+            if port >= 32 || mask & (1 << port) == 0 {
+                let usable: Vec<String> =
+                    (0..32).filter(|p| mask & (1 << p) != 0).map(|p: u32| p.to_string()).collect();
+                return Err(TableError::Route {
+                    source_name: path.display().to_string(),
+                    line: line(i),
+                    msg: format!(
+                        "{} goes to port {port}, which is not a port in use (ports in use: {}); all its traffic would \
+                         be dropped (no_tx_port)",
+                        show(&key),
+                        usable.join(",")
+                    ),
+                });
+            }
+        }
+        if let Some((j, was)) = seen.insert(key, (i, port)) {
+            duplicates += 1;
+            if duplicates <= MAX_DUPLICATES_LISTED {
+                warnings.push(format!(
+                    "{}: line {}: {} repeats line {}: port {port} replaces port {was}",
+                    path.display(),
+                    line(i),
+                    show(&key),
+                    line(j)
+                ));
+            }
+        }
+    }
+    if duplicates > MAX_DUPLICATES_LISTED {
+        warnings.push(format!(
+            "{}: {} more routes repeat an earlier line's prefix",
+            path.display(),
+            duplicates - MAX_DUPLICATES_LISTED
+        ));
+    }
+    Ok(())
+}
+
 impl L3FwdTables {
     /// Builds LPM tables holding `routes4` and `routes6`, sized to them. No IPv6 table is
     /// built when `routes6` is empty (IPv6 packets then miss).
@@ -233,6 +300,36 @@ impl L3FwdTables {
     /// An unreadable file, or a bad line or a route the table refuses, with the file and its
     /// 1-based line number.
     pub fn from_files(rule_ipv4: &Path, rule_ipv6: Option<&Path>, lookup: Lookup) -> Result<Self, TableError> {
+        Self::load_checked(rule_ipv4, rule_ipv6, lookup, None).map(|(t, _)| t)
+    }
+
+    /// [`from_files`](Self::from_files) for a data plane whose usable output ports are the
+    /// bits of `ports` (bit `p`: port `p` exists and is enabled), the one check of route
+    /// files at start and at every reload:
+    /// - a route to any other port is an error: all its traffic would be dropped as
+    ///   [`DropReason::NoTxPort`] (DPDK l3fwd does not use routes to disabled ports either);
+    /// - a prefix (with `--lookup em`, a flow) given twice is a warning, returned with the
+    ///   file and both lines: the later line wins, as `rte_lpm_add` replaces a next hop.
+    ///   At most five are listed, then how many more there are.
+    ///
+    /// # Errors
+    /// As [`from_files`](Self::from_files), and [`TableError::Route`] naming the file, the
+    /// line and the port of a route to a port not in `ports`.
+    pub fn load(
+        rule_ipv4: &Path,
+        rule_ipv6: Option<&Path>,
+        lookup: Lookup,
+        ports: u32,
+    ) -> Result<(Self, Vec<String>), TableError> {
+        Self::load_checked(rule_ipv4, rule_ipv6, lookup, Some(ports))
+    }
+
+    fn load_checked(
+        rule_ipv4: &Path,
+        rule_ipv6: Option<&Path>,
+        lookup: Lookup,
+        ports: Option<u32>,
+    ) -> Result<(Self, Vec<String>), TableError> {
         let t4 = read(rule_ipv4)?;
         let t6 = rule_ipv6.map(read).transpose()?;
         let (l4, l6) = (route_lines(&t4), t6.as_deref().map(route_lines).unwrap_or_default());
@@ -241,14 +338,27 @@ impl L3FwdTables {
             TableError::Route { source_name, .. } if source_name.starts_with("<ipv6") => at_line(e, &p6, &l6),
             _ => at_line(e, rule_ipv4, &l4),
         };
-        match lookup {
+        let mut warnings = vec![];
+        let tables = match lookup {
             Lookup::Lpm => {
                 let r4 = rules::parse_lpm4(&t4).map_err(|e| parse_err(rule_ipv4, e))?;
                 let r6 = match &t6 {
                     Some(t) => rules::parse_lpm6(t).map_err(|e| parse_err(&p6, e))?,
                     None => vec![],
                 };
-                Self::from_lpm_routes(&r4, &r6).map_err(fix)
+                let show4 = |k: &(Ipv4Addr, u8)| format!("{}/{}", k.0, k.1);
+                let show6 = |k: &(Ipv6Addr, u8)| format!("{}/{}", k.0, k.1);
+                let v4 = r4.iter().map(|r| ((r.prefix, r.depth), r.next_hop));
+                check_routes(rule_ipv4, &l4, v4, ports, &mut warnings, show4)?;
+                check_routes(
+                    &p6,
+                    &l6,
+                    r6.iter().map(|r| ((r.prefix, r.depth), r.next_hop)),
+                    ports,
+                    &mut warnings,
+                    show6,
+                )?;
+                Self::from_lpm_routes(&r4, &r6).map_err(fix)?
             }
             Lookup::Em => {
                 let r4 = rules::parse_em4(&t4).map_err(|e| parse_err(rule_ipv4, e))?;
@@ -256,9 +366,20 @@ impl L3FwdTables {
                     Some(t) => rules::parse_em6(t).map_err(|e| parse_err(&p6, e))?,
                     None => vec![],
                 };
-                Self::from_em_routes(&r4, &r6).map_err(fix)
+                let show4 = |k: &Ipv4FiveTuple| {
+                    let (d, s) = (Ipv4Addr::from(k.dst_ip), Ipv4Addr::from(k.src_ip));
+                    format!("flow {d} {s} {} {} {:#x}", k.dst_port, k.src_port, k.proto)
+                };
+                let show6 = |k: &Ipv6FiveTuple| {
+                    let (d, s) = (Ipv6Addr::from(k.dst_ip), Ipv6Addr::from(k.src_ip));
+                    format!("flow {d} {s} {} {} {:#x}", k.dst_port, k.src_port, k.proto)
+                };
+                check_routes(rule_ipv4, &l4, r4.iter().map(|r| (r.key, r.port)), ports, &mut warnings, show4)?;
+                check_routes(&p6, &l6, r6.iter().map(|r| (r.key, r.port)), ports, &mut warnings, show6)?;
+                Self::from_em_routes(&r4, &r6).map_err(fix)?
             }
-        }
+        };
+        Ok((tables, warnings))
     }
 
     /// The lookup method.
@@ -994,5 +1115,47 @@ mod tests {
         assert_eq!(fwd2.tables.lookup(), Lookup::Em);
         assert_eq!(fwd.generation(), 0);
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn load_checks_ports_and_duplicates() {
+        let dir = std::env::temp_dir().join(format!("l3fwd-load-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let (f4, f6) = (dir.join("r4.cfg"), dir.join("r6.cfg"));
+        let ports01 = 0b11;
+        std::fs::write(&f4, "# routes\nR10.0.0.0/8 0\nR10.1.0.0/16 1\n").unwrap();
+        std::fs::write(&f6, "R2001:db8::/32 1\n\nR2001:db8:1::/48 2\n").unwrap();
+        let (t, w) = L3FwdTables::load(&f4, None, Lookup::Lpm, ports01).unwrap();
+        assert_eq!((t.routes(), w.len()), ((2, 0), 0));
+        // A route to a port not in use, IPv6 too: the file, the line and the port.
+        let e = L3FwdTables::load(&f4, Some(&f6), Lookup::Lpm, ports01).unwrap_err().to_string();
+        assert!(e.contains("r6.cfg: line 3: 2001:db8:1::/48 goes to port 2") && e.contains("in use: 0,1"), "{e}");
+        let e = L3FwdTables::load(&f4, None, Lookup::Lpm, 0b01).unwrap_err().to_string();
+        assert!(e.contains("r4.cfg: line 3") && e.contains("port 1"), "{e}");
+        // from_files does not know the ports.
+        assert!(L3FwdTables::from_files(&f4, Some(&f6), Lookup::Lpm).is_ok());
+        // The same prefix twice (host bits masked): a warning naming both lines; it counts once.
+        std::fs::write(&f4, "R10.0.0.0/8 0\nR10.1.0.0/16 1\nR10.9.9.9/8 1\n").unwrap();
+        let (_, w) = L3FwdTables::load(&f4, None, Lookup::Lpm, ports01).unwrap();
+        assert_eq!(w.len(), 1, "{w:?}");
+        assert!(w[0].ends_with("r4.cfg: line 3: 10.0.0.0/8 repeats line 1: port 1 replaces port 0"), "{w:?}");
+        // Many: five listed, then a count.
+        let many: String = (0..9).map(|i| format!("R10.0.0.0/8 {}\n", i % 2)).collect();
+        std::fs::write(&f4, many).unwrap();
+        let (_, w) = L3FwdTables::load(&f4, None, Lookup::Lpm, ports01).unwrap();
+        assert_eq!(w.len(), 6, "{w:?}");
+        assert!(w[5].ends_with("3 more routes repeat an earlier line's prefix"), "{w:?}");
+        // EM: the flow twice, and a port not in use.
+        std::fs::write(&f4, "R10.0.0.2 10.0.0.1 9 9 0x11 1\nR10.0.0.2 10.0.0.1 9 9 0x11 0\n").unwrap();
+        let (_, w) = L3FwdTables::load(&f4, None, Lookup::Em, ports01).unwrap();
+        assert!(w[0].contains("line 2: flow 10.0.0.2 10.0.0.1 9 9 0x11 repeats line 1"), "{w:?}");
+        std::fs::write(&f4, "R10.0.0.2 10.0.0.1 9 9 0x11 31\n").unwrap();
+        assert!(L3FwdTables::load(&f4, None, Lookup::Em, ports01).unwrap_err().to_string().contains("port 31"));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn lookup_displays_as_the_option_value() {
+        assert_eq!(format!("{} {}", Lookup::Lpm, Lookup::Em), "lpm em");
     }
 }

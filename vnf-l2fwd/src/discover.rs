@@ -26,7 +26,9 @@
 //!    upper-cased with `.` and `/` replaced by `_`, e.g. `intel.com/sriov_netdevice` →
 //!    `PCIDEVICE_INTEL_COM_SRIOV_NETDEVICE=0000:18:02.5,0000:18:02.6`) and, from device plugin
 //!    3.5 on, `PCIDEVICE_<RESOURCE>_INFO` (JSON: PCI address → per-provider details). Devices
-//!    not already found through the annotation are added, in variable-name order.
+//!    not already found through the annotation are added, in variable-name order. An address
+//!    that is not a PCI device of the node (no `sys/bus/pci/devices/<address>`) is an error;
+//!    where no PCI bus is visible at all, the addresses are taken unchecked, with a note.
 //! 3. CPUs: the cgroup cpuset (v2 `sys/fs/cgroup/cpuset.cpus.effective`, v1
 //!    `sys/fs/cgroup/cpuset/cpuset.cpus`) intersected with the process affinity
 //!    (`sched_getaffinity` on the live root, `proc/self/status` `Cpus_allowed_list` in a
@@ -842,10 +844,28 @@ pub fn discover_with(
         }
     }
 
+    let pci_visible = sr.pci_devices().is_dir();
     for var in parse_pcidevice_env(env)? {
+        if !pci_visible && !var.devices.is_empty() {
+            notes.push(format!(
+                "env {}: {} not found, so cannot check that its addresses are PCI devices of this node",
+                var.var,
+                sr.pci_devices().display()
+            ));
+        }
         for addr in &var.devices {
             if ports.iter().any(|p| p.pci == Some(*addr)) {
                 continue;
+            }
+            if pci_visible && !sr.pci_device(*addr).exists() {
+                return Err(DiscoverError::Env {
+                    var: var.var.clone(),
+                    msg: format!(
+                        "{addr} is not a PCI device of this node (no {}): is the device plugin's resource list \
+                         stale?",
+                        sr.pci_device(*addr).display()
+                    ),
+                });
             }
             let source = format!("env {}", var.var);
             let info = var.info.get(&addr.to_string()).map(|s| format!("; info {s}")).unwrap_or_default();
@@ -915,7 +935,8 @@ impl Discovery {
         self.ports.iter().map(|p| p.spec.clone()).collect()
     }
 
-    /// The command the VNF would run.
+    /// The command the VNF would run (with no port found, it would not run: see
+    /// [`to_table`](Self::to_table) and [`to_json`](Self::to_json)).
     pub fn command(&self) -> String {
         let mut s = String::from("vnf-l2fwd l2fwd");
         for p in &self.ports {
@@ -927,11 +948,12 @@ impl Discovery {
         s
     }
 
-    /// Pretty JSON.
+    /// Pretty JSON; `command` is null when no port was found.
     pub fn to_json(&self) -> String {
         let mut v = serde_json::to_value(self).unwrap_or(Value::Null);
         if let Value::Object(m) = &mut v {
-            m.insert("command".into(), Value::String(self.command()));
+            let cmd = if self.ports.is_empty() { Value::Null } else { Value::String(self.command()) };
+            m.insert("command".into(), cmd);
         }
         serde_json::to_string_pretty(&v).unwrap_or_default() + "\n"
     }
@@ -976,7 +998,11 @@ impl Discovery {
         for n in &self.notes {
             let _ = writeln!(s, "note: {n}");
         }
-        let _ = writeln!(s, "would run: {}", self.command());
+        if self.ports.is_empty() {
+            let _ = writeln!(s, "would run: nothing: no data port found (give --port, or check the pod's networks)");
+        } else {
+            let _ = writeln!(s, "would run: {}", self.command());
+        }
         s
     }
 }

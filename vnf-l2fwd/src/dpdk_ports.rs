@@ -218,7 +218,7 @@ mod tests {
         } else {
             // Without DPDK a bare address is the native driver's.
             let native = |q| Some(PortSpec::Pci { addr: vfio::PciAddr::new(0, 0x18, 2, 5), queues: q, rxd: 0, txd: 0 });
-            assert_eq!(parse_spec("0000:18:02.5").unwrap(), native(1));
+            assert_eq!(parse_spec("0000:18:02.5").unwrap(), native(0));
             assert_eq!(parse_spec("18:02.5,queues=2").unwrap(), native(2));
             assert!(parse_spec("18:02.5,txq_inline=1").unwrap_err().contains("unknown pci option"));
         }
@@ -233,7 +233,7 @@ mod tests {
     fn pci_driver_native_turns_bare_addresses_native() {
         let dpdk = |s: &str| PortSpec::Dpdk { devargs: s.to_string() };
         let native = |q| Some(PortSpec::Pci { addr: vfio::PciAddr::new(0, 0x18, 2, 5), queues: q, rxd: 0, txd: 0 });
-        assert_eq!(native_for_bare_pci(&dpdk("0000:18:02.5")).unwrap(), native(1));
+        assert_eq!(native_for_bare_pci(&dpdk("0000:18:02.5")).unwrap(), native(0));
         assert_eq!(native_for_bare_pci(&dpdk("18:02.5,queues=2")).unwrap(), native(2));
         // vdevs stay DPDK's; other specs are not touched.
         assert_eq!(native_for_bare_pci(&dpdk("net_null0")).unwrap(), None);

@@ -5,6 +5,12 @@
 //! index in the plan (so ports need as many tx queues as there are lcores).
 
 use crate::ports::PortSpec;
+use vnf_l2fwd::node_features::fmt_cpus;
+
+/// Port ids for a message: `0,1,3`.
+fn list(ports: &[u16]) -> String {
+    ports.iter().map(u16::to_string).collect::<Vec<_>>().join(",")
+}
 
 /// One lcore of the plan.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,17 +42,64 @@ impl Plan {
         self.rx_queues(port).max(self.lcores.len() as u16).max(1)
     }
 
-    /// Raises a spec's `queues=` to what the plan needs. Specs without queues (pcap, ring)
-    /// are left alone; opening their queues fails later with a clear message.
-    pub fn size_spec(&self, port: u16, spec: &mut PortSpec) {
-        let need = self.queues_needed(port);
-        if let PortSpec::Null { queues, .. }
-        | PortSpec::AfXdp { queues, .. }
-        | PortSpec::AfPacket { queues, .. }
-        | PortSpec::Pci { queues, .. } = spec
-        {
-            *queues = (*queues).max(need);
+    /// The rx queues of `port` that some lcore polls, in order.
+    pub fn polled(&self, port: u16) -> Vec<u16> {
+        let mut v: Vec<u16> = self.lcores.iter().flat_map(|l| &l.rx).filter(|(p, _)| *p == port).map(|r| r.1).collect();
+        v.sort_unstable();
+        v.dedup();
+        v
+    }
+
+    /// Fits port `port`'s spec to the plan. A spec without `queues=` (0) gets what the plan
+    /// needs ([`queues_needed`](Self::queues_needed)). A spec with `queues=N` keeps exactly
+    /// N, and the plan must fit them: every rx queue it polls below N and, when the port is
+    /// `enabled`, a tx queue for each lcore. pcap and ring ports have one queue each way (a
+    /// pcap port none for a missing `rx=`/`tx=`); the implicit single-lcore plan skips a
+    /// port without rx queue. DPDK ports get their queues from the plan when opened.
+    ///
+    /// # Errors
+    /// A message naming the port, its queues and what the plan asks of it.
+    pub fn fit_spec(&self, port: u16, spec: &mut PortSpec, enabled: bool) -> Result<(), String> {
+        let lcores = self.lcores.len() as u16;
+        let polled = self.polled(port);
+        let (rxq, txq, what, keyed) = match spec {
+            PortSpec::Null { queues, .. }
+            | PortSpec::AfXdp { queues, .. }
+            | PortSpec::AfPacket { queues, .. }
+            | PortSpec::Pci { queues, .. } => {
+                if *queues == 0 {
+                    *queues = self.queues_needed(port);
+                    return Ok(());
+                }
+                (*queues, *queues, format!("queues={queues}"), true)
+            }
+            PortSpec::Pcap { rx, tx } => {
+                (u16::from(rx.is_some()), u16::from(tx.is_some()), "a pcap port".to_string(), false)
+            }
+            PortSpec::Ring => (1, 1, "a ring port".into(), false),
+            PortSpec::Dpdk { .. } => return Ok(()),
+        };
+        if let Some(&q) = polled.iter().find(|&&q| q >= rxq) {
+            if !(self.implicit && rxq == 0) {
+                let fix = if keyed {
+                    format!("give queues={} or leave queues= out: the port then gets what the plan needs", q + 1)
+                } else {
+                    "it has no other".to_string()
+                };
+                return Err(format!(
+                    "port {port}: {what} has {rxq} rx queue(s), but the lcore plan polls its rx queue {q} ({fix})"
+                ));
+            }
         }
+        if enabled && txq > 0 && lcores > txq {
+            return Err(format!(
+                "port {port}: {what} has {}, but {lcores} lcores each send on a tx queue of their own on every \
+                 enabled port (give queues={lcores}, leave queues= out, run fewer lcores, or mask the port out with \
+                 -p)",
+                if txq == 1 { "one tx queue".to_string() } else { format!("{txq} tx queues") }
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -116,11 +169,11 @@ pub fn parse_config(s: &str, enabled: &[u16], allowed: &[usize]) -> Result<Plan,
             return Err(bad(format!("queue {queue} in ({inner}) must be below 64")));
         }
         let port = u16::try_from(port).ok().filter(|p| enabled.contains(p)).ok_or_else(|| {
-            bad(format!("port {port} in ({inner}) is not given or not in the port mask (enabled: {enabled:?})"))
+            bad(format!("port {port} in ({inner}) is not given or not in the port mask (enabled: {})", list(enabled)))
         })?;
         let lcore = lcore as usize;
         if !allowed.is_empty() && !allowed.contains(&lcore) {
-            return Err(bad(format!("lcore {lcore} is not in this process's CPU set {allowed:?}")));
+            return Err(bad(format!("lcore {lcore} is not in this process's CPU set {}", fmt_cpus(allowed))));
         }
         if tuples.iter().any(|&(p, q, _)| (p, q) == (port, queue as u16)) {
             return Err(bad(format!("port {port} queue {queue} is given twice")));
@@ -153,9 +206,10 @@ pub fn ports_per_lcore(n: usize, enabled: &[u16], allowed: &[usize]) -> Result<P
     let chunks: Vec<&[u16]> = enabled.chunks(n).collect();
     if chunks.len() > allowed.len() {
         return Err(format!(
-            "-q {n}: {} ports need {} lcores but this process may use only CPUs {allowed:?}",
+            "-q {n}: {} ports need {} lcores but this process may use only CPUs {}",
             enabled.len(),
-            chunks.len()
+            chunks.len(),
+            fmt_cpus(allowed)
         ));
     }
     let lcores = chunks
@@ -189,7 +243,7 @@ pub fn plan(
         (None, None) => {
             if let Some(c) = cpu {
                 if !allowed.is_empty() && !allowed.contains(&c) {
-                    return Err(format!("--cpu {c} is not in this process's CPU set {allowed:?}"));
+                    return Err(format!("--cpu {c} is not in this process's CPU set {}", fmt_cpus(allowed)));
                 }
             }
             Ok(single(cpu, enabled))
@@ -231,12 +285,36 @@ mod tests {
         assert_eq!(p.lcores[1], LcorePlan { cpu: Some(1), rx: vec![(0, 1), (1, 1)] });
         assert_eq!((p.rx_queues(0), p.rx_queues(1), p.rx_queues(2)), (2, 2, 0));
         assert_eq!(p.queues_needed(0), 2);
-        let mut spec = PortSpec::Null { size: 64, queues: 1 };
-        p.size_spec(0, &mut spec);
-        assert_eq!(spec, PortSpec::Null { size: 64, queues: 2 });
+        let mut spec = PortSpec::Null { size: 64, queues: 0 };
+        p.fit_spec(0, &mut spec, true).unwrap();
+        assert_eq!(spec, PortSpec::Null { size: 64, queues: 2 }, "queues= not given: what the plan needs");
         // One lcore polling queue 3 only: 4 rx queues, 1 tx queue, opened with 4.
         let p = parse_config("(0,3,1)", &[0], &[]).unwrap();
         assert_eq!(p.queues_needed(0), 4);
+    }
+
+    #[test]
+    fn explicit_queues_must_fit_the_plan() {
+        let p = parse_config("(0,0,0),(0,3,1)", &[0, 1], &[0, 1]).unwrap();
+        let mut spec = PortSpec::Null { size: 64, queues: 2 };
+        let e = p.fit_spec(0, &mut spec, true).unwrap_err();
+        assert!(e.contains("queues=2 has 2 rx queue(s)") && e.contains("rx queue 3"), "{e}");
+        let mut spec = PortSpec::Null { size: 64, queues: 4 };
+        p.fit_spec(0, &mut spec, true).unwrap();
+        assert_eq!(spec, PortSpec::Null { size: 64, queues: 4 }, "kept as given");
+        // Two lcores need two tx queues on port 1, which queues=1 does not have.
+        let mut spec = PortSpec::AfPacket { iface: "x".into(), queues: 1, qdisc_bypass: false };
+        let e = p.fit_spec(1, &mut spec, true).unwrap_err();
+        assert!(e.contains("2 lcores"), "{e}");
+        assert!(p.fit_spec(1, &mut spec, false).is_ok(), "a masked-out port sends nothing");
+        // pcap and ring ports have one queue each way.
+        let mut pcap = PortSpec::Pcap { rx: None, tx: Some("o".into()) };
+        assert!(p.fit_spec(1, &mut pcap, true).unwrap_err().contains("one tx queue"));
+        let one = single(None, &[0, 1]);
+        assert!(one.fit_spec(1, &mut pcap, true).is_ok(), "the implicit plan skips a port without rx");
+        let q = ports_per_lcore(2, &[0, 1], &[0]).unwrap();
+        assert!(q.fit_spec(1, &mut pcap, true).unwrap_err().contains("0 rx queue(s)"));
+        assert_eq!(p.polled(0), vec![0, 3]);
     }
 
     #[test]

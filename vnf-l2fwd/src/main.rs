@@ -9,6 +9,7 @@ mod ctl;
 mod demo_l3;
 mod dpdk_ports;
 mod lcores;
+mod limits;
 mod metrics;
 mod modes;
 mod ports;
@@ -51,7 +52,7 @@ enum Cmd {
     /// testpmd txonly mode: send generated IPv4/UDP frames on every enabled port.
     Txonly(modes::TxonlyArgs),
     /// testpmd icmpecho mode: answer ICMP echo and ARP requests out of the receiving port.
-    Icmpecho(modes::TestpmdArgs),
+    Icmpecho(modes::IcmpechoArgs),
     /// Kubernetes: show the ports, CPUs and hugepages this pod was given, and the command to run.
     Discover(DiscoverArgs),
     /// What this node offers a data plane (CPU, extensions, NUMA, hugepages, IOMMU, SR-IOV, AF_XDP).
@@ -98,7 +99,8 @@ struct DiscoverArgs {
 
 #[derive(Args, Debug)]
 struct NodeFeaturesArgs {
-    /// Root of the /proc and /sys trees to read.
+    /// Root of the /proc and /sys trees to read (a node's root, e.g. the host's / mounted at
+    /// /host: it must hold proc/cpuinfo).
     #[arg(long, default_value = "/")]
     root: std::path::PathBuf,
     /// Output format: table, json, or nfd (a Node Feature Discovery features.d file).
@@ -107,7 +109,7 @@ struct NodeFeaturesArgs {
     /// Write to this file (atomically: a temporary file renamed over it) instead of stdout.
     #[arg(long)]
     output: Option<std::path::PathBuf>,
-    /// Repeat every this many seconds, until SIGTERM (for a DaemonSet).
+    /// Repeat every this many seconds (1-86400), until SIGTERM (for a DaemonSet).
     #[arg(long)]
     every: Option<u64>,
 }
@@ -120,10 +122,10 @@ struct DemoArgs {
     /// CPU to pin the worker to (default: the last CPU this process may use).
     #[arg(long)]
     cpu: Option<usize>,
-    /// Statistics period in seconds (0 = only the final summary).
+    /// Statistics period in seconds (0 = only the final summary; at most 86400).
     #[arg(short = 'T', long = "stats-period", default_value_t = 1)]
     period: u64,
-    /// Receive burst size.
+    /// Receive burst size (1-512).
     #[arg(long = "rx-burst", default_value_t = 32)]
     rx_burst: usize,
     /// l2fwd (swap ports, rewrite MACs) or l3fwd (IPv4/UDP frames routed by LPM).
@@ -217,7 +219,7 @@ fn main() -> ExitCode {
         Cmd::Macswap(a) => modes::testpmd(a, modes::Mode::MacSwap),
         Cmd::Rxonly(a) => modes::testpmd(a, modes::Mode::RxOnly),
         Cmd::Txonly(a) => modes::txonly(a),
-        Cmd::Icmpecho(a) => modes::testpmd(a, modes::Mode::IcmpEcho),
+        Cmd::Icmpecho(a) => modes::icmpecho(a),
     };
     match r {
         Ok(()) => ExitCode::SUCCESS,
@@ -310,6 +312,8 @@ struct RunSetup<P: Port> {
     pidfile: Option<Option<std::path::PathBuf>>,
     /// txonly: generators polled instead of the plan's receive queues.
     sources: Option<Sources<P::Buf>>,
+    /// The mode's own figures for the final summary.
+    items: Vec<stats::SummaryItem>,
 }
 
 /// The counters of every port, for metrics and JSON output.
@@ -414,6 +418,13 @@ fn run_l2fwd<P: Port, F: Forward<P::Buf> + Clone + 'static>(
     let mut links: Vec<_> = s.ports.iter().map(|p| p.link()).collect();
     for (id, l) in links.iter().enumerate() {
         println!("{}", stats::link_line(id, l));
+        if !l.up {
+            log::warn!(
+                "port {id} ({}): link is down at start (interface down or no carrier): the port receives and sends \
+                 nothing until it comes up",
+                s.ports[id].info().name
+            );
+        }
     }
     let mut next_link = Instant::now() + Duration::from_millis(500);
     let mut next_stats = Instant::now() + Duration::from_secs(s.period.max(1));
@@ -491,29 +502,62 @@ fn run_l2fwd<P: Port, F: Forward<P::Buf> + Clone + 'static>(
         }
         m.publish(text);
     }
-    if s.json {
-        println!("{}", metrics::render_json(&samples(&rt, &s.ports), &rt.drop_stats(), &rt.busy_totals(), elapsed));
-    }
-    print!("{}", stats::render(&lines, &rt.drop_stats()));
+    let lcore_lines = stats::lcore_lines(&rt, &s.plan, nports);
+    // What the backends met beyond their counters (pcap: oversize frames, a bad record).
     let (notes, input_fault) = stats::port_notes(&s.ports);
-    print!("{notes}");
-    if let Some(r) = &s.reload {
-        print!("{}", r.text());
-    }
-    print!("{}", stats::render_lcores(&rt, &s.plan, nports));
-    if let Some(c) = rt.busy_cycles_per_packet() {
-        println!("{}", stats::cycles_line(c, dataplane::arch::cycles_per_sec()));
-    }
     let fwd_total: u64 = lines.iter().map(|l| l.sent).sum();
-    if s.show_mpps {
-        println!("Forwarded {fwd_total} packets in {elapsed:.2} s: {}", stats::rate(fwd_total as f64 / elapsed));
+    // JSON: one object, printed once the leak check has run (see `stats`).
+    let json =
+        s.json.then(|| metrics::json_value(&samples(&rt, &s.ports), &rt.drop_stats(), &rt.busy_totals(), elapsed));
+    if !s.json {
+        print!("{}", stats::render(&lines, &rt.drop_stats()));
+        print!("{notes}");
+        if let Some(r) = &s.reload {
+            print!("{}", r.text());
+        }
+        print!("{}", stats::render_lcores(&lcore_lines));
+        if let Some(c) = rt.busy_cycles_per_packet() {
+            println!("{}", stats::cycles_line(c, dataplane::arch::cycles_per_sec()));
+        }
+        if s.show_mpps {
+            println!("Forwarded {fwd_total} packets in {elapsed:.2} s: {}", stats::rate(fwd_total as f64 / elapsed));
+        }
     }
+    let cycles = rt.busy_cycles_per_packet();
     drop(rt);
     s.ports.clear();
-    if !failed.is_empty() {
-        return Err(Failure::Runtime(format!("lcore(s) {failed:?} panicked")));
+    let leak = failed.is_empty().then(|| (s.leak_check)());
+    let items: Vec<(&'static str, u64)> = s.items.iter().map(|i| (i.key, (i.value)())).collect();
+    if let Some(mut v) = json {
+        let f = stats::Final {
+            elapsed_s: elapsed,
+            forwarded: fwd_total,
+            lcores: lcore_lines,
+            busy_cycles_per_packet: cycles,
+            mbufs: leak.clone().map(|r| r.unwrap_or_else(|e| e)),
+            panicked: failed.clone(),
+            route_table: s.reload.as_ref().map(|r| {
+                [&r.generation, &r.routes_v4, &r.routes_v6, &r.ok, &r.rejected].map(|a| a.load(Ordering::Relaxed))
+            }),
+            items,
+        };
+        v["summary"] = stats::summary_json(&f);
+        v["summary"]["notes"] = notes.lines().map(|l| l.trim().to_string()).collect::<Vec<_>>().into();
+        println!("{v}");
+    } else {
+        if let Some(Ok(m)) = &leak {
+            println!("{m}");
+        }
+        for (i, (_, n)) in s.items.iter().zip(&items) {
+            println!("{}", (i.text)(*n));
+        }
     }
-    println!("{}", (s.leak_check)().map_err(Failure::Runtime)?);
+    if !failed.is_empty() {
+        return Err(Failure::Runtime(format!("lcore(s) {} panicked", failed.join(", "))));
+    }
+    if let Some(Err(m)) = leak {
+        return Err(Failure::Runtime(m));
+    }
     input_fault.map_or(Ok(()), |m| Err(Failure::Runtime(m)))
 }
 
@@ -524,6 +568,24 @@ fn make_pool(n: u32) -> Result<Mempool, Failure> {
 fn demo(a: DemoArgs) -> Result<(), Failure> {
     if a.duration.is_nan() || a.duration <= 0.0 || a.duration > 86400.0 {
         return Err(Failure::Usage(format!("--duration {} must be between 0 and 86400 seconds", a.duration)));
+    }
+    limits::check_period(a.period).map_err(Failure::Usage)?;
+    if a.rx_burst == 0 || a.rx_burst > dataplane::burst::MAX_BURST {
+        return Err(Failure::Usage(format!(
+            "--rx-burst {} must be 1 to {} (the largest burst)",
+            a.rx_burst,
+            dataplane::burst::MAX_BURST
+        )));
+    }
+    let allowed = allowed_cpus();
+    if let Some(c) = a.cpu.filter(|c| !allowed.is_empty() && !allowed.contains(c)) {
+        return Err(Failure::Usage(format!(
+            "--cpu {c} is not in this process's CPU set {}",
+            vnf_l2fwd::node_features::fmt_cpus(&allowed)
+        )));
+    }
+    if a.mode == "l3fwd" && a.routes > 1_000_000 {
+        return Err(Failure::Usage(format!("--routes {} must be at most 1000000", a.routes)));
     }
     let pool = make_pool(8192)?;
     let cpu = a.cpu.or_else(default_cpu);
@@ -551,6 +613,7 @@ fn demo(a: DemoArgs) -> Result<(), Failure> {
         plan: lcores::single(cpu, &[0, 1]),
         pidfile: None,
         sources: None,
+        items: vec![],
     };
     if a.mode == "l3fwd" {
         return demo_l3fwd(&a, cpu, &pool, setup);
@@ -561,8 +624,13 @@ fn demo(a: DemoArgs) -> Result<(), Failure> {
         fwd.set_port_mac(id as u16, p.mac());
         println!("Port {id}: {} ({}) MAC {}", p.info().name, p.info().driver, p.mac());
     }
-    println!("l2fwd demo: null0 <-> null1 on one worker (cpu {cpu:?}) for {} s", a.duration);
+    println!("l2fwd demo: null0 <-> null1 on one worker ({}) for {} s", worker_cpu(cpu), a.duration);
     run_l2fwd(setup(ports), fwd, a.rx_burst, 32, 0)
+}
+
+/// Where a worker runs, for messages: `cpu 3`, or `not pinned`.
+fn worker_cpu(cpu: Option<usize>) -> String {
+    cpu.map_or_else(|| "not pinned".to_string(), |c| format!("cpu {c}"))
 }
 
 /// The l3fwd demo: null ports whose frames are IPv4/UDP to the other port's network, routed
@@ -575,9 +643,6 @@ fn demo_l3fwd(
 ) -> Result<(), Failure> {
     use dataplane::l3fwd::{L3Fwd, L3FwdTables, TableHandle};
     use dataplane::port::null::{NullConfig, NullPort};
-    if a.routes > 1_000_000 {
-        return Err(Failure::Usage(format!("--routes {} must be at most 1000000", a.routes)));
-    }
     let mut ports = vec![];
     for id in 0..2u16 {
         let mut c = NullConfig::new(id);
@@ -595,18 +660,19 @@ fn demo_l3fwd(
         println!("Port {id}: {} ({}) MAC {}", p.info().name, p.info().driver, p.mac());
     }
     println!(
-        "l3fwd demo: null0 <-> null1, IPv4/UDP to {} and {} through {} LPM routes, on one worker (cpu {cpu:?}) for {} s",
+        "l3fwd demo: null0 <-> null1, IPv4/UDP to {} and {} through {} LPM routes, on one worker ({}) for {} s",
         demo_l3::dst_of_port(0),
         demo_l3::dst_of_port(1),
         routes.len(),
+        worker_cpu(cpu),
         a.duration
     );
     run_l2fwd(setup(ports), fwd, a.rx_burst, 32, 0)
 }
 
 /// The lcore plan from `--config` / `-q` / `--cpu`, polling every receive queue a kernel or
-/// PCI port spreads its traffic over, with the port specs' queue counts raised to what it
-/// needs.
+/// PCI port spreads its traffic over, with the port specs' queues fitted to it
+/// (`Plan::fit_spec`: what it needs where `queues=` is not given, checked where it is).
 fn make_plan(
     config: Option<&str>,
     q: Option<usize>,
@@ -616,10 +682,14 @@ fn make_plan(
 ) -> Result<lcores::Plan, Failure> {
     let mut plan = lcores::plan(config, q, cpu, enabled, &allowed_cpus()).map_err(Failure::Usage)?;
     for (id, spec) in specs.iter_mut().enumerate() {
+        let id = id as u16;
+        let explicit = lcores::spread_rx_queues(spec).is_some_and(|n| n > 0);
+        plan.fit_spec(id, spec, enabled.contains(&id)).map_err(Failure::Usage)?;
+        // Then every rx queue the port ends up with is polled; only a --config that leaves out
+        // queues the operator asked for with queues= is an error.
         if let Some(n) = lcores::spread_rx_queues(spec) {
-            plan.cover_rx_queues(id as u16, n, config.is_some()).map_err(Failure::Usage)?;
+            plan.cover_rx_queues(id, n, config.is_some() && explicit).map_err(Failure::Usage)?;
         }
-        plan.size_spec(id as u16, spec);
     }
     Ok(plan)
 }
@@ -731,11 +801,27 @@ fn devbind(a: DevbindArgs) -> Result<(), Failure> {
 fn discover(a: DiscoverArgs) -> Result<(), Failure> {
     let env: Vec<(String, String)> = std::env::vars().collect();
     let d = vnf_l2fwd::discover::discover(&a.root, &env, &a.podnetinfo).map_err(|e| Failure::Setup(e.to_string()))?;
+    if d.ports.is_empty() {
+        log::warn!("discovery found no data port: the VNF would not run without --port");
+    }
     print_out(&if a.json { d.to_json() } else { d.to_table() });
     Ok(())
 }
 
 fn node_features(a: NodeFeaturesArgs) -> Result<(), Failure> {
+    if let Some(e) = a.every.filter(|e| !(1..=86400).contains(e)) {
+        return Err(Failure::Usage(format!("--every {e} must be 1 to 86400 seconds")));
+    }
+    // Without the node's proc/cpuinfo the labels would say arch=unknown: a wrong --root (or a
+    // missing host mount) is a usage error, not a node without features.
+    let cpuinfo = a.root.join("proc/cpuinfo");
+    if let Err(e) = std::fs::metadata(&cpuinfo) {
+        let what = if a.root.is_dir() { format!("no {} ({e})", cpuinfo.display()) } else { "no such directory".into() };
+        return Err(Failure::Usage(format!(
+            "--root {}: {what}: not the root of a node's /proc and /sys",
+            a.root.display()
+        )));
+    }
     let stop = Arc::new(AtomicBool::new(false));
     if a.every.is_some() {
         stop_on_signals(stop.clone()).map_err(|e| Failure::Setup(format!("cannot install signal handlers: {e}")))?;
@@ -753,7 +839,7 @@ fn node_features(a: NodeFeaturesArgs) -> Result<(), Failure> {
             None => print_out(&out),
         }
         let Some(secs) = a.every else { return Ok(()) };
-        let until = Instant::now() + Duration::from_secs(secs.max(1));
+        let until = Instant::now() + Duration::from_secs(secs);
         while Instant::now() < until {
             if stop.load(Ordering::Relaxed) {
                 return Ok(());

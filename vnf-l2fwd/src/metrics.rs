@@ -141,6 +141,16 @@ pub fn render_json(
     workers: &dataplane::lcore::BusyTotals,
     uptime_s: f64,
 ) -> String {
+    json_value(ports, drops, workers, uptime_s).to_string()
+}
+
+/// [`render_json`]'s object, for the final summary to add its `summary` member to.
+pub fn json_value(
+    ports: &[PortSample],
+    drops: &[u64; DropReason::COUNT],
+    workers: &dataplane::lcore::BusyTotals,
+    uptime_s: f64,
+) -> serde_json::Value {
     let ports: Vec<serde_json::Value> = ports
         .iter()
         .enumerate()
@@ -160,7 +170,7 @@ pub fn render_json(
         "loops": workers.loops, "busy_loops": workers.busy_loops, "busy_cycles": workers.busy_cycles,
         "rx": workers.rx, "timer_hz": dataplane::arch::cycles_per_sec(),
     });
-    serde_json::json!({ "uptime_s": uptime_s, "ports": ports, "drops": drops, "workers": workers }).to_string()
+    serde_json::json!({ "uptime_s": uptime_s, "ports": ports, "drops": drops, "workers": workers })
 }
 
 fn esc(s: &str) -> String {

@@ -26,8 +26,14 @@ pub struct PortArgs {
     /// options given on the command line win. See docs/CONFIG.md.
     #[arg(long = "config-file", value_name = "FILE")]
     config_file: Option<PathBuf>,
-    /// A port, repeatable, in port-id order (same forms as `l2fwd --port`). Without any
-    /// --port, the ports come from Kubernetes discovery (see `vnf-l2fwd discover`).
+    /// A port, repeatable, in port-id order: `null[,size=N][,queues=N]` (synthetic frames,
+    /// size 14-1728), `ring` (a ring looped back), `pcap:rx=FILE[,tx=FILE]` (or tx= alone),
+    /// `af_xdp:IFACE[,queues=N][,mode=auto|copy|zerocopy][,xdp=auto|native|generic][,busy_poll=USECS]`,
+    /// `af_packet:IFACE[,queues=N][,qdisc_bypass=0|1]`, `pci:ADDRESS[,queues=N][,rxd=N][,txd=N]`
+    /// (our drivers on vfio-pci), `vdev:DEVARGS` or a bare PCI address (DPDK ports, in a
+    /// `dpdk` build). `queues=N` (1-64) opens exactly N queues; without it a port gets what
+    /// the lcore plan needs. Without any --port, the ports come from Kubernetes discovery (see
+    /// `vnf-l2fwd discover`).
     #[arg(long = "port")]
     ports: Vec<PortSpec>,
     /// The downward API annotations file discovery reads when no --port is given.
@@ -52,7 +58,7 @@ pub struct PortArgs {
     /// Hex mask of the ports to use (default: all).
     #[arg(short = 'p', long, value_parser = parse_portmask)]
     portmask: Option<u32>,
-    /// Statistics period in seconds (0 = off).
+    /// Statistics period in seconds (0 = off; at most 86400).
     #[arg(short = 'T', long = "stats-period", default_value_t = 10)]
     period: u64,
     /// Stop after this many seconds (default: run until SIGINT/SIGTERM).
@@ -72,10 +78,11 @@ pub struct PortArgs {
     /// Set from --config / -q / --cpu once the ports are known.
     #[arg(skip)]
     plan: crate::lcores::Plan,
-    /// Receive burst size (1-512).
+    /// Receive burst size (1-512; a burst above a port's rx ring is never full).
     #[arg(long = "rx-burst", default_value_t = 32)]
     rx_burst: usize,
-    /// Transmit buffer size (1-512).
+    /// Transmit buffer size (1-512, and at most every enabled port's tx ring: `txd=` of a PCI
+    /// port).
     #[arg(long = "tx-burst", default_value_t = 32)]
     tx_burst: usize,
     /// Microseconds a worker sleeps per poll once 256 polls in a row found every queue empty
@@ -83,13 +90,20 @@ pub struct PortArgs {
     /// poll-sleep-usec: costs up to this much latency after a quiet spell. At most 1000000.
     #[arg(long = "idle-sleep-us", default_value_t = 0)]
     idle_sleep_us: u64,
-    /// Number of mbufs in the pool.
-    #[arg(long, default_value_t = 16384)]
-    mbufs: u32,
-    /// Serve Prometheus metrics on this address (e.g. 0.0.0.0:9100); off by default.
+    /// Number of mbufs in the pool. At least what the rx rings hold plus a burst per lcore and
+    /// port (an error below it names that minimum); below DPDK l3fwd's count (which adds the
+    /// tx rings and lcore caches) a warning. Default: DPDK l3fwd's count, at least 16384.
+    #[arg(long)]
+    mbufs: Option<u32>,
+    /// The pool size decided from --mbufs and the ports (`limits::check`).
+    #[arg(skip)]
+    pool_mbufs: u32,
+    /// Serve Prometheus metrics on this address, HOST:PORT (e.g. 0.0.0.0:9100); off by default.
     #[arg(long = "metrics-addr")]
     metrics_addr: Option<String>,
-    /// Periodic statistics as DPDK l2fwd's text block or one JSON object per period.
+    /// Periodic statistics as DPDK l2fwd's text block or one JSON object per period; with json
+    /// the final summary is one JSON object too (the last object, with a `summary` member:
+    /// README.md).
     #[arg(long = "stats-format", default_value = "text", value_parser = ["text", "json"])]
     stats_format: String,
 }
@@ -130,7 +144,7 @@ pub struct L3fwdArgs {
     /// Route IPv6 too (needs --rule_ipv6).
     #[arg(long)]
     ipv6: bool,
-    /// Drop frames longer than this (64-65535).
+    /// Drop frames longer than this (64 to the mbuf data room: 1728, DPDK ports 2048).
     #[arg(long = "max-pkt-len")]
     max_pkt_len: Option<usize>,
     /// Send route misses to this port instead of dropping them.
@@ -142,7 +156,7 @@ pub struct L3fwdArgs {
     addr: Vec<String>,
 }
 
-/// Options of the testpmd modes.
+/// Options of the testpmd modes io, macswap and rxonly.
 #[derive(Args, Debug)]
 pub struct TestpmdArgs {
     #[command(flatten)]
@@ -151,8 +165,15 @@ pub struct TestpmdArgs {
     /// paired with itself).
     #[arg(long)]
     portmap: Option<String>,
-    /// icmpecho: an own address on a port, PORT,IPV4 (repeatable; none = answer every echo and
-    /// ARP request, as testpmd does).
+}
+
+/// Options of icmpecho: the testpmd ones and its own addresses.
+#[derive(Args, Debug)]
+pub struct IcmpechoArgs {
+    #[command(flatten)]
+    testpmd: TestpmdArgs,
+    /// An own address on a port, PORT,IPV4 (repeatable; none = answer every echo and ARP
+    /// request, as testpmd does).
     #[arg(long = "addr")]
     addr: Vec<String>,
 }
@@ -162,7 +183,7 @@ pub struct TestpmdArgs {
 pub struct TxonlyArgs {
     #[command(flatten)]
     port: PortArgs,
-    /// Frame length in bytes without FCS (42-9000).
+    /// Frame length in bytes without FCS (42 to the mbuf data room: 1728, DPDK ports 2048).
     #[arg(long, default_value_t = 64)]
     txpkts: usize,
     /// Destination MAC of the frames sent on a port: PORT,MAC (repeatable; default
@@ -178,7 +199,8 @@ pub struct TxonlyArgs {
     /// Vary the IPv4 source address over 256 consecutive addresses (flows).
     #[arg(long = "txonly-multi-flow")]
     multi_flow: bool,
-    /// Vary the IPv4 source address over this many addresses (overrides --txonly-multi-flow).
+    /// Vary the IPv4 source address over this many addresses, counting up from the --tx-ip
+    /// source (at least 1, and not past 255.255.255.255; overrides --txonly-multi-flow).
     #[arg(long = "tx-flows")]
     flows: Option<u32>,
 }
@@ -230,7 +252,16 @@ fn parse_addr(v: &str, nports: usize) -> Result<(u16, IpAddr), Failure> {
     Ok((p, a))
 }
 
+/// Checks the options every mode shares and makes the lcore plan: everything before any
+/// port, socket, file or pool is opened (limits: see `crate::limits`). Returns the port mask.
 fn check_common(a: &mut PortArgs) -> Result<u32, Failure> {
+    if a.cpu.is_some() && (a.config.is_some() || a.queues_per_lcore.is_some()) {
+        let other = if a.config.is_some() { "--config" } else { "-q" };
+        return Err(usage(format!(
+            "--cpu pins the single lcore of the default plan; with {other} the lcores are placed by {other}, so \
+             --cpu would be ignored: give one of them"
+        )));
+    }
     if a.ports.is_empty() {
         crate::ports_from_discovery(&a.podnetinfo, &mut a.ports, &mut a.cpu)?;
     }
@@ -255,17 +286,37 @@ fn check_common(a: &mut PortArgs) -> Result<u32, Failure> {
         return Err(usage(format!("{} ports given; at most {MAX_PORTS}", a.ports.len())));
     }
     ports::check_pcap_files(&a.ports).map_err(usage)?;
-    if let Some(d) = a.duration {
-        if d.is_nan() || d <= 0.0 {
-            return Err(usage(format!("--duration {d} must be positive")));
-        }
-    }
     let mask = a.portmask.unwrap_or(u32::MAX);
     if (0..a.ports.len()).all(|p| mask & (1 << p) == 0) {
         return Err(usage(format!("port mask {mask:#x} enables none of the {} ports given", a.ports.len())));
     }
+    let possible = ((1u64 << a.ports.len()) - 1) as u32;
+    if let Some(m) = a.portmask.filter(|m| m & !possible != 0) {
+        return Err(usage(format!(
+            "port mask {m:#x} names port {}, but {} ports are given (possible mask: {possible:#x})",
+            (m & !possible).trailing_zeros(),
+            a.ports.len()
+        )));
+    }
     let enabled: Vec<u16> = (0..a.ports.len() as u16).filter(|p| mask & (1 << p) != 0).collect();
     a.plan = crate::make_plan(a.config.as_deref(), a.queues_per_lcore, a.cpu, &enabled, &mut a.ports)?;
+    let checked = crate::limits::check(&crate::limits::Options {
+        specs: &a.ports,
+        plan: &a.plan,
+        enabled: &enabled,
+        rx_burst: a.rx_burst,
+        tx_burst: a.tx_burst,
+        idle_sleep_us: a.idle_sleep_us,
+        mbufs: a.mbufs,
+        period: a.period,
+        duration: a.duration,
+        metrics_addr: a.metrics_addr.as_deref(),
+    })
+    .map_err(usage)?;
+    for w in &checked.warnings {
+        log::warn!("{w}");
+    }
+    a.pool_mbufs = checked.mbufs;
     Ok(mask)
 }
 
@@ -282,13 +333,18 @@ trait Runner {
 }
 
 fn open_and_run<R: Runner>(a: &PortArgs, r: R) -> Result<(), Failure> {
+    // The metrics listener is started once the ports run; an address that cannot be bound
+    // (in use, a privileged port) fails here, before any port is opened.
+    if let Some(addr) = a.metrics_addr.as_deref() {
+        drop(std::net::TcpListener::bind(addr).map_err(|e| Failure::Setup(format!("--metrics-addr {addr}: {e}")))?);
+    }
     if a.eal.is_some() || a.ports.iter().any(PortSpec::is_dpdk) {
         let queues: Vec<(u16, u16)> =
             (0..a.ports.len() as u16).map(|p| (a.plan.rx_queues(p).max(1), a.plan.queues_needed(p))).collect();
-        let (ports, leak, pool) = dpdk_ports::open_all(&a.ports, &queues, a.eal.as_deref(), a.mbufs)?;
+        let (ports, leak, pool) = dpdk_ports::open_all(&a.ports, &queues, a.eal.as_deref(), a.pool_mbufs)?;
         return r.run(a, Opened { ports, leak, pool });
     }
-    let pool = make_pool(a.mbufs)?;
+    let pool = make_pool(a.pool_mbufs)?;
     let mut ports = vec![];
     for (id, spec) in a.ports.iter().enumerate() {
         ports.push(ports::open(id as u16, spec, &pool, a.promiscuous).map_err(|e| Failure::Setup(e.to_string()))?);
@@ -304,6 +360,21 @@ fn run_stage<P: Port, F: Forward<P::Buf> + Clone + 'static>(
     tick: Option<Box<dyn FnMut() -> Option<String>>>,
     reload: Option<Arc<crate::metrics::ReloadStats>>,
     sources: Option<Sources<P::Buf>>,
+) -> Result<(), Failure> {
+    run_stage_with(a, ports, leak, fwd, tick, reload, sources, vec![])
+}
+
+/// [`run_stage`] with the mode's own figures for the final summary.
+#[allow(clippy::too_many_arguments)]
+fn run_stage_with<P: Port, F: Forward<P::Buf> + Clone + 'static>(
+    a: &PortArgs,
+    ports: Vec<P>,
+    leak: LeakCheck,
+    fwd: F,
+    tick: Option<Box<dyn FnMut() -> Option<String>>>,
+    reload: Option<Arc<crate::metrics::ReloadStats>>,
+    sources: Option<Sources<P::Buf>>,
+    items: Vec<crate::stats::SummaryItem>,
 ) -> Result<(), Failure> {
     for (id, p) in ports.iter().enumerate() {
         println!("Port {id}: {} ({}) MAC {}", p.info().name, p.info().driver, p.mac());
@@ -326,12 +397,16 @@ fn run_stage<P: Port, F: Forward<P::Buf> + Clone + 'static>(
         plan: a.plan.clone(),
         pidfile: Some(a.pidfile.clone()),
         sources,
+        items,
     };
     run_l2fwd(s, fwd, a.rx_burst, a.tx_burst, a.idle_sleep_us)
 }
 
-/// The l3fwd options other than the ports.
+/// The l3fwd options other than the ports, and the tables loaded from the route files.
 struct L3Runner {
+    handle: TableHandle,
+    /// The ports routes may name (bit per port): the enabled ones.
+    route_ports: u32,
     rule_ipv4: PathBuf,
     rule_ipv6: Option<PathBuf>,
     lookup: Lookup,
@@ -346,11 +421,9 @@ impl Runner for L3Runner {
         let Opened { ports, leak, pool: _ } = o;
         let a = &self;
         let n = ports.len();
-        let tables = L3FwdTables::from_files(&a.rule_ipv4, a.rule_ipv6.as_deref(), a.lookup)
-            .map_err(|e| usage(format!("route file: {e}")))?;
-        let (r4, r6) = tables.routes();
-        println!("l3fwd ({:?}): {r4} IPv4 routes, {r6} IPv6 routes", a.lookup);
-        let handle = TableHandle::new(tables);
+        let handle = a.handle.clone();
+        let (r4, r6) = handle.current().routes();
+        println!("l3fwd ({}): {r4} IPv4 routes, {r6} IPv6 routes", a.lookup);
         let mut fwd = L3Fwd::new(&handle);
         for (id, p) in ports.iter().enumerate() {
             fwd.set_port_mac(id as u16, p.mac());
@@ -363,17 +436,12 @@ impl Runner for L3Runner {
             let (p, ip) = parse_addr(v, n)?;
             fwd.add_addr(p, ip);
         }
-        if let Some(p) = a.default_port {
-            if p as usize >= n {
-                return Err(usage(format!("--default-port {p}: no such port ({n} ports given)")));
-            }
-        }
         fwd.set_default_port(a.default_port).set_max_pkt_len(a.max_pkt_len);
         // SIGHUP: rebuild the tables aside and swap them in; a bad file keeps the running ones.
         let hup = Arc::new(AtomicBool::new(false));
         signal_hook::flag::register(signal_hook::consts::SIGHUP, hup.clone())
             .map_err(|e| Failure::Setup(format!("cannot install the SIGHUP handler: {e}")))?;
-        let (r4p, r6p, lookup) = (a.rule_ipv4.clone(), a.rule_ipv6.clone(), a.lookup);
+        let (r4p, r6p, lookup, route_ports) = (a.rule_ipv4.clone(), a.rule_ipv6.clone(), a.lookup, a.route_ports);
         let h = handle.clone();
         let stats = Arc::new(crate::metrics::ReloadStats::default());
         let (r4, r6) = handle.current().routes();
@@ -384,15 +452,19 @@ impl Runner for L3Runner {
             if !hup.swap(false, Ordering::Relaxed) {
                 return None;
             }
-            let msg = match L3FwdTables::from_files(&r4p, r6p.as_deref(), lookup) {
-                Ok(t) => {
+            let msg = match L3FwdTables::load(&r4p, r6p.as_deref(), lookup, route_ports) {
+                Ok((t, warnings)) => {
                     let (r4, r6) = t.routes();
                     let g = h.swap(t);
                     st.ok.fetch_add(1, Ordering::Relaxed);
                     st.generation.store(g, Ordering::Relaxed);
                     st.routes_v4.store(r4 as u64, Ordering::Relaxed);
                     st.routes_v6.store(r6 as u64, Ordering::Relaxed);
-                    format!("routes reloaded: generation {g}, {r4} IPv4 routes, {r6} IPv6 routes")
+                    for w in &warnings {
+                        log::warn!("SIGHUP: {w}");
+                    }
+                    let also = if warnings.is_empty() { String::new() } else { format!("; {}", warnings.join("; ")) };
+                    format!("routes reloaded: generation {g}, {r4} IPv4 routes, {r6} IPv6 routes{also}")
                 }
                 Err(e) => {
                     st.rejected.fetch_add(1, Ordering::Relaxed);
@@ -409,13 +481,16 @@ impl Runner for L3Runner {
 
 /// `vnf-l2fwd l3fwd`.
 pub fn l3fwd(mut a: L3fwdArgs) -> Result<(), Failure> {
-    check_common(&mut a.port)?;
+    let mask = check_common(&mut a.port)?;
     if a.ipv6 && a.rule_ipv6.is_none() {
         return Err(usage("--ipv6 needs --rule_ipv6 FILE".into()));
     }
     if let Some(l) = a.max_pkt_len {
-        if !(64..=65535).contains(&l) {
-            return Err(usage(format!("--max-pkt-len {l} must be 64 to 65535")));
+        let room = crate::limits::data_room(&a.port.ports);
+        if !(64..=room).contains(&l) {
+            return Err(usage(format!(
+                "--max-pkt-len {l} must be 64 to {room} (the mbuf data room: no longer frame can be received)"
+            )));
         }
     }
     // Parse the option values once before opening ports, so a typo fails fast (exit 2).
@@ -426,13 +501,26 @@ pub fn l3fwd(mut a: L3fwdArgs) -> Result<(), Failure> {
     for v in &a.addr {
         parse_addr(v, n)?;
     }
+    let route_ports = enabled_ports(mask, n).iter().fold(0u32, |m, &p| m | 1 << p);
     if let Some(p) = a.default_port {
         if p as usize >= n {
             return Err(usage(format!("--default-port {p}: no such port ({n} ports given)")));
         }
+        if route_ports & (1 << p) == 0 {
+            return Err(usage(format!(
+                "--default-port {p}: the port mask leaves it out, so every miss would be dropped"
+            )));
+        }
+    }
+    // The route files, checked as a reload checks them (routes only to ports in use).
+    let (tables, warnings) = L3FwdTables::load(&a.rule_ipv4, a.rule_ipv6.as_deref(), a.lookup, route_ports)
+        .map_err(|e| usage(format!("route file: {e}")))?;
+    for w in &warnings {
+        log::warn!("{w}");
     }
     let L3fwdArgs { port, rule_ipv4, rule_ipv6, lookup, eth_dest, ipv6: _, max_pkt_len, default_port, addr } = a;
-    let r = L3Runner { rule_ipv4, rule_ipv6, lookup, eth_dest, default_port, max_pkt_len, addr };
+    let handle = TableHandle::new(tables);
+    let r = L3Runner { handle, route_ports, rule_ipv4, rule_ipv6, lookup, eth_dest, default_port, max_pkt_len, addr };
     open_and_run(&port, r)
 }
 
@@ -451,9 +539,12 @@ impl Runner for TestpmdRunner {
             Mode::RxOnly => {
                 let fwd = RxOnly::default();
                 let c = fwd.counter();
-                let r = run_stage(pa, ports, leak, fwd, None, None, None);
-                println!("rxonly: {} packets received and freed", c.get());
-                r
+                let freed = crate::stats::SummaryItem {
+                    key: "rxonly_freed",
+                    value: Box::new(move || c.get()),
+                    text: |n| format!("rxonly: {n} packets received and freed"),
+                };
+                run_stage_with(pa, ports, leak, fwd, None, None, None, vec![freed])
             }
             Mode::IcmpEcho => {
                 let mut fwd = IcmpEcho::new();
@@ -472,7 +563,9 @@ impl Runner for TestpmdRunner {
 }
 
 /// The port pairs from `--portmap`, or consecutive enabled ports (a lone last port paired
-/// with itself when `odd_ok`), every named port checked to be enabled.
+/// with itself when `odd_ok`), every named port checked to be enabled and in one pair only (as
+/// DPDK l2fwd's `check_port_pair_config`; `(0,0)` is one pair). An enabled port in no pair
+/// gets a warning: what it receives has nowhere to go.
 fn port_pairs(portmap: Option<&str>, enabled: &[u16], odd_ok: bool) -> Result<Vec<(u16, u16)>, Failure> {
     let pairs = match portmap {
         Some(m) => parse_portmap(m)?,
@@ -486,12 +579,26 @@ fn port_pairs(portmap: Option<&str>, enabled: &[u16], odd_ok: bool) -> Result<Ve
             enabled.chunks(2).map(|c| (c[0], *c.get(1).unwrap_or(&c[0]))).collect()
         }
     };
+    let mut paired: Vec<u16> = vec![];
     for &(x, y) in &pairs {
         for p in [x, y] {
             if !enabled.contains(&p) {
                 return Err(usage(format!("--portmap names port {p}, which is not given or not in the port mask")));
             }
         }
+        for p in if x == y { vec![x] } else { vec![x, y] } {
+            if paired.contains(&p) {
+                return Err(usage(format!(
+                    "--portmap {:?}: port {p} is in two pairs; a port forwards to one peer (DPDK l2fwd refuses this \
+                     too)",
+                    portmap.unwrap_or_default()
+                )));
+            }
+            paired.push(p);
+        }
+    }
+    for p in enabled.iter().filter(|p| !paired.contains(p)) {
+        log::warn!("port {p} is in no --portmap pair: what it receives is dropped (no_tx_port)");
     }
     Ok(pairs)
 }
@@ -563,10 +670,12 @@ impl Runner for TxonlyRunner {
             "txonly: {}-byte IPv4/UDP frames {} -> {}, {} flow(s), on every enabled port",
             self.cfg.frame_len, self.cfg.src_ip, self.cfg.dst_ip, self.cfg.flows
         );
-        let r = run_stage(pa, ports, leak, Io { pairs }, None, None, Some(sources));
-        let empty: u64 = failures.lock().unwrap_or_else(|e| e.into_inner()).iter().map(|c| c.get()).sum();
-        println!("txonly: {empty} bursts not generated (mbuf pool empty: the ports could not keep up)");
-        r
+        let empty = crate::stats::SummaryItem {
+            key: "txonly_bursts_not_generated",
+            value: Box::new(move || failures.lock().unwrap_or_else(|e| e.into_inner()).iter().map(|c| c.get()).sum()),
+            text: |n| format!("txonly: {n} bursts not generated (mbuf pool empty: the ports could not keep up)"),
+        };
+        run_stage_with(pa, ports, leak, Io { pairs }, None, None, Some(sources), vec![empty])
     }
 }
 
@@ -589,6 +698,13 @@ pub fn txonly(mut a: TxonlyArgs) -> Result<(), Failure> {
     let (src_ip, dst_ip) = parse_pair::<Ipv4Addr>("--tx-ip", &a.tx_ip, false)?;
     let (src_port, dst_port) = parse_pair::<u16>("--tx-udp", &a.tx_udp, true)?;
     let flows = a.flows.unwrap_or(if a.multi_flow { 256 } else { 1 });
+    let room = u64::from(u32::MAX) - u64::from(u32::from(src_ip)) + 1;
+    if u64::from(flows) > room {
+        return Err(usage(format!(
+            "--tx-flows {flows}: the source addresses from {src_ip} would run past 255.255.255.255 (at most {room} \
+             flows from there)"
+        )));
+    }
     let cfg = TxGenConfig {
         src_ip,
         dst_ip: dst_ip.unwrap_or(src_ip),
@@ -598,6 +714,14 @@ pub fn txonly(mut a: TxonlyArgs) -> Result<(), Failure> {
         flows,
         ..Default::default()
     };
+    let room = crate::limits::data_room(&a.port.ports);
+    if !(dataplane::txgen::MIN_FRAME..=room).contains(&a.txpkts) {
+        return Err(usage(format!(
+            "--txpkts {} must be {} to {room} (the mbuf data room: a frame is one mbuf)",
+            a.txpkts,
+            dataplane::txgen::MIN_FRAME
+        )));
+    }
     dataplane::txgen::build_frame(&cfg).map_err(|e| usage(format!("txonly: {e} (--txpkts, --tx-flows)")))?;
     let eth_peer = a.eth_peer.iter().map(|v| parse_port_mac("--eth-peer", v, n)).collect::<Result<Vec<_>, _>>()?;
     if enabled_ports(mask, n).is_empty() {
@@ -606,8 +730,18 @@ pub fn txonly(mut a: TxonlyArgs) -> Result<(), Failure> {
     open_and_run(&a.port, TxonlyRunner { cfg, eth_peer })
 }
 
-/// `vnf-l2fwd io|macswap|rxonly|icmpecho`.
-pub fn testpmd(mut a: TestpmdArgs, mode: Mode) -> Result<(), Failure> {
+/// `vnf-l2fwd io|macswap|rxonly`.
+pub fn testpmd(a: TestpmdArgs, mode: Mode) -> Result<(), Failure> {
+    testpmd_with(a, mode, &[])
+}
+
+/// `vnf-l2fwd icmpecho`.
+pub fn icmpecho(a: IcmpechoArgs) -> Result<(), Failure> {
+    testpmd_with(a.testpmd, Mode::IcmpEcho, &a.addr)
+}
+
+/// A testpmd mode; `addr`: icmpecho's own addresses.
+fn testpmd_with(mut a: TestpmdArgs, mode: Mode, addr: &[String]) -> Result<(), Failure> {
     let mask = check_common(&mut a.port)?;
     let n = a.port.ports.len();
     let pairs = port_pairs(a.portmap.as_deref(), &enabled_ports(mask, n), true)?;
@@ -616,10 +750,10 @@ pub fn testpmd(mut a: TestpmdArgs, mode: Mode) -> Result<(), Failure> {
         pp.pair(x, y);
     }
     let mut addrs = vec![];
-    for v in &a.addr {
+    for v in addr {
         let (p, ip) = parse_addr(v, n)?;
-        if mode != Mode::IcmpEcho || ip.is_ipv6() {
-            return Err(usage(format!("--addr {v:?}: only icmpecho takes --addr, and only IPv4 addresses")));
+        if ip.is_ipv6() {
+            return Err(usage(format!("--addr {v:?}: icmpecho answers IPv4 only")));
         }
         addrs.push((p, ip));
     }
@@ -642,6 +776,12 @@ mod tests {
             assert!(parse_addr(bad, 2).is_err(), "{bad}");
         }
         assert_eq!(parse_lookup("em"), Ok(Lookup::Em));
+        // A port in one pair only, as DPDK l2fwd checks; (0,0) is one pair.
+        assert_eq!(port_pairs(Some("(0,1)(2,3)"), &[0, 1, 2, 3], false).unwrap(), vec![(0, 1), (2, 3)]);
+        assert_eq!(port_pairs(Some("(0,0)"), &[0], true).unwrap(), vec![(0, 0)]);
+        for dup in ["(0,1)(0,1)", "(0,1)(1,0)", "(0,1)(1,2)", "(0,0)(0,1)"] {
+            assert!(port_pairs(Some(dup), &[0, 1, 2], false).is_err(), "{dup}");
+        }
         assert!(parse_lookup("hash").is_err());
     }
 }

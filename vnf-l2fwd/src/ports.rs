@@ -12,24 +12,30 @@ use std::path::PathBuf;
 use vfio::PciAddr;
 
 /// A parsed `--port` value.
+///
+/// `queues` is what `queues=N` says, or 0 when the spec does not say: the port then gets as
+/// many queues as the lcore plan needs ([`crate::lcores::Plan::fit_spec`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PortSpec {
-    /// `null[,size=N][,queues=N]`
+    /// `null[,size=N][,queues=N]`: `size` at most the mbuf data room
+    /// ([`crate::limits::DATA_ROOM`]).
     Null { size: usize, queues: u16 },
     /// `ring[,peer=N]`: a ring port looped back to itself (or wired to port N's ring).
     Ring,
     /// `pcap:rx=FILE,tx=FILE`
     Pcap { rx: Option<PathBuf>, tx: Option<PathBuf> },
     /// `af_xdp:IFACE[,queues=N][,mode=auto|copy|zerocopy][,xdp=auto|native|generic][,busy_poll=USECS]`
+    /// (`busy_poll`: 1 to `i32::MAX` µs, SO_BUSY_POLL's C int)
     AfXdp { iface: String, queues: u16, bind: String, xdp: String, busy_poll: Option<u32> },
-    /// `af_packet:IFACE[,queues=N][,qdisc_bypass=1]`
+    /// `af_packet:IFACE[,queues=N][,qdisc_bypass=0|1]`
     AfPacket { iface: String, queues: u16, qdisc_bypass: bool },
     /// `pci:ADDRESS[,queues=N][,rxd=N][,txd=N]` (or, without the `dpdk` feature, a bare PCI
     /// address): a native driver on vfio-pci, chosen by the device's ids
     /// (`dataplane::port::pci`): `pci:virtio-net` (virtio-net modern), `pci:igb` (an Intel
     /// 82576 or I350 PF, up to 8 queues) or `pci:igbvf` (their SR-IOV VFs, up to 2 queues).
     /// `rxd`/`txd`: descriptors per receive/transmit ring (testpmd's `--rxd`/`--txd`; a power
-    /// of two, lowered to what the device offers; 0, the default: 256).
+    /// of two, lowered to what the device offers; 0, the default:
+    /// `dataplane::port::pci::PciPortConfig`'s 1024).
     Pci { addr: PciAddr, queues: u16, rxd: u16, txd: u16 },
     /// `vdev:DEVARGS` or (with the `dpdk` feature) a bare PCI address: a DPDK port (see
     /// `dpdk_ports`).
@@ -50,7 +56,7 @@ pub fn parse_pci(spec: &str, rest: &str) -> Result<PortSpec, SpecError> {
     let addr: PciAddr = a.parse().map_err(|_| {
         bad(spec, format!("{a:?} is not a PCI address: expected pci:DDDD:BB:DD.F, e.g. pci:0000:03:00.0"))
     })?;
-    let (mut queues, mut rxd, mut txd) = (1u16, 0u16, 0u16);
+    let (mut queues, mut rxd, mut txd) = (0u16, 0u16, 0u16);
     let ring = |k: &str, v: &str| {
         v.parse::<u16>()
             .ok()
@@ -108,13 +114,19 @@ impl std::str::FromStr for PortSpec {
         match kind {
             "null" => {
                 let mut size = 64;
-                let mut queues = 1;
+                let mut queues = 0;
                 for (k, v) in kv(rest)? {
                     match k.as_str() {
                         "size" => {
                             size = v.parse().map_err(|_| bad(spec, format!("size {v:?} is not a number")))?;
-                            if !(14..=9000).contains(&size) {
-                                return Err(bad(spec, format!("size {size} must be 14 to 9000")));
+                            if !(14..=crate::limits::DATA_ROOM).contains(&size) {
+                                return Err(bad(
+                                    spec,
+                                    format!(
+                                        "size {size} must be 14 to {} (the mbuf data room: a frame is one mbuf)",
+                                        crate::limits::DATA_ROOM
+                                    ),
+                                ));
                             }
                         }
                         "queues" => {
@@ -157,7 +169,7 @@ impl std::str::FromStr for PortSpec {
                 if iface.is_empty() || iface.len() > 15 || iface.contains(['/', ' ', '=']) {
                     return Err(bad(spec, format!("{kind} needs an interface name, e.g. {kind}:net1")));
                 }
-                let mut queues = 1u16;
+                let mut queues = 0u16;
                 let (mut bind, mut xdp, mut busy_poll, mut bypass) =
                     ("auto".to_string(), "auto".to_string(), None, false);
                 for (k, v) in kv(parts.next().unwrap_or(""))? {
@@ -171,8 +183,23 @@ impl std::str::FromStr for PortSpec {
                         }
                         ("af_xdp", "mode") if ["auto", "copy", "zerocopy"].contains(&v.as_str()) => bind = v,
                         ("af_xdp", "xdp") if ["auto", "native", "generic"].contains(&v.as_str()) => xdp = v,
-                        ("af_xdp", "busy_poll") => busy_poll = Some(num(&v)?),
-                        ("af_packet", "qdisc_bypass") => bypass = matches!(v.as_str(), "1" | "true" | "yes"),
+                        ("af_xdp", "busy_poll") => {
+                            let us = num(&v)?;
+                            if us == 0 || us > i32::MAX as u32 {
+                                return Err(bad(
+                                    spec,
+                                    format!("busy_poll {us} must be 1 to {} µs (SO_BUSY_POLL's C int)", i32::MAX),
+                                ));
+                            }
+                            busy_poll = Some(us);
+                        }
+                        ("af_packet", "qdisc_bypass") => {
+                            bypass = match v.as_str() {
+                                "1" | "true" | "yes" => true,
+                                "0" | "false" | "no" => false,
+                                _ => return Err(bad(spec, format!("qdisc_bypass {v:?} must be 0 or 1"))),
+                            }
+                        }
                         _ => {
                             return Err(bad(
                                 spec,
@@ -278,14 +305,15 @@ pub fn check_pcap_files(specs: &[PortSpec]) -> Result<(), String> {
     Ok(())
 }
 
-/// Opens port `id` from its spec; `promisc` puts kernel-interface ports in promiscuous mode.
+/// Opens port `id` from its spec (`queues` 0, not given: one); `promisc` puts
+/// kernel-interface ports in promiscuous mode.
 pub fn open(id: u16, spec: &PortSpec, pool: &Mempool, promisc: bool) -> Result<AnyPort, PortError> {
     Ok(match spec {
         PortSpec::Null { size, queues } => {
             let mut c = NullConfig::new(id);
             c.frame_size = *size;
-            c.rx_queues = *queues;
-            c.tx_queues = *queues;
+            c.rx_queues = (*queues).max(1);
+            c.tx_queues = (*queues).max(1);
             AnyPort::Null(NullPort::new(id, c, pool.clone())?)
         }
         PortSpec::Ring => {
@@ -300,7 +328,7 @@ pub fn open(id: u16, spec: &PortSpec, pool: &Mempool, promisc: bool) -> Result<A
         }
         PortSpec::AfXdp { iface, queues, bind, xdp, busy_poll } => {
             let mut c = AfXdpConfig::new(iface);
-            c.queues = *queues;
+            c.queues = (*queues).max(1);
             c.promiscuous = promisc;
             c.bind_mode = match bind.as_str() {
                 "copy" => BindMode::Copy,
@@ -317,7 +345,7 @@ pub fn open(id: u16, spec: &PortSpec, pool: &Mempool, promisc: bool) -> Result<A
         }
         PortSpec::AfPacket { iface, queues, qdisc_bypass } => {
             let mut c = AfPacketConfig::new(iface);
-            c.queues = *queues;
+            c.queues = (*queues).max(1);
             c.qdisc_bypass = *qdisc_bypass;
             c.promiscuous = promisc;
             AnyPort::AfPacket(AfPacketPort::open(id, c, pool.clone())?)
@@ -325,7 +353,11 @@ pub fn open(id: u16, spec: &PortSpec, pool: &Mempool, promisc: bool) -> Result<A
         PortSpec::Pci { addr, queues, rxd, txd } => {
             let d = PciPortConfig::default();
             let ring = |n: u16, default: u16| if n == 0 { default } else { n };
-            let c = PciPortConfig { queues: *queues, rx_ring: ring(*rxd, d.rx_ring), tx_ring: ring(*txd, d.tx_ring) };
+            let c = PciPortConfig {
+                queues: (*queues).max(1),
+                rx_ring: ring(*rxd, d.rx_ring),
+                tx_ring: ring(*txd, d.tx_ring),
+            };
             let mut p = dataplane::port::pci::open(id, *addr, &c, pool)?;
             if promisc {
                 p.set_promiscuous(true)?;
@@ -344,8 +376,9 @@ mod tests {
 
     #[test]
     fn parses_specs() {
-        assert_eq!("null".parse::<PortSpec>().unwrap(), PortSpec::Null { size: 64, queues: 1 });
-        assert_eq!("null,size=128".parse::<PortSpec>().unwrap(), PortSpec::Null { size: 128, queues: 1 });
+        assert_eq!("null".parse::<PortSpec>().unwrap(), PortSpec::Null { size: 64, queues: 0 });
+        assert_eq!("null,size=128".parse::<PortSpec>().unwrap(), PortSpec::Null { size: 128, queues: 0 });
+        assert_eq!("null,queues=2".parse::<PortSpec>().unwrap(), PortSpec::Null { size: 64, queues: 2 });
         assert_eq!(
             "pcap:rx=a.pcap,tx=b.pcap".parse::<PortSpec>().unwrap(),
             PortSpec::Pcap { rx: Some("a.pcap".into()), tx: Some("b.pcap".into()) }
@@ -355,13 +388,29 @@ mod tests {
         {
             assert!(bad.parse::<PortSpec>().is_err(), "{bad}");
         }
+        // Limits of the keys, named in the message.
+        assert_eq!("null,size=1728".parse::<PortSpec>().unwrap(), PortSpec::Null { size: 1728, queues: 0 });
+        for (bad, why) in [
+            ("null,size=1729", "14 to 1728 (the mbuf data room"),
+            ("null,queues=65", "1 to 64"),
+            ("af_xdp:eth0,busy_poll=0", "1 to 2147483647"),
+            ("af_xdp:eth0,busy_poll=2147483648", "1 to 2147483647"),
+            ("af_packet:eth0,qdisc_bypass=on", "must be 0 or 1"),
+        ] {
+            let e = bad.parse::<PortSpec>().unwrap_err().to_string();
+            assert!(e.contains(why), "{bad}: {e}");
+        }
+        assert!(matches!(
+            "af_packet:eth0,qdisc_bypass=0".parse::<PortSpec>().unwrap(),
+            PortSpec::AfPacket { qdisc_bypass: false, queues: 0, .. }
+        ));
     }
 
     #[test]
     fn parses_native_pci_specs() {
         let a = PciAddr::new(0, 3, 0, 0);
         let pci = |queues, rxd, txd| PortSpec::Pci { addr: a, queues, rxd, txd };
-        assert_eq!("pci:0000:03:00.0".parse::<PortSpec>().unwrap(), pci(1, 0, 0));
+        assert_eq!("pci:0000:03:00.0".parse::<PortSpec>().unwrap(), pci(0, 0, 0));
         assert_eq!("pci:03:00.0,queues=4".parse::<PortSpec>().unwrap(), pci(4, 0, 0));
         assert_eq!("pci:03:00.0,rxd=1024,queues=2,txd=512".parse::<PortSpec>().unwrap(), pci(2, 1024, 512));
         for (bad, why) in [

@@ -1,4 +1,15 @@
 //! Console statistics in DPDK l2fwd's layout, and the final summary.
+//!
+//! With `--stats-format json` the final summary is one JSON object as well: the periodic
+//! statistics object (`drops`, `ports`, `uptime_s`, `workers`: see
+//! [`crate::metrics::render_json`]) with a `summary` member ([`summary_json`]) holding what the
+//! text summary says after the port block: `elapsed_s`, `forwarded` (packets sent on all
+//! ports), `rate_pps`, `lcores` (`[{"lcore", "tx_queue", "received", "sent"}]`, one per
+//! lcore), `busy_cycles_per_packet` (null before any packet), `mbufs` (the leak check's
+//! message; null when an lcore panicked), `panicked` (the lcores that panicked), l3fwd's
+//! `route_table` (`generation`, `routes_v4`, `routes_v6`, `reloads_ok`, `reloads_rejected`)
+//! and the mode's own figures ([`SummaryItem`]: rxonly's `rxonly_freed`, txonly's
+//! `txonly_bursts_not_generated`).
 
 use dataplane::lcore::{DropReason, Runtime};
 use std::fmt::Write as _;
@@ -105,19 +116,105 @@ pub fn print_live(block: &str) {
     print!("{block}");
 }
 
+/// One lcore's totals over all ports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LcoreLine {
+    /// Its id: the CPU it is pinned to, else its index.
+    pub lcore: usize,
+    /// The tx queue it sends on (its index in the plan).
+    pub tx_queue: usize,
+    /// Packets received.
+    pub received: u64,
+    /// Packets sent.
+    pub sent: u64,
+}
+
+/// Reads the per-lcore totals from the runtime.
+pub fn lcore_lines(rt: &Runtime, plan: &crate::lcores::Plan, ports: usize) -> Vec<LcoreLine> {
+    rt.lcore_stats()
+        .iter()
+        .zip(&plan.lcores)
+        .enumerate()
+        .map(|(k, (st, lp))| {
+            let (rx, tx) = st.ports[..ports.min(st.ports.len())]
+                .iter()
+                .fold((0u64, 0u64), |a, p| (a.0 + p.rx.get(), a.1 + p.tx.get()));
+            LcoreLine { lcore: lp.cpu.unwrap_or(k), tx_queue: k, received: rx, sent: tx }
+        })
+        .collect()
+}
+
 /// Per-lcore totals (DPDK does not print these): one line per lcore, when there are several.
-pub fn render_lcores(rt: &Runtime, plan: &crate::lcores::Plan, ports: usize) -> String {
+pub fn render_lcores(lines: &[LcoreLine]) -> String {
     let mut s = String::new();
-    if plan.lcores.len() < 2 {
+    if lines.len() < 2 {
         return s;
     }
-    for (k, (st, lp)) in rt.lcore_stats().iter().zip(&plan.lcores).enumerate() {
-        let (rx, tx) = st.ports[..ports.min(st.ports.len())]
-            .iter()
-            .fold((0u64, 0u64), |a, p| (a.0 + p.rx.get(), a.1 + p.tx.get()));
-        let _ = writeln!(s, "Lcore {}: received {rx} sent {tx}", lp.cpu.unwrap_or(k));
+    for l in lines {
+        let _ = writeln!(s, "Lcore {}: received {} sent {}", l.lcore, l.received, l.sent);
     }
     s
+}
+
+/// A mode's own figure in the final summary: its member of the JSON `summary` and its text
+/// line.
+pub struct SummaryItem {
+    /// The JSON member.
+    pub key: &'static str,
+    /// Reads the figure (after the lcores stopped).
+    pub value: Box<dyn Fn() -> u64>,
+    /// The text line for it.
+    pub text: fn(u64) -> String,
+}
+
+impl std::fmt::Debug for SummaryItem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SummaryItem").field("key", &self.key).finish()
+    }
+}
+
+/// What the final summary says besides the port statistics.
+#[derive(Debug, Clone, Default)]
+pub struct Final {
+    /// Seconds the lcores ran.
+    pub elapsed_s: f64,
+    /// Packets sent on all ports.
+    pub forwarded: u64,
+    /// Per-lcore totals.
+    pub lcores: Vec<LcoreLine>,
+    /// Busy timer cycles per packet received, once there was one.
+    pub busy_cycles_per_packet: Option<f64>,
+    /// The leak check's message (none when an lcore panicked and it did not run).
+    pub mbufs: Option<String>,
+    /// Lcores that panicked.
+    pub panicked: Vec<String>,
+    /// l3fwd's route table: generation, IPv4 and IPv6 routes, reloads ok and rejected.
+    pub route_table: Option<[u64; 5]>,
+    /// The mode's figures.
+    pub items: Vec<(&'static str, u64)>,
+}
+
+/// The `summary` member of the JSON final summary (see the module docs).
+pub fn summary_json(f: &Final) -> serde_json::Value {
+    let lcores: Vec<serde_json::Value> = f
+        .lcores
+        .iter()
+        .map(|l| serde_json::json!({"lcore": l.lcore, "tx_queue": l.tx_queue, "received": l.received, "sent": l.sent}))
+        .collect();
+    let rate = if f.elapsed_s > 0.0 { f.forwarded as f64 / f.elapsed_s } else { 0.0 };
+    let mut v = serde_json::json!({
+        "elapsed_s": f.elapsed_s, "forwarded": f.forwarded, "rate_pps": rate, "lcores": lcores,
+        "busy_cycles_per_packet": f.busy_cycles_per_packet, "mbufs": f.mbufs, "panicked": f.panicked,
+    });
+    if let Some([gen, r4, r6, ok, rej]) = f.route_table {
+        v["route_table"] = serde_json::json!({
+            "generation": gen, "routes_v4": r4, "routes_v6": r6, "reloads_ok": ok, "reloads_rejected": rej,
+        });
+    }
+    for (k, n) in &f.items {
+        v[*k] = (*n).into();
+    }
+    v
 }
 
 #[cfg(test)]
@@ -138,6 +235,28 @@ mod tests {
             super::cycles_line(260.0, 2_600_000_000),
             "Busy cycles per packet: 260.0 (100.0 ns at a 2.600 GHz timer)"
         );
+    }
+
+    #[test]
+    fn summary_json_members() {
+        let f = super::Final {
+            elapsed_s: 2.0,
+            forwarded: 10,
+            lcores: vec![super::LcoreLine { lcore: 3, tx_queue: 0, received: 10, sent: 10 }],
+            busy_cycles_per_packet: None,
+            mbufs: Some("All 96 mbufs returned to the pool: no leak.".into()),
+            panicked: vec![],
+            route_table: Some([1, 2, 0, 1, 0]),
+            items: vec![("rxonly_freed", 7)],
+        };
+        let v = super::summary_json(&f);
+        assert_eq!(v["rate_pps"], 5.0);
+        assert_eq!(v["lcores"][0], serde_json::json!({"lcore": 3, "tx_queue": 0, "received": 10, "sent": 10}));
+        assert_eq!(v["busy_cycles_per_packet"], serde_json::Value::Null);
+        assert_eq!(v["route_table"]["routes_v4"], 2);
+        assert_eq!(v["rxonly_freed"], 7);
+        // ci/vm/lib.sh reads the lcores as "lcore":N,"received":R,"sent":S.
+        assert!(v.to_string().contains(r#""lcore":3,"received":10,"sent":10"#), "{v}");
     }
 
     #[test]

@@ -13,7 +13,8 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
-/// The UMEM is 3072 mbufs of 2 KiB (6 MiB): above a 64 KiB limit, below 8 MiB.
+/// The UMEM is 3072 mbufs of 2 KiB (6 MiB): above a 64 KiB limit, below 8 MiB (the hard
+/// limit here; raising it needs CAP_SYS_RESOURCE), and above what one port's fill ring lends.
 const MBUFS: &str = "3072";
 
 fn tool(name: &str) -> bool {
@@ -60,14 +61,15 @@ impl Bed {
         assert!(o.status.success(), "setcap {caps}: {}", String::from_utf8_lossy(&o.stderr));
     }
 
-    /// Runs the VNF in the namespace as uid/gid 65534 with RLIMIT_MEMLOCK `soft:hard`.
+    /// Runs the VNF (`io` on x0) in the namespace as uid/gid 65534 with RLIMIT_MEMLOCK `soft:hard`.
     fn run(&self, memlock: &str, backend: &str, extra: &[&str]) -> Output {
         let pidfile = self.dir.path().join("vnf.pid");
         Command::new("ip")
             .args(["netns", "exec", self.ns.name(), "prlimit", &format!("--memlock={memlock}")])
             .args(["setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups"])
             .arg(self.bin())
-            .args(["l2fwd", "--port", &format!("{backend}:x0"), "--port", &format!("{backend}:x1")])
+            // testpmd's io mode on one port (paired with itself): one fill ring's worth of mbufs.
+            .args(["io", "--port", &format!("{backend}:x0")])
             .args(["--duration", "1", "-T", "0", "--mbufs", MBUFS, "--pidfile"])
             .arg(&pidfile)
             .args(extra)

@@ -322,3 +322,37 @@ fn cli_prints_table_and_json() {
     assert_eq!(out.status.code(), Some(3));
     assert!(String::from_utf8_lossy(&out.stderr).contains("network-status[1].device-info.pci.pci-address"));
 }
+
+/// A `PCIDEVICE_*` address that is not a PCI device of the node was taken as a port (and
+/// failed only when opened); a discovery that found no port printed a command to run anyway.
+#[test]
+fn missing_pcidevice_and_no_port() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = pod_root(dir.path());
+    let none = dir.path().join("none");
+    let got = err(&root, &[("PCIDEVICE_INTEL_COM_SRIOV_VFIO", "0000:18:02.5,0000:99:00.0")], &none);
+    assert!(
+        got.starts_with("environment variable PCIDEVICE_INTEL_COM_SRIOV_VFIO: 0000:99:00.0 is not a PCI device"),
+        "{got}"
+    );
+    // No PCI bus visible at all (a tree without sys/bus/pci): the addresses cannot be checked,
+    // and discovery says so instead of failing.
+    let bare = dir.path().join("bare");
+    fs::create_dir_all(bare.join("proc/self")).unwrap();
+    write(&bare.join("proc/self/status"), "Cpus_allowed_list:\t0-1\n");
+    let d = discover_with(&bare, &env(&[("PCIDEVICE_X", "0000:99:00.0")]), &none, xdp(true)).unwrap();
+    assert_eq!(d.port_specs(), vec!["0000:99:00.0"]);
+    assert!(d.notes.iter().any(|n| n.contains("cannot check")), "{:?}", d.notes);
+
+    // Nothing found: no command to run, in the table and in the JSON.
+    let d = discover_with(&root, &[], &none, xdp(true)).unwrap();
+    assert!(d.ports.is_empty());
+    let table = d.to_table();
+    assert!(!table.contains("would run: vnf-l2fwd"), "{table}");
+    assert!(table.contains("would run: nothing"), "{table}");
+    let js: serde_json::Value = serde_json::from_str(&d.to_json()).unwrap();
+    assert_eq!(js["command"], serde_json::Value::Null);
+    let out = vnf().args(["discover", "--root"]).arg(&root).arg("--podnetinfo").arg(&none).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("found no data port"), "{stderr}");
+}

@@ -254,3 +254,21 @@ fn this_machine() {
         }
     }
 }
+
+/// `--root` that is not a node's root printed `arch=unknown` and exited 0, so a DaemonSet with
+/// a wrong mount labelled the node wrongly instead of failing.
+#[test]
+fn root_that_is_not_a_node_root_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    for root in [dir.path().join("nonexistent"), dir.path().to_path_buf()] {
+        let out = vnf().args(["node-features", "--root"]).arg(&root).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{}: {err}", root.display());
+        assert!(err.contains("--root") && err.contains(&root.display().to_string()), "{err}");
+        assert!(out.stdout.is_empty(), "{}", String::from_utf8_lossy(&out.stdout));
+    }
+    // A fixture root with proc/cpuinfo is fine.
+    let root = x86_root(dir.path());
+    let out = vnf().args(["node-features", "--root"]).arg(&root).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
