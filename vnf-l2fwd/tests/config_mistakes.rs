@@ -5,26 +5,9 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-fn bin() -> &'static str {
-    env!("CARGO_BIN_EXE_vnf-l2fwd")
-}
+mod common;
 
-/// Runs the VNF; one that has not exited after 20 s is killed (a limit not checked can mean
-/// a run that never ends).
-fn run(args: &[&str]) -> Output {
-    let mut c = Command::new(bin())
-        .args(args)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let t0 = std::time::Instant::now();
-    while c.try_wait().unwrap().is_none() && t0.elapsed() < std::time::Duration::from_secs(20) {
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
-    let _ = c.kill();
-    c.wait_with_output().unwrap()
-}
+use common::cli::{bin, run};
 
 fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()

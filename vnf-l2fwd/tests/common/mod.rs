@@ -11,6 +11,8 @@
 
 #![allow(dead_code)] // each test file uses its own part of the bed
 
+pub mod cli;
+
 use netns::{fmt_mac, veth_pair, Netns, Veth};
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
