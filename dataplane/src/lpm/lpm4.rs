@@ -245,7 +245,6 @@ impl Lpm4 {
     /// the routes one by one would have given.
     pub fn from_routes(config: Lpm4Config, routes: &[super::Route4]) -> Result<Self, (usize, Lpm4Error)> {
         let mut t = Lpm4::new(config).map_err(|e| (0, e))?;
-        t.rules.reserve(routes.len().min(config.max_rules as usize));
         // Pass 1, in input order: the checks of `add`, the rules map, and which /24s get a
         // group (one bit per /24: 2 MiB).
         let mut has_group = vec![0u64; TBL24_LEN / 64];

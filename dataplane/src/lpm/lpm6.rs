@@ -193,7 +193,6 @@ impl Lpm6 {
     /// the routes one by one would have given.
     pub fn from_routes(config: Lpm6Config, routes: &[super::Route6]) -> Result<Self, (usize, Lpm6Error)> {
         let mut t = Lpm6::new(config).map_err(|e| (0, e))?;
-        t.rules.reserve(routes.len().min(config.max_rules as usize));
         // Pass 1, in input order: the checks of `add`, the rules map, and the groups the
         // routes create. A group at level l ≥ 1 hangs below the entry named by the first
         // 24 + 8 (l - 1) bits of the address; a group's existence implies its parents'.
