@@ -1,11 +1,14 @@
 //! Property tests: `Lpm4`, `Lpm6` and `EmTable` against simple linear oracles, over random
 //! sequences of adds (overlapping prefixes, /0, /32, /128, re-adds with a new next hop),
-//! deletes (which must re-expose shorter prefixes) and inserts that hit the capacity limits.
+//! deletes (which must re-expose shorter prefixes) and inserts that hit the capacity limits;
+//! and the tables `from_routes` builds from route lists with duplicates against the ones the
+//! same routes added one by one give, before and after deletes.
 use dataplane::lpm::{
     BulkImpl, EmConfig, EmError, EmKey, EmTable, Ipv4FiveTuple, Lpm4, Lpm4Config, Lpm4Error, Lpm6, Lpm6Config,
-    Lpm6Error, MISS,
+    Lpm6Error, Route4, Route6, MAX_NEXT_HOP, MISS,
 };
 use proptest::prelude::*;
+use proptest::sample::Index;
 
 #[derive(Debug, Clone)]
 enum Op<A> {
@@ -265,6 +268,147 @@ proptest! {
             let want = model.get(&i).copied();
             prop_assert_eq!(t.lookup(&key(i)), want);
             prop_assert_eq!(out[i as usize], want.unwrap_or(MISS));
+        }
+    }
+}
+
+/// A route list as a route file of random prefixes holds it: picks from a small pool of
+/// prefixes, so the same prefix comes back with new next hops; `bad` makes one route
+/// invalid (a prefix length or a next hop out of range) now and then.
+fn route_list<A: Copy + std::fmt::Debug>(
+    addr: impl Strategy<Value = A>,
+    depth: impl Strategy<Value = u8>,
+) -> impl Strategy<Value = Vec<(A, u8, u32)>> {
+    (
+        prop::collection::vec((addr, depth), 1..20),
+        prop::collection::vec((any::<Index>(), 0u32..=MAX_NEXT_HOP), 1..60),
+        prop::option::weighted(0.15, (any::<Index>(), any::<bool>())),
+    )
+        .prop_map(|(pool, picks, bad)| {
+            let mut v: Vec<(A, u8, u32)> = picks
+                .iter()
+                .map(|(ix, h)| {
+                    let (a, d) = pool[ix.index(pool.len())];
+                    (a, d, *h)
+                })
+                .collect();
+            if let Some((ix, depth)) = bad {
+                let i = ix.index(v.len());
+                if depth {
+                    v[i].1 = 129;
+                } else {
+                    v[i].2 = MAX_NEXT_HOP + 1;
+                }
+            }
+            v
+        })
+}
+
+/// The routes of `list` that a table holds once they are all added: the last next hop of
+/// each prefix.
+fn last_wins<A: Copy + PartialEq + std::ops::BitAnd<Output = A>>(
+    list: &[(A, u8, u32)],
+    mask: fn(u8) -> A,
+) -> Vec<(A, u8, u32)> {
+    let mut routes: Vec<(A, u8, u32)> = Vec::new();
+    for &(a, d, h) in list {
+        let p = a & mask(d);
+        match routes.iter_mut().find(|r| r.0 == p && r.1 == d) {
+            Some(r) => r.2 = h,
+            None => routes.push((p, d, h)),
+        }
+    }
+    routes
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+    #[test]
+    fn lpm4_from_routes_matches_adds(
+        list in route_list(addr4(), depth4()),
+        dels in prop::collection::vec(any::<Index>(), 0..30),
+        probes in prop::collection::vec(addr4(), 64),
+        (max_rules, tbl8_groups) in (8u32..24, 2u32..12),
+    ) {
+        // Small limits so that both capacity errors happen too.
+        let cfg = Lpm4Config { max_rules, tbl8_groups };
+        let list: Vec<(u32, u8, u32)> = list.into_iter().map(|(a, d, h)| (a, if d > 128 { 33 } else { d }, h)).collect();
+        let routes: Vec<Route4> =
+            list.iter().map(|&(a, depth, next_hop)| Route4 { prefix: a.into(), depth, next_hop }).collect();
+        let mut inc = Lpm4::new(cfg).unwrap();
+        let one_by_one = list.iter().enumerate().try_for_each(|(i, &(a, d, h))| inc.add(a, d, h).map_err(|e| (i, e)));
+        match (one_by_one, Lpm4::from_routes(cfg, &routes)) {
+            (Err(a), Err(b)) => prop_assert_eq!(a, b),
+            (Ok(()), Ok(mut t)) => {
+                let mut model = last_wins(&list, mask4);
+                check4(&mut t, &model, &probes)?;
+                prop_assert_eq!(t.tbl8_groups_in_use(), inc.tbl8_groups_in_use());
+                for &(p, d, h) in &model {
+                    prop_assert_eq!(t.get(p, d), Some(h));
+                }
+                // Deletes on the built table behave as on the one built route by route.
+                for ix in dels {
+                    if model.is_empty() {
+                        break;
+                    }
+                    let (p, d, h) = model.remove(ix.index(model.len()));
+                    prop_assert_eq!(t.delete(p, d), Ok(h));
+                    prop_assert_eq!(inc.delete(p, d), Ok(h));
+                    prop_assert_eq!(t.tbl8_groups_in_use(), inc.tbl8_groups_in_use());
+                }
+                check4(&mut t, &model, &probes)?;
+                for (p, d, h) in model.drain(..) {
+                    prop_assert_eq!(t.delete(p, d), Ok(h));
+                }
+                prop_assert_eq!(t.tbl8_groups_in_use(), 0);
+                check4(&mut t, &model, &probes)?;
+            }
+            (a, b) => prop_assert!(false, "one by one {:?}, from_routes {:?}", a, b.err()),
+        }
+    }
+
+    #[test]
+    fn lpm6_from_routes_matches_adds(
+        list in route_list(addr6(), depth6()),
+        dels in prop::collection::vec(any::<Index>(), 0..30),
+        probes in prop::collection::vec(addr6(), 64),
+        (max_rules, tbl8_groups) in (8u32..24, 8u32..60),
+    ) {
+        let cfg = Lpm6Config { max_rules, tbl8_groups };
+        let routes: Vec<Route6> =
+            list.iter().map(|&(a, depth, next_hop)| Route6 { prefix: a.into(), depth, next_hop }).collect();
+        let mut inc = Lpm6::new(cfg).unwrap();
+        let one_by_one = list
+            .iter()
+            .enumerate()
+            .try_for_each(|(i, &(a, d, h))| inc.add(a.to_be_bytes(), d, h).map_err(|e| (i, e)));
+        match (one_by_one, Lpm6::from_routes(cfg, &routes)) {
+            (Err(a), Err(b)) => prop_assert_eq!(a, b),
+            (Ok(()), Ok(mut t)) => {
+                let mut model = last_wins(&list, mask6);
+                check6(&t, &model, &probes)?;
+                prop_assert_eq!(t.tbl8_groups_in_use(), inc.tbl8_groups_in_use());
+                for &(p, d, h) in &model {
+                    prop_assert_eq!(t.get(p.to_be_bytes(), d), Some(h));
+                }
+                for ix in dels {
+                    if model.is_empty() {
+                        break;
+                    }
+                    let (p, d, h) = model.remove(ix.index(model.len()));
+                    prop_assert_eq!(t.delete(p.to_be_bytes(), d), Ok(h));
+                    prop_assert_eq!(inc.delete(p.to_be_bytes(), d), Ok(h));
+                    prop_assert_eq!(t.tbl8_groups_in_use(), inc.tbl8_groups_in_use());
+                }
+                check6(&t, &model, &probes)?;
+                for (p, d, h) in model.drain(..) {
+                    prop_assert_eq!(t.delete(p.to_be_bytes(), d), Ok(h));
+                }
+                prop_assert_eq!(t.tbl8_groups_in_use(), 0);
+                check6(&t, &model, &probes)?;
+            }
+            (a, b) => prop_assert!(false, "one by one {:?}, from_routes {:?}", a, b.err()),
         }
     }
 }

@@ -138,6 +138,11 @@ pub struct Lpm4 {
     depth_count: [u32; 33],
     config: Lpm4Config,
     bulk: BulkImpl,
+    /// Entries visited by `write`: the tbl24 entries of a route ≤ /24 and 256 per group
+    /// under them, 256 per group taken, the entries of a longer route in an existing group.
+    /// The tests bound the work of `from_routes` with it.
+    #[cfg(test)]
+    work: u64,
 }
 
 impl std::fmt::Debug for Lpm4 {
@@ -215,17 +220,84 @@ impl Lpm4 {
             depth_count: [0; 33],
             config,
             bulk: BulkImpl::detect(),
+            #[cfg(test)]
+            work: 0,
         })
     }
 
     /// Builds a table holding `routes` (later duplicates replace earlier next hops).
     ///
+    /// The result is the table that adding the routes one by one, in order, would give
+    /// (same lookups, same rules, same number of tbl8 groups in use), and so is every error,
+    /// but the work does not depend on the order of the routes or on their duplicates.
+    /// Adding one by one costs each route ≤ /24 its whole span again, and 256 entries more
+    /// for every group under it: a /8 rewrites 65 536 tbl24 entries each time it is added,
+    /// plus the groups of all the longer routes below it, which made two million routes of
+    /// random lengths take a minute. Here the routes are first checked and deduplicated in
+    /// input order (keeping the last next hop of each prefix), then written once each from
+    /// the shortest to the longest, so that no entry is written by a route shorter than
+    /// the one already there and no route ≤ /24 ever meets a group. The work is at most the
+    /// span of each distinct route ≤ /24 (at most 2^24 entries per prefix length), 256
+    /// entries per group and a sort of the distinct routes.
+    ///
     /// # Errors
-    /// The index of the first route that could not be added, and why.
+    /// The index of the first route that could not be added, and why: the error adding
+    /// the routes one by one would have given.
     pub fn from_routes(config: Lpm4Config, routes: &[super::Route4]) -> Result<Self, (usize, Lpm4Error)> {
         let mut t = Lpm4::new(config).map_err(|e| (0, e))?;
+        // Pass 1, in input order: the checks of `add`, the rules map, and which /24s get a
+        // group (one bit per /24: 2 MiB).
+        let mut has_group = vec![0u64; TBL24_LEN / 64];
+        let mut groups = 0u32;
         for (i, r) in routes.iter().enumerate() {
-            t.add(u32::from(r.prefix), r.depth, r.next_hop).map_err(|e| (i, e))?;
+            let depth = r.depth;
+            if depth > 32 {
+                return Err((i, Lpm4Error::InvalidDepth(depth)));
+            }
+            if r.next_hop > MAX_NEXT_HOP {
+                return Err((i, Lpm4Error::NextHopTooLarge(r.next_hop)));
+            }
+            let ip = u32::from(r.prefix) & mask4(depth);
+            let len = t.rules.len();
+            match t.rules.entry((ip, depth)) {
+                std::collections::hash_map::Entry::Occupied(mut o) => {
+                    // Its /24 already has its group, if it needs one.
+                    *o.get_mut() = r.next_hop;
+                }
+                std::collections::hash_map::Entry::Vacant(v) => {
+                    if len >= config.max_rules as usize {
+                        return Err((i, Lpm4Error::RulesFull(config.max_rules)));
+                    }
+                    if depth > 24 {
+                        let (w, bit) = ((ip >> 8) as usize / 64, 1u64 << ((ip >> 8) % 64));
+                        if has_group[w] & bit == 0 {
+                            if groups == config.tbl8_groups {
+                                return Err((
+                                    i,
+                                    Lpm4Error::Tbl8Exhausted { in_use: groups, total: config.tbl8_groups },
+                                ));
+                            }
+                            has_group[w] |= bit;
+                            groups += 1;
+                        }
+                    }
+                    v.insert(r.next_hop);
+                }
+            }
+        }
+        drop(has_group);
+        // Pass 2: each distinct route written once, shortest first.
+        let mut sorted: Vec<(u8, u32, u32)> = t.rules.iter().map(|(&(ip, d), &nh)| (d, ip, nh)).collect();
+        sorted.sort_unstable();
+        for &(d, ip, nh) in &sorted {
+            t.depth_count[d as usize] += 1;
+            if !t.write(ip, d, nh) {
+                // Pass 1 counted the groups; a missing one would be a bug, reported as the
+                // error it would be rather than as a panic.
+                debug_assert!(false, "tbl8 groups counted in pass 1");
+                let total = config.tbl8_groups;
+                return Err((routes.len().saturating_sub(1), Lpm4Error::Tbl8Exhausted { in_use: total, total }));
+            }
         }
         Ok(t)
     }
@@ -311,31 +383,36 @@ impl Lpm4 {
         if !exists && self.rules.len() >= self.config.max_rules as usize {
             return Err(Lpm4Error::RulesFull(self.config.max_rules));
         }
-        // A route longer than /24 under a /24 without a group takes a free group.
-        let group = if depth > 24 && !is_ext(self.tbl24[(ip >> 8) as usize]) {
-            match self.free_groups.pop() {
-                Some(g) => Some(g),
-                None => {
-                    return Err(Lpm4Error::Tbl8Exhausted {
-                        in_use: self.tbl8_groups_in_use(),
-                        total: self.config.tbl8_groups,
-                    })
-                }
-            }
-        } else {
-            None
-        };
+        // A route longer than /24 under a /24 without a group needs a free group (`write`
+        // takes it).
+        if depth > 24 && !is_ext(self.tbl24[(ip >> 8) as usize]) && self.free_groups.is_empty() {
+            return Err(Lpm4Error::Tbl8Exhausted { in_use: self.tbl8_groups_in_use(), total: self.config.tbl8_groups });
+        }
         // Every failure is checked above: from here on the add cannot fail.
         self.rules.insert((ip, depth), next_hop);
         if !exists {
             self.depth_count[depth as usize] += 1;
         }
+        let written = self.write(ip, depth, next_hop);
+        debug_assert!(written, "a free group was checked for above");
+        Ok(())
+    }
+
+    /// Writes the route `ip/depth → next_hop` (`ip` masked) into the entries it covers
+    /// that hold no route or one no longer than it, taking a free group if it is longer
+    /// than /24 and its /24 has none. The rules map is not touched. Returns false, writing
+    /// nothing, if that group is needed and none is free.
+    fn write(&mut self, ip: u32, depth: u8, next_hop: u32) -> bool {
         // An entry may be overwritten by a route no shorter than the one that wrote it
         // (equal: the same route, getting a new next hop); empty entries have code 0.
         let c = code(depth);
         if depth <= 24 {
             let start = (ip >> 8) as usize;
             let n = 1usize << (24 - depth);
+            #[cfg(test)]
+            {
+                self.work += n as u64;
+            }
             for i in start..start + n {
                 let e = self.tbl24[i];
                 if !is_ext(e) {
@@ -344,6 +421,10 @@ impl Lpm4 {
                         self.depth24[i] = c;
                     }
                 } else {
+                    #[cfg(test)]
+                    {
+                        self.work += GROUP as u64;
+                    }
                     let base = (e & NH_MASK) as usize * GROUP;
                     let ents = &mut self.tbl8[base..base + GROUP];
                     for (t, d) in ents.iter_mut().zip(&mut self.depth8[base..base + GROUP]) {
@@ -359,7 +440,14 @@ impl Lpm4 {
             let lo = (ip & 0xff) as usize;
             let n = 1usize << (32 - depth);
             let e = self.tbl24[i];
-            if let Some(g) = group {
+            if !is_ext(e) {
+                let Some(g) = self.free_groups.pop() else {
+                    return false;
+                };
+                #[cfg(test)]
+                {
+                    self.work += GROUP as u64;
+                }
                 let base = g as usize * GROUP;
                 // The group inherits the /24's current route (or emptiness).
                 self.tbl8[base..base + GROUP].fill(e);
@@ -369,6 +457,10 @@ impl Lpm4 {
                 self.tbl24[i] = g | EXT;
                 self.depth24[i] = NO_ROUTE;
             } else {
+                #[cfg(test)]
+                {
+                    self.work += n as u64;
+                }
                 let base = (e & NH_MASK) as usize * GROUP;
                 let ents = &mut self.tbl8[base + lo..base + lo + n];
                 for (t, d) in ents.iter_mut().zip(&mut self.depth8[base + lo..base + lo + n]) {
@@ -379,7 +471,7 @@ impl Lpm4 {
                 }
             }
         }
-        Ok(())
+        true
     }
 
     /// The longest route strictly shorter than `depth` that covers `ip`, as a table entry
@@ -687,6 +779,76 @@ mod tests {
         t.add(ip(10, 1, 2, 3), 8, 1).unwrap();
         assert_eq!(t.get(ip(10, 0, 0, 0), 8), Some(1));
         assert_eq!(t.delete(ip(10, 9, 9, 9), 8), Ok(1));
+    }
+
+    /// Routes for the build tests: `deep` routes longer than /24 in distinct /24s of
+    /// 10.0.0.0/8, then 10.0.0.0/8 added `dups` times and 10.1.0.0/16 `dups` times, each
+    /// time with a new next hop (a route file of random prefixes of random lengths holds
+    /// the few short prefixes there are many times over).
+    fn deep_then_short(deep: u32, dups: u32) -> Vec<super::super::Route4> {
+        let r = |p: u32, depth: u8, next_hop: u32| super::super::Route4 { prefix: Ipv4Addr::from(p), depth, next_hop };
+        let mut v: Vec<_> = (0..deep).map(|k| r(ip(10, (k >> 8) as u8, k as u8, 0), 25 + (k % 8) as u8, k)).collect();
+        for k in 0..dups {
+            v.push(r(ip(10, 0, 0, 0), 8, 1000 + k));
+            v.push(r(ip(10, 1, 0, 0), 16, 2000 + k));
+        }
+        v
+    }
+
+    #[test]
+    fn from_routes_writes_each_distinct_route_once() {
+        let (deep, dups) = (300, 40);
+        let routes = deep_then_short(deep, dups);
+        let cfg = Lpm4Config { max_rules: 1024, tbl8_groups: 512 };
+        let t = Lpm4::from_routes(cfg, &routes).unwrap();
+        // The /8's span, the /16's and one new group per deep route: no route ≤ /24 meets a
+        // group, and duplicates cost nothing.
+        let once = (1u64 << 16) + (1 << 8) + u64::from(deep) * GROUP as u64;
+        assert_eq!(t.work, once);
+        assert_eq!(t.tbl8_groups_in_use(), deep);
+        assert_eq!(t.len(), deep as usize + 2);
+        // Adding the same routes one by one rewrites the /8 and every group under it at
+        // each duplicate: the bound above is what tells the two apart.
+        let mut inc = Lpm4::new(cfg).unwrap();
+        for r in &routes {
+            inc.add(u32::from(r.prefix), r.depth, r.next_hop).unwrap();
+        }
+        assert!(inc.work > 20 * once, "one by one: {} entries, bulk {once}", inc.work);
+        // Same answers: every deep route's first and last address, and around them.
+        for r in &routes[..deep as usize] {
+            let p = u32::from(r.prefix);
+            let last = p | !mask4(r.depth);
+            for a in [p, last, p.wrapping_sub(1), last.wrapping_add(1), p | 0xff, p & !0xff] {
+                assert_eq!(t.lookup(a), inc.lookup(a), "{}", Ipv4Addr::from(a));
+            }
+        }
+        assert_eq!(t.lookup(ip(10, 1, 200, 1)), Some(2000 + dups - 1), "last duplicate wins");
+        assert_eq!(t.lookup(ip(10, 200, 0, 1)), Some(1000 + dups - 1));
+    }
+
+    #[test]
+    fn from_routes_errors_are_those_of_adds_in_order() {
+        let routes = deep_then_short(20, 3);
+        let mut bad = routes.clone();
+        bad[7].depth = 33;
+        assert_eq!(Lpm4::from_routes(Lpm4Config::default(), &bad).unwrap_err(), (7, Lpm4Error::InvalidDepth(33)));
+        bad[5].next_hop = MAX_NEXT_HOP + 1;
+        assert_eq!(
+            Lpm4::from_routes(Lpm4Config::default(), &bad).unwrap_err(),
+            (5, Lpm4Error::NextHopTooLarge(MAX_NEXT_HOP + 1))
+        );
+        // 22 distinct routes, the last of them at index 21; duplicates do not count.
+        let e = Lpm4::from_routes(Lpm4Config { max_rules: 21, tbl8_groups: 64 }, &routes).unwrap_err();
+        assert_eq!(e, (21, Lpm4Error::RulesFull(21)));
+        assert_eq!(Lpm4::from_routes(Lpm4Config { max_rules: 22, tbl8_groups: 64 }, &routes).unwrap().len(), 22);
+        let e = Lpm4::from_routes(Lpm4Config { max_rules: 64, tbl8_groups: 12 }, &routes).unwrap_err();
+        assert_eq!(e, (12, Lpm4Error::Tbl8Exhausted { in_use: 12, total: 12 }));
+        // Deep routes sharing a /24 share its group.
+        let mut shared = routes[..12].to_vec();
+        shared.push(super::super::Route4 { prefix: Ipv4Addr::new(10, 0, 0, 128), depth: 26, next_hop: 9 });
+        let t = Lpm4::from_routes(Lpm4Config { max_rules: 64, tbl8_groups: 12 }, &shared).unwrap();
+        assert_eq!(t.tbl8_groups_in_use(), 12);
+        assert_eq!(t.lookup(ip(10, 0, 0, 130)), Some(9));
     }
 
     #[test]

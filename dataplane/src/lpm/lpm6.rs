@@ -106,6 +106,9 @@ pub struct Lpm6 {
     rules: FastMap<(u128, u8), u32>,
     depth_count: [u32; 129],
     config: Lpm6Config,
+    /// Entries visited by `set`: the tests bound the work of `from_routes` with it.
+    #[cfg(test)]
+    work: u64,
 }
 
 impl std::fmt::Debug for Lpm6 {
@@ -172,17 +175,82 @@ impl Lpm6 {
             rules,
             depth_count: [0; 129],
             config,
+            #[cfg(test)]
+            work: 0,
         })
     }
 
     /// Builds a table holding `routes` (later duplicates replace earlier next hops).
     ///
+    /// As [`Lpm4::from_routes`](super::Lpm4::from_routes): the result, and any error, are
+    /// those of adding the routes one by one in order, but the routes are checked and
+    /// deduplicated first and then written once each from the shortest to the longest, so
+    /// that no route meets an extended entry below it (one by one, a short route added
+    /// after longer ones rewrites every group under its span, and again for each duplicate).
+    ///
     /// # Errors
-    /// The index of the first route that could not be added, and why.
+    /// The index of the first route that could not be added, and why: the error adding
+    /// the routes one by one would have given.
     pub fn from_routes(config: Lpm6Config, routes: &[super::Route6]) -> Result<Self, (usize, Lpm6Error)> {
         let mut t = Lpm6::new(config).map_err(|e| (0, e))?;
+        // Pass 1, in input order: the checks of `add`, the rules map, and the groups the
+        // routes create. A group at level l ≥ 1 hangs below the entry named by the first
+        // 24 + 8 (l - 1) bits of the address; a group's existence implies its parents'.
+        let mut nodes: FastMap<(u128, u8), ()> = FastMap::default();
+        let mut groups = 0u32;
         for (i, r) in routes.iter().enumerate() {
-            t.add(r.prefix.octets(), r.depth, r.next_hop).map_err(|e| (i, e))?;
+            let depth = r.depth;
+            if depth > 128 {
+                return Err((i, Lpm6Error::InvalidDepth(depth)));
+            }
+            if r.next_hop > MAX_NEXT_HOP {
+                return Err((i, Lpm6Error::NextHopTooLarge(r.next_hop)));
+            }
+            let ip = u128::from(r.prefix) & mask6(depth);
+            let len = t.rules.len();
+            match t.rules.entry((ip, depth)) {
+                std::collections::hash_map::Entry::Occupied(mut o) => {
+                    // Its groups exist already.
+                    *o.get_mut() = r.next_hop;
+                }
+                std::collections::hash_map::Entry::Vacant(v) => {
+                    if len >= config.max_rules as usize {
+                        return Err((i, Lpm6Error::RulesFull(config.max_rules)));
+                    }
+                    let level = level_of(depth);
+                    let node = |l: usize| (ip & mask6((24 + 8 * (l - 1)) as u8), l as u8);
+                    let first_new = (1..=level).find(|&l| !nodes.contains_key(&node(l)));
+                    if let Some(first) = first_new {
+                        let needed = (level - first + 1) as u32;
+                        if needed > config.tbl8_groups - groups {
+                            return Err((
+                                i,
+                                Lpm6Error::Tbl8Exhausted { in_use: groups, total: config.tbl8_groups, needed },
+                            ));
+                        }
+                        for l in first..=level {
+                            nodes.insert(node(l), ());
+                        }
+                        groups += needed;
+                    }
+                    v.insert(r.next_hop);
+                }
+            }
+        }
+        drop(nodes);
+        // Pass 2: each distinct route written once, shortest first.
+        let mut sorted: Vec<(u8, u128, u32)> = t.rules.iter().map(|(&(ip, d), &nh)| (d, ip, nh)).collect();
+        sorted.sort_unstable();
+        for &(d, ip, nh) in &sorted {
+            t.depth_count[d as usize] += 1;
+            if !t.write(ip, d, nh) {
+                // Pass 1 counted the groups; a missing one would be a bug, reported as the
+                // error it would be rather than as a panic.
+                debug_assert!(false, "tbl8 groups counted in pass 1");
+                let total = config.tbl8_groups;
+                let e = Lpm6Error::Tbl8Exhausted { in_use: total, total, needed: 1 };
+                return Err((routes.len().saturating_sub(1), e));
+            }
         }
         Ok(t)
     }
@@ -267,6 +335,17 @@ impl Lpm6 {
         if !exists {
             self.depth_count[depth as usize] += 1;
         }
+        let written = self.write(ip, depth, next_hop);
+        debug_assert!(written, "groups counted above");
+        Ok(())
+    }
+
+    /// Writes the route `ip/depth → next_hop` (`ip` masked) into the entries it covers
+    /// that hold no route or one no longer than it, creating the groups on its path that
+    /// do not exist yet. The rules map is not touched. Returns false if a group is needed
+    /// and none is free (the caller checks first: the groups taken so far stay in place).
+    fn write(&mut self, ip: u128, depth: u8, next_hop: u32) -> bool {
+        let level = level_of(depth);
         let mut loc = (ip >> 104) as usize;
         for l in 1..=level {
             let e = self.ent[loc];
@@ -274,8 +353,7 @@ impl Lpm6 {
                 e & NH_MASK
             } else {
                 let Some(g) = self.free_groups.pop() else {
-                    debug_assert!(false, "groups counted above");
-                    return Ok(());
+                    return false;
                 };
                 let base = gidx(g, 0);
                 let d = self.dep[loc];
@@ -291,12 +369,16 @@ impl Lpm6 {
         for j in loc..loc + (1usize << span_bits) {
             self.set(j, depth, next_hop);
         }
-        Ok(())
+        true
     }
 
     /// Writes route (`nh`, `d`) into entry `loc` and, through extended entries, into every
     /// entry below it that is empty or holds a route no longer than `d`.
     fn set(&mut self, loc: usize, d: u8, nh: u32) {
+        #[cfg(test)]
+        {
+            self.work += 1;
+        }
         let e = self.ent[loc];
         if e & EXT != 0 {
             let base = gidx(e & NH_MASK, 0);
@@ -512,6 +594,85 @@ mod tests {
         t.delete(a("::"), 0).unwrap();
         assert_eq!(t.lookup(&a("2001:db8:1::1")), None);
         assert!(t.is_empty());
+    }
+
+    /// `deep` routes of /40 to /128 under 2001:db8::/32, then 2001:db8::/32 and 2001::/16
+    /// added `dups` times each with a new next hop.
+    fn deep_then_short(deep: u32, dups: u32) -> Vec<super::super::Route6> {
+        let r = |p: u128, depth: u8, next_hop: u32| super::super::Route6 {
+            prefix: Ipv6Addr::from(p & mask6(depth)),
+            depth,
+            next_hop,
+        };
+        let base = u128::from_be_bytes(a("2001:db8::"));
+        let mut v: Vec<_> = (0..deep)
+            .map(|k| {
+                let k128 = u128::from(k);
+                // Distinct in bytes 4 and 5 (bits 88..104) and spread over the low bits too.
+                let p = base | k128 << 88 | k128.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+                r(p, [40, 48, 56, 64, 96, 127, 128][k as usize % 7], k)
+            })
+            .collect();
+        for k in 0..dups {
+            v.push(r(base, 32, 1000 + k));
+            v.push(r(base, 16, 2000 + k));
+        }
+        v
+    }
+
+    #[test]
+    fn from_routes_writes_each_distinct_route_once() {
+        let (deep, dups) = (40, 30);
+        let routes = deep_then_short(deep, dups);
+        let cfg = Lpm6Config { max_rules: 256, tbl8_groups: 1024 };
+        let t = Lpm6::from_routes(cfg, &routes).unwrap();
+        // One visit per entry of each distinct route's span at its level: no route meets
+        // a group below it, and duplicates cost nothing.
+        let span = |d: u8| 1u64 << (24 + 8 * level_of(d) - usize::from(d));
+        let once: u64 = routes[..deep as usize].iter().map(|r| span(r.depth)).sum::<u64>() + span(32) + span(16);
+        assert_eq!(t.work, once);
+        let mut inc = Lpm6::new(cfg).unwrap();
+        for r in &routes {
+            inc.add(r.prefix.octets(), r.depth, r.next_hop).unwrap();
+        }
+        assert!(inc.work > 20 * once, "one by one: {} entries, bulk {once}", inc.work);
+        assert_eq!(t.tbl8_groups_in_use(), inc.tbl8_groups_in_use());
+        assert_eq!(t.len(), inc.len());
+        for r in &routes[..deep as usize] {
+            let p = u128::from(r.prefix);
+            let last = p | !mask6(r.depth);
+            for x in [p, last, p.wrapping_sub(1), last.wrapping_add(1), p ^ 1 << 100, p ^ 1 << 120] {
+                assert_eq!(t.lookup(&x.to_be_bytes()), inc.lookup(&x.to_be_bytes()), "{}", Ipv6Addr::from(x));
+            }
+        }
+        assert_eq!(t.lookup(&a("2001:db8:ffff::1")), Some(1000 + dups - 1), "last duplicate wins");
+        assert_eq!(t.lookup(&a("2001:ffff::1")), Some(2000 + dups - 1));
+    }
+
+    #[test]
+    fn from_routes_errors_are_those_of_adds_in_order() {
+        let routes = deep_then_short(14, 2);
+        // The error, if any, of adding `routes` one by one under `cfg`.
+        let one_by_one = |cfg: Lpm6Config| -> Result<(), (usize, Lpm6Error)> {
+            let mut t = Lpm6::new(cfg).unwrap();
+            for (i, r) in routes.iter().enumerate() {
+                t.add(r.prefix.octets(), r.depth, r.next_hop).map_err(|e| (i, e))?;
+            }
+            Ok(())
+        };
+        let mut errors = 0;
+        for groups in 0..60 {
+            for max_rules in [15, 16, 64] {
+                let cfg = Lpm6Config { max_rules, tbl8_groups: groups };
+                let got = Lpm6::from_routes(cfg, &routes).map(|t| assert_eq!(t.len(), 16));
+                errors += got.is_err() as u32;
+                assert_eq!(got, one_by_one(cfg), "{cfg:?}");
+            }
+        }
+        assert!(errors > 100, "{errors}");
+        let mut bad = routes.clone();
+        bad[3].depth = 129;
+        assert_eq!(Lpm6::from_routes(Lpm6Config::default(), &bad).unwrap_err(), (3, Lpm6Error::InvalidDepth(129)));
     }
 
     #[test]
