@@ -29,6 +29,21 @@ pub struct ReloadStats {
     pub routes_v4: std::sync::atomic::AtomicU64,
     /// IPv6 routes in the table in use.
     pub routes_v6: std::sync::atomic::AtomicU64,
+    /// Milliseconds the last finished reload took.
+    pub last_ms: std::sync::atomic::AtomicU64,
+    /// The reload in progress, if any.
+    pub running: Mutex<Option<ReloadProgress>>,
+}
+
+/// A reload in progress, as the statistics show it.
+#[derive(Debug, Clone)]
+pub struct ReloadProgress {
+    /// The reload's number.
+    pub seq: u64,
+    /// When it started.
+    pub started: Instant,
+    /// Its build's stage and routes parsed so far.
+    pub build: Arc<dataplane::l3fwd::BuildProgress>,
 }
 
 impl ReloadStats {
@@ -37,23 +52,51 @@ impl ReloadStats {
             .map(|a| a.load(Ordering::Relaxed))
     }
 
+    fn running(&self) -> Option<ReloadProgress> {
+        self.running.lock().map(|r| r.clone()).unwrap_or_else(|e| e.into_inner().clone())
+    }
+
     /// The Prometheus families.
     pub fn prometheus(&self) -> String {
         let [ok, rej, gen, r4, r6] = self.get();
+        let run = self.running();
+        let (busy, parsed, secs) =
+            run.as_ref().map_or((0, 0, 0.0), |r| (1, r.build.routes_parsed(), r.started.elapsed().as_secs_f64()));
+        let last = self.last_ms.load(Ordering::Relaxed) as f64 / 1e3;
         format!(
             "# HELP vnf_route_reloads_total Route-table reloads, by result.\n# TYPE vnf_route_reloads_total counter\n\
              vnf_route_reloads_total{{result=\"ok\"}} {ok}\nvnf_route_reloads_total{{result=\"rejected\"}} {rej}\n\
              # HELP vnf_route_table_generation Generation of the route table in use.\n# TYPE vnf_route_table_generation gauge\n\
              vnf_route_table_generation {gen}\n\
              # HELP vnf_route_table_routes Routes in the table in use.\n# TYPE vnf_route_table_routes gauge\n\
-             vnf_route_table_routes{{family=\"ipv4\"}} {r4}\nvnf_route_table_routes{{family=\"ipv6\"}} {r6}\n"
+             vnf_route_table_routes{{family=\"ipv4\"}} {r4}\nvnf_route_table_routes{{family=\"ipv6\"}} {r6}\n\
+             # HELP vnf_route_reload_in_progress 1 while a route reload builds its tables.\n\
+             # TYPE vnf_route_reload_in_progress gauge\nvnf_route_reload_in_progress {busy}\n\
+             # HELP vnf_route_reload_routes_parsed Routes the reload in progress has parsed so far.\n\
+             # TYPE vnf_route_reload_routes_parsed gauge\nvnf_route_reload_routes_parsed {parsed}\n\
+             # HELP vnf_route_reload_elapsed_seconds Seconds the reload in progress has run.\n\
+             # TYPE vnf_route_reload_elapsed_seconds gauge\nvnf_route_reload_elapsed_seconds {secs:.3}\n\
+             # HELP vnf_route_reload_last_duration_seconds Seconds the last finished reload took.\n\
+             # TYPE vnf_route_reload_last_duration_seconds gauge\nvnf_route_reload_last_duration_seconds {last:.3}\n"
         )
     }
 
-    /// One line for the console statistics.
+    /// The lines for the console statistics: the table, and the reload in progress.
     pub fn text(&self) -> String {
         let [ok, rej, gen, r4, r6] = self.get();
-        format!("Route table: generation {gen}, {r4} IPv4 / {r6} IPv6 routes; reloads {ok} ok, {rej} rejected\n")
+        let mut s =
+            format!("Route table: generation {gen}, {r4} IPv4 / {r6} IPv6 routes; reloads {ok} ok, {rej} rejected\n");
+        if let Some(r) = self.running() {
+            let _ = writeln!(
+                s,
+                "Route reload {} in progress for {:.1} s: {}, {} routes parsed",
+                r.seq,
+                r.started.elapsed().as_secs_f64(),
+                r.build.stage().name(),
+                r.build.routes_parsed()
+            );
+        }
+        s
     }
 }
 
@@ -530,6 +573,17 @@ mod tests {
         assert!(t.contains("vnf_route_reloads_total{result=\"ok\"} 2"), "{t}");
         assert!(t.contains("vnf_route_table_routes{family=\"ipv4\"} 7"), "{t}");
         assert!(r.text().contains("generation 2, 7 IPv4"));
+        assert!(t.contains("vnf_route_reload_in_progress 0\n"), "{t}");
+        let build = Arc::new(dataplane::l3fwd::BuildProgress::default());
+        *r.running.lock().unwrap() = Some(ReloadProgress { seq: 3, started: Instant::now(), build });
+        r.last_ms.store(1500, Ordering::Relaxed);
+        let t = r.prometheus();
+        assert!(t.contains("vnf_route_reload_in_progress 1\n"), "{t}");
+        assert!(t.contains("vnf_route_reload_routes_parsed 0\n"), "{t}");
+        assert!(t.contains("vnf_route_reload_last_duration_seconds 1.500\n"), "{t}");
+        let text = r.text();
+        assert!(text.lines().nth(1).unwrap().starts_with("Route reload 3 in progress for 0."), "{text}");
+        assert!(text.ends_with(" s: reading, 0 routes parsed\n"), "{text}");
     }
 
     #[test]
