@@ -30,6 +30,11 @@
 //! [`Forward::housekeeping`] (every 4096 loop iterations), picking up a table that was built
 //! aside and [`TableHandle::swap`]ped in. The old table is freed when the last lcore lets go
 //! of it. A lookup never takes a lock or touches a shared reference count.
+//!
+//! Building a big table takes a while (reading and parsing a million-line file, then the
+//! LPM build), so a VNF builds it on a thread of its own with
+//! [`L3FwdTables::from_files_with_progress`]: a [`BuildProgress`] shows the stage and the
+//! routes parsed so far to the control thread, and lets it cancel the build.
 
 use crate::buf::PacketBuf;
 use crate::burst::Burst;
@@ -44,7 +49,7 @@ use arc_swap::ArcSwap;
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use std::sync::Arc;
 
 /// Packets per processing chunk (the scratch arrays' size).
@@ -101,6 +106,81 @@ pub enum TableError {
         /// What is wrong.
         msg: String,
     },
+    /// The build was cancelled through its [`BuildProgress`].
+    #[error("the table build was cancelled")]
+    Cancelled,
+}
+
+/// Lines parsed between two progress updates (and cancel checks) of a route file.
+const PARSE_CHUNK_LINES: usize = 1 << 14;
+
+/// What a table build from files is doing ([`BuildProgress::stage`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BuildStage {
+    /// Reading the route files.
+    Reading,
+    /// Parsing their lines.
+    Parsing,
+    /// Building the lookup tables from the parsed routes.
+    Building,
+    /// Finished (built, failed or cancelled).
+    Done,
+}
+
+impl BuildStage {
+    const ALL: [BuildStage; 4] = [BuildStage::Reading, BuildStage::Parsing, BuildStage::Building, BuildStage::Done];
+
+    /// The stage in one word: `reading`, `parsing`, `building`, `done`.
+    pub fn name(self) -> &'static str {
+        match self {
+            BuildStage::Reading => "reading",
+            BuildStage::Parsing => "parsing",
+            BuildStage::Building => "building",
+            BuildStage::Done => "done",
+        }
+    }
+}
+
+/// The progress of a table build on another thread
+/// ([`L3FwdTables::from_files_with_progress`]): its stage and the routes parsed so far, read
+/// with relaxed loads, and a cancel flag the build checks between chunks of lines and
+/// between stages. Share it in an `Arc`.
+#[derive(Debug, Default)]
+pub struct BuildProgress {
+    stage: AtomicU8,
+    parsed: AtomicU64,
+    cancel: AtomicBool,
+}
+
+impl BuildProgress {
+    /// The current stage.
+    pub fn stage(&self) -> BuildStage {
+        BuildStage::ALL[usize::from(self.stage.load(Ordering::Relaxed)).min(BuildStage::ALL.len() - 1)]
+    }
+
+    /// Routes parsed so far (IPv4 and IPv6).
+    pub fn routes_parsed(&self) -> u64 {
+        self.parsed.load(Ordering::Relaxed)
+    }
+
+    /// Asks the build to stop: it returns [`TableError::Cancelled`] at its next check. The
+    /// LPM build of the parsed routes is not interrupted; the check after it is.
+    pub fn cancel(&self) {
+        self.cancel.store(true, Ordering::Relaxed);
+    }
+
+    /// True once [`cancel`](Self::cancel) was called.
+    pub fn is_cancelled(&self) -> bool {
+        self.cancel.load(Ordering::Relaxed)
+    }
+
+    fn set_stage(&self, stage: BuildStage) -> Result<(), TableError> {
+        self.stage.store(stage as u8, Ordering::Relaxed);
+        match self.is_cancelled() {
+            true => Err(TableError::Cancelled),
+            false => Ok(()),
+        }
+    }
 }
 
 /// Immutable routing tables of one generation: IPv4 and (optionally) IPv6, LPM or EM.
@@ -135,6 +215,35 @@ fn read(path: &Path) -> Result<String, TableError> {
 
 fn parse_err(path: &Path, source: rules::RuleError) -> TableError {
     TableError::File(RuleFileError::Parse { path: path.to_path_buf(), source })
+}
+
+/// Runs `parse` over `text` in chunks of `chunk_lines` lines, adding each chunk's routes to
+/// the progress and checking the cancel flag before each chunk. Line numbers in errors are
+/// the file's, as if `parse` had seen the whole text.
+fn parse_chunked<T>(
+    text: &str,
+    path: &Path,
+    parse: fn(&str) -> Result<Vec<T>, rules::RuleError>,
+    progress: &BuildProgress,
+    chunk_lines: usize,
+) -> Result<Vec<T>, TableError> {
+    let mut out = Vec::new();
+    let (mut rest, mut first_line) = (text, 0);
+    while !rest.is_empty() {
+        if progress.is_cancelled() {
+            return Err(TableError::Cancelled);
+        }
+        let end = rest.match_indices('\n').nth(chunk_lines - 1).map_or(rest.len(), |(i, _)| i + 1);
+        let (chunk, tail) = rest.split_at(end);
+        let mut routes = parse(chunk).map_err(|mut e| {
+            e.line += first_line;
+            parse_err(path, e)
+        })?;
+        progress.parsed.fetch_add(routes.len() as u64, Ordering::Relaxed);
+        out.append(&mut routes);
+        (rest, first_line) = (tail, first_line + chunk_lines);
+    }
+    Ok(out)
 }
 
 /// Maps a build error of route `index` to the file line.
@@ -300,7 +409,7 @@ impl L3FwdTables {
     /// An unreadable file, or a bad line or a route the table refuses, with the file and its
     /// 1-based line number.
     pub fn from_files(rule_ipv4: &Path, rule_ipv6: Option<&Path>, lookup: Lookup) -> Result<Self, TableError> {
-        Self::load_checked(rule_ipv4, rule_ipv6, lookup, None).map(|(t, _)| t)
+        Self::load_checked(rule_ipv4, rule_ipv6, lookup, None, &BuildProgress::default()).map(|(t, _)| t)
     }
 
     /// [`from_files`](Self::from_files) for a data plane whose usable output ports are the
@@ -321,7 +430,26 @@ impl L3FwdTables {
         lookup: Lookup,
         ports: u32,
     ) -> Result<(Self, Vec<String>), TableError> {
-        Self::load_checked(rule_ipv4, rule_ipv6, lookup, Some(ports))
+        Self::load_checked(rule_ipv4, rule_ipv6, lookup, Some(ports), &BuildProgress::default())
+    }
+
+    /// [`load`](Self::load) (or, with `ports` None, [`from_files`](Self::from_files) and
+    /// no port check), showing its stage and the routes parsed so far in `progress`, and
+    /// stopping with [`TableError::Cancelled`] when `progress` is cancelled (checked every few
+    /// thousand lines and between stages). The stage is [`BuildStage::Done`] when it returns.
+    ///
+    /// # Errors
+    /// As [`load`](Self::load), or [`TableError::Cancelled`].
+    pub fn from_files_with_progress(
+        rule_ipv4: &Path,
+        rule_ipv6: Option<&Path>,
+        lookup: Lookup,
+        ports: Option<u32>,
+        progress: &BuildProgress,
+    ) -> Result<(Self, Vec<String>), TableError> {
+        let r = Self::load_checked(rule_ipv4, rule_ipv6, lookup, ports, progress);
+        progress.stage.store(BuildStage::Done as u8, Ordering::Relaxed);
+        r
     }
 
     fn load_checked(
@@ -329,21 +457,25 @@ impl L3FwdTables {
         rule_ipv6: Option<&Path>,
         lookup: Lookup,
         ports: Option<u32>,
+        progress: &BuildProgress,
     ) -> Result<(Self, Vec<String>), TableError> {
+        progress.set_stage(BuildStage::Reading)?;
         let t4 = read(rule_ipv4)?;
         let t6 = rule_ipv6.map(read).transpose()?;
+        progress.set_stage(BuildStage::Parsing)?;
         let (l4, l6) = (route_lines(&t4), t6.as_deref().map(route_lines).unwrap_or_default());
         let p6: PathBuf = rule_ipv6.map(Path::to_path_buf).unwrap_or_default();
         let fix = |e: TableError| match &e {
             TableError::Route { source_name, .. } if source_name.starts_with("<ipv6") => at_line(e, &p6, &l6),
             _ => at_line(e, rule_ipv4, &l4),
         };
+        let n = PARSE_CHUNK_LINES;
         let mut warnings = vec![];
         let tables = match lookup {
             Lookup::Lpm => {
-                let r4 = rules::parse_lpm4(&t4).map_err(|e| parse_err(rule_ipv4, e))?;
+                let r4 = parse_chunked(&t4, rule_ipv4, rules::parse_lpm4, progress, n)?;
                 let r6 = match &t6 {
-                    Some(t) => rules::parse_lpm6(t).map_err(|e| parse_err(&p6, e))?,
+                    Some(t) => parse_chunked(t, &p6, rules::parse_lpm6, progress, n)?,
                     None => vec![],
                 };
                 let show4 = |k: &(Ipv4Addr, u8)| format!("{}/{}", k.0, k.1);
@@ -358,12 +490,15 @@ impl L3FwdTables {
                     &mut warnings,
                     show6,
                 )?;
-                Self::from_lpm_routes(&r4, &r6).map_err(fix)?
+                progress.set_stage(BuildStage::Building)?;
+                let t = Self::from_lpm_routes(&r4, &r6).map_err(fix)?;
+                progress.set_stage(BuildStage::Building)?;
+                t
             }
             Lookup::Em => {
-                let r4 = rules::parse_em4(&t4).map_err(|e| parse_err(rule_ipv4, e))?;
+                let r4 = parse_chunked(&t4, rule_ipv4, rules::parse_em4, progress, n)?;
                 let r6 = match &t6 {
-                    Some(t) => rules::parse_em6(t).map_err(|e| parse_err(&p6, e))?,
+                    Some(t) => parse_chunked(t, &p6, rules::parse_em6, progress, n)?,
                     None => vec![],
                 };
                 let show4 = |k: &Ipv4FiveTuple| {
@@ -376,7 +511,10 @@ impl L3FwdTables {
                 };
                 check_routes(rule_ipv4, &l4, r4.iter().map(|r| (r.key, r.port)), ports, &mut warnings, show4)?;
                 check_routes(&p6, &l6, r6.iter().map(|r| (r.key, r.port)), ports, &mut warnings, show6)?;
-                Self::from_em_routes(&r4, &r6).map_err(fix)?
+                progress.set_stage(BuildStage::Building)?;
+                let t = Self::from_em_routes(&r4, &r6).map_err(fix)?;
+                progress.set_stage(BuildStage::Building)?;
+                t
             }
         };
         Ok((tables, warnings))
@@ -1157,5 +1295,59 @@ mod tests {
     #[test]
     fn lookup_displays_as_the_option_value() {
         assert_eq!(format!("{} {}", Lookup::Lpm, Lookup::Em), "lpm em");
+    }
+
+    #[test]
+    fn chunked_parse_matches_whole_parse_and_reports_progress() {
+        let path = Path::new("r.cfg");
+        let mut text = String::from("# header\r\n\n");
+        for i in 0..20u32 {
+            text.push_str(&format!("R10.{i}.0.0/16 {}\r\n", i % 2));
+            if i % 7 == 0 {
+                text.push_str("  # comment\n\n");
+            }
+        }
+        let whole = rules::parse_lpm4(&text).unwrap();
+        for chunk in [1, 2, 3, 5, 64] {
+            let p = BuildProgress::default();
+            let r = parse_chunked(&text, path, rules::parse_lpm4, &p, chunk).unwrap();
+            assert_eq!(r, whole, "chunk {chunk}");
+            assert_eq!(p.routes_parsed(), 20);
+        }
+        // No trailing newline, and a bad line in a later chunk: the file's line number.
+        let bad = format!("{text}R10.99.0.0/16 0\nR10.1.0.0/40 1");
+        let line = bad.lines().count();
+        for chunk in [1, 4, 1000] {
+            let e = parse_chunked(&bad, path, rules::parse_lpm4, &BuildProgress::default(), chunk).unwrap_err();
+            let want = rules::parse_lpm4(&bad).unwrap_err();
+            assert_eq!(want.line, line);
+            assert!(e.to_string().contains(&format!("line {line}:")), "chunk {chunk}: {e}");
+        }
+        // Cancelled: stops at the next chunk.
+        let p = BuildProgress::default();
+        p.cancel();
+        assert!(matches!(parse_chunked(&text, path, rules::parse_lpm4, &p, 4), Err(TableError::Cancelled)));
+        assert_eq!(p.routes_parsed(), 0);
+    }
+
+    #[test]
+    fn build_with_progress_reaches_done_and_can_be_cancelled() {
+        let dir = std::env::temp_dir().join(format!("l3fwd-progress-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let f = dir.join("r4.cfg");
+        let text: String = (0..40_000u32).map(|i| format!("R10.{}.{}.0/24 {}\n", i >> 8, i & 255, i % 2)).collect();
+        std::fs::write(&f, text).unwrap();
+        let p = BuildProgress::default();
+        assert_eq!(p.stage(), BuildStage::Reading);
+        let t = L3FwdTables::from_files_with_progress(&f, None, Lookup::Lpm, None, &p).unwrap().0;
+        assert_eq!(t.routes(), (40_000, 0));
+        assert_eq!((p.stage(), p.routes_parsed()), (BuildStage::Done, 40_000));
+        let p = BuildProgress::default();
+        p.cancel();
+        let e = L3FwdTables::from_files_with_progress(&f, None, Lookup::Lpm, None, &p).unwrap_err();
+        assert!(matches!(e, TableError::Cancelled), "{e}");
+        assert_eq!(p.stage(), BuildStage::Done);
+        assert_eq!(BuildStage::Building.name(), "building");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

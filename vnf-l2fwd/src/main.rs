@@ -13,6 +13,7 @@ mod limits;
 mod metrics;
 mod modes;
 mod ports;
+mod reload;
 mod stats;
 
 use clap::{Args, CommandFactory, Parser, Subcommand};
@@ -69,7 +70,8 @@ struct CtlArgs {
 
 #[derive(Subcommand, Debug)]
 enum CtlCmd {
-    /// Send SIGHUP to the running VNF: l3fwd reloads its route files (and logs the result).
+    /// Send SIGHUP to the running VNF: l3fwd reloads its route files. Waits for the outcome
+    /// (exit 0 when reloaded, 1 when rejected) when the VNF has a pidfile.
     Reload(CtlTarget),
 }
 
@@ -82,6 +84,10 @@ struct CtlTarget {
     /// pidfile names the signalled process.
     #[arg(long, default_value = ctl::DEFAULT_PIDFILE)]
     pidfile: std::path::PathBuf,
+    /// Seconds to wait for the outcome of the reload (1-86400). A big route table takes a
+    /// while to build; the VNF goes on forwarding with its current table meanwhile.
+    #[arg(long, value_name = "SECONDS", default_value_t = 120, value_parser = clap::value_parser!(u64).range(1..=86400))]
+    timeout: u64,
 }
 
 #[derive(Args, Debug)]
@@ -299,9 +305,10 @@ struct RunSetup<P: Port> {
     show_mpps: bool,
     /// Ports to poll and send on (bit per port id).
     enabled: u32,
-    /// Called by the control loop every 20 ms (route reload on SIGHUP); a returned message
-    /// is the result of a reload, written beside the pidfile for `ctl reload`.
-    tick: Option<Box<dyn FnMut() -> Option<String>>>,
+    /// Called by the control loop every 20 ms until it returns None (route reload on
+    /// SIGHUP, `reload::RouteReload::poll`); a returned status is written beside the pidfile
+    /// for `ctl reload`. Dropped when the loop ends, which abandons a reload in progress.
+    tick: Option<Box<dyn FnMut() -> Option<ctl::ReloadStatus>>>,
     metrics: Option<metrics::Server>,
     json: bool,
     /// Route-table reload statistics (l3fwd), shown with the other statistics.
@@ -387,16 +394,19 @@ fn run_l2fwd<P: Port, F: Forward<P::Buf> + Clone + 'static>(
         }
         lcores.push(l);
     }
+    // The lcores have their clones. Kept, the template would hold l3fwd's first route table
+    // for the whole run, past reloads.
+    drop(fwd);
     if nl > 1 {
         for (k, lp) in s.plan.lcores.iter().enumerate() {
             println!("Lcore {} (tx queue {k}) polls (port, queue) {:?}", lp.cpu.unwrap_or(k), lp.rx);
         }
     }
-    let _pidfile = match &s.pidfile {
+    let mut pidfile = match &s.pidfile {
         Some(p) => ctl::PidFile::create(p.as_deref()).map_err(Failure::Setup)?,
         None => None,
     };
-    if let Some(p) = &_pidfile {
+    if let Some(p) = &pidfile {
         eprintln!("vnf-l2fwd: pid {} in {}", std::process::id(), p.path().display());
     }
     if s.tick.is_none() {
@@ -404,9 +414,14 @@ fn run_l2fwd<P: Port, F: Forward<P::Buf> + Clone + 'static>(
         let hup = Arc::new(AtomicBool::new(false));
         signal_hook::flag::register(signal_hook::consts::SIGHUP, hup.clone())
             .map_err(|e| Failure::Setup(format!("cannot install the SIGHUP handler: {e}")))?;
+        let mut seq = 0;
         s.tick = Some(Box::new(move || {
-            hup.swap(false, Ordering::Relaxed)
-                .then(|| "nothing to reload in this mode (only l3fwd reloads)".to_string())
+            hup.swap(false, Ordering::Relaxed).then(|| {
+                seq += 1;
+                let msg = "nothing to reload in this mode (only l3fwd reloads)".to_string();
+                log::info!("reload {seq} (SIGHUP): {msg}");
+                ctl::ReloadStatus { seq, state: ctl::ReloadState::Ignored, msg }
+            })
         }));
     }
     let stop = Arc::new(AtomicBool::new(false));
@@ -429,7 +444,6 @@ fn run_l2fwd<P: Port, F: Forward<P::Buf> + Clone + 'static>(
     let mut next_link = Instant::now() + Duration::from_millis(500);
     let mut next_stats = Instant::now() + Duration::from_secs(s.period.max(1));
     let mut next_metrics = Instant::now();
-    let mut reloads = 0u64;
     loop {
         std::thread::sleep(Duration::from_millis(20));
         if stop.load(Ordering::Relaxed) || rt.finished() {
@@ -450,9 +464,10 @@ fn run_l2fwd<P: Port, F: Forward<P::Buf> + Clone + 'static>(
             }
         }
         if let Some(t) = s.tick.as_mut() {
-            if let (Some(msg), Some(pf)) = (t(), &_pidfile) {
-                reloads += 1;
-                pf.write_reload_status(&format!("reload {reloads}: {msg}"));
+            while let Some(status) = t() {
+                if let Some(pf) = &mut pidfile {
+                    pf.write_reload_status(&status);
+                }
             }
         }
         if let Some(d) = s.duration {
@@ -491,6 +506,8 @@ fn run_l2fwd<P: Port, F: Forward<P::Buf> + Clone + 'static>(
             }
         }
     }
+    // A reload in progress is abandoned, its builder thread not waited for.
+    s.tick = None;
     rt.stop();
     let failed = rt.join();
     let elapsed = start.elapsed().as_secs_f64();
@@ -735,31 +752,58 @@ fn ctl_cmd(a: CtlArgs) -> Result<(), Failure> {
     if !comm.is_empty() && !comm.starts_with("vnf-l2fwd") && !comm.starts_with("lcore-") {
         return Err(Failure::Usage(format!("pid {pid} is {comm:?}, not vnf-l2fwd")));
     }
-    // The VNF records each reload's result beside its pidfile; wait for a new one.
+    // The VNF records its reloads' states beside its pidfile. Our SIGHUP makes the reload
+    // after the last one recorded now (queued behind it when it is running): wait for that
+    // one's outcome.
     let status = (t.pid.is_none() || matches!(ctl::read_pid(&t.pidfile), Ok(Some(p)) if p == pid))
         .then(|| ctl::status_path(&t.pidfile));
-    let before = status.as_ref().and_then(|p| std::fs::read_to_string(p).ok());
+    let before = status.as_deref().map(ctl::read_reload_statuses).unwrap_or_default();
+    let ours = before.iter().map(|s| s.seq).max().unwrap_or(0) + 1;
     ctl::sighup(pid).map_err(|e| Failure::Runtime(format!("cannot signal pid {pid}: {e}")))?;
     println!("reload: SIGHUP sent to vnf-l2fwd pid {pid}");
     let Some(status) = status else {
         println!("reload: no pidfile for pid {pid}, so no result to wait for (see the VNF's log)");
         return Ok(());
     };
-    let until = Instant::now() + Duration::from_secs(5);
-    while Instant::now() < until {
-        if let Ok(now) = std::fs::read_to_string(&status) {
-            if Some(&now) != before.as_ref() {
-                let msg = now.trim().split_once(": ").map_or(now.trim(), |(_, m)| m).to_string();
-                println!("reload: {msg}");
-                if msg.contains("rejected") {
-                    return Err(Failure::Runtime(format!("pid {pid}: {msg}")));
+    let until = Instant::now() + Duration::from_secs(t.timeout);
+    let mut shown: Option<ctl::ReloadStatus> = None;
+    loop {
+        let now = ctl::read_reload_statuses(&status);
+        // Ours, or (should the history have moved past it) the first reload after it.
+        if let Some(st) = now.iter().filter(|s| s.seq >= ours).min_by_key(|s| s.seq) {
+            if st.state.is_final() {
+                println!("reload: {}", st.msg);
+                if st.state == ctl::ReloadState::Rejected {
+                    return Err(Failure::Runtime(format!("pid {pid}: {}", st.msg)));
                 }
                 return Ok(());
             }
         }
+        let latest = now.into_iter().max_by_key(|s| s.seq);
+        if let Some(l) = latest.as_ref().filter(|l| l.state == ctl::ReloadState::Running) {
+            if shown.as_ref() != Some(l) {
+                match l.seq >= ours {
+                    true => println!("reload: in progress: {}", l.msg),
+                    false => println!("reload: queued behind reload {}, in progress: {}", l.seq, l.msg),
+                }
+                shown = Some(l.clone());
+            }
+        }
+        // The VNF removes its pidfile as it exits (a reload in progress is then abandoned).
+        if !ctl::alive(pid) || !matches!(ctl::read_pid(&t.pidfile), Ok(Some(p)) if p == pid) {
+            return Err(Failure::Runtime(format!("pid {pid} exited before the reload finished")));
+        }
+        if Instant::now() >= until {
+            let was = latest.map_or_else(|| "no status yet".to_string(), |l| l.line());
+            return Err(Failure::Runtime(format!(
+                "pid {pid} did not finish the reload within {} s ({}: {was}); it goes on: see the VNF's log, \
+                 or wait longer with --timeout",
+                t.timeout,
+                status.display()
+            )));
+        }
         std::thread::sleep(Duration::from_millis(20));
     }
-    Err(Failure::Runtime(format!("pid {pid} did not report a reload within 5 s ({})", status.display())))
 }
 
 fn devbind(a: DevbindArgs) -> Result<(), Failure> {

@@ -2,16 +2,18 @@
 //! (`--stats-format json`).
 //!
 //! The control thread renders a snapshot of the counters a few times a second and publishes
-//! it; the HTTP thread (tiny_http) serves the latest snapshot. Nothing here touches the data
-//! path: the lcores only write their own counters.
+//! it; the endpoint's one thread ([`Server`]) serves the latest snapshot to any number of
+//! clients, holding at most [`MAX_CONNECTIONS`] at once. Nothing here touches the data path:
+//! the lcores only write their own counters.
 
 use crate::stats::PortLine;
 use dataplane::lcore::DropReason;
+use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Route-table reloads (l3fwd): written by the control thread's reload, read by the statistics
 /// and the metrics endpoint.
@@ -27,6 +29,21 @@ pub struct ReloadStats {
     pub routes_v4: std::sync::atomic::AtomicU64,
     /// IPv6 routes in the table in use.
     pub routes_v6: std::sync::atomic::AtomicU64,
+    /// Milliseconds the last finished reload took.
+    pub last_ms: std::sync::atomic::AtomicU64,
+    /// The reload in progress, if any.
+    pub running: Mutex<Option<ReloadProgress>>,
+}
+
+/// A reload in progress, as the statistics show it.
+#[derive(Debug, Clone)]
+pub struct ReloadProgress {
+    /// The reload's number.
+    pub seq: u64,
+    /// When it started.
+    pub started: Instant,
+    /// Its build's stage and routes parsed so far.
+    pub build: Arc<dataplane::l3fwd::BuildProgress>,
 }
 
 impl ReloadStats {
@@ -35,23 +52,51 @@ impl ReloadStats {
             .map(|a| a.load(Ordering::Relaxed))
     }
 
+    fn running(&self) -> Option<ReloadProgress> {
+        self.running.lock().map(|r| r.clone()).unwrap_or_else(|e| e.into_inner().clone())
+    }
+
     /// The Prometheus families.
     pub fn prometheus(&self) -> String {
         let [ok, rej, gen, r4, r6] = self.get();
+        let run = self.running();
+        let (busy, parsed, secs) =
+            run.as_ref().map_or((0, 0, 0.0), |r| (1, r.build.routes_parsed(), r.started.elapsed().as_secs_f64()));
+        let last = self.last_ms.load(Ordering::Relaxed) as f64 / 1e3;
         format!(
             "# HELP vnf_route_reloads_total Route-table reloads, by result.\n# TYPE vnf_route_reloads_total counter\n\
              vnf_route_reloads_total{{result=\"ok\"}} {ok}\nvnf_route_reloads_total{{result=\"rejected\"}} {rej}\n\
              # HELP vnf_route_table_generation Generation of the route table in use.\n# TYPE vnf_route_table_generation gauge\n\
              vnf_route_table_generation {gen}\n\
              # HELP vnf_route_table_routes Routes in the table in use.\n# TYPE vnf_route_table_routes gauge\n\
-             vnf_route_table_routes{{family=\"ipv4\"}} {r4}\nvnf_route_table_routes{{family=\"ipv6\"}} {r6}\n"
+             vnf_route_table_routes{{family=\"ipv4\"}} {r4}\nvnf_route_table_routes{{family=\"ipv6\"}} {r6}\n\
+             # HELP vnf_route_reload_in_progress 1 while a route reload builds its tables.\n\
+             # TYPE vnf_route_reload_in_progress gauge\nvnf_route_reload_in_progress {busy}\n\
+             # HELP vnf_route_reload_routes_parsed Routes the reload in progress has parsed so far.\n\
+             # TYPE vnf_route_reload_routes_parsed gauge\nvnf_route_reload_routes_parsed {parsed}\n\
+             # HELP vnf_route_reload_elapsed_seconds Seconds the reload in progress has run.\n\
+             # TYPE vnf_route_reload_elapsed_seconds gauge\nvnf_route_reload_elapsed_seconds {secs:.3}\n\
+             # HELP vnf_route_reload_last_duration_seconds Seconds the last finished reload took.\n\
+             # TYPE vnf_route_reload_last_duration_seconds gauge\nvnf_route_reload_last_duration_seconds {last:.3}\n"
         )
     }
 
-    /// One line for the console statistics.
+    /// The lines for the console statistics: the table, and the reload in progress.
     pub fn text(&self) -> String {
         let [ok, rej, gen, r4, r6] = self.get();
-        format!("Route table: generation {gen}, {r4} IPv4 / {r6} IPv6 routes; reloads {ok} ok, {rej} rejected\n")
+        let mut s =
+            format!("Route table: generation {gen}, {r4} IPv4 / {r6} IPv6 routes; reloads {ok} ok, {rej} rejected\n");
+        if let Some(r) = self.running() {
+            let _ = writeln!(
+                s,
+                "Route reload {} in progress for {:.1} s: {}, {} routes parsed",
+                r.seq,
+                r.started.elapsed().as_secs_f64(),
+                r.build.stage().name(),
+                r.build.routes_parsed()
+            );
+        }
+        s
     }
 }
 
@@ -177,12 +222,40 @@ fn esc(s: &str) -> String {
     s.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
 }
 
-/// The HTTP endpoint. Serves `/metrics` (the latest snapshot) and `/healthz`; stops on drop.
+/// Most connections the endpoint holds at once. A connection past this closes the oldest one
+/// that is still waiting for its request (or is done and lingering); when every held one is
+/// being answered, the new one is closed instead.
+pub const MAX_CONNECTIONS: usize = 256;
+/// How long a connection may take to send its request, and then to take the response.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+/// Largest request head (request line and headers) read; a longer one is answered 431.
+const MAX_REQUEST: usize = 8192;
+/// Headers parsed per request; more is answered 431.
+const MAX_HEADERS: usize = 32;
+/// After the response: how long the client has to close before we do (a "lingering close",
+/// so that an unread byte of the request cannot turn our close into a reset that destroys
+/// the response in flight).
+const LINGER: Duration = Duration::from_secs(2);
+/// The endpoint's poll timeout: how often it checks deadlines and the stop flag.
+const TICK: Duration = Duration::from_millis(100);
+const LISTENER: mio::Token = mio::Token(0);
+
+/// The HTTP endpoint: `GET /metrics` (the latest snapshot), `/healthz` and `/readyz`; `HEAD`
+/// too. One thread serves every connection from a poll loop on non-blocking sockets (mio):
+/// at most [`MAX_CONNECTIONS`] at once, each closed when it has not sent its request or
+/// taken its response within [`REQUEST_TIMEOUT`]. One request per connection, answered with
+/// `Connection: close`. Stops on drop.
 pub struct Server {
-    snapshot: Arc<Mutex<String>>,
+    snapshot: Arc<Mutex<Arc<str>>>,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
     addr: std::net::SocketAddr,
+}
+
+impl std::fmt::Debug for Server {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Server").field("addr", &self.addr).finish()
+    }
 }
 
 impl Server {
@@ -191,34 +264,20 @@ impl Server {
     /// # Errors
     /// When the address is invalid or cannot be bound.
     pub fn start(addr: &str) -> Result<Server, String> {
-        let server = tiny_http::Server::http(addr).map_err(|e| format!("--metrics-addr {addr}: {e}"))?;
-        let bound = server.server_addr().to_ip().ok_or_else(|| format!("--metrics-addr {addr}: not an IP address"))?;
-        let snapshot = Arc::new(Mutex::new(String::from("# no sample yet\n")));
+        let bad = |e: std::io::Error| format!("--metrics-addr {addr}: {e}");
+        let std_listener = std::net::TcpListener::bind(addr).map_err(bad)?;
+        std_listener.set_nonblocking(true).map_err(bad)?;
+        let bound = std_listener.local_addr().map_err(bad)?;
+        let mut listener = mio::net::TcpListener::from_std(std_listener);
+        let poll = mio::Poll::new().map_err(bad)?;
+        poll.registry().register(&mut listener, LISTENER, mio::Interest::READABLE).map_err(bad)?;
+        let snapshot: Arc<Mutex<Arc<str>>> = Arc::new(Mutex::new(Arc::from("# no sample yet\n")));
         let stop = Arc::new(AtomicBool::new(false));
-        let (snap, st) = (snapshot.clone(), stop.clone());
+        let mut ep = Endpoint { poll, listener, conns: HashMap::new(), next: 1, snapshot: snapshot.clone() };
+        let st = stop.clone();
         let thread = std::thread::Builder::new()
             .name("metrics".into())
-            .spawn(move || {
-                while !st.load(Ordering::Relaxed) {
-                    let req = match server.recv_timeout(Duration::from_millis(100)) {
-                        Ok(Some(r)) => r,
-                        Ok(None) => continue,
-                        Err(_) => break,
-                    };
-                    let path = req.url().split('?').next().unwrap_or("").to_string();
-                    let resp = match path.as_str() {
-                        "/metrics" => {
-                            let body = snap.lock().map(|s| s.clone()).unwrap_or_default();
-                            let h = tiny_http::Header::from_bytes("Content-Type", "text/plain; version=0.0.4")
-                                .expect("static header is valid");
-                            tiny_http::Response::from_string(body).with_header(h)
-                        }
-                        "/healthz" | "/readyz" => tiny_http::Response::from_string("ok\n"),
-                        _ => tiny_http::Response::from_string("not found\n").with_status_code(404),
-                    };
-                    let _ = req.respond(resp);
-                }
-            })
+            .spawn(move || ep.run(&st))
             .map_err(|e| format!("cannot start the metrics thread: {e}"))?;
         Ok(Server { snapshot, stop, thread: Some(thread), addr: bound })
     }
@@ -231,7 +290,7 @@ impl Server {
     /// Replaces the served snapshot.
     pub fn publish(&self, text: String) {
         if let Ok(mut s) = self.snapshot.lock() {
-            *s = text;
+            *s = Arc::from(text);
         }
     }
 }
@@ -243,6 +302,242 @@ impl Drop for Server {
             let _ = t.join();
         }
     }
+}
+
+/// Where a connection is in its one exchange.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// Reading the request head.
+    Request,
+    /// Writing the response.
+    Response,
+    /// Response sent and our side shut down: reading and discarding until the client closes.
+    Linger,
+}
+
+struct Conn {
+    stream: mio::net::TcpStream,
+    phase: Phase,
+    accepted: Instant,
+    deadline: Instant,
+    /// The request head so far, then the response.
+    buf: Vec<u8>,
+    /// Response bytes written so far.
+    written: usize,
+}
+
+/// The server thread's state.
+struct Endpoint {
+    poll: mio::Poll,
+    listener: mio::net::TcpListener,
+    conns: HashMap<mio::Token, Conn>,
+    next: usize,
+    snapshot: Arc<Mutex<Arc<str>>>,
+}
+
+/// What to do with a connection after an event.
+enum Next {
+    Keep,
+    Close,
+}
+
+impl Endpoint {
+    fn run(&mut self, stop: &AtomicBool) {
+        let mut events = mio::Events::with_capacity(256);
+        // mio is edge-triggered: connections left in the backlog (refused for lack of file
+        // descriptors) are retried at the next tick without a new event.
+        let mut accept_pending = false;
+        let mut last_warning: Option<Instant> = None;
+        while !stop.load(Ordering::Relaxed) {
+            if let Err(e) = self.poll.poll(&mut events, Some(TICK)) {
+                if e.kind() == std::io::ErrorKind::Interrupted {
+                    continue;
+                }
+                log::error!("metrics endpoint stopped: poll: {e}");
+                return;
+            }
+            for ev in events.iter() {
+                if ev.token() == LISTENER {
+                    accept_pending = true;
+                } else if let Some(c) = self.conns.get_mut(&ev.token()) {
+                    if let Next::Close = c.on_ready(&self.snapshot, self.poll.registry(), ev.token()) {
+                        self.conns.remove(&ev.token());
+                    }
+                }
+            }
+            if accept_pending {
+                match self.accept() {
+                    Ok(()) => accept_pending = false,
+                    Err(e) => {
+                        if !matches!(last_warning, Some(t) if t.elapsed() < Duration::from_secs(10)) {
+                            log::warn!("metrics endpoint: accept: {e} ({} connections held)", self.conns.len());
+                            last_warning = Some(Instant::now());
+                        }
+                    }
+                }
+            }
+            let now = Instant::now();
+            self.conns.retain(|_, c| c.deadline > now);
+        }
+    }
+
+    /// Accepts every waiting connection. `Err` when the OS refuses (out of descriptors).
+    fn accept(&mut self) -> std::io::Result<()> {
+        loop {
+            let (mut stream, _) = match self.listener.accept() {
+                Ok(s) => s,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return Ok(()),
+                Err(e)
+                    if matches!(e.kind(), std::io::ErrorKind::Interrupted | std::io::ErrorKind::ConnectionAborted) =>
+                {
+                    continue
+                }
+                Err(e) => {
+                    // Out of descriptors: free one for the next try.
+                    self.evict_oldest_waiting();
+                    return Err(e);
+                }
+            };
+            if self.conns.len() >= MAX_CONNECTIONS && !self.evict_oldest_waiting() {
+                log::debug!("metrics endpoint: {MAX_CONNECTIONS} connections busy; closing a new one");
+                continue; // dropping `stream` closes it
+            }
+            let token = mio::Token(self.next);
+            self.next += 1;
+            if self.poll.registry().register(&mut stream, token, mio::Interest::READABLE).is_err() {
+                continue;
+            }
+            let now = Instant::now();
+            let conn = Conn {
+                stream,
+                phase: Phase::Request,
+                accepted: now,
+                deadline: now + REQUEST_TIMEOUT,
+                buf: Vec::new(),
+                written: 0,
+            };
+            self.conns.insert(token, conn);
+            // Data may have arrived before the registration: read now, edge or not.
+            if let Some(c) = self.conns.get_mut(&token) {
+                if let Next::Close = c.on_ready(&self.snapshot, self.poll.registry(), token) {
+                    self.conns.remove(&token);
+                }
+            }
+        }
+    }
+
+    /// Closes the connection that has waited longest for its request (or lingered longest
+    /// after its response). False when every connection is being answered.
+    fn evict_oldest_waiting(&mut self) -> bool {
+        let oldest = self
+            .conns
+            .iter()
+            .filter(|(_, c)| c.phase != Phase::Response)
+            .min_by_key(|(_, c)| c.accepted)
+            .map(|(t, _)| *t);
+        match oldest {
+            Some(t) => {
+                log::debug!("metrics endpoint: {MAX_CONNECTIONS} connections held; closing the oldest idle one");
+                self.conns.remove(&t);
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+impl Conn {
+    /// Advances the exchange as far as the socket allows.
+    fn on_ready(&mut self, snapshot: &Mutex<Arc<str>>, reg: &mio::Registry, token: mio::Token) -> Next {
+        use std::io::{ErrorKind, Read, Write};
+        let mut chunk = [0u8; 4096];
+        if self.phase == Phase::Request {
+            loop {
+                match self.stream.read(&mut chunk) {
+                    Ok(0) => return Next::Close,
+                    Ok(n) => {
+                        self.buf.extend_from_slice(&chunk[..n]);
+                        if let Some(resp) = respond(&self.buf, snapshot) {
+                            self.buf = resp;
+                            self.phase = Phase::Response;
+                            self.deadline = Instant::now() + REQUEST_TIMEOUT;
+                            if reg.reregister(&mut self.stream, token, mio::Interest::WRITABLE).is_err() {
+                                return Next::Close;
+                            }
+                            break;
+                        }
+                    }
+                    Err(e) if e.kind() == ErrorKind::WouldBlock => return Next::Keep,
+                    Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                    Err(_) => return Next::Close,
+                }
+            }
+        }
+        if self.phase == Phase::Response {
+            while self.written < self.buf.len() {
+                match self.stream.write(&self.buf[self.written..]) {
+                    Ok(0) => return Next::Close,
+                    Ok(n) => self.written += n,
+                    Err(e) if e.kind() == ErrorKind::WouldBlock => return Next::Keep,
+                    Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                    Err(_) => return Next::Close,
+                }
+            }
+            let _ = self.stream.shutdown(std::net::Shutdown::Write);
+            self.phase = Phase::Linger;
+            self.buf = Vec::new();
+            self.deadline = Instant::now() + LINGER;
+            if reg.reregister(&mut self.stream, token, mio::Interest::READABLE).is_err() {
+                return Next::Close;
+            }
+        }
+        loop {
+            match self.stream.read(&mut chunk) {
+                Ok(0) => return Next::Close,
+                Ok(_) => {}
+                Err(e) if e.kind() == ErrorKind::WouldBlock => return Next::Keep,
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(_) => return Next::Close,
+            }
+        }
+    }
+}
+
+/// The response to the request head in `req`, or None while it is incomplete.
+fn respond(req: &[u8], snapshot: &Mutex<Arc<str>>) -> Option<Vec<u8>> {
+    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut r = httparse::Request::new(&mut headers);
+    let (status, extra, body): (&str, &str, Arc<str>) = match r.parse(req) {
+        Ok(httparse::Status::Partial) if req.len() < MAX_REQUEST => return None,
+        Ok(httparse::Status::Partial) | Err(httparse::Error::TooManyHeaders) => {
+            ("431 Request Header Fields Too Large", "", Arc::from("request header too large\n"))
+        }
+        Err(_) => ("400 Bad Request", "", Arc::from("bad request\n")),
+        Ok(httparse::Status::Complete(_)) => {
+            let path = r.path.unwrap_or("").split('?').next().unwrap_or("");
+            match (r.method.unwrap_or(""), path) {
+                ("GET" | "HEAD", "/metrics") => (
+                    "200 OK",
+                    "Content-Type: text/plain; version=0.0.4; charset=utf-8\r\n",
+                    snapshot.lock().map(|s| s.clone()).unwrap_or_else(|_| Arc::from("")),
+                ),
+                ("GET" | "HEAD", "/healthz" | "/readyz") => ("200 OK", "", Arc::from("ok\n")),
+                ("GET" | "HEAD", _) => ("404 Not Found", "", Arc::from("not found\n")),
+                _ => ("405 Method Not Allowed", "Allow: GET, HEAD\r\n", Arc::from("method not allowed\n")),
+            }
+        }
+    };
+    let head_only = r.method == Some("HEAD");
+    let mut out = format!(
+        "HTTP/1.1 {status}\r\n{extra}{}Content-Length: {}\r\nConnection: close\r\n\r\n",
+        if extra.starts_with("Content-Type") { "" } else { "Content-Type: text/plain; charset=utf-8\r\n" },
+        body.len()
+    )
+    .into_bytes();
+    if !head_only {
+        out.extend_from_slice(body.as_bytes());
+    }
+    Some(out)
 }
 
 #[cfg(test)]
@@ -288,6 +583,17 @@ mod tests {
         assert!(t.contains("vnf_route_reloads_total{result=\"ok\"} 2"), "{t}");
         assert!(t.contains("vnf_route_table_routes{family=\"ipv4\"} 7"), "{t}");
         assert!(r.text().contains("generation 2, 7 IPv4"));
+        assert!(t.contains("vnf_route_reload_in_progress 0\n"), "{t}");
+        let build = Arc::new(dataplane::l3fwd::BuildProgress::default());
+        *r.running.lock().unwrap() = Some(ReloadProgress { seq: 3, started: Instant::now(), build });
+        r.last_ms.store(1500, Ordering::Relaxed);
+        let t = r.prometheus();
+        assert!(t.contains("vnf_route_reload_in_progress 1\n"), "{t}");
+        assert!(t.contains("vnf_route_reload_routes_parsed 0\n"), "{t}");
+        assert!(t.contains("vnf_route_reload_last_duration_seconds 1.500\n"), "{t}");
+        let text = r.text();
+        assert!(text.lines().nth(1).unwrap().starts_with("Route reload 3 in progress for 0."), "{text}");
+        assert!(text.ends_with(" s: reading, 0 routes parsed\n"), "{text}");
     }
 
     #[test]
@@ -301,5 +607,50 @@ mod tests {
         c.read_to_string(&mut out).unwrap();
         assert!(out.starts_with("HTTP/1.1 200") || out.starts_with("HTTP/1.0 200"), "{out}");
         assert!(out.ends_with("vnf_test 1\n"));
+    }
+
+    #[test]
+    fn requests_and_their_answers() {
+        let snap = Mutex::new(Arc::from("m 1\n"));
+        let ans = |r: &str| respond(r.as_bytes(), &snap).map(|v| String::from_utf8(v).unwrap());
+        assert_eq!(ans("GET /metrics HTTP/1.1\r\nHost: x\r\n"), None, "incomplete");
+        let ok = ans("GET /metrics?x=1 HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+        assert!(ok.starts_with("HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4"), "{ok}");
+        assert!(ok.ends_with("Content-Length: 4\r\nConnection: close\r\n\r\nm 1\n"), "{ok}");
+        assert!(ans("HEAD /metrics HTTP/1.0\r\n\r\n")
+            .unwrap()
+            .ends_with("Content-Length: 4\r\nConnection: close\r\n\r\n"));
+        assert!(ans("GET /readyz HTTP/1.1\r\n\r\n").unwrap().ends_with("\r\n\r\nok\n"));
+        assert!(ans("GET / HTTP/1.1\r\n\r\n").unwrap().starts_with("HTTP/1.1 404"));
+        let post = ans("POST /metrics HTTP/1.1\r\n\r\n").unwrap();
+        assert!(post.starts_with("HTTP/1.1 405") && post.contains("Allow: GET, HEAD\r\n"), "{post}");
+        assert!(ans("\x16\x03\x01\x02\r\n\r\n").unwrap().starts_with("HTTP/1.1 400"));
+        let long = format!("GET /metrics HTTP/1.1\r\nX: {}", "a".repeat(MAX_REQUEST));
+        assert!(ans(&long).unwrap().starts_with("HTTP/1.1 431"));
+        let many: String = (0..=MAX_HEADERS).map(|i| format!("X{i}: 1\r\n")).collect();
+        assert!(ans(&format!("GET /metrics HTTP/1.1\r\n{many}\r\n")).unwrap().starts_with("HTTP/1.1 431"));
+    }
+
+    #[test]
+    fn connections_past_the_cap_close_the_oldest_idle_ones() {
+        use std::io::{Read, Write};
+        let s = Server::start("127.0.0.1:0").unwrap();
+        s.publish("vnf_test 2\n".into());
+        let idle: Vec<std::net::TcpStream> =
+            (0..MAX_CONNECTIONS + 20).map(|_| std::net::TcpStream::connect(s.addr()).unwrap()).collect();
+        let mut c = std::net::TcpStream::connect(s.addr()).unwrap();
+        c.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+        c.write_all(b"GET /metrics HTTP/1.1\r\n\r\n").unwrap();
+        let mut out = String::new();
+        c.read_to_string(&mut out).unwrap();
+        assert!(out.ends_with("vnf_test 2\n"), "{out}");
+        // The first ones were closed to make room.
+        let open = |mut c: &std::net::TcpStream| {
+            c.set_nonblocking(true).unwrap();
+            matches!(c.read(&mut [0u8; 8]), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock)
+        };
+        let closed: Vec<usize> = (0..idle.len()).filter(|&i| !open(&idle[i])).collect();
+        assert_eq!(closed, (0..21).collect::<Vec<_>>(), "the oldest closed, to hold {MAX_CONNECTIONS}");
+        drop(s);
     }
 }

@@ -357,7 +357,7 @@ fn run_stage<P: Port, F: Forward<P::Buf> + Clone + 'static>(
     ports: Vec<P>,
     leak: LeakCheck,
     fwd: F,
-    tick: Option<Box<dyn FnMut() -> Option<String>>>,
+    tick: Option<Box<dyn FnMut() -> Option<crate::ctl::ReloadStatus>>>,
     reload: Option<Arc<crate::metrics::ReloadStats>>,
     sources: Option<Sources<P::Buf>>,
 ) -> Result<(), Failure> {
@@ -371,7 +371,7 @@ fn run_stage_with<P: Port, F: Forward<P::Buf> + Clone + 'static>(
     ports: Vec<P>,
     leak: LeakCheck,
     fwd: F,
-    tick: Option<Box<dyn FnMut() -> Option<String>>>,
+    tick: Option<Box<dyn FnMut() -> Option<crate::ctl::ReloadStatus>>>,
     reload: Option<Arc<crate::metrics::ReloadStats>>,
     sources: Option<Sources<P::Buf>>,
     items: Vec<crate::stats::SummaryItem>,
@@ -437,44 +437,23 @@ impl Runner for L3Runner {
             fwd.add_addr(p, ip);
         }
         fwd.set_default_port(a.default_port).set_max_pkt_len(a.max_pkt_len);
-        // SIGHUP: rebuild the tables aside and swap them in; a bad file keeps the running ones.
+        // SIGHUP: rebuild the tables aside, on a thread of their own, and swap them in; a bad
+        // file keeps the running ones (reload.rs).
         let hup = Arc::new(AtomicBool::new(false));
         signal_hook::flag::register(signal_hook::consts::SIGHUP, hup.clone())
             .map_err(|e| Failure::Setup(format!("cannot install the SIGHUP handler: {e}")))?;
-        let (r4p, r6p, lookup, route_ports) = (a.rule_ipv4.clone(), a.rule_ipv6.clone(), a.lookup, a.route_ports);
-        let h = handle.clone();
         let stats = Arc::new(crate::metrics::ReloadStats::default());
         let (r4, r6) = handle.current().routes();
         stats.routes_v4.store(r4 as u64, Ordering::Relaxed);
         stats.routes_v6.store(r6 as u64, Ordering::Relaxed);
-        let st = stats.clone();
-        let tick = move || {
-            if !hup.swap(false, Ordering::Relaxed) {
-                return None;
-            }
-            let msg = match L3FwdTables::load(&r4p, r6p.as_deref(), lookup, route_ports) {
-                Ok((t, warnings)) => {
-                    let (r4, r6) = t.routes();
-                    let g = h.swap(t);
-                    st.ok.fetch_add(1, Ordering::Relaxed);
-                    st.generation.store(g, Ordering::Relaxed);
-                    st.routes_v4.store(r4 as u64, Ordering::Relaxed);
-                    st.routes_v6.store(r6 as u64, Ordering::Relaxed);
-                    for w in &warnings {
-                        log::warn!("SIGHUP: {w}");
-                    }
-                    let also = if warnings.is_empty() { String::new() } else { format!("; {}", warnings.join("; ")) };
-                    format!("routes reloaded: generation {g}, {r4} IPv4 routes, {r6} IPv6 routes{also}")
-                }
-                Err(e) => {
-                    st.rejected.fetch_add(1, Ordering::Relaxed);
-                    format!("reload rejected, generation {} stays: {e}", h.generation())
-                }
-            };
-            println!("SIGHUP: {msg}");
-            log::info!("SIGHUP: {msg}");
-            Some(msg)
+        let files = crate::reload::RouteFiles {
+            ipv4: a.rule_ipv4.clone(),
+            ipv6: a.rule_ipv6.clone(),
+            lookup: a.lookup,
+            ports: Some(a.route_ports),
         };
+        let mut reload = crate::reload::RouteReload::new(files, handle.clone(), stats.clone(), hup);
+        let tick = move || reload.poll();
         run_stage(pa, ports, leak, fwd, Some(Box::new(tick)), Some(stats), None)
     }
 }
