@@ -66,9 +66,13 @@ fn soak_fixed_rate_with_reloads() {
     let quarter = samples[samples.len() / 4].1;
     let last = samples.last().unwrap().1;
     assert!(last <= quarter + RSS_SLACK_KIB, "RSS grew from {quarter} KiB to {last} KiB: {samples:?}");
+    // Descriptors: a scrape's connection or the reload's open file may be caught in a sample;
+    // what a leak shows is a floor that rises.
     let fds: Vec<usize> = samples.iter().map(|s| s.2).collect();
-    let (lo, hi) = (fds.iter().min().unwrap(), fds.iter().max().unwrap());
-    assert!(hi - lo <= 1, "file descriptors went from {lo} to {hi}: {fds:?}");
+    let third = fds.len().div_ceil(3);
+    let (early, late) = (fds[..third].iter().min().unwrap(), fds[fds.len() - third..].iter().min().unwrap());
+    assert!(late <= early, "file descriptors grew from {early} to {late}: {fds:?}");
+    assert!(fds.iter().max().unwrap() - early <= 4, "file descriptors: {fds:?}");
 
     let (status, out, err, took) = vnf.terminate();
     assert!(status.success(), "exit {status}\n{out}\n{err}");
