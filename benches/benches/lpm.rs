@@ -24,35 +24,11 @@
 //! `cargo bench -p dataplane-benches --features dpdk --bench lpm` (as root; about 5 min, of
 //! which ~3.5 min is `rte_lpm_add` building the 1M-route table: it scans the rules of the
 //! same depth linearly, ~190 µs per /24 add at this size).
+mod common;
+use common::DIST4;
 use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use dataplane::lpm::{BulkImpl, EmConfig, EmKey, EmTable, Ipv4FiveTuple, Lpm4, Lpm4Config, Lpm6, Lpm6Config, MISS};
 use std::time::{Duration, Instant};
-
-/// (prefix length, number of routes) of the anchor's IPv4 table (1 088 676 routes).
-const DIST4: [(u8, u32); 22] = [
-    (8, 201),
-    (12, 381),
-    (13, 775),
-    (14, 2104),
-    (15, 3712),
-    (16, 69319),
-    (17, 12983),
-    (18, 23667),
-    (19, 69068),
-    (20, 62354),
-    (21, 48531),
-    (22, 72355),
-    (23, 85427),
-    (24, 583900),
-    (25, 2654),
-    (26, 5650),
-    (27, 6467),
-    (28, 7127),
-    (29, 12936),
-    (30, 5999),
-    (31, 13),
-    (32, 984),
-];
 
 /// Keys per timed pass.
 const KEYS: usize = 1 << 16;

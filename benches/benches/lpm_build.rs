@@ -17,6 +17,8 @@
 //! set and the table's own figures (`Lpm4::memory_bytes`, tbl8 groups) go to stderr.
 //!
 //! Run: `cargo bench -p dataplane-benches --bench lpm_build` (about 2 min; needs ~1.2 GiB).
+mod common;
+use common::DIST4;
 use criterion::{criterion_group, criterion_main, Criterion};
 use dataplane::l3fwd::L3FwdTables;
 use dataplane::lpm::{Lpm4, Lpm4Config, Route4, Route6};
@@ -52,32 +54,6 @@ fn random4(rng: &mut Rng, n: usize, mut depth: impl FnMut(&mut Rng) -> u8) -> Ve
         })
         .collect()
 }
-
-/// (prefix length, number of routes) of the anchor's IPv4 table, as in `lpm.rs`.
-const DIST4: [(u8, u32); 22] = [
-    (8, 201),
-    (12, 381),
-    (13, 775),
-    (14, 2104),
-    (15, 3712),
-    (16, 69319),
-    (17, 12983),
-    (18, 23667),
-    (19, 69068),
-    (20, 62354),
-    (21, 48531),
-    (22, 72355),
-    (23, 85427),
-    (24, 583900),
-    (25, 2654),
-    (26, 5650),
-    (27, 6467),
-    (28, 7127),
-    (29, 12936),
-    (30, 5999),
-    (31, 13),
-    (32, 984),
-];
 
 /// Distinct routes of the anchor's distribution (at most as many per length as exist
 /// below 224.0.0.0), shuffled.
