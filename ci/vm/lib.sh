@@ -243,7 +243,7 @@ vnf_stop() {
   if grep -q 'mbufs returned .*no leak' "$SCRATCH/vnf.log"; then
     VNF_LEAKED=0
   else
-    VNF_LEAKED=$(grep -o '[0-9]* mbufs* leaked\|leaked [0-9]*' "$SCRATCH/vnf.log" | grep -o '[0-9]*' | head -n 1)
+    VNF_LEAKED=$(grep -o '[0-9]* mbufs did not return' "$SCRATCH/vnf.log" | grep -o '^[0-9]*' | head -n 1)
     VNF_LEAKED=${VNF_LEAKED:-unknown}
   fi
   [ "$rc" -eq 0 ] || { tail -n 20 "$SCRATCH/vnf.log"; fail "the VNF exited with status $rc (leaked $VNF_LEAKED)"; }
