@@ -144,6 +144,9 @@ impl L2Fwd {
 }
 
 impl<B: PacketBuf> Forward<B> for L2Fwd {
+    fn classify_level(&self) -> crate::classify::Level {
+        crate::classify::Level::Lengths
+    }
     #[inline]
     fn forward(&mut self, rx_port: u16, pkts: &mut Burst<B>, tx: &mut Tx<B>) {
         self.forward_run(rx_port, pkts, tx);
@@ -241,6 +244,9 @@ pub struct Io {
 }
 
 impl<B: PacketBuf> Forward<B> for Io {
+    fn classify_level(&self) -> crate::classify::Level {
+        crate::classify::Level::None
+    }
     #[inline]
     fn forward(&mut self, rx_port: u16, pkts: &mut Burst<B>, tx: &mut Tx<B>) {
         let out = self.pairs.dst_port(rx_port);
@@ -262,6 +268,9 @@ pub struct MacSwap {
 }
 
 impl<B: PacketBuf> Forward<B> for MacSwap {
+    fn classify_level(&self) -> crate::classify::Level {
+        crate::classify::Level::None
+    }
     #[inline]
     fn forward(&mut self, rx_port: u16, pkts: &mut Burst<B>, tx: &mut Tx<B>) {
         let out = self.pairs.dst_port(rx_port);
@@ -300,6 +309,9 @@ impl RxOnly {
 }
 
 impl<B: PacketBuf> Forward<B> for RxOnly {
+    fn classify_level(&self) -> crate::classify::Level {
+        crate::classify::Level::None
+    }
     #[inline]
     fn forward(&mut self, _rx_port: u16, pkts: &mut Burst<B>, _tx: &mut Tx<B>) {
         self.counter.add(pkts.len() as u64);
@@ -392,6 +404,9 @@ impl IcmpEcho {
 }
 
 impl<B: PacketBuf> Forward<B> for IcmpEcho {
+    fn classify_level(&self) -> crate::classify::Level {
+        crate::classify::Level::Lengths
+    }
     #[inline]
     fn forward(&mut self, rx_port: u16, pkts: &mut Burst<B>, tx: &mut Tx<B>) {
         let n = pkts.len();
@@ -421,6 +436,9 @@ impl Distributor {
 }
 
 impl<B: PacketBuf> Forward<B> for Distributor {
+    fn classify_level(&self) -> crate::classify::Level {
+        crate::classify::Level::Full
+    }
     #[inline]
     fn forward(&mut self, _rx_port: u16, pkts: &mut Burst<B>, tx: &mut Tx<B>) {
         let n = pkts.len();

@@ -996,6 +996,9 @@ fn key6(h: &[u8]) -> Ipv6FiveTuple {
 }
 
 impl<B: PacketBuf> Forward<B> for L3Fwd {
+    fn classify_level(&self) -> crate::classify::Level {
+        crate::classify::Level::Lengths
+    }
     #[inline]
     fn forward(&mut self, rx_port: u16, pkts: &mut Burst<B>, tx: &mut Tx<B>) {
         let t: &L3FwdTables = &self.tables;

@@ -187,6 +187,9 @@ fn mixed_capture_through_pcap_ports() {
         got += l.poll_once(&mut burst, true);
     }
     assert_eq!(got, input.len());
+    // The classifier ran on every received burst, over every packet (issue 16).
+    assert!(stats.classified_bursts.get() > 0);
+    assert_eq!(stats.classified_pkts.get(), input.len() as u64);
     drop(l);
     drop(ports);
 

@@ -98,6 +98,10 @@ fn l2fwd_over_ring_ports(idle_sleep_us: u64) {
     }
     let ps = rt.port_stats(2);
     assert_eq!(ps[0].0, N as u64, "rx on port 0");
+    // The classifier ran on every received burst, over every packet (issue 16).
+    let s = &rt.lcore_stats()[0];
+    assert!(s.classified_bursts.get() > 0);
+    assert_eq!(s.classified_pkts.get(), ps[0].0 + ps[1].0, "every received packet classified");
     assert_eq!(ps[1].1, N as u64, "tx on port 1");
     drop((inj, out, outer0, outer1, vnf0, vnf1, rt));
     assert_eq!(pool.in_use(), 0, "every mbuf back in the pool");
@@ -138,6 +142,12 @@ fn pipeline_drains_on_stop() {
     let into_rings = ps[8].1 + ps[9].1;
     let ring_drops = ps[8].2 + ps[9].2;
     assert!(received > 0);
+    // The rx lcore classified every packet it received (with the flow hash the distributor
+    // spreads by); the workers take the metadata from the rings and do not classify again.
+    let st = rt.lcore_stats();
+    assert!(st[0].classified_bursts.get() > 0);
+    assert_eq!(st[0].classified_pkts.get(), received, "every received packet classified");
+    assert!(st[1..].iter().all(|s| s.classified_bursts.get() == 0), "ring bursts are not classified again");
     assert_eq!(received, into_rings + ring_drops, "every received packet went into a ring or was counted");
     assert_eq!(ps[8].0 + ps[9].0, into_rings, "workers took everything from the rings");
     assert_eq!(ps[1].1 + ps[1].2, into_rings, "and sent or counted all of it");

@@ -730,6 +730,71 @@ fn write_meta<B: PacketBuf>(pkts: &mut [B], out: &[Classified]) {
     }
 }
 
+/// How much of the classifier's work a processing stage needs (see
+/// `Forward::classify_level` in [`crate::lcore`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub enum Level {
+    /// Nothing: the metadata is left as the port wrote it.
+    None,
+    /// Packet type and header lengths, no flow hash ([`classify_burst_lengths`]): the parse
+    /// pass alone. The metadata's hash is left as the port wrote it.
+    Lengths,
+    /// Packet type, header lengths and flow hash ([`classify_burst`]).
+    #[default]
+    Full,
+}
+
+/// A hash sink that hashes nothing: the parse pass alone, for [`Level::Lengths`].
+struct NoHash;
+
+impl scalar::Sink for NoHash {
+    #[inline(always)]
+    fn input<const N: usize>(&mut self, _b: &[u8; N]) -> u32 {
+        0
+    }
+}
+
+/// The parse pass without a hash, out of line like the other implementations.
+#[inline(never)]
+fn run_lengths<T: Frame>(items: &[T], out: &mut [Classified]) {
+    parse_all(items, false, out, &mut NoHash)
+}
+
+/// Classifies a burst for [`Level::Lengths`]: fills `out[..n]` (hash 0) and writes ptype,
+/// l2_len, l3_len and l4_len into each packet's metadata, leaving its hash alone. The same
+/// parser as [`classify_burst`] (scalar on every CPU; the implementations differ only in
+/// hashing). Returns `n = min(pkts.len(), out.len())`; packets past `n` are untouched.
+pub fn classify_burst_lengths<B: PacketBuf>(pkts: &mut [B], out: &mut [Classified]) -> usize {
+    let n = pkts.len().min(out.len());
+    let ro: &[B] = &pkts[..n];
+    run_lengths(ro, &mut out[..n]);
+    for (p, c) in pkts[..n].iter_mut().zip(&out[..n]) {
+        let mut m = p.meta();
+        m.ptype = c.ptype;
+        m.l2_len = c.l2_len.min(u8::MAX as u16) as u8;
+        m.l3_len = c.l3_len;
+        m.l4_len = c.l4_len.min(u8::MAX as u16) as u8;
+        p.set_meta(m);
+    }
+    n
+}
+
+/// Classifies a burst at `level` (nothing for [`Level::None`]) with the [`implementation`]
+/// chosen for this CPU; returns the packets classified.
+#[inline]
+pub fn classify_burst_level<B: PacketBuf>(
+    level: Level,
+    pkts: &mut [B],
+    cfg: &ClassifyConfig,
+    out: &mut [Classified],
+) -> usize {
+    match level {
+        Level::None => 0,
+        Level::Lengths => classify_burst_lengths(pkts, out),
+        Level::Full => classify_burst(pkts, cfg, out),
+    }
+}
+
 /// Classifies a burst with the [`implementation`] chosen for this CPU: fills
 /// `out[..n]` and writes ptype, hash, l2_len, l3_len and l4_len into each packet's metadata.
 /// Returns `n = min(pkts.len(), out.len())`; packets past `n` are untouched.
