@@ -29,6 +29,12 @@ pub struct L2Fwd {
     mac_updating: bool,
 }
 
+/// True when the classifier found no Ethernet header: the frame is shorter than 14 bytes.
+#[inline(always)]
+fn not_ethernet<B: PacketBuf>(m: &B) -> bool {
+    m.ptype() & crate::classify::ptype::L2_MASK == 0
+}
+
 /// A port id meaning "no destination": packets from such a port are dropped (filtered).
 pub const NO_PORT: u16 = u16::MAX;
 
@@ -130,7 +136,7 @@ impl L2Fwd {
                 p.prefetch();
             }
             let m = &mut pkts[k];
-            if m.port() != raw || m.len() < ETH_HDR {
+            if m.port() != raw || not_ethernet(m) {
                 break;
             }
             if self.mac_updating {
@@ -177,7 +183,7 @@ impl<B: PacketBuf> Forward<B> for L2Fwd {
                     } else {
                         MALFORMED
                     }
-                } else if m.len() < ETH_HDR {
+                } else if not_ethernet(m) {
                     MALFORMED
                 } else {
                     out
@@ -360,8 +366,9 @@ impl IcmpEcho {
 
     /// Turns an echo request into the reply in place; the outcome for the packet.
     #[inline]
-    fn echo(&self, rx_port: u16, d: &mut [u8]) -> Result<(), DropReason> {
-        let (l3, et) = crate::l3fwd::l2_len(d).ok_or(DropReason::Malformed)?;
+    fn echo<B: PacketBuf>(&self, rx_port: u16, pkt: &mut B) -> Result<(), DropReason> {
+        let (l3, et) = crate::l3fwd::l3_of(pkt).ok_or(DropReason::Malformed)?;
+        let d = pkt.data_mut();
         let mac = self.macs.get(rx_port as usize).copied().unwrap_or_default();
         match et {
             0x0806 => {
@@ -410,7 +417,7 @@ impl<B: PacketBuf> Forward<B> for IcmpEcho {
     #[inline]
     fn forward(&mut self, rx_port: u16, pkts: &mut Burst<B>, tx: &mut Tx<B>) {
         let n = pkts.len();
-        pkts.drain_front(n, |mut m| match self.echo(rx_port, m.data_mut()) {
+        pkts.drain_front(n, |mut m| match self.echo(rx_port, &mut m) {
             Ok(()) => tx.send(rx_port, m),
             Err(r) => tx.drop_pkt(m, r),
         });
@@ -420,8 +427,9 @@ impl<B: PacketBuf> Forward<B> for IcmpEcho {
 /// Internal marker of pass 1: too short to rewrite.
 const MALFORMED: u16 = NO_PORT - 1;
 
-/// The pipeline rx stage: spreads packets over worker rings by flow hash, keeping each flow
-/// on one worker (so its order is kept). Ring `k` is tx port `first_ring + k`.
+/// The pipeline rx stage: spreads packets over worker rings by the flow hash the classifier
+/// left in their metadata (RSS Toeplitz by default), keeping each flow on one worker (so its
+/// order is kept). Ring `k` is tx port `first_ring + k`.
 #[derive(Debug, Clone)]
 pub struct Distributor {
     first_ring: u16,
@@ -442,61 +450,13 @@ impl<B: PacketBuf> Forward<B> for Distributor {
     #[inline]
     fn forward(&mut self, _rx_port: u16, pkts: &mut Burst<B>, tx: &mut Tx<B>) {
         let n = pkts.len();
+        // The classifier's flow hash (Level::Full), or the NIC's RSS hash for a queue that
+        // fills it.
         pkts.drain_front(n, |m| {
-            let h = if m.hash() != 0 { m.hash() } else { flow_hash(m.data()) };
-            let k = ((h as u64 * self.rings as u64) >> 32) as u16;
+            let k = ((m.hash() as u64 * self.rings as u64) >> 32) as u16;
             tx.send(self.first_ring + k, m);
         });
     }
-}
-
-/// A software flow hash of an Ethernet frame: the IPv4/IPv6 addresses, protocol and L4 ports
-/// when present (one VLAN tag is skipped), else the MAC addresses. Symmetric flows are not
-/// merged. Used when the packet carries no hash from the NIC or the classifier.
-pub fn flow_hash(d: &[u8]) -> u32 {
-    #[inline(always)]
-    fn mix(h: u64, v: u64) -> u64 {
-        (h ^ v).wrapping_mul(0x9e37_79b9_7f4a_7c15).rotate_left(29)
-    }
-    let be16 = |o: usize| d.get(o..o + 2).map(|b| u16::from_be_bytes([b[0], b[1]]));
-    let mut off = 12;
-    let mut et = be16(off).unwrap_or(0);
-    if et == 0x8100 || et == 0x88a8 {
-        off += 4;
-        et = be16(off).unwrap_or(0);
-    }
-    let l3 = off + 2;
-    let mut h = 0x243f_6a88_85a3_08d3u64;
-    let l4 = match et {
-        0x0800 if d.len() >= l3 + 20 => {
-            let ihl = (d[l3] & 0xf) as usize * 4;
-            let proto = d[l3 + 9];
-            h = mix(h, u64::from(u32::from_be_bytes([d[l3 + 12], d[l3 + 13], d[l3 + 14], d[l3 + 15]])));
-            h = mix(h, u64::from(u32::from_be_bytes([d[l3 + 16], d[l3 + 17], d[l3 + 18], d[l3 + 19]])));
-            h = mix(h, proto as u64);
-            let frag = u16::from_be_bytes([d[l3 + 6], d[l3 + 7]]) & 0x3fff != 0;
-            (matches!(proto, 6 | 17 | 132) && !frag && ihl >= 20).then_some(l3 + ihl)
-        }
-        0x86dd if d.len() >= l3 + 40 => {
-            for c in d[l3 + 8..l3 + 40].chunks_exact(8) {
-                h = mix(h, u64::from_be_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]));
-            }
-            let nh = d[l3 + 6];
-            h = mix(h, nh as u64);
-            matches!(nh, 6 | 17 | 132).then_some(l3 + 40)
-        }
-        _ => {
-            if let Some(m) = d.get(..12) {
-                h = mix(h, u64::from_be_bytes([0, 0, m[0], m[1], m[2], m[3], m[4], m[5]]));
-                h = mix(h, u64::from_be_bytes([0, 0, m[6], m[7], m[8], m[9], m[10], m[11]]));
-            }
-            None
-        }
-    };
-    if let Some(p) = l4.and_then(|o| d.get(o..o + 4)) {
-        h = mix(h, u32::from_be_bytes([p[0], p[1], p[2], p[3]]) as u64);
-    }
-    (h >> 32) as u32 ^ h as u32
 }
 
 #[cfg(test)]
@@ -646,25 +606,5 @@ mod tests {
             drop((l, burst));
             prop_assert_eq!(pool.in_use(), 0, "every mbuf back in the pool");
         }
-    }
-
-    #[test]
-    fn flow_hash_never_panics_and_separates_flows() {
-        for len in 0..80 {
-            let _ = flow_hash(&vec![0x45; len]);
-            let mut v = vec![0u8; len];
-            if len > 14 {
-                v[12] = 0x08;
-                v[14] = 0x4f;
-            }
-            let _ = flow_hash(&v);
-        }
-        let mut a = vec![0u8; 64];
-        a[12] = 0x08;
-        a[14] = 0x45;
-        a[23] = 17;
-        let mut b = a.clone();
-        b[37] = 1; // different dst port
-        assert_ne!(flow_hash(&a), flow_hash(&b));
     }
 }

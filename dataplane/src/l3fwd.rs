@@ -730,7 +730,7 @@ impl L3Fwd {
         if pkt.len() > conf.max_pkt_len {
             return (Step::Out(DROP | DropReason::TooLong as u32), 0);
         }
-        let Some((l3, et)) = l2_len(pkt.data()) else {
+        let Some((l3, et)) = l3_of(pkt) else {
             return (Step::Out(DROP | DropReason::Malformed as u32), 0);
         };
         let step = match et {
@@ -761,19 +761,36 @@ impl L3Fwd {
     }
 }
 
-/// The L3 offset and EtherType, skipping up to two VLAN tags; `None` when truncated.
+/// The L3 offset and the EtherType of what follows the L2 header(s), from the classifier's
+/// metadata (the lcore classified the packet before the stage ran); `None` when the frame is
+/// shorter than an Ethernet header or a VLAN tag is cut short.
+///
+/// IPv4, IPv6 and untagged ARP come from the packet type alone. Otherwise (no valid IP
+/// header, tagged ARP, other protocols) the EtherType is the last two bytes of the L2 header
+/// the classifier measured, so a stage tells a malformed IP header (checked again by the
+/// stage, for the reason counter) from a protocol it does not handle.
 #[inline(always)]
-pub(crate) fn l2_len(d: &[u8]) -> Option<(usize, u16)> {
-    let be = |o: usize| d.get(o..o + 2).map(|b| u16::from_be_bytes([b[0], b[1]]));
-    let mut off = 12;
-    let mut et = be(off)?;
-    for _ in 0..2 {
-        if et == 0x8100 || et == 0x88a8 {
-            off += 4;
-            et = be(off)?;
-        }
+pub(crate) fn l3_of<B: PacketBuf>(pkt: &B) -> Option<(usize, u16)> {
+    use crate::classify::ptype;
+    use crate::wire::EtherType;
+    let m = pkt.meta();
+    let l3 = usize::from(m.l2_len);
+    match m.ptype & ptype::L3_MASK {
+        ptype::L3_IPV4 | ptype::L3_IPV4_EXT => return Some((l3, u16::from(EtherType::Ipv4))),
+        ptype::L3_IPV6 | ptype::L3_IPV6_EXT => return Some((l3, u16::from(EtherType::Ipv6))),
+        _ => {}
     }
-    Some((off + 2, et))
+    match m.ptype & ptype::L2_MASK {
+        0 => return None,
+        ptype::L2_ETHER_ARP => return Some((l3, u16::from(EtherType::Arp))),
+        _ => {}
+    }
+    let et = pkt.data().get(l3.checked_sub(2)?..l3).map(|b| u16::from_be_bytes([b[0], b[1]]))?;
+    // A tag the classifier stopped at: cut short (a third tag is a protocol not handled).
+    if EtherType::from(et).is_vlan_tpid() && m.ptype & ptype::MALFORMED != 0 {
+        return None;
+    }
+    Some((l3, et))
 }
 
 /// RFC 1812 §5.2.2 checks on the IPv4 header at the start of `h` (the frame from L3 on),
@@ -1212,17 +1229,34 @@ mod tests {
         assert_eq!(ipv6_check_and_decrement(&mut h[..39]), Err(DropReason::Malformed));
     }
 
+    /// The L3 offset and EtherType come from the classifier's metadata, VLAN tags skipped;
+    /// a frame shorter than Ethernet or a tag cut short is `None`.
     #[test]
-    fn l2_len_skips_vlan_tags() {
+    fn l3_of_reads_the_classifier_metadata() {
+        use crate::classify::{classify_burst_lengths, Classified};
+        use crate::mbuf::{MemBacking, Mempool, MempoolConfig};
+        let mut c = MempoolConfig::new("l3-of", 64);
+        c.backing = MemBacking::Normal;
+        let pool = Mempool::new(c).unwrap();
+        let l3 = |f: &[u8]| {
+            let mut m = [crate::mbuf::Mbuf::from_slice(&pool, f).unwrap()];
+            classify_burst_lengths(&mut m, &mut [Classified::default()]);
+            l3_of(&m[0])
+        };
+        let mut f = vec![0u8; 34];
+        f[12..16].copy_from_slice(&[0x08, 0x00, 0x45, 0]);
+        f[16..18].copy_from_slice(&20u16.to_be_bytes());
+        assert_eq!(l3(&f), Some((14, 0x0800)));
         let mut f = vec![0u8; 30];
-        f[12..14].copy_from_slice(&[0x08, 0x00]);
-        assert_eq!(l2_len(&f), Some((14, 0x0800)));
         f[12..18].copy_from_slice(&[0x81, 0x00, 0, 5, 0x86, 0xdd]);
-        assert_eq!(l2_len(&f), Some((18, 0x86dd)));
+        assert_eq!(l3(&f), Some((18, 0x86dd)), "a bad IPv6 header still says IPv6");
         f[12..22].copy_from_slice(&[0x88, 0xa8, 0, 5, 0x81, 0x00, 0, 6, 0x08, 0x06]);
-        assert_eq!(l2_len(&f), Some((22, 0x0806)));
-        assert_eq!(l2_len(&f[..13]), None);
-        assert_eq!(l2_len(&f[..20]), None);
+        assert_eq!(l3(&f), Some((22, 0x0806)));
+        f[12..14].copy_from_slice(&[0x12, 0x34]);
+        assert_eq!(l3(&f), Some((14, 0x1234)));
+        f[12..22].copy_from_slice(&[0x88, 0xa8, 0, 5, 0x81, 0x00, 0, 6, 0x08, 0x06]);
+        assert_eq!(l3(&f[..13]), None);
+        assert_eq!(l3(&f[..20]), None);
     }
 
     #[test]
