@@ -831,6 +831,14 @@ pub fn classify_slices_with(
     run_impl(imp, frames, cfg, out)
 }
 
+/// Classifies one frame for [`Level::Lengths`]: packet type and header lengths, hash 0 (the
+/// parse pass of [`classify_burst_lengths`], for code that looks at one frame at a time).
+pub fn classify_one_lengths(frame: &[u8]) -> Classified {
+    let mut out = [Classified::default()];
+    run_lengths(&[frame], &mut out);
+    out[0]
+}
+
 /// Classifies one frame with the [`implementation`] chosen for this CPU.
 pub fn classify_one(frame: &[u8], cfg: &ClassifyConfig) -> Classified {
     classify_one_with(implementation(), frame, cfg).unwrap_or_default()
