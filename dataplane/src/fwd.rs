@@ -7,6 +7,7 @@ use crate::burst::Burst;
 use crate::l3fwd::ArpOwner;
 use crate::lcore::{DropReason, Forward, Tx};
 use crate::port::{MacAddr, MAX_PORTS};
+use crate::wire::{EthernetFrame, Icmpv4Message, Icmpv4Packet, IpProtocol, Ipv4Packet};
 
 /// How many packets ahead of the one being processed to prefetch.
 const PREFETCH_OFFSET: usize = 4;
@@ -383,29 +384,35 @@ impl IcmpEcho {
             _ => return Err(DropReason::Filtered),
         }
         let ihl = crate::l3fwd::ipv4_check(&d[l3..])?;
-        let h = &d[l3..];
-        let dst = [h[16], h[17], h[18], h[19]];
-        let for_us =
-            if self.addrs4.is_empty() { true } else { self.addrs4.iter().any(|&(p, a)| p == rx_port && a == dst) };
-        let frag = u16::from_be_bytes([h[6], h[7]]) & 0x3fff != 0;
-        let icmp = l3 + ihl;
-        if h[9] != 1 || frag || !for_us || d.len() < icmp + 8 || d[icmp] != 8 || d[icmp + 1] != 0 {
+        // The checks passed: the IPv4 header is whole, so the view's getters cannot panic.
+        let ip = Ipv4Packet::new_unchecked(&d[l3..]);
+        let (src, dst) = (ip.src_addr(), ip.dst_addr());
+        let for_us = if self.addrs4.is_empty() {
+            true
+        } else {
+            self.addrs4.iter().any(|&(p, a)| p == rx_port && a == dst.octets())
+        };
+        if ip.next_header() != IpProtocol::Icmp || ip.is_fragment() || !for_us {
             return Err(DropReason::Filtered);
+        }
+        let icmp = l3 + ihl;
+        match Icmpv4Packet::new_checked(&d[icmp..]) {
+            Ok(m) if m.msg_type() == Icmpv4Message::EchoRequest && m.msg_code() == 0 => {}
+            _ => return Err(DropReason::Filtered),
         }
         // Echo reply: swap the addresses (the IPv4 checksum is unchanged by a swap), type 8 -> 0
         // with an RFC 1624 update of the ICMP checksum.
-        let src_mac = [d[6], d[7], d[8], d[9], d[10], d[11]];
-        d[..6].copy_from_slice(&src_mac);
-        d[6..12].copy_from_slice(&mac);
-        let h = &mut d[l3..];
-        let mut src = [0u8; 4];
-        src.copy_from_slice(&h[12..16]);
-        h.copy_within(16..20, 12);
-        h[16..20].copy_from_slice(&src);
-        let c = u16::from_be_bytes([d[icmp + 2], d[icmp + 3]]);
-        let c = crate::wire::checksum::update_u16(c, 0x0800, 0x0000);
-        d[icmp] = 0;
-        d[icmp + 2..icmp + 4].copy_from_slice(&c.to_be_bytes());
+        let mut eth = EthernetFrame::new_unchecked(&mut *d);
+        let requester = eth.src_addr();
+        eth.set_dst_addr(requester);
+        eth.set_src_addr(MacAddr(mac));
+        let mut ip = Ipv4Packet::new_unchecked(&mut d[l3..]);
+        ip.set_src_addr(dst);
+        ip.set_dst_addr(src);
+        let mut m = Icmpv4Packet::new_unchecked(&mut d[icmp..]);
+        let c = crate::wire::checksum::update_u16(m.checksum(), 0x0800, 0x0000);
+        m.set_msg_type(Icmpv4Message::EchoReply);
+        m.set_checksum(c);
         Ok(())
     }
 }

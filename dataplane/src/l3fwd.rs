@@ -871,32 +871,37 @@ pub(crate) enum ArpOwner<'a> {
 /// Turns an ARP request for an address `owner` claims on `rx_port` into the reply from
 /// `mac`, in place (Ethernet addresses too).
 pub(crate) fn arp_reply(owner: ArpOwner<'_>, mac: [u8; 6], rx_port: u16, d: &mut [u8], l3: usize) -> bool {
-    let Some(a) = d.get(l3..l3 + 28) else { return false };
-    // Ethernet/IPv4 request.
-    if a[..8] != [0, 1, 8, 0, 6, 4, 0, 1] {
+    use crate::wire::{ArpOperation, ArpPacket, ArpRepr, EthernetAddress, EthernetFrame};
+    let Some(req) = d.get(l3..).and_then(|a| ArpRepr::parse(&ArpPacket::new_unchecked(a)).ok()) else {
+        return false;
+    };
+    // Ethernet/IPv4 (checked by the parse) request.
+    if req.operation != ArpOperation::Request {
         return false;
     }
-    let tpa: [u8; 4] = [a[24], a[25], a[26], a[27]];
+    let (spa, tpa) = (req.source_protocol_addr, req.target_protocol_addr);
     let ours = match owner {
-        ArpOwner::Addrs(addrs4) => addrs4.iter().any(|&(p, ip)| p == rx_port && ip == tpa),
-        ArpOwner::Any => a[14..18] != [0; 4] && a[14..18] != tpa,
+        ArpOwner::Addrs(addrs4) => addrs4.iter().any(|&(p, ip)| p == rx_port && ip == tpa.octets()),
+        ArpOwner::Any => !spa.is_unspecified() && spa != tpa,
     };
     if !ours {
         return false;
     }
-    let mut sha = [0u8; 6];
-    sha.copy_from_slice(&a[8..14]);
-    let mut spa = [0u8; 4];
-    spa.copy_from_slice(&a[14..18]);
-    let a = &mut d[l3..l3 + 28];
-    a[7] = 2;
-    a[8..14].copy_from_slice(&mac);
-    a[14..18].copy_from_slice(&tpa);
-    a[18..24].copy_from_slice(&sha);
-    a[24..28].copy_from_slice(&spa);
-    let src = [d[6], d[7], d[8], d[9], d[10], d[11]];
-    d[..6].copy_from_slice(&src);
-    d[6..12].copy_from_slice(&mac);
+    let reply = ArpRepr {
+        operation: ArpOperation::Reply,
+        source_hardware_addr: EthernetAddress(mac),
+        source_protocol_addr: tpa,
+        target_hardware_addr: req.source_hardware_addr,
+        target_protocol_addr: spa,
+    };
+    // The request parsed, so the 28 bytes are there (and the Ethernet header before them).
+    if reply.emit(&mut ArpPacket::new_unchecked(&mut d[l3..])).is_err() {
+        return false;
+    }
+    let mut eth = EthernetFrame::new_unchecked(d);
+    let requester = eth.src_addr();
+    eth.set_dst_addr(requester);
+    eth.set_src_addr(EthernetAddress(mac));
     true
 }
 
