@@ -152,7 +152,7 @@ impl L2Fwd {
 
 impl<B: PacketBuf> Forward<B> for L2Fwd {
     fn classify_level(&self) -> crate::classify::Level {
-        crate::classify::Level::Lengths
+        crate::classify::Level::L2
     }
     #[inline]
     fn forward(&mut self, rx_port: u16, pkts: &mut Burst<B>, tx: &mut Tx<B>) {

@@ -567,6 +567,7 @@ impl<B: PacketBuf, F: Forward<B>> Lcore<B, F> {
                             &mut self.classified[..],
                         )
                         .unwrap_or(0),
+                        Level::L2 => crate::classify::classify_burst_l2(burst),
                         _ => crate::classify::classify_burst_lengths(burst, &mut self.classified[..]),
                     };
                     self.stats.classified_bursts.inc();

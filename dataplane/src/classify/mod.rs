@@ -736,6 +736,11 @@ fn write_meta<B: PacketBuf>(pkts: &mut [B], out: &[Classified]) {
 pub enum Level {
     /// Nothing: the metadata is left as the port wrote it.
     None,
+    /// The L2 layer alone ([`classify_burst_l2`]): the L2 packet type bits (Ethernet, VLAN,
+    /// QinQ, ARP, or [`ptype::MALFORMED`] for a frame shorter than an Ethernet header) and
+    /// the L2 length; L3/L4 lengths 0, the hash left as the port wrote it. For stages that
+    /// only need to know the frame is Ethernet (l2fwd).
+    L2,
     /// Packet type and header lengths, no flow hash ([`classify_burst_lengths`]): the parse
     /// pass alone. The metadata's hash is left as the port wrote it.
     Lengths,
@@ -779,6 +784,22 @@ pub fn classify_burst_lengths<B: PacketBuf>(pkts: &mut [B], out: &mut [Classifie
     n
 }
 
+/// Classifies a burst for [`Level::L2`]: writes the L2 packet type bits and the L2 length
+/// into each packet's metadata (L3/L4 lengths 0, the hash left alone). Returns the packets
+/// classified.
+pub fn classify_burst_l2<B: PacketBuf>(pkts: &mut [B]) -> usize {
+    for p in pkts.iter_mut() {
+        let (pt, l2) = scalar::parse_l2_only(p.data());
+        let mut m = p.meta();
+        m.ptype = pt;
+        m.l2_len = l2.min(u8::MAX as u16) as u8;
+        m.l3_len = 0;
+        m.l4_len = 0;
+        p.set_meta(m);
+    }
+    pkts.len()
+}
+
 /// Classifies a burst at `level` (nothing for [`Level::None`]) with the [`implementation`]
 /// chosen for this CPU; returns the packets classified.
 #[inline]
@@ -790,6 +811,7 @@ pub fn classify_burst_level<B: PacketBuf>(
 ) -> usize {
     match level {
         Level::None => 0,
+        Level::L2 => classify_burst_l2(pkts),
         Level::Lengths => classify_burst_lengths(pkts, out),
         Level::Full => classify_burst(pkts, cfg, out),
     }
@@ -852,4 +874,43 @@ pub fn classify_one_with(imp: Impl, frame: &[u8], cfg: &ClassifyConfig) -> Resul
     let mut out = [Classified::default()];
     run_impl(imp, &[frame], cfg, &mut out)?;
     Ok(out[0])
+}
+
+#[cfg(test)]
+mod level_tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Frames of random bytes behind EtherTypes and tags the parser knows.
+    fn frame() -> impl Strategy<Value = Vec<u8>> {
+        let et = prop::sample::select(vec![0x0800u16, 0x86dd, 0x0806, 0x8100, 0x88a8, 0x9100, 0x1234]);
+        (prop::collection::vec(any::<u8>(), 0..80), et.clone(), et, 0usize..3).prop_map(|(mut f, a, b, tags)| {
+            if f.len() >= 14 {
+                f[12..14].copy_from_slice(&a.to_be_bytes());
+            }
+            if tags > 0 && f.len() >= 18 {
+                f[12..14].copy_from_slice(&0x8100u16.to_be_bytes());
+                f[16..18].copy_from_slice(&b.to_be_bytes());
+            }
+            f
+        })
+    }
+
+    proptest! {
+        /// The L2 level reports the full classifier's L2 bits and L2 length, and MALFORMED for
+        /// frames shorter than Ethernet.
+        #[test]
+        fn l2_level_agrees_with_the_full_parse(f in frame()) {
+            let (pt, l2) = scalar::parse_l2_only(&f);
+            let full = classify_one_lengths(&f);
+            prop_assert_eq!(pt & ptype::L2_MASK, full.ptype & ptype::L2_MASK);
+            prop_assert_eq!(l2, full.l2_len);
+            if f.len() < 14 {
+                prop_assert_eq!(pt, ptype::MALFORMED);
+            }
+            if pt & ptype::MALFORMED != 0 {
+                prop_assert!(full.is_malformed());
+            }
+        }
+    }
 }
