@@ -47,7 +47,7 @@ use crate::lpm::{
     RuleFileError, MISS,
 };
 use crate::port::{MacAddr, MAX_PORTS};
-use crate::wire::checksum;
+use crate::wire::{checksum, Ipv4Packet, Ipv6Packet, UdpPacket};
 use arc_swap::ArcSwap;
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -846,12 +846,13 @@ pub fn ipv4_check(h: &[u8]) -> Result<usize, DropReason> {
     if h.len() < 20 {
         return Err(DropReason::Malformed);
     }
-    let vihl = h[0];
-    let ihl = usize::from(vihl & 0xf) * 4;
-    if vihl >> 4 != 4 || ihl < 20 || h.len() < ihl {
+    // 20 bytes or more: the view's fixed-header getters cannot panic.
+    let ip = Ipv4Packet::new_unchecked(h);
+    let ihl = ip.header_len();
+    if ip.version() != 4 || ihl < 20 || h.len() < ihl {
         return Err(DropReason::Malformed);
     }
-    let total = usize::from(u16::from_be_bytes([h[2], h[3]]));
+    let total = usize::from(ip.total_len());
     if total < ihl || total > h.len() {
         return Err(DropReason::Malformed);
     }
@@ -1004,18 +1005,19 @@ fn ndp_reply<B: PacketBuf>(
 /// SCTP when not a fragment, else zero.
 #[inline(always)]
 fn key4(h: &[u8]) -> Ipv4FiveTuple {
-    let ihl = usize::from(h[0] & 0xf) * 4;
-    let proto = h[9];
-    let frag = u16::from_be_bytes([h[6], h[7]]) & 0x3fff != 0;
-    let (sp, dp) = match h.get(ihl..ihl + 4) {
-        Some(p) if matches!(proto, 6 | 17 | 132) && !frag => {
-            (u16::from_be_bytes([p[0], p[1]]), u16::from_be_bytes([p[2], p[3]]))
+    let ip = Ipv4Packet::new_unchecked(h);
+    let proto = u8::from(ip.next_header());
+    let (sp, dp) = match h.get(ip.header_len()..) {
+        Some(l4) if l4.len() >= 4 && matches!(proto, 6 | 17 | 132) && !ip.is_fragment() => {
+            // TCP, UDP and SCTP all start with the two ports.
+            let p = UdpPacket::new_unchecked(l4);
+            (p.src_port(), p.dst_port())
         }
         _ => (0, 0),
     };
     Ipv4FiveTuple {
-        src_ip: u32::from_be_bytes([h[12], h[13], h[14], h[15]]),
-        dst_ip: u32::from_be_bytes([h[16], h[17], h[18], h[19]]),
+        src_ip: u32::from(ip.src_addr()),
+        dst_ip: u32::from(ip.dst_addr()),
         src_port: sp,
         dst_port: dp,
         proto,
@@ -1025,17 +1027,16 @@ fn key4(h: &[u8]) -> Ipv4FiveTuple {
 /// The EM key of an IPv6 packet (`h` from L3 on, already checked).
 #[inline(always)]
 fn key6(h: &[u8]) -> Ipv6FiveTuple {
-    let proto = h[6];
-    let (sp, dp) = match h.get(40..44) {
-        Some(p) if matches!(proto, 6 | 17 | 132) => {
-            (u16::from_be_bytes([p[0], p[1]]), u16::from_be_bytes([p[2], p[3]]))
+    let ip = Ipv6Packet::new_unchecked(h);
+    let proto = u8::from(ip.next_header());
+    let (sp, dp) = match h.get(40..) {
+        Some(l4) if l4.len() >= 4 && matches!(proto, 6 | 17 | 132) => {
+            let p = UdpPacket::new_unchecked(l4);
+            (p.src_port(), p.dst_port())
         }
         _ => (0, 0),
     };
-    let mut k = Ipv6FiveTuple { src_port: sp, dst_port: dp, proto, ..Default::default() };
-    k.src_ip.copy_from_slice(&h[8..24]);
-    k.dst_ip.copy_from_slice(&h[24..40]);
-    k
+    Ipv6FiveTuple { src_port: sp, dst_port: dp, proto, src_ip: ip.src_addr().octets(), dst_ip: ip.dst_addr().octets() }
 }
 
 impl<B: PacketBuf> Forward<B> for L3Fwd {
