@@ -47,7 +47,10 @@ use crate::lpm::{
     RuleFileError, MISS,
 };
 use crate::port::{MacAddr, MAX_PORTS};
-use crate::wire::{checksum, Ipv4Packet, Ipv6Packet, UdpPacket};
+use crate::wire::{
+    checksum, EthernetAddress, EthernetFrame, Icmpv6Message, Icmpv6Packet, Icmpv6Repr, IpProtocol, Ipv4Packet,
+    Ipv6Packet, NdiscNeighborFlags, UdpPacket,
+};
 use arc_swap::ArcSwap;
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -869,13 +872,12 @@ pub fn ipv4_check(h: &[u8]) -> Result<usize, DropReason> {
 /// `Malformed` or `TtlExpired` (hop limit ≤ 1); the header is unchanged then.
 #[inline(always)]
 pub fn ipv6_check_and_decrement(h: &mut [u8]) -> Result<(), DropReason> {
-    if h.len() < 40 || h[0] >> 4 != 6 || usize::from(u16::from_be_bytes([h[4], h[5]])) + 40 > h.len() {
-        return Err(DropReason::Malformed);
-    }
-    if h[7] <= 1 {
+    let mut ip = Ipv6Packet::new_checked(h).map_err(|_| DropReason::Malformed)?;
+    let hop = ip.hop_limit();
+    if hop <= 1 {
         return Err(DropReason::TtlExpired);
     }
-    h[7] -= 1;
+    ip.set_hop_limit(hop - 1);
     Ok(())
 }
 
@@ -933,29 +935,21 @@ const NA_LEN: usize = 32;
 /// Checks for a valid neighbor solicitation (RFC 4861 §7.1.1) for one of `rx_port`'s
 /// addresses; returns the target and the solicitation's source address.
 fn ndp_solicit(conf: &PortConf, rx_port: u16, d: &[u8], l3: usize) -> Option<([u8; 16], [u8; 16])> {
-    let h = d.get(l3..l3 + 40)?;
-    let plen = usize::from(u16::from_be_bytes([h[4], h[5]]));
-    if h[0] >> 4 != 6 || h[6] != 58 || h[7] != 255 || plen < 24 {
+    let ip = Ipv6Packet::new_checked(d.get(l3..)?).ok()?;
+    if ip.next_header() != IpProtocol::Icmpv6 || ip.hop_limit() != 255 || ip.payload_len() < 24 {
         return None;
     }
-    let icmp = d.get(l3 + 40..l3 + 40 + plen)?;
-    if icmp[0] != 135 || icmp[1] != 0 {
+    // At least 24 bytes: the solicitation's fixed part.
+    let icmp = Icmpv6Packet::new_unchecked(ip.payload());
+    if icmp.msg_type() != Icmpv6Message::NeighborSolicit || icmp.msg_code() != 0 {
         return None;
     }
-    let mut target = [0u8; 16];
-    target.copy_from_slice(&icmp[8..24]);
+    let target = icmp.target_addr().octets();
     if !conf.addrs6.iter().any(|&(p, a)| p == rx_port && a == target) {
         return None;
     }
-    let mut src = [0u8; 16];
-    src.copy_from_slice(&h[8..24]);
-    let mut dst = [0u8; 16];
-    dst.copy_from_slice(&h[24..40]);
-    let sum = checksum::add(
-        checksum::pseudo_header_v6(&src.into(), &dst.into(), crate::wire::IpProtocol::Icmpv6, plen as u32),
-        checksum::sum(icmp),
-    );
-    (sum == 0xffff).then_some((target, src))
+    let (src, dst) = (ip.src_addr(), ip.dst_addr());
+    icmp.verify_checksum(&src, &dst).then_some((target, src.octets()))
 }
 
 /// Turns a neighbor solicitation for `target` from `src` (one of `rx_port`'s addresses,
@@ -977,28 +971,31 @@ fn ndp_reply<B: PacketBuf>(
     if !resized {
         return false;
     }
-    let mac = conf.mac(rx_port);
+    let mac = EthernetAddress(conf.mac(rx_port));
     let dad = src == [0u8; 16];
     let dst6: [u8; 16] = if dad { [0xff, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1] } else { src };
     let d = pkt.data_mut();
-    let eth_dst = if dad { [0x33, 0x33, 0, 0, 0, 1] } else { [d[6], d[7], d[8], d[9], d[10], d[11]] };
-    d[..6].copy_from_slice(&eth_dst);
-    d[6..12].copy_from_slice(&mac);
-    let h = &mut d[l3..need];
-    h[4..6].copy_from_slice(&(NA_LEN as u16).to_be_bytes());
-    h[6] = 58;
-    h[7] = 255;
-    h[8..24].copy_from_slice(&target);
-    h[24..40].copy_from_slice(&dst6);
-    let icmp = &mut h[40..];
-    icmp[..4].copy_from_slice(&[136, 0, 0, 0]);
-    icmp[4..8].copy_from_slice(&[if dad { 0xa0 } else { 0xe0 }, 0, 0, 0]);
-    icmp[8..24].copy_from_slice(&target);
-    icmp[24..26].copy_from_slice(&[2, 1]);
-    icmp[26..32].copy_from_slice(&mac);
-    let c = checksum::l4_checksum_v6(&target.into(), &dst6.into(), crate::wire::IpProtocol::Icmpv6, icmp);
-    icmp[2..4].copy_from_slice(&c.to_be_bytes());
-    true
+    let mut eth = EthernetFrame::new_unchecked(&mut *d);
+    let eth_dst = if dad { EthernetAddress([0x33, 0x33, 0, 0, 0, 1]) } else { eth.src_addr() };
+    eth.set_dst_addr(eth_dst);
+    eth.set_src_addr(mac);
+    // Version, traffic class and flow label stay the solicitation's.
+    let mut ip = Ipv6Packet::new_unchecked(&mut d[l3..need]);
+    ip.set_payload_len(NA_LEN as u16);
+    ip.set_next_header(IpProtocol::Icmpv6);
+    ip.set_hop_limit(255);
+    ip.set_src_addr(target.into());
+    ip.set_dst_addr(dst6.into());
+    let flags = if dad {
+        NdiscNeighborFlags(NdiscNeighborFlags::ROUTER.0 | NdiscNeighborFlags::OVERRIDE.0)
+    } else {
+        NdiscNeighborFlags(
+            NdiscNeighborFlags::ROUTER.0 | NdiscNeighborFlags::SOLICITED.0 | NdiscNeighborFlags::OVERRIDE.0,
+        )
+    };
+    let na = Icmpv6Repr::NeighborAdvert { flags, target_addr: target.into(), target_lladdr: Some(mac) };
+    // `need` left exactly NA_LEN bytes after the IPv6 header, what the advertisement takes.
+    na.emit(&target.into(), &dst6.into(), &mut Icmpv6Packet::new_unchecked(&mut d[l3 + 40..need])).is_ok()
 }
 
 /// The EM key of an IPv4 packet (`h` from L3 on, already checked): ports for TCP, UDP and
