@@ -41,6 +41,7 @@
 
 use crate::buf::PacketBuf;
 use crate::burst::Burst;
+use crate::fwd::MacRewrite;
 use crate::lcore::{DropReason, Forward, Tx};
 use crate::lpm::{
     rules, EmConfig, EmKey, EmTable, Ipv4FiveTuple, Ipv6FiveTuple, Lpm4, Lpm4Config, Lpm6, Lpm6Config, Route4, Route6,
@@ -627,7 +628,7 @@ impl Scratch {
 #[derive(Debug, Clone)]
 struct PortConf {
     /// Destination + source MAC written per output port.
-    rewrite: [[u8; 12]; MAX_PORTS],
+    rewrite: MacRewrite,
     /// Own addresses, answered by ARP / neighbor advertisement on that port.
     addrs4: Vec<(u16, [u8; 4])>,
     addrs6: Vec<(u16, [u8; 16])>,
@@ -637,11 +638,7 @@ struct PortConf {
 
 impl PortConf {
     fn mac(&self, port: u16) -> [u8; 6] {
-        let mut m = [0; 6];
-        if let Some(r) = self.rewrite.get(port as usize) {
-            m.copy_from_slice(&r[6..]);
-        }
-        m
+        self.rewrite.port_mac(port)
     }
 }
 
@@ -679,32 +676,30 @@ impl L3Fwd {
 
     /// A stage routing with fixed `tables`.
     pub fn with_tables(tables: Arc<L3FwdTables>) -> Self {
-        let mut rewrite = [[0u8; 12]; MAX_PORTS];
-        for (p, r) in rewrite.iter_mut().enumerate() {
-            r[..6].copy_from_slice(&MacAddr::local(p as u8).0);
-        }
         L3Fwd {
             tables,
             handle: None,
             gen: 0,
-            conf: PortConf { rewrite, addrs4: vec![], addrs6: vec![], default_port: None, max_pkt_len: usize::MAX },
+            conf: PortConf {
+                rewrite: MacRewrite::new(),
+                addrs4: vec![],
+                addrs6: vec![],
+                default_port: None,
+                max_pkt_len: usize::MAX,
+            },
             scratch: Scratch::boxed(),
         }
     }
 
     /// Sets port `port`'s own MAC (the source of routed packets and of ARP/ND replies).
     pub fn set_port_mac(&mut self, port: u16, mac: MacAddr) -> &mut Self {
-        if let Some(r) = self.conf.rewrite.get_mut(port as usize) {
-            r[6..].copy_from_slice(&mac.0);
-        }
+        self.conf.rewrite.set_port_mac(port, mac);
         self
     }
 
     /// Sets the next-hop MAC for packets routed out of `port` (`--eth-dest`).
     pub fn set_eth_dest(&mut self, port: u16, mac: MacAddr) -> &mut Self {
-        if let Some(r) = self.conf.rewrite.get_mut(port as usize) {
-            r[..6].copy_from_slice(&mac.0);
-        }
+        self.conf.rewrite.set_eth_dest(port, mac);
         self
     }
 
@@ -1149,7 +1144,8 @@ impl<B: PacketBuf> Forward<B> for L3Fwd {
             {
                 let i = usize::from(i);
                 let out = resolve(nh);
-                s.outs[i] = match conf.rewrite.get(out as usize) {
+                // A drop (DROP bit set) is no u16 port, so it has no rewrite entry.
+                s.outs[i] = match u16::try_from(out).ok().and_then(|p| conf.rewrite.get(p)) {
                     Some(r) => {
                         pkts[i].data_mut()[..12].copy_from_slice(r);
                         out

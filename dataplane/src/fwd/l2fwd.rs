@@ -1,21 +1,10 @@
-//! Forwarding stages generic over the buffer type: DPDK l2fwd's MAC rewrite, the pipeline
-//! [`Distributor`], and testpmd's forwarding modes [`Io`], [`MacSwap`], [`RxOnly`] and
-//! [`IcmpEcho`] (l3fwd is in [`crate::l3fwd`]).
+//! DPDK l2fwd's stage: each packet out of its input port's peer with the MACs rewritten.
 
+use super::{MacRewrite, PortPairs, ETH_HDR, PREFETCH_OFFSET};
 use crate::buf::PacketBuf;
 use crate::burst::Burst;
-use crate::l3fwd::ArpOwner;
 use crate::lcore::{DropReason, Forward, Tx};
 use crate::port::{MacAddr, MAX_PORTS};
-use crate::wire::{EthernetFrame, Icmpv4Message, Icmpv4Packet, IpProtocol, Ipv4Packet};
-
-/// How many packets ahead of the one being processed to prefetch.
-const PREFETCH_OFFSET: usize = 4;
-
-/// The shortest frame l2fwd and macswap forward: an Ethernet header. Shorter is not Ethernet
-/// (no EtherType) and is dropped as `Malformed`; 14–59-byte runts are forwarded as they are,
-/// as DPDK's l2fwd does (a NIC pads them on the wire).
-const ETH_HDR: usize = crate::wire::EthernetFrame::<&[u8]>::HEADER_LEN;
 
 /// DPDK l2fwd's forwarding: each packet goes out on the port paired with its input port; with
 /// MAC updating on (the default), the source MAC becomes the tx port's MAC and the destination
@@ -26,7 +15,7 @@ const ETH_HDR: usize = crate::wire::EthernetFrame::<&[u8]>::HEADER_LEN;
 pub struct L2Fwd {
     pairs: PortPairs,
     /// Precomputed destination + source MAC per tx port.
-    rewrite: [[u8; 12]; MAX_PORTS],
+    rewrite: MacRewrite,
     mac_updating: bool,
 }
 
@@ -42,11 +31,7 @@ pub const NO_PORT: u16 = u16::MAX;
 impl L2Fwd {
     /// Forwarding with no port pairs yet and MAC updating on.
     pub fn new() -> Self {
-        let mut rewrite = [[0u8; 12]; MAX_PORTS];
-        for (p, r) in rewrite.iter_mut().enumerate() {
-            r[..6].copy_from_slice(&MacAddr::local(p as u8).0);
-        }
-        L2Fwd { pairs: PortPairs::default(), rewrite, mac_updating: true }
+        L2Fwd { pairs: PortPairs::default(), rewrite: MacRewrite::new(), mac_updating: true }
     }
 
     /// Pairs ports `a` and `b` both ways (DPDK l2fwd pairs 0↔1, 2↔3, … or `--portmap`).
@@ -64,17 +49,13 @@ impl L2Fwd {
 
     /// Sets tx port `port`'s own MAC (the rewritten source address).
     pub fn set_port_mac(&mut self, port: u16, mac: MacAddr) -> &mut Self {
-        if let Some(r) = self.rewrite.get_mut(port as usize) {
-            r[6..].copy_from_slice(&mac.0);
-        }
+        self.rewrite.set_port_mac(port, mac);
         self
     }
 
     /// Sets the destination MAC written for packets sent on `port` (`--eth-dest`).
     pub fn set_eth_dest(&mut self, port: u16, mac: MacAddr) -> &mut Self {
-        if let Some(r) = self.rewrite.get_mut(port as usize) {
-            r[..6].copy_from_slice(&mac.0);
-        }
+        self.rewrite.set_eth_dest(port, mac);
         self
     }
 
@@ -97,7 +78,7 @@ impl L2Fwd {
         if d.len() < ETH_HDR {
             return false;
         }
-        match (d.get_mut(..12), self.rewrite.get(out as usize)) {
+        match (d.get_mut(..12), self.rewrite.get(out)) {
             (Some(h), Some(r)) => {
                 h.copy_from_slice(r);
                 true
@@ -126,7 +107,7 @@ impl L2Fwd {
         let inp = if (raw as usize) < MAX_PORTS { raw } else { rx_port };
         let out = self.pairs.raw(inp);
         // NO_PORT and ports out of range have no rewrite entry: the per-packet path drops them.
-        let Some(&r) = self.rewrite.get(out as usize) else { return 0 };
+        let Some(&r) = self.rewrite.get(out) else { return 0 };
         for p in pkts.iter().take(PREFETCH_OFFSET) {
             p.prefetch();
         }
@@ -203,268 +184,8 @@ impl<B: PacketBuf> Forward<B> for L2Fwd {
     }
 }
 
-/// Port pairs for the testpmd-style stages: what arrives on a port leaves on its peer.
-#[derive(Debug, Clone)]
-pub struct PortPairs {
-    dst_port: [u16; MAX_PORTS],
-}
-
-impl Default for PortPairs {
-    fn default() -> Self {
-        PortPairs { dst_port: [NO_PORT; MAX_PORTS] }
-    }
-}
-
-impl PortPairs {
-    /// Pairs `a` and `b` both ways; ports at or above [`MAX_PORTS`] are ignored.
-    pub fn pair(&mut self, a: u16, b: u16) -> &mut Self {
-        self.route(a, b).route(b, a)
-    }
-
-    /// Sends what arrives on `from` out of `to` (one way).
-    pub fn route(&mut self, from: u16, to: u16) -> &mut Self {
-        if (from as usize) < MAX_PORTS {
-            self.dst_port[from as usize] = to;
-        }
-        self
-    }
-
-    /// The output port for input port `port`, if any.
-    #[inline(always)]
-    pub fn dst_port(&self, port: u16) -> Option<u16> {
-        self.dst_port.get(port as usize).copied().filter(|&p| p != NO_PORT)
-    }
-    /// The table entry for input port `port` (taken modulo [`MAX_PORTS`]): the output port or
-    /// [`NO_PORT`]. For the per-packet loops, which test `NO_PORT` themselves.
-    #[inline(always)]
-    fn raw(&self, port: u16) -> u16 {
-        self.dst_port[port as usize % MAX_PORTS]
-    }
-}
-
-/// testpmd `io` mode: every packet leaves untouched on the port paired with its input port
-/// (packets from an unpaired port are dropped as `Filtered`).
-#[derive(Debug, Clone, Default)]
-pub struct Io {
-    /// The port pairs.
-    pub pairs: PortPairs,
-}
-
-impl<B: PacketBuf> Forward<B> for Io {
-    fn classify_level(&self) -> crate::classify::Level {
-        crate::classify::Level::None
-    }
-    #[inline]
-    fn forward(&mut self, rx_port: u16, pkts: &mut Burst<B>, tx: &mut Tx<B>) {
-        let out = self.pairs.dst_port(rx_port);
-        let n = pkts.len();
-        pkts.drain_front(n, |m| match out {
-            Some(o) => tx.send(o, m),
-            None => tx.drop_pkt(m, DropReason::Filtered),
-        });
-    }
-}
-
-/// testpmd `macswap` mode: swaps the source and destination MAC of every packet and sends it
-/// on the paired port. Frames shorter than an Ethernet header (14 bytes) are dropped as
-/// `Malformed`.
-#[derive(Debug, Clone, Default)]
-pub struct MacSwap {
-    /// The port pairs.
-    pub pairs: PortPairs,
-}
-
-impl<B: PacketBuf> Forward<B> for MacSwap {
-    fn classify_level(&self) -> crate::classify::Level {
-        crate::classify::Level::None
-    }
-    #[inline]
-    fn forward(&mut self, rx_port: u16, pkts: &mut Burst<B>, tx: &mut Tx<B>) {
-        let out = self.pairs.dst_port(rx_port);
-        for p in pkts.iter().take(PREFETCH_OFFSET) {
-            p.prefetch();
-        }
-        let n = pkts.len();
-        pkts.drain_front(n, |mut m| {
-            let Some(o) = out else { return tx.drop_pkt(m, DropReason::Filtered) };
-            match m.data_mut().get_mut(..ETH_HDR) {
-                Some(h) => {
-                    let mut dst = [0u8; 6];
-                    dst.copy_from_slice(&h[..6]);
-                    h.copy_within(6..12, 0);
-                    h[6..12].copy_from_slice(&dst);
-                    tx.send(o, m);
-                }
-                None => tx.drop_pkt(m, DropReason::Malformed),
-            }
-        });
-    }
-}
-
-/// testpmd `rxonly` mode: frees every packet. They are counted in [`RxOnly::counter`], not
-/// as drops (the lcore's per-port rx counters count them as received too).
-#[derive(Debug, Clone, Default)]
-pub struct RxOnly {
-    counter: std::sync::Arc<crate::stats::Counter>,
-}
-
-impl RxOnly {
-    /// The count of packets consumed (shared by clones of this stage).
-    pub fn counter(&self) -> std::sync::Arc<crate::stats::Counter> {
-        self.counter.clone()
-    }
-}
-
-impl<B: PacketBuf> Forward<B> for RxOnly {
-    fn classify_level(&self) -> crate::classify::Level {
-        crate::classify::Level::None
-    }
-    #[inline]
-    fn forward(&mut self, _rx_port: u16, pkts: &mut Burst<B>, _tx: &mut Tx<B>) {
-        self.counter.add(pkts.len() as u64);
-        pkts.clear();
-    }
-}
-
-/// testpmd `icmpecho` mode: answers ICMPv4 echo requests and ARP requests for the addresses
-/// configured on the receiving port ([`IcmpEcho::add_addr`]), back out of the receiving port.
-/// When no address is configured at all, every echo request and every ARP request is
-/// answered, as testpmd does (so a kernel `ping` of any address on the link gets replies),
-/// except ARP probes and announcements (RFC 5227).
-/// Everything else is dropped as `Filtered`; IPv4 headers failing the RFC 1812 checks as
-/// `Malformed` / `BadChecksum`.
-#[derive(Debug, Clone)]
-pub struct IcmpEcho {
-    addrs4: Vec<(u16, [u8; 4])>,
-    macs: [[u8; 6]; MAX_PORTS],
-}
-
-impl Default for IcmpEcho {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl IcmpEcho {
-    /// A responder with no addresses and port MACs `02:00:00:00:00:<port>`.
-    pub fn new() -> Self {
-        IcmpEcho { addrs4: vec![], macs: std::array::from_fn(|p| MacAddr::local(p as u8).0) }
-    }
-
-    /// Sets port `port`'s own MAC (the source of replies).
-    pub fn set_port_mac(&mut self, port: u16, mac: MacAddr) -> &mut Self {
-        if let Some(m) = self.macs.get_mut(port as usize) {
-            *m = mac.0;
-        }
-        self
-    }
-
-    /// Gives port `port` the IPv4 address `addr`.
-    pub fn add_addr(&mut self, port: u16, addr: std::net::Ipv4Addr) -> &mut Self {
-        self.addrs4.push((port, addr.octets()));
-        self
-    }
-
-    /// Turns an echo request into the reply in place; the outcome for the packet.
-    #[inline]
-    fn echo<B: PacketBuf>(&self, rx_port: u16, pkt: &mut B) -> Result<(), DropReason> {
-        let (l3, et) = crate::l3fwd::l3_of(pkt).ok_or(DropReason::Malformed)?;
-        let d = pkt.data_mut();
-        let mac = self.macs.get(rx_port as usize).copied().unwrap_or_default();
-        match et {
-            0x0806 => {
-                let owner = if self.addrs4.is_empty() { ArpOwner::Any } else { ArpOwner::Addrs(&self.addrs4) };
-                return if crate::l3fwd::arp_reply(owner, mac, rx_port, d, l3) {
-                    Ok(())
-                } else {
-                    Err(DropReason::Filtered)
-                };
-            }
-            0x0800 => {}
-            _ => return Err(DropReason::Filtered),
-        }
-        let ihl = crate::l3fwd::ipv4_check(&d[l3..])?;
-        // The checks passed: the IPv4 header is whole, so the view's getters cannot panic.
-        let ip = Ipv4Packet::new_unchecked(&d[l3..]);
-        let (src, dst) = (ip.src_addr(), ip.dst_addr());
-        let for_us = if self.addrs4.is_empty() {
-            true
-        } else {
-            self.addrs4.iter().any(|&(p, a)| p == rx_port && a == dst.octets())
-        };
-        if ip.next_header() != IpProtocol::Icmp || ip.is_fragment() || !for_us {
-            return Err(DropReason::Filtered);
-        }
-        let icmp = l3 + ihl;
-        match Icmpv4Packet::new_checked(&d[icmp..]) {
-            Ok(m) if m.msg_type() == Icmpv4Message::EchoRequest && m.msg_code() == 0 => {}
-            _ => return Err(DropReason::Filtered),
-        }
-        // Echo reply: swap the addresses (the IPv4 checksum is unchanged by a swap), type 8 -> 0
-        // with an RFC 1624 update of the ICMP checksum.
-        let mut eth = EthernetFrame::new_unchecked(&mut *d);
-        let requester = eth.src_addr();
-        eth.set_dst_addr(requester);
-        eth.set_src_addr(MacAddr(mac));
-        let mut ip = Ipv4Packet::new_unchecked(&mut d[l3..]);
-        ip.set_src_addr(dst);
-        ip.set_dst_addr(src);
-        let mut m = Icmpv4Packet::new_unchecked(&mut d[icmp..]);
-        let c = crate::wire::checksum::update_u16(m.checksum(), 0x0800, 0x0000);
-        m.set_msg_type(Icmpv4Message::EchoReply);
-        m.set_checksum(c);
-        Ok(())
-    }
-}
-
-impl<B: PacketBuf> Forward<B> for IcmpEcho {
-    fn classify_level(&self) -> crate::classify::Level {
-        crate::classify::Level::Lengths
-    }
-    #[inline]
-    fn forward(&mut self, rx_port: u16, pkts: &mut Burst<B>, tx: &mut Tx<B>) {
-        let n = pkts.len();
-        pkts.drain_front(n, |mut m| match self.echo(rx_port, &mut m) {
-            Ok(()) => tx.send(rx_port, m),
-            Err(r) => tx.drop_pkt(m, r),
-        });
-    }
-}
-
 /// Internal marker of pass 1: too short to rewrite.
 const MALFORMED: u16 = NO_PORT - 1;
-
-/// The pipeline rx stage: spreads packets over worker rings by the flow hash the classifier
-/// left in their metadata (RSS Toeplitz by default), keeping each flow on one worker (so its
-/// order is kept). Ring `k` is tx port `first_ring + k`.
-#[derive(Debug, Clone)]
-pub struct Distributor {
-    first_ring: u16,
-    rings: u16,
-}
-
-impl Distributor {
-    /// Spreads over `rings` ring ports numbered from `first_ring`.
-    pub fn new(first_ring: u16, rings: u16) -> Self {
-        Distributor { first_ring, rings: rings.max(1) }
-    }
-}
-
-impl<B: PacketBuf> Forward<B> for Distributor {
-    fn classify_level(&self) -> crate::classify::Level {
-        crate::classify::Level::Full
-    }
-    #[inline]
-    fn forward(&mut self, _rx_port: u16, pkts: &mut Burst<B>, tx: &mut Tx<B>) {
-        let n = pkts.len();
-        // The classifier's flow hash (Level::Full), or the NIC's RSS hash for a queue that
-        // fills it.
-        pkts.drain_front(n, |m| {
-            let k = ((m.hash() as u64 * self.rings as u64) >> 32) as u16;
-            tx.send(self.first_ring + k, m);
-        });
-    }
-}
 
 #[cfg(test)]
 mod tests {
@@ -576,7 +297,7 @@ mod tests {
                         Some(o) => {
                             let mut f = frame.clone();
                             if mac_updating {
-                                f[..12].copy_from_slice(&model.rewrite[o as usize]);
+                                f[..12].copy_from_slice(model.rewrite.get(o).unwrap());
                             }
                             want[o as usize].push((id, f.into_iter().take(12).collect()));
                         }
