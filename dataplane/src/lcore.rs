@@ -304,7 +304,8 @@ impl<B: PacketBuf> Tx<B> {
 }
 
 /// A processing stage: takes every packet of a received burst and either sends it
-/// ([`Tx::send`]) or drops it with a reason ([`Tx::drop_pkt`]).
+/// ([`Tx::send`]) or drops it with a reason ([`Tx::drop_pkt`]). Leaving a packet in the burst
+/// is a bug: asserted in debug builds, freed and counted as `Filtered` in release builds.
 ///
 /// Before [`forward`](Self::forward) the lcore has classified the burst at the stage's
 /// [`classify_level`](Self::classify_level): packet type, header lengths and (at
@@ -575,7 +576,15 @@ impl<B: PacketBuf, F: Forward<B>> Lcore<B, F> {
                 }
                 self.fwd.forward(slot.port, burst, &mut self.tx);
                 if !burst.is_empty() {
-                    // A stage that left packets behind: count, never leak.
+                    // A stage must send or drop every packet: one that leaves some is a bug
+                    // (asserted in debug builds). In release builds they are freed and counted,
+                    // never leaked.
+                    debug_assert!(
+                        burst.is_empty(),
+                        "lcore {}: the stage left {} packets unhandled",
+                        self.name,
+                        burst.len()
+                    );
                     let k = burst.len() as u64;
                     burst.clear();
                     self.stats.drop_reason(DropReason::Filtered, k);

@@ -155,3 +155,25 @@ fn pipeline_drains_on_stop() {
     drop((null0, null1, rt));
     assert_eq!(pool.in_use(), 0);
 }
+
+/// A stage that leaves packets in its burst is a bug, asserted in debug builds (release
+/// builds free and count them).
+#[test]
+#[cfg(debug_assertions)]
+#[should_panic(expected = "left 32 packets unhandled")]
+fn a_stage_leaving_packets_is_asserted() {
+    use dataplane::classify::Level;
+    use dataplane::lcore::Tx;
+    struct Lazy;
+    impl Forward<Mbuf> for Lazy {
+        fn forward(&mut self, _rx_port: u16, _pkts: &mut Burst<Mbuf>, _tx: &mut Tx<Mbuf>) {}
+        fn classify_level(&self) -> Level {
+            Level::None
+        }
+    }
+    let pool = pool(256);
+    let mut null0 = NullPort::new(0, NullConfig::new(0), pool.clone()).unwrap();
+    let mut l = Lcore::new("lazy", None, Lazy);
+    l.add_rx(0, null0.rx_queue(0).unwrap());
+    l.poll_once(&mut Burst::new(), false);
+}

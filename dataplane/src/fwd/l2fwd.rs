@@ -144,7 +144,7 @@ impl<B: PacketBuf> Forward<B> for L2Fwd {
         // Packet by packet, in chunks of 64 (a small array of decisions): pass 1 decides and
         // rewrites, prefetching a few packets ahead; pass 2 hands each packet to its tx buffer.
         const CHUNK: usize = 64;
-        let mut outs = [NO_PORT; CHUNK];
+        let mut outs: [Result<u16, DropReason>; CHUNK] = [Err(DropReason::Filtered); CHUNK];
         for p in pkts.iter().take(PREFETCH_OFFSET) {
             p.prefetch();
         }
@@ -158,34 +158,30 @@ impl<B: PacketBuf> Forward<B> for L2Fwd {
                 let inp = if (m.port() as usize) < MAX_PORTS { m.port() } else { rx_port };
                 let out = self.pairs.raw(inp);
                 outs[i] = if out == NO_PORT {
-                    out
+                    Err(DropReason::Filtered)
                 } else if self.mac_updating {
                     if self.rewrite(m, out) {
-                        out
+                        Ok(out)
                     } else {
-                        MALFORMED
+                        Err(DropReason::Malformed)
                     }
                 } else if not_ethernet(m) {
-                    MALFORMED
+                    Err(DropReason::Malformed)
                 } else {
-                    out
+                    Ok(out)
                 };
             }
             let mut i = 0;
             pkts.drain_front(n, |m| {
                 match outs[i] {
-                    NO_PORT => tx.drop_pkt(m, DropReason::Filtered),
-                    MALFORMED => tx.drop_pkt(m, DropReason::Malformed),
-                    out => tx.send(out, m),
+                    Ok(out) => tx.send(out, m),
+                    Err(r) => tx.drop_pkt(m, r),
                 }
                 i += 1;
             });
         }
     }
 }
-
-/// Internal marker of pass 1: too short to rewrite.
-const MALFORMED: u16 = NO_PORT - 1;
 
 #[cfg(test)]
 mod tests {

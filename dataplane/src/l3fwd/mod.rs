@@ -68,8 +68,8 @@ mod x4;
 const CHUNK: usize = 64;
 /// How many packets ahead to prefetch.
 const PREFETCH_OFFSET: usize = 4;
-/// Marks an outcome as a drop: `DROP | reason`.
-const DROP: u32 = 0x1_0000;
+/// What becomes of one packet: sent on a port, or dropped for a reason.
+type Outcome = Result<u16, DropReason>;
 
 /// The lookup method (`--lookup`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -593,7 +593,7 @@ impl TableHandle {
 /// Per-chunk scratch arrays, allocated once per stage.
 #[derive(Clone)]
 struct Scratch {
-    outs: [u32; CHUNK],
+    outs: [Outcome; CHUNK],
     idx4: [u8; CHUNK],
     dst4: [u32; CHUNK],
     hash4: [u32; CHUNK],
@@ -609,7 +609,7 @@ struct Scratch {
 impl Scratch {
     fn boxed() -> Box<Self> {
         Box::new(Scratch {
-            outs: [0; CHUNK],
+            outs: [Err(DropReason::Filtered); CHUNK],
             idx4: [0; CHUNK],
             dst4: [0; CHUNK],
             hash4: [0; CHUNK],
@@ -646,7 +646,7 @@ impl PortConf {
 enum Step {
     V4,
     V6,
-    Out(u32),
+    Out(Outcome),
 }
 
 /// DPDK l3fwd's forwarding stage. See the [module docs](self).
@@ -734,34 +734,34 @@ impl L3Fwd {
     #[inline(always)]
     fn classify_one<B: PacketBuf>(conf: &PortConf, rx_port: u16, pkt: &mut B) -> (Step, usize) {
         if pkt.len() > conf.max_pkt_len {
-            return (Step::Out(DROP | DropReason::TooLong as u32), 0);
+            return (Step::Out(Err(DropReason::TooLong)), 0);
         }
         let Some((l3, et)) = l3_of(pkt) else {
-            return (Step::Out(DROP | DropReason::Malformed as u32), 0);
+            return (Step::Out(Err(DropReason::Malformed)), 0);
         };
         let step = match et {
             0x0800 => match ipv4_check_and_decrement(&mut pkt.data_mut()[l3..]) {
                 Ok(()) => Step::V4,
-                Err(r) => Step::Out(DROP | r as u32),
+                Err(r) => Step::Out(Err(r)),
             },
             0x86dd => {
                 let ns = if conf.addrs6.is_empty() { None } else { ndp_solicit(conf, rx_port, pkt.data(), l3) };
                 match ns {
                     Some((target, src)) => Step::Out(if ndp_reply(conf, rx_port, pkt, l3, target, src) {
-                        u32::from(rx_port)
+                        Ok(rx_port)
                     } else {
-                        DROP | DropReason::Malformed as u32
+                        Err(DropReason::Malformed)
                     }),
                     None => match ipv6_check_and_decrement(&mut pkt.data_mut()[l3..]) {
                         Ok(()) => Step::V6,
-                        Err(r) => Step::Out(DROP | r as u32),
+                        Err(r) => Step::Out(Err(r)),
                     },
                 }
             }
             0x0806 if arp_reply(ArpOwner::Addrs(&conf.addrs4), conf.mac(rx_port), rx_port, pkt.data_mut(), l3) => {
-                Step::Out(u32::from(rx_port))
+                Step::Out(Ok(rx_port))
             }
-            _ => Step::Out(DROP | DropReason::Filtered as u32),
+            _ => Step::Out(Err(DropReason::Filtered)),
         };
         (step, l3)
     }
@@ -1058,7 +1058,7 @@ impl<B: PacketBuf> Forward<B> for L3Fwd {
                     if let Some(r) = x4::step(&mut pkts[i..n]) {
                         for (k, r) in r.into_iter().enumerate() {
                             match r {
-                                Err(e) => s.outs[i + k] = DROP | e as u32,
+                                Err(e) => s.outs[i + k] = Err(e),
                                 Ok((dst, l3)) => {
                                     s.idx4[n4] = (i + k) as u8;
                                     if em {
@@ -1132,27 +1132,24 @@ impl<B: PacketBuf> Forward<B> for L3Fwd {
                 _ => nh6.fill(MISS),
             }
             // Pass 3: output port and MAC rewrite of the routed packets.
-            let resolve = |nh: u32| -> u32 {
+            let resolve = |nh: u32| -> Outcome {
                 match (nh, conf.default_port) {
-                    (MISS, Some(p)) => u32::from(p),
-                    (MISS, None) => DROP | DropReason::NoRoute as u32,
-                    (p, _) => p,
+                    (MISS, Some(p)) => Ok(p),
+                    (MISS, None) => Err(DropReason::NoRoute),
+                    (p, _) => u16::try_from(p).map_err(|_| DropReason::NoTxPort),
                 }
             };
             for (&i, &nh) in
                 s.idx4[..n4].iter().zip(s.nh4[..n4].iter()).chain(s.idx6[..n6].iter().zip(s.nh6[..n6].iter()))
             {
                 let i = usize::from(i);
-                let out = resolve(nh);
-                // A drop (DROP bit set) is no u16 port, so it has no rewrite entry.
-                s.outs[i] = match u16::try_from(out).ok().and_then(|p| conf.rewrite.get(p)) {
+                s.outs[i] = resolve(nh).and_then(|out| match conf.rewrite.get(out) {
                     Some(r) => {
                         pkts[i].data_mut()[..12].copy_from_slice(r);
-                        out
+                        Ok(out)
                     }
-                    None if out & DROP != 0 => out,
-                    None => DROP | DropReason::NoTxPort as u32,
-                };
+                    None => Err(DropReason::NoTxPort),
+                });
             }
             // Pass 4: hand each packet to its tx buffer or drop it.
             let mut i = 0;
@@ -1160,10 +1157,9 @@ impl<B: PacketBuf> Forward<B> for L3Fwd {
             pkts.drain_front(n, |m| {
                 let o = outs[i];
                 i += 1;
-                if o & DROP == 0 {
-                    tx.send(o as u16, m);
-                } else {
-                    tx.drop_pkt(m, DropReason::ALL[(o & 0xff) as usize % DropReason::COUNT]);
+                match o {
+                    Ok(port) => tx.send(port, m),
+                    Err(r) => tx.drop_pkt(m, r),
                 }
             });
         }
