@@ -5,7 +5,7 @@
 use super::{Error, VlanHeader, VlanRepr};
 use super::{EtherType, EthernetAddress, EthernetFrame, EthernetRepr, Ipv4Packet, Ipv4Repr, UdpPacket, UdpRepr};
 
-/// The headers of an Ethernet / [VLAN] / IPv4 / UDP frame. The EtherTypes and the IPv4 and UDP
+/// The headers of an Ethernet / (VLAN) / IPv4 / UDP frame. The EtherTypes and the IPv4 and UDP
 /// lengths are derived from the buffer [`emit`](Self::emit) writes into; the UDP checksum is 0
 /// (none), so a payload can be written per packet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
