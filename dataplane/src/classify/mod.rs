@@ -771,17 +771,37 @@ fn run_lengths<T: Frame>(items: &[T], out: &mut [Classified]) {
 /// hashing). Returns `n = min(pkts.len(), out.len())`; packets past `n` are untouched.
 pub fn classify_burst_lengths<B: PacketBuf>(pkts: &mut [B], out: &mut [Classified]) -> usize {
     let n = pkts.len().min(out.len());
-    let ro: &[B] = &pkts[..n];
-    run_lengths(ro, &mut out[..n]);
-    for (p, c) in pkts[..n].iter_mut().zip(&out[..n]) {
+    lengths_into_meta(&mut pkts[..n], &mut out[..n]);
+    n
+}
+
+/// A header length as the metadata's `u8` (saturating; outer L2 and L4 headers are far
+/// shorter).
+#[inline(always)]
+fn len_u8(v: u16) -> u8 {
+    u8::try_from(v).unwrap_or(u8::MAX)
+}
+
+/// The parse pass of [`classify_burst_lengths`], each record written to the packet's
+/// metadata as soon as it is parsed (one loop, not a parse loop then a copy loop).
+#[inline(never)]
+fn lengths_into_meta<B: PacketBuf>(pkts: &mut [B], out: &mut [Classified]) {
+    /// Packets prefetched ahead of the one being parsed.
+    const AHEAD: usize = 4;
+    let n = pkts.len().min(out.len());
+    for i in 0..n {
+        if let Some(p) = pkts.get(i + AHEAD) {
+            crate::arch::prefetch(p.data().as_ptr());
+        }
+        let (p, c) = (&mut pkts[i], &mut out[i]);
+        scalar::parse_into(p.data(), false, c, &mut NoHash);
         let mut m = p.meta();
         m.ptype = c.ptype;
-        m.l2_len = c.l2_len.min(u8::MAX as u16) as u8;
+        m.l2_len = len_u8(c.l2_len);
         m.l3_len = c.l3_len;
-        m.l4_len = c.l4_len.min(u8::MAX as u16) as u8;
+        m.l4_len = len_u8(c.l4_len);
         p.set_meta(m);
     }
-    n
 }
 
 /// Classifies a burst for [`Level::L2`]: writes the L2 packet type bits and the L2 length
@@ -792,7 +812,7 @@ pub fn classify_burst_l2<B: PacketBuf>(pkts: &mut [B]) -> usize {
         let (pt, l2) = scalar::parse_l2_only(p.data());
         let mut m = p.meta();
         m.ptype = pt;
-        m.l2_len = l2.min(u8::MAX as u16) as u8;
+        m.l2_len = len_u8(l2);
         m.l3_len = 0;
         m.l4_len = 0;
         p.set_meta(m);
@@ -910,6 +930,30 @@ mod level_tests {
             }
             if pt & ptype::MALFORMED != 0 {
                 prop_assert!(full.is_malformed());
+            }
+        }
+
+        /// The `Lengths` level writes the full classifier's packet type and lengths into
+        /// the metadata, and leaves the hash the port wrote.
+        #[test]
+        fn lengths_level_matches_the_full_parse(frames in prop::collection::vec(frame(), 1..40)) {
+            use crate::mbuf::{Mbuf, MemBacking, Mempool, MempoolConfig};
+            let mut c = MempoolConfig::new("lengths-level", 64);
+            c.backing = MemBacking::Normal;
+            let pool = Mempool::new(c).unwrap();
+            let mut pkts: Vec<Mbuf> = frames.iter().map(|f| Mbuf::from_slice(&pool, f).unwrap()).collect();
+            for p in pkts.iter_mut() {
+                p.set_hash(0xfeed);
+            }
+            let mut out = vec![Classified::default(); pkts.len()];
+            prop_assert_eq!(classify_burst_lengths(&mut pkts, &mut out), frames.len());
+            let cfg = ClassifyConfig::default();
+            for ((p, f), o) in pkts.iter().zip(&frames).zip(&out) {
+                let full = classify_one(f, &cfg);
+                prop_assert_eq!(*o, Classified { hash: 0, ..full });
+                let m = p.meta();
+                prop_assert_eq!((m.ptype, m.hash), (full.ptype, 0xfeed));
+                prop_assert_eq!((u16::from(m.l2_len), m.l3_len, u16::from(m.l4_len)), (full.l2_len, full.l3_len, full.l4_len));
             }
         }
     }
