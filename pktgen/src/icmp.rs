@@ -23,7 +23,6 @@
 //! RTT below 16 payload bytes; we keep the send times in a table and time every size.
 #![allow(unsafe_code)]
 
-use dataplane::wire::checksum::checksum;
 use dataplane::wire::{Icmpv4Message, Icmpv4Packet, IpProtocol, Ipv4Packet};
 use serde::{Deserialize, Serialize};
 use std::io;
@@ -172,12 +171,17 @@ fn payload_byte(cookie: u64, i: usize) -> u8 {
 /// length.
 pub fn build_request(buf: &mut Vec<u8>, ident: u16, seq: u16, payload: usize, cookie: u64) -> usize {
     buf.clear();
-    buf.extend_from_slice(&[ECHO_REQUEST, 0, 0, 0]);
-    buf.extend_from_slice(&ident.to_be_bytes());
-    buf.extend_from_slice(&seq.to_be_bytes());
-    buf.extend((0..payload).map(|i| payload_byte(cookie, i)));
-    let c = checksum(buf);
-    buf[2..4].copy_from_slice(&c.to_be_bytes());
+    buf.resize(Icmpv4Packet::<&[u8]>::HEADER_LEN + payload, 0);
+    // At least the 8-byte header: the view's setters cannot panic.
+    let mut p = Icmpv4Packet::new_unchecked(&mut buf[..]);
+    p.set_msg_type(Icmpv4Message::EchoRequest);
+    p.set_msg_code(0);
+    p.set_echo_ident(ident);
+    p.set_echo_seq_no(seq);
+    for (i, b) in p.data_mut().iter_mut().enumerate() {
+        *b = payload_byte(cookie, i);
+    }
+    p.fill_checksum();
     buf.len()
 }
 
@@ -802,6 +806,7 @@ fn last_send_deadline(done: bool, next: u64, interval: u64, timeout: u64) -> u64
 #[cfg(test)]
 mod tests {
     use super::*;
+    use dataplane::wire::checksum::checksum;
 
     const T: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 2);
 
