@@ -177,3 +177,36 @@ fn a_stage_leaving_packets_is_asserted() {
     l.add_rx(0, null0.rx_queue(0).unwrap());
     l.poll_once(&mut Burst::new(), false);
 }
+
+/// A queue whose hardware fills the packet type is not classified again; the stage still
+/// gets every packet.
+#[test]
+fn queues_that_fill_the_packet_type_skip_the_classifier() {
+    use dataplane::port::{BoxRx, RxQueue};
+    struct HwPtype(BoxRx<Mbuf>);
+    impl RxQueue for HwPtype {
+        type Buf = Mbuf;
+        fn rx_burst(&mut self, out: &mut Burst<Mbuf>, max: usize) -> usize {
+            self.0.rx_burst(out, max)
+        }
+        fn fills_ptype(&self) -> bool {
+            true
+        }
+    }
+    let pool = pool(256);
+    let mut null0 = NullPort::new(0, NullConfig::new(0), pool.clone()).unwrap();
+    let mut null1 = NullPort::new(1, NullConfig::new(1), pool.clone()).unwrap();
+    let mut fwd = L2Fwd::new();
+    fwd.route(0, 1).route(1, 0);
+    let mut l = Lcore::new("hw", None, fwd);
+    l.add_rx(0, Box::new(HwPtype(null0.rx_queue(0).unwrap()))).add_rx(1, null1.rx_queue(0).unwrap());
+    l.add_tx(0, null0.tx_queue(0).unwrap()).unwrap();
+    l.add_tx(1, null1.tx_queue(0).unwrap()).unwrap();
+    let stats = l.stats();
+    let mut burst = Burst::new();
+    assert_eq!(l.poll_once(&mut burst, true), 64);
+    assert_eq!(stats.classified_bursts.get(), 1, "only port 1's burst");
+    assert_eq!(stats.classified_pkts.get(), 32);
+    drop((l, burst, null0, null1));
+    assert_eq!(pool.in_use(), 0);
+}
