@@ -72,6 +72,11 @@ pub trait PacketBuf: Send + Sized + 'static {
     fn hash(&self) -> u32;
     /// Sets the flow hash.
     fn set_hash(&mut self, hash: u32);
+    /// Packet type bits (fast path for `meta().ptype`; see `dataplane::classify::ptype`).
+    #[inline(always)]
+    fn ptype(&self) -> u32 {
+        self.meta().ptype
+    }
     /// Prefetches the first cache line of the packet data for reading and writing.
     fn prefetch(&self) {
         crate::arch::prefetch(self.data().as_ptr());

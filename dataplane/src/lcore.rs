@@ -5,7 +5,12 @@
 //!
 //! 1. read the cycle counter once; if the drain period (100 µs default) has passed, flush
 //!    every tx buffer;
-//! 2. for each receive queue: `rx_burst` (32 by default, up to 512) and hand the burst to the
+//! 2. for each receive queue: `rx_burst` (32 by default, up to 512), classify the burst once
+//!    ([`crate::classify`], at the [`Level`] the stage asks for in
+//!    [`Forward::classify_level`]; skipped for queues whose hardware fills the packet type,
+//!    [`RxQueue::fills_ptype`](crate::port::RxQueue::fills_ptype), and for pipeline rings,
+//!    whose packets were classified by the lcore that received them) so that packet type,
+//!    header lengths and flow hash are in each packet's metadata, and hand the burst to the
 //!    [`Forward`] stage, which sends each packet to a port's tx buffer ([`Tx::send`]) or drops
 //!    it with a reason ([`Tx::drop_pkt`]); a full tx buffer is flushed at once, and what the
 //!    port refuses is freed and counted as dropped;
@@ -23,6 +28,7 @@
 use crate::arch;
 use crate::buf::PacketBuf;
 use crate::burst::{Burst, MAX_BURST};
+use crate::classify::{Classified, ClassifyConfig, Impl, Level};
 use crate::port::{BoxRx, BoxTx, MAX_PORTS};
 use crate::stats::Counter;
 use crossbeam_utils::CachePadded;
@@ -114,6 +120,11 @@ pub struct LcoreStats {
     /// packet, from the start of such an iteration to the start of the next: the work per
     /// packet, with idle polls left out (as testpmd's `--record-core-cycles`).
     pub busy_cycles: Counter,
+    /// Received bursts run through the classifier (a debug counter: the classifier is seen
+    /// running on every received burst).
+    pub classified_bursts: Counter,
+    /// Packets in those bursts.
+    pub classified_pkts: Counter,
 }
 
 impl Default for LcoreStats {
@@ -124,6 +135,8 @@ impl Default for LcoreStats {
             loops: Counter::new(),
             busy_loops: Counter::new(),
             busy_cycles: Counter::new(),
+            classified_bursts: Counter::new(),
+            classified_pkts: Counter::new(),
         }
     }
 }
@@ -291,10 +304,20 @@ impl<B: PacketBuf> Tx<B> {
 }
 
 /// A processing stage: takes every packet of a received burst and either sends it
-/// ([`Tx::send`]) or drops it with a reason ([`Tx::drop_pkt`]).
+/// ([`Tx::send`]) or drops it with a reason ([`Tx::drop_pkt`]). Leaving a packet in the burst
+/// is a bug: asserted in debug builds, freed and counted as `Filtered` in release builds.
+///
+/// Before [`forward`](Self::forward) the lcore has classified the burst at the stage's
+/// [`classify_level`](Self::classify_level): packet type, header lengths and (at
+/// [`Level::Full`]) the flow hash are in each packet's [`PacketMeta`](crate::buf::PacketMeta).
 pub trait Forward<B: PacketBuf>: Send {
     /// Processes `pkts` (received on `rx_port`), leaving it empty.
     fn forward(&mut self, rx_port: u16, pkts: &mut Burst<B>, tx: &mut Tx<B>);
+    /// What the stage reads from the classifier's metadata; asked once, when the lcore is
+    /// built. [`Level::Full`] unless the stage says less.
+    fn classify_level(&self) -> Level {
+        Level::Full
+    }
     /// Periodic work on the lcore (every 4096 loop iterations): table swaps and the like.
     fn housekeeping(&mut self) {}
 }
@@ -305,6 +328,9 @@ impl<B: PacketBuf> Forward<B> for Box<dyn Forward<B>> {
     #[inline]
     fn forward(&mut self, rx_port: u16, pkts: &mut Burst<B>, tx: &mut Tx<B>) {
         (**self).forward(rx_port, pkts, tx)
+    }
+    fn classify_level(&self) -> Level {
+        (**self).classify_level()
     }
     fn housekeeping(&mut self) {
         (**self).housekeeping()
@@ -318,6 +344,9 @@ struct RxSlot<B: PacketBuf> {
     internal: bool,
     /// Counted as received on `port` (false for a generator: see [`Lcore::add_source`]).
     counted: bool,
+    /// Run the classifier on its bursts (false when the queue fills the packet type itself,
+    /// and for pipeline rings).
+    classify: bool,
 }
 
 /// Loop iterations in a row that found every queue empty before a worker with an idle sleep
@@ -336,6 +365,13 @@ pub struct Lcore<B: PacketBuf, F: Forward<B>> {
     idle_sleep_us: u64,
     stats: Arc<LcoreStats>,
     feeds_pipeline: bool,
+    /// The stage's [`Forward::classify_level`].
+    level: Level,
+    /// The classifier implementation for this CPU ([`crate::classify::implementation`]).
+    imp: Impl,
+    classify_cfg: ClassifyConfig,
+    /// The classifier's records for one burst.
+    classified: Box<[Classified; MAX_BURST]>,
 }
 
 impl<B: PacketBuf, F: Forward<B>> fmt::Debug for Lcore<B, F> {
@@ -369,6 +405,7 @@ impl<B: PacketBuf, F: Forward<B>> Lcore<B, F> {
     /// A worker running stage `fwd`, pinned to `cpu` when given.
     pub fn new(name: &str, cpu: Option<usize>, fwd: F) -> Self {
         let stats = Arc::new(LcoreStats::default());
+        let level = fwd.classify_level();
         Lcore {
             name: name.to_string(),
             cpu,
@@ -380,12 +417,29 @@ impl<B: PacketBuf, F: Forward<B>> Lcore<B, F> {
             idle_sleep_us: 0,
             stats,
             feeds_pipeline: false,
+            level,
+            imp: crate::classify::implementation(),
+            classify_cfg: ClassifyConfig::default(),
+            classified: Box::new([Classified::default(); MAX_BURST]),
         }
+    }
+
+    /// The classifier configuration (hash kind, RSS key); Toeplitz with the default key unless
+    /// set.
+    pub fn set_classify_config(&mut self, cfg: ClassifyConfig) -> &mut Self {
+        self.classify_cfg = cfg;
+        self
+    }
+
+    /// The classification level the stage asked for.
+    pub fn classify_level(&self) -> Level {
+        self.level
     }
 
     /// Polls `q`, a receive queue of port `port`.
     pub fn add_rx(&mut self, port: u16, q: BoxRx<B>) -> &mut Self {
-        self.rx.push(RxSlot { port, q, internal: false, counted: true });
+        let classify = !q.fills_ptype();
+        self.rx.push(RxSlot { port, q, internal: false, counted: true, classify });
         self
     }
 
@@ -393,13 +447,15 @@ impl<B: PacketBuf, F: Forward<B>> Lcore<B, F> {
     /// [`crate::txgen`]); what it yields is handed to the stage as if received on `port`, but
     /// not counted as received.
     pub fn add_source(&mut self, port: u16, q: BoxRx<B>) -> &mut Self {
-        self.rx.push(RxSlot { port, q, internal: false, counted: false });
+        let classify = !q.fills_ptype();
+        self.rx.push(RxSlot { port, q, internal: false, counted: false, classify });
         self
     }
 
     /// Polls `q`, an internal pipeline ring (drained before the lcore stops).
     pub fn add_pipeline_rx(&mut self, port: u16, q: BoxRx<B>) -> &mut Self {
-        self.rx.push(RxSlot { port, q, internal: true, counted: true });
+        // Classified by the lcore that received them; the metadata travels with the packets.
+        self.rx.push(RxSlot { port, q, internal: true, counted: true, classify: false });
         self
     }
 
@@ -503,9 +559,32 @@ impl<B: PacketBuf, F: Forward<B>> Lcore<B, F> {
                 if slot.counted {
                     self.stats.ports[slot.port as usize].rx.add(n as u64);
                 }
+                if slot.classify && self.level != Level::None {
+                    let k = match self.level {
+                        Level::Full => crate::classify::classify_burst_with(
+                            self.imp,
+                            burst,
+                            &self.classify_cfg,
+                            &mut self.classified[..],
+                        )
+                        .unwrap_or(0),
+                        Level::L2 => crate::classify::classify_burst_l2(burst),
+                        _ => crate::classify::classify_burst_lengths(burst, &mut self.classified[..]),
+                    };
+                    self.stats.classified_bursts.inc();
+                    self.stats.classified_pkts.add(k as u64);
+                }
                 self.fwd.forward(slot.port, burst, &mut self.tx);
                 if !burst.is_empty() {
-                    // A stage that left packets behind: count, never leak.
+                    // A stage must send or drop every packet: one that leaves some is a bug
+                    // (asserted in debug builds). In release builds they are freed and counted,
+                    // never leaked.
+                    debug_assert!(
+                        burst.is_empty(),
+                        "lcore {}: the stage left {} packets unhandled",
+                        self.name,
+                        burst.len()
+                    );
                     let k = burst.len() as u64;
                     burst.clear();
                     self.stats.drop_reason(DropReason::Filtered, k);
@@ -631,6 +710,8 @@ pub struct BusyTotals {
     pub busy_cycles: u64,
     /// Packets received from every port.
     pub rx: u64,
+    /// Received bursts run through the classifier ([`LcoreStats::classified_bursts`]).
+    pub classified_bursts: u64,
 }
 
 /// Shared stop control of a set of lcores.
@@ -751,6 +832,7 @@ impl Runtime {
             busy_loops: a.busy_loops + s.busy_loops.get(),
             busy_cycles: a.busy_cycles + s.busy_cycles.get(),
             rx: a.rx + s.ports.iter().map(|p| p.rx.get()).sum::<u64>(),
+            classified_bursts: a.classified_bursts + s.classified_bursts.get(),
         })
     }
 

@@ -16,7 +16,7 @@ use crate::burst::Burst;
 use crate::mbuf::{Mbuf, Mempool};
 use crate::port::{MacAddr, RxQueue};
 use crate::stats::Counter;
-use crate::wire::checksum;
+use crate::wire::{checksum, EthernetAddress, IpProtocol, Ipv4Repr, RawOptions, Udp4FrameRepr};
 use std::net::Ipv4Addr;
 use std::sync::Arc;
 
@@ -113,23 +113,29 @@ pub fn build_frame(c: &TxGenConfig) -> Result<Vec<u8>, TxGenError> {
         return Err(TxGenError::Flows);
     }
     let mut f = vec![0u8; c.frame_len];
-    f[..6].copy_from_slice(&c.dst_mac.0);
-    f[6..12].copy_from_slice(&c.src_mac.0);
-    f[12..14].copy_from_slice(&0x0800u16.to_be_bytes());
-    let ip_len = (c.frame_len - 14) as u16;
-    let ip = &mut f[14..34];
-    ip[0] = 0x45;
-    ip[2..4].copy_from_slice(&ip_len.to_be_bytes());
-    ip[8] = 64; // ttl
-    ip[9] = 17; // udp
-    ip[12..16].copy_from_slice(&c.src_ip.octets());
-    ip[16..20].copy_from_slice(&c.dst_ip.octets());
-    let sum = checksum::checksum(ip);
-    ip[10..12].copy_from_slice(&sum.to_be_bytes());
-    let udp = &mut f[34..42];
-    udp[0..2].copy_from_slice(&c.src_port.to_be_bytes());
-    udp[2..4].copy_from_slice(&c.dst_port.to_be_bytes());
-    udp[4..6].copy_from_slice(&(ip_len - 20).to_be_bytes());
+    let repr = Udp4FrameRepr {
+        dst_mac: EthernetAddress(c.dst_mac.0),
+        src_mac: EthernetAddress(c.src_mac.0),
+        vlan: None,
+        ip: Ipv4Repr {
+            src_addr: c.src_ip,
+            dst_addr: c.dst_ip,
+            next_header: IpProtocol::Udp,
+            payload_len: 0,
+            ttl: 64,
+            dscp: 0,
+            ecn: 0,
+            ident: 0,
+            dont_frag: false,
+            more_frags: false,
+            frag_offset: 0,
+            options: RawOptions::EMPTY,
+        },
+        src_port: c.src_port,
+        dst_port: c.dst_port,
+    };
+    // MIN_FRAME leaves room for the 42 bytes of headers.
+    repr.emit(&mut f).map_err(|_| TxGenError::FrameLen(c.frame_len))?;
     Ok(f)
 }
 

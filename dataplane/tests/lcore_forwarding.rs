@@ -98,6 +98,10 @@ fn l2fwd_over_ring_ports(idle_sleep_us: u64) {
     }
     let ps = rt.port_stats(2);
     assert_eq!(ps[0].0, N as u64, "rx on port 0");
+    // The classifier ran on every received burst, over every packet (issue 16).
+    let s = &rt.lcore_stats()[0];
+    assert!(s.classified_bursts.get() > 0);
+    assert_eq!(s.classified_pkts.get(), ps[0].0 + ps[1].0, "every received packet classified");
     assert_eq!(ps[1].1, N as u64, "tx on port 1");
     drop((inj, out, outer0, outer1, vnf0, vnf1, rt));
     assert_eq!(pool.in_use(), 0, "every mbuf back in the pool");
@@ -138,10 +142,71 @@ fn pipeline_drains_on_stop() {
     let into_rings = ps[8].1 + ps[9].1;
     let ring_drops = ps[8].2 + ps[9].2;
     assert!(received > 0);
+    // The rx lcore classified every packet it received (with the flow hash the distributor
+    // spreads by); the workers take the metadata from the rings and do not classify again.
+    let st = rt.lcore_stats();
+    assert!(st[0].classified_bursts.get() > 0);
+    assert_eq!(st[0].classified_pkts.get(), received, "every received packet classified");
+    assert!(st[1..].iter().all(|s| s.classified_bursts.get() == 0), "ring bursts are not classified again");
     assert_eq!(received, into_rings + ring_drops, "every received packet went into a ring or was counted");
     assert_eq!(ps[8].0 + ps[9].0, into_rings, "workers took everything from the rings");
     assert_eq!(ps[1].1 + ps[1].2, into_rings, "and sent or counted all of it");
     assert_eq!(null1.stats().opackets, ps[1].1);
     drop((null0, null1, rt));
+    assert_eq!(pool.in_use(), 0);
+}
+
+/// A stage that leaves packets in its burst is a bug, asserted in debug builds (release
+/// builds free and count them).
+#[test]
+#[cfg(debug_assertions)]
+#[should_panic(expected = "left 32 packets unhandled")]
+fn a_stage_leaving_packets_is_asserted() {
+    use dataplane::classify::Level;
+    use dataplane::lcore::Tx;
+    struct Lazy;
+    impl Forward<Mbuf> for Lazy {
+        fn forward(&mut self, _rx_port: u16, _pkts: &mut Burst<Mbuf>, _tx: &mut Tx<Mbuf>) {}
+        fn classify_level(&self) -> Level {
+            Level::None
+        }
+    }
+    let pool = pool(256);
+    let mut null0 = NullPort::new(0, NullConfig::new(0), pool.clone()).unwrap();
+    let mut l = Lcore::new("lazy", None, Lazy);
+    l.add_rx(0, null0.rx_queue(0).unwrap());
+    l.poll_once(&mut Burst::new(), false);
+}
+
+/// A queue whose hardware fills the packet type is not classified again; the stage still
+/// gets every packet.
+#[test]
+fn queues_that_fill_the_packet_type_skip_the_classifier() {
+    use dataplane::port::{BoxRx, RxQueue};
+    struct HwPtype(BoxRx<Mbuf>);
+    impl RxQueue for HwPtype {
+        type Buf = Mbuf;
+        fn rx_burst(&mut self, out: &mut Burst<Mbuf>, max: usize) -> usize {
+            self.0.rx_burst(out, max)
+        }
+        fn fills_ptype(&self) -> bool {
+            true
+        }
+    }
+    let pool = pool(256);
+    let mut null0 = NullPort::new(0, NullConfig::new(0), pool.clone()).unwrap();
+    let mut null1 = NullPort::new(1, NullConfig::new(1), pool.clone()).unwrap();
+    let mut fwd = L2Fwd::new();
+    fwd.route(0, 1).route(1, 0);
+    let mut l = Lcore::new("hw", None, fwd);
+    l.add_rx(0, Box::new(HwPtype(null0.rx_queue(0).unwrap()))).add_rx(1, null1.rx_queue(0).unwrap());
+    l.add_tx(0, null0.tx_queue(0).unwrap()).unwrap();
+    l.add_tx(1, null1.tx_queue(0).unwrap()).unwrap();
+    let stats = l.stats();
+    let mut burst = Burst::new();
+    assert_eq!(l.poll_once(&mut burst, true), 64);
+    assert_eq!(stats.classified_bursts.get(), 1, "only port 1's burst");
+    assert_eq!(stats.classified_pkts.get(), 32);
+    drop((l, burst, null0, null1));
     assert_eq!(pool.in_use(), 0);
 }

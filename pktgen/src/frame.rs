@@ -7,7 +7,9 @@
 //! of the CLOCK_MONOTONIC send time in nanoseconds (latency up to 4.29 s is measured with
 //! wrap-around arithmetic). It fits a 64-byte frame with room to spare.
 
-use dataplane::wire::checksum;
+use dataplane::wire::{
+    EtherType, EthernetAddress, IpProtocol, Ipv4Repr, RawOptions, Udp4FrameRepr, UdpPacket, VlanRepr,
+};
 use serde::Serialize;
 use std::net::Ipv4Addr;
 
@@ -171,33 +173,30 @@ impl GenConfig {
     pub fn template(&self, flow: u16, size: usize) -> Vec<u8> {
         let len = self.buf_len(size);
         let mut f = vec![0u8; len];
-        f[0..6].copy_from_slice(&self.dst_mac);
-        f[6..12].copy_from_slice(&self.src_mac);
-        let mut o = 12;
-        if let Some(v) = self.vlan {
-            f[o..o + 2].copy_from_slice(&0x8100u16.to_be_bytes());
-            f[o + 2..o + 4].copy_from_slice(&v.to_be_bytes());
-            o += 4;
-        }
-        f[o..o + 2].copy_from_slice(&0x0800u16.to_be_bytes());
-        o += 2;
-        let ip_len = (len - o) as u16;
         let src = Ipv4Addr::from(u32::from(self.src_ip).wrapping_add(flow as u32 % self.src_addrs));
-        let ip = &mut f[o..o + IP];
-        ip[0] = 0x45;
-        ip[2..4].copy_from_slice(&ip_len.to_be_bytes());
-        ip[6] = 0x40; // don't fragment
-        ip[8] = 64;
-        ip[9] = 17;
-        ip[12..16].copy_from_slice(&src.octets());
-        ip[16..20].copy_from_slice(&self.dst_ip.octets());
-        let c = checksum::checksum(ip);
-        ip[10..12].copy_from_slice(&c.to_be_bytes());
-        o += IP;
-        let udp = &mut f[o..o + UDP];
-        udp[0..2].copy_from_slice(&(self.src_port + flow).to_be_bytes());
-        udp[2..4].copy_from_slice(&self.dst_port.to_be_bytes());
-        udp[4..6].copy_from_slice(&(ip_len - IP as u16).to_be_bytes());
+        let repr = Udp4FrameRepr {
+            dst_mac: EthernetAddress(self.dst_mac),
+            src_mac: EthernetAddress(self.src_mac),
+            vlan: self.vlan.map(|vid| VlanRepr { pcp: 0, dei: false, vid, ethertype: EtherType::Ipv4 }),
+            ip: Ipv4Repr {
+                src_addr: src,
+                dst_addr: self.dst_ip,
+                next_header: IpProtocol::Udp,
+                payload_len: 0,
+                ttl: 64,
+                dscp: 0,
+                ecn: 0,
+                ident: 0,
+                dont_frag: true,
+                more_frags: false,
+                frag_offset: 0,
+                options: RawOptions::EMPTY,
+            },
+            src_port: self.src_port + flow,
+            dst_port: self.dst_port,
+        };
+        // validate() keeps sizes at MIN_FRAME or more and the tag in range.
+        repr.emit(&mut f).expect("the frame holds its headers");
         // UDP checksum 0: none (IPv4), so the signature can be written per packet.
         f
     }
@@ -224,33 +223,22 @@ impl Signature {
         b[12..16].copy_from_slice(&self.tx_ns.to_be_bytes());
     }
 
-    /// Finds the signature in a frame sent to UDP port `dst_port` (any VLAN tags, IPv4 with
-    /// options); `None` for any other frame.
+    /// Finds the signature in a frame sent to UDP port `dst_port` (up to two VLAN tags, IPv4
+    /// with options), as the library's classifier parses it (valid IPv4 and UDP lengths, not a
+    /// fragment); `None` for any other frame.
     #[inline]
     pub fn parse(f: &[u8], dst_port: u16) -> Option<Signature> {
-        let mut o = 12;
-        let mut et = u16::from_be_bytes(f.get(o..o + 2)?.try_into().ok()?);
-        let mut tags = 0;
-        while (et == 0x8100 || et == 0x88a8) && tags < 2 {
-            o += 4;
-            et = u16::from_be_bytes(f.get(o..o + 2)?.try_into().ok()?);
-            tags += 1;
-        }
-        if et != 0x0800 {
+        use dataplane::classify::{classify_one_lengths, ptype};
+        let c = classify_one_lengths(f);
+        let ipv4 = matches!(c.ptype & ptype::L3_MASK, ptype::L3_IPV4 | ptype::L3_IPV4_EXT);
+        if !ipv4 || c.ptype & ptype::L4_MASK != ptype::L4_UDP {
             return None;
         }
-        o += 2;
-        let ip = f.get(o..o + IP)?;
-        let ihl = ((ip[0] & 0x0f) as usize) * 4;
-        if ip[0] >> 4 != 4 || ihl < IP || ip[9] != 17 || u16::from_be_bytes([ip[6], ip[7]]) & 0x1fff != 0 {
+        let udp = UdpPacket::new_checked(f.get(c.l4_offset()..)?).ok()?;
+        if udp.dst_port() != dst_port {
             return None;
         }
-        o += ihl;
-        let udp = f.get(o..o + UDP + SIG_LEN)?;
-        if u16::from_be_bytes([udp[2], udp[3]]) != dst_port {
-            return None;
-        }
-        let s = &udp[UDP..];
+        let s = udp.payload().get(..SIG_LEN)?;
         if u16::from_be_bytes([s[0], s[1]]) != MAGIC {
             return None;
         }
@@ -265,6 +253,7 @@ impl Signature {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use dataplane::wire::checksum;
 
     #[test]
     fn template_round_trip_every_size_with_and_without_vlan() {

@@ -23,6 +23,7 @@
 //! RTT below 16 payload bytes; we keep the send times in a table and time every size.
 #![allow(unsafe_code)]
 
+use dataplane::wire::{Icmpv4Message, Icmpv4Packet, IpProtocol, Ipv4Packet};
 use serde::{Deserialize, Serialize};
 use std::io;
 use std::net::Ipv4Addr;
@@ -156,22 +157,6 @@ pub struct PingStats {
     rtt_us: [i64; 4],
 }
 
-/// The Internet checksum (RFC 1071) of `data`.
-pub fn checksum(data: &[u8]) -> u16 {
-    let mut sum: u32 = 0;
-    let mut chunks = data.chunks_exact(2);
-    for c in &mut chunks {
-        sum += u32::from(u16::from_be_bytes([c[0], c[1]]));
-    }
-    if let [b] = chunks.remainder() {
-        sum += u32::from(*b) << 8;
-    }
-    while sum > 0xffff {
-        sum = (sum & 0xffff) + (sum >> 16);
-    }
-    !(sum as u16)
-}
-
 /// Writes payload byte `i`: the run's cookie in the first 8 bytes (when there are 8), then `i`
 /// as a byte.
 fn payload_byte(cookie: u64, i: usize) -> u8 {
@@ -186,12 +171,17 @@ fn payload_byte(cookie: u64, i: usize) -> u8 {
 /// length.
 pub fn build_request(buf: &mut Vec<u8>, ident: u16, seq: u16, payload: usize, cookie: u64) -> usize {
     buf.clear();
-    buf.extend_from_slice(&[ECHO_REQUEST, 0, 0, 0]);
-    buf.extend_from_slice(&ident.to_be_bytes());
-    buf.extend_from_slice(&seq.to_be_bytes());
-    buf.extend((0..payload).map(|i| payload_byte(cookie, i)));
-    let c = checksum(buf);
-    buf[2..4].copy_from_slice(&c.to_be_bytes());
+    buf.resize(Icmpv4Packet::<&[u8]>::HEADER_LEN + payload, 0);
+    // At least the 8-byte header: the view's setters cannot panic.
+    let mut p = Icmpv4Packet::new_unchecked(&mut buf[..]);
+    p.set_msg_type(Icmpv4Message::EchoRequest);
+    p.set_msg_code(0);
+    p.set_echo_ident(ident);
+    p.set_echo_seq_no(seq);
+    for (i, b) in p.data_mut().iter_mut().enumerate() {
+        *b = payload_byte(cookie, i);
+    }
+    p.fill_checksum();
     buf.len()
 }
 
@@ -229,34 +219,29 @@ pub fn parse_reply(pkt: &[u8], ip_header: bool, from: Ipv4Addr) -> Result<EchoRe
         if pkt.len() < 20 {
             return Err(Reject::Short);
         }
-        if pkt[0] >> 4 != 4 || pkt[9] != 1 {
+        // 20 bytes or more: the view's fixed-header getters cannot panic.
+        let ip = Ipv4Packet::new_unchecked(pkt);
+        if ip.version() != 4 || ip.next_header() != IpProtocol::Icmp {
             return Err(Reject::OtherType);
         }
-        let ihl = usize::from(pkt[0] & 0x0f) * 4;
-        let total = usize::from(u16::from_be_bytes([pkt[2], pkt[3]]));
+        let ihl = ip.header_len();
+        let total = usize::from(ip.total_len());
         if ihl < 20 || total < ihl || pkt.len() < ihl {
             return Err(Reject::Short);
         }
         let end = total.min(pkt.len());
-        (&pkt[ihl..end], Ipv4Addr::new(pkt[12], pkt[13], pkt[14], pkt[15]))
+        (&pkt[ihl..end], ip.src_addr())
     } else {
         (pkt, from)
     };
-    if icmp.len() < 8 {
-        return Err(Reject::Short);
-    }
-    if icmp[0] != ECHO_REPLY || icmp[1] != 0 {
+    let msg = Icmpv4Packet::new_checked(icmp).map_err(|_| Reject::Short)?;
+    if msg.msg_type() != Icmpv4Message::EchoReply || msg.msg_code() != 0 {
         return Err(Reject::OtherType);
     }
-    if checksum(icmp) != 0 {
+    if !msg.verify_checksum() {
         return Err(Reject::BadChecksum);
     }
-    Ok(EchoReply {
-        ident: u16::from_be_bytes([icmp[4], icmp[5]]),
-        seq: u16::from_be_bytes([icmp[6], icmp[7]]),
-        payload: &icmp[8..],
-        src,
-    })
+    Ok(EchoReply { ident: msg.echo_ident(), seq: msg.echo_seq_no(), payload: &icmp[8..], src })
 }
 
 /// What [`Tracker::on_reply`] made of a reply.
@@ -821,6 +806,7 @@ fn last_send_deadline(done: bool, next: u64, interval: u64, timeout: u64) -> u64
 #[cfg(test)]
 mod tests {
     use super::*;
+    use dataplane::wire::checksum::checksum;
 
     const T: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 2);
 

@@ -178,7 +178,8 @@ pub fn render_prometheus(ports: &[PortSample], drops: &[u64; DropReason::COUNT],
 }
 
 /// One JSON object with the same figures (for `--stats-format json`), and the workers' loop
-/// counters summed (`workers`: loops, busy_loops, busy_cycles, rx, and the timer's rate
+/// counters summed (`workers`: loops, busy_loops, busy_cycles, rx, classified_bursts (received
+/// bursts run through the classifier), and the timer's rate
 /// `timer_hz`), from which a reader takes busy cycles per packet over a window.
 pub fn render_json(
     ports: &[PortSample],
@@ -213,7 +214,8 @@ pub fn json_value(
         DropReason::ALL.iter().map(|r| (r.name().to_string(), drops[*r as usize].into())).collect();
     let workers = serde_json::json!({
         "loops": workers.loops, "busy_loops": workers.busy_loops, "busy_cycles": workers.busy_cycles,
-        "rx": workers.rx, "timer_hz": dataplane::arch::cycles_per_sec(),
+        "rx": workers.rx, "classified_bursts": workers.classified_bursts,
+        "timer_hz": dataplane::arch::cycles_per_sec(),
     });
     serde_json::json!({ "uptime_s": uptime_s, "ports": ports, "drops": drops, "workers": workers })
 }
@@ -560,13 +562,15 @@ mod tests {
         assert!(t.contains("vnf_dropped_packets_total{reason=\"no_route\"} 3"));
         assert!(t.contains("# TYPE vnf_port_tx_packets_total counter"));
         assert!(t.contains("vnf_port_link_up{port=\"0\",name=\"net\\\"1\",driver=\"af_xdp\"} 1"), "{t}");
-        let w = dataplane::lcore::BusyTotals { loops: 10, busy_loops: 4, busy_cycles: 900, rx: 9 };
+        let w =
+            dataplane::lcore::BusyTotals { loops: 10, busy_loops: 4, busy_cycles: 900, rx: 9, classified_bursts: 3 };
         let json = render_json(&[p], &d, &w, 1.5);
         // ci/vm/lib.sh finds the statistics lines by their start.
         assert!(json.starts_with("{\"drops\""), "{json}");
         let j: serde_json::Value = serde_json::from_str(&json).unwrap();
         assert_eq!(j["workers"]["busy_cycles"], 900);
         assert_eq!(j["workers"]["busy_loops"], 4);
+        assert_eq!(j["workers"]["classified_bursts"], 3);
         assert_eq!(j["ports"][0]["sent"], 5);
         assert_eq!(j["ports"][0]["link_up"], true);
         assert_eq!(j["ports"][0]["link_speed_mbps"], 1000);

@@ -70,6 +70,8 @@ fn json_final_summary_is_one_object() {
     assert_eq!(j["ports"][0]["received"], 10);
     assert_eq!(j["ports"][1]["sent"], 10);
     assert!(j["drops"].is_object() && j["workers"].is_object());
+    // The classifier ran on the received bursts (issue 16's debug counter).
+    assert!(j["workers"]["classified_bursts"].as_u64().unwrap() >= 1, "{j}");
     // ...and the summary's own.
     let s = &j["summary"];
     assert_eq!(s["forwarded"], 10, "{s}");
@@ -99,6 +101,8 @@ fn json_summary_carries_the_mode_figures() {
     let objs = json_lines(&o);
     let s = &objs.last().unwrap()["summary"];
     assert_eq!(s["route_table"]["routes_v4"], 1, "{s}");
+    let w = &objs.last().unwrap()["workers"];
+    assert!(w["classified_bursts"].as_u64().unwrap() > 0, "l3fwd classifies what it receives: {w}");
     assert_eq!(s["route_table"]["reloads_rejected"], 0, "{s}");
     let mut rx = vec!["rxonly", "--port", "null"];
     rx.extend(common);

@@ -730,6 +730,113 @@ fn write_meta<B: PacketBuf>(pkts: &mut [B], out: &[Classified]) {
     }
 }
 
+/// How much of the classifier's work a processing stage needs (see
+/// `Forward::classify_level` in [`crate::lcore`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub enum Level {
+    /// Nothing: the metadata is left as the port wrote it.
+    None,
+    /// The L2 layer alone ([`classify_burst_l2`]): the L2 packet type bits (Ethernet, VLAN,
+    /// QinQ, ARP, or [`ptype::MALFORMED`] for a frame shorter than an Ethernet header) and
+    /// the L2 length; L3/L4 lengths 0, the hash left as the port wrote it. For stages that
+    /// only need to know the frame is Ethernet (l2fwd).
+    L2,
+    /// Packet type and header lengths, no flow hash ([`classify_burst_lengths`]): the parse
+    /// pass alone. The metadata's hash is left as the port wrote it.
+    Lengths,
+    /// Packet type, header lengths and flow hash ([`classify_burst`]).
+    #[default]
+    Full,
+}
+
+/// A hash sink that hashes nothing: the parse pass alone, for [`Level::Lengths`].
+struct NoHash;
+
+impl scalar::Sink for NoHash {
+    #[inline(always)]
+    fn input<const N: usize>(&mut self, _b: &[u8; N]) -> u32 {
+        0
+    }
+}
+
+/// The parse pass without a hash, out of line like the other implementations.
+#[inline(never)]
+fn run_lengths<T: Frame>(items: &[T], out: &mut [Classified]) {
+    parse_all(items, false, out, &mut NoHash)
+}
+
+/// Classifies a burst for [`Level::Lengths`]: fills `out[..n]` (hash 0) and writes ptype,
+/// l2_len, l3_len and l4_len into each packet's metadata, leaving its hash alone. The same
+/// parser as [`classify_burst`] (scalar on every CPU; the implementations differ only in
+/// hashing). Returns `n = min(pkts.len(), out.len())`; packets past `n` are untouched.
+pub fn classify_burst_lengths<B: PacketBuf>(pkts: &mut [B], out: &mut [Classified]) -> usize {
+    let n = pkts.len().min(out.len());
+    lengths_into_meta(&mut pkts[..n], &mut out[..n]);
+    n
+}
+
+/// A header length as the metadata's `u8` (saturating; outer L2 and L4 headers are far
+/// shorter).
+#[inline(always)]
+fn len_u8(v: u16) -> u8 {
+    u8::try_from(v).unwrap_or(u8::MAX)
+}
+
+/// The parse pass of [`classify_burst_lengths`], each record written to the packet's
+/// metadata as soon as it is parsed (one loop, not a parse loop then a copy loop).
+#[inline(never)]
+fn lengths_into_meta<B: PacketBuf>(pkts: &mut [B], out: &mut [Classified]) {
+    /// Packets prefetched ahead of the one being parsed.
+    const AHEAD: usize = 4;
+    let n = pkts.len().min(out.len());
+    for i in 0..n {
+        if let Some(p) = pkts.get(i + AHEAD) {
+            crate::arch::prefetch(p.data().as_ptr());
+        }
+        let (p, c) = (&mut pkts[i], &mut out[i]);
+        scalar::parse_into(p.data(), false, c, &mut NoHash);
+        let mut m = p.meta();
+        m.ptype = c.ptype;
+        m.l2_len = len_u8(c.l2_len);
+        m.l3_len = c.l3_len;
+        m.l4_len = len_u8(c.l4_len);
+        p.set_meta(m);
+    }
+}
+
+/// Classifies a burst for [`Level::L2`]: writes the L2 packet type bits and the L2 length
+/// into each packet's metadata (L3/L4 lengths 0, the hash left alone). Returns the packets
+/// classified.
+pub fn classify_burst_l2<B: PacketBuf>(pkts: &mut [B]) -> usize {
+    for p in pkts.iter_mut() {
+        let (pt, l2) = scalar::parse_l2_only(p.data());
+        let mut m = p.meta();
+        m.ptype = pt;
+        m.l2_len = len_u8(l2);
+        m.l3_len = 0;
+        m.l4_len = 0;
+        p.set_meta(m);
+    }
+    pkts.len()
+}
+
+/// Classifies a burst at `level` (nothing for [`Level::None`]) with the [`implementation`]
+/// chosen for this CPU; returns the packets classified.
+#[inline]
+pub fn classify_burst_level<B: PacketBuf>(
+    level: Level,
+    pkts: &mut [B],
+    cfg: &ClassifyConfig,
+    out: &mut [Classified],
+) -> usize {
+    match level {
+        Level::None => 0,
+        Level::L2 => classify_burst_l2(pkts),
+        Level::Lengths => classify_burst_lengths(pkts, out),
+        Level::Full => classify_burst(pkts, cfg, out),
+    }
+}
+
 /// Classifies a burst with the [`implementation`] chosen for this CPU: fills
 /// `out[..n]` and writes ptype, hash, l2_len, l3_len and l4_len into each packet's metadata.
 /// Returns `n = min(pkts.len(), out.len())`; packets past `n` are untouched.
@@ -766,6 +873,14 @@ pub fn classify_slices_with(
     run_impl(imp, frames, cfg, out)
 }
 
+/// Classifies one frame for [`Level::Lengths`]: packet type and header lengths, hash 0 (the
+/// parse pass of [`classify_burst_lengths`], for code that looks at one frame at a time).
+pub fn classify_one_lengths(frame: &[u8]) -> Classified {
+    let mut out = [Classified::default()];
+    run_lengths(&[frame], &mut out);
+    out[0]
+}
+
 /// Classifies one frame with the [`implementation`] chosen for this CPU.
 pub fn classify_one(frame: &[u8], cfg: &ClassifyConfig) -> Classified {
     classify_one_with(implementation(), frame, cfg).unwrap_or_default()
@@ -779,4 +894,67 @@ pub fn classify_one_with(imp: Impl, frame: &[u8], cfg: &ClassifyConfig) -> Resul
     let mut out = [Classified::default()];
     run_impl(imp, &[frame], cfg, &mut out)?;
     Ok(out[0])
+}
+
+#[cfg(test)]
+mod level_tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Frames of random bytes behind EtherTypes and tags the parser knows.
+    fn frame() -> impl Strategy<Value = Vec<u8>> {
+        let et = prop::sample::select(vec![0x0800u16, 0x86dd, 0x0806, 0x8100, 0x88a8, 0x9100, 0x1234]);
+        (prop::collection::vec(any::<u8>(), 0..80), et.clone(), et, 0usize..3).prop_map(|(mut f, a, b, tags)| {
+            if f.len() >= 14 {
+                f[12..14].copy_from_slice(&a.to_be_bytes());
+            }
+            if tags > 0 && f.len() >= 18 {
+                f[12..14].copy_from_slice(&0x8100u16.to_be_bytes());
+                f[16..18].copy_from_slice(&b.to_be_bytes());
+            }
+            f
+        })
+    }
+
+    proptest! {
+        /// The L2 level reports the full classifier's L2 bits and L2 length, and MALFORMED for
+        /// frames shorter than Ethernet.
+        #[test]
+        fn l2_level_agrees_with_the_full_parse(f in frame()) {
+            let (pt, l2) = scalar::parse_l2_only(&f);
+            let full = classify_one_lengths(&f);
+            prop_assert_eq!(pt & ptype::L2_MASK, full.ptype & ptype::L2_MASK);
+            prop_assert_eq!(l2, full.l2_len);
+            if f.len() < 14 {
+                prop_assert_eq!(pt, ptype::MALFORMED);
+            }
+            if pt & ptype::MALFORMED != 0 {
+                prop_assert!(full.is_malformed());
+            }
+        }
+
+        /// The `Lengths` level writes the full classifier's packet type and lengths into
+        /// the metadata, and leaves the hash the port wrote.
+        #[test]
+        fn lengths_level_matches_the_full_parse(frames in prop::collection::vec(frame(), 1..40)) {
+            use crate::mbuf::{Mbuf, MemBacking, Mempool, MempoolConfig};
+            let mut c = MempoolConfig::new("lengths-level", 64);
+            c.backing = MemBacking::Normal;
+            let pool = Mempool::new(c).unwrap();
+            let mut pkts: Vec<Mbuf> = frames.iter().map(|f| Mbuf::from_slice(&pool, f).unwrap()).collect();
+            for p in pkts.iter_mut() {
+                p.set_hash(0xfeed);
+            }
+            let mut out = vec![Classified::default(); pkts.len()];
+            prop_assert_eq!(classify_burst_lengths(&mut pkts, &mut out), frames.len());
+            let cfg = ClassifyConfig::default();
+            for ((p, f), o) in pkts.iter().zip(&frames).zip(&out) {
+                let full = classify_one(f, &cfg);
+                prop_assert_eq!(*o, Classified { hash: 0, ..full });
+                let m = p.meta();
+                prop_assert_eq!((m.ptype, m.hash), (full.ptype, 0xfeed));
+                prop_assert_eq!((u16::from(m.l2_len), m.l3_len, u16::from(m.l4_len)), (full.l2_len, full.l3_len, full.l4_len));
+            }
+        }
+    }
 }

@@ -832,3 +832,17 @@ pub(crate) fn parse(d: &[u8], hash_inner: bool) -> (Classified, FlowKey) {
     }
     (c, key)
 }
+
+/// The L2 layer alone, for [`super::Level::L2`]: the L2 packet type bits (with
+/// [`ptype::MALFORMED`] when the frame is shorter than an Ethernet header or a VLAN tag is cut
+/// short) and the L2 length, as [`parse`] reports them.
+#[inline(always)]
+pub(crate) fn parse_l2_only(d: &[u8]) -> (u32, u16) {
+    match parse_l2(d, 0, d.len()) {
+        None => (ptype::MALFORMED, 0),
+        Some(l2) => {
+            let bad = if l2.malformed { ptype::MALFORMED } else { 0 };
+            (l2_bits(l2.kind, false) | bad, l2.len as u16)
+        }
+    }
+}

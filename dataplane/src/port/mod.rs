@@ -220,6 +220,13 @@ pub trait RxQueue: Send {
     /// Receives up to `max` packets (bounded by `out`'s spare room), appending them to `out`.
     /// Returns how many. Never blocks.
     fn rx_burst(&mut self, out: &mut Burst<Self::Buf>, max: usize) -> usize;
+    /// True when the queue (its hardware) already fills each packet's type (in
+    /// [`crate::classify::ptype`]'s encoding), header lengths and flow hash in the metadata, so
+    /// the lcore skips its classifier pass on these bursts. The stages rely on those fields:
+    /// a queue that says so and leaves them zero gets its packets dropped as malformed.
+    fn fills_ptype(&self) -> bool {
+        false
+    }
 }
 
 /// A transmit queue, owned by the worker that sends on it.

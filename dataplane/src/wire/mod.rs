@@ -41,6 +41,7 @@
 pub mod checksum;
 
 mod arp;
+mod build;
 mod ethernet;
 mod icmpv4;
 mod icmpv6;
@@ -54,6 +55,7 @@ mod vlan;
 mod vxlan;
 
 pub use arp::{ArpOperation, ArpPacket, ArpRepr};
+pub use build::Udp4FrameRepr;
 pub use ethernet::{AddrParseError, EtherType, EthernetAddress, EthernetFrame, EthernetRepr, MacAddr};
 pub use icmpv4::{Icmpv4Message, Icmpv4Packet, Icmpv4Repr};
 pub use icmpv6::{Icmpv6Message, Icmpv6Packet, Icmpv6Repr, NdiscNeighborFlags, NdiscOption, NdiscOptions};
