@@ -77,6 +77,24 @@ pub trait PacketBuf: Send + Sized + 'static {
     fn ptype(&self) -> u32 {
         self.meta().ptype
     }
+    /// Length of the L2 header(s) (fast path for `meta().l2_len`).
+    #[inline(always)]
+    fn l2_len(&self) -> u8 {
+        self.meta().l2_len
+    }
+    /// Writes the classifier's fields (packet type and header lengths) and leaves the rest
+    /// of the metadata alone: the per-packet write of the worker loop's classify pass, which
+    /// buffer types implement as plain stores instead of a read-modify-write of the whole
+    /// [`PacketMeta`].
+    #[inline(always)]
+    fn set_class(&mut self, ptype: u32, l2_len: u8, l3_len: u16, l4_len: u8) {
+        let mut m = self.meta();
+        m.ptype = ptype;
+        m.l2_len = l2_len;
+        m.l3_len = l3_len;
+        m.l4_len = l4_len;
+        self.set_meta(m);
+    }
     /// Prefetches the first cache line of the packet data for reading and writing.
     fn prefetch(&self) {
         crate::arch::prefetch(self.data().as_ptr());

@@ -1083,6 +1083,25 @@ impl PacketBuf for Mbuf {
     }
 
     #[inline(always)]
+    fn ptype(&self) -> u32 {
+        self.h().ptype
+    }
+
+    #[inline(always)]
+    fn l2_len(&self) -> u8 {
+        self.h().l2_len
+    }
+
+    #[inline(always)]
+    fn set_class(&mut self, ptype: u32, l2_len: u8, l3_len: u16, l4_len: u8) {
+        let h = self.hm();
+        h.ptype = ptype;
+        h.l2_len = l2_len;
+        h.l3_len = l3_len;
+        h.l4_len = l4_len;
+    }
+
+    #[inline(always)]
     fn port(&self) -> u16 {
         self.h().port
     }

@@ -720,13 +720,8 @@ impl<B: PacketBuf> Frame for B {
 
 fn write_meta<B: PacketBuf>(pkts: &mut [B], out: &[Classified]) {
     for (p, c) in pkts.iter_mut().zip(out) {
-        let mut m = p.meta();
-        m.ptype = c.ptype;
-        m.hash = c.hash;
-        m.l2_len = c.l2_len.min(u8::MAX as u16) as u8;
-        m.l3_len = c.l3_len;
-        m.l4_len = c.l4_len.min(u8::MAX as u16) as u8;
-        p.set_meta(m);
+        p.set_class(c.ptype, len_u8(c.l2_len), c.l3_len, len_u8(c.l4_len));
+        p.set_hash(c.hash);
     }
 }
 
@@ -795,12 +790,7 @@ fn lengths_into_meta<B: PacketBuf>(pkts: &mut [B], out: &mut [Classified]) {
         }
         let (p, c) = (&mut pkts[i], &mut out[i]);
         scalar::parse_into(p.data(), false, c, &mut NoHash);
-        let mut m = p.meta();
-        m.ptype = c.ptype;
-        m.l2_len = len_u8(c.l2_len);
-        m.l3_len = c.l3_len;
-        m.l4_len = len_u8(c.l4_len);
-        p.set_meta(m);
+        p.set_class(c.ptype, len_u8(c.l2_len), c.l3_len, len_u8(c.l4_len));
     }
 }
 
@@ -810,12 +800,7 @@ fn lengths_into_meta<B: PacketBuf>(pkts: &mut [B], out: &mut [Classified]) {
 pub fn classify_burst_l2<B: PacketBuf>(pkts: &mut [B]) -> usize {
     for p in pkts.iter_mut() {
         let (pt, l2) = scalar::parse_l2_only(p.data());
-        let mut m = p.meta();
-        m.ptype = pt;
-        m.l2_len = len_u8(l2);
-        m.l3_len = 0;
-        m.l4_len = 0;
-        p.set_meta(m);
+        p.set_class(pt, len_u8(l2), 0, 0);
     }
     pkts.len()
 }

@@ -216,6 +216,34 @@ impl PacketBuf for RteMbuf {
     }
 
     #[inline(always)]
+    fn ptype(&self) -> u32 {
+        f::packet_type(self.raw())
+    }
+
+    #[inline(always)]
+    fn l2_len(&self) -> u8 {
+        // SAFETY: self owns a valid mbuf; `tx_offload` is the u64 view of the union, whose
+        // low 7 bits are `l2_len`.
+        (unsafe { (*self.as_ptr()).__bindgen_anon_3.tx_offload } & 0x7f) as u8
+    }
+
+    /// Packet type and the l2/l3/l4 lengths (the low 24 bits of `tx_offload`: 7, 9 and 8
+    /// bits, as `rte_mbuf` lays them out; the TSO and outer-length bits above are kept), in
+    /// two stores instead of three bitfield read-modify-writes.
+    #[inline(always)]
+    fn set_class(&mut self, ptype: u32, l2_len: u8, l3_len: u16, l4_len: u8) {
+        let m = self.as_ptr();
+        let lens = u64::from(l2_len & 0x7f) | (u64::from(l3_len & 0x1ff) << 7) | (u64::from(l4_len) << 16);
+        // SAFETY: self owns a valid mbuf exclusively (&mut self); `tx_offload` is the u64
+        // view of the union whose bitfield view `set_meta` writes.
+        unsafe {
+            (*m).__bindgen_anon_1.packet_type = ptype;
+            let t = &mut (*m).__bindgen_anon_3.tx_offload;
+            *t = (*t & !0xff_ffff) | lens;
+        }
+    }
+
+    #[inline(always)]
     fn port(&self) -> u16 {
         f::port(self.raw())
     }

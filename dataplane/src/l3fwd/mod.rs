@@ -264,21 +264,21 @@ impl L3Fwd {
 pub(crate) fn l3_of<B: PacketBuf>(pkt: &B) -> Option<(usize, u16)> {
     use crate::classify::ptype;
     use crate::wire::EtherType;
-    let m = pkt.meta();
-    let l3 = usize::from(m.l2_len);
-    match m.ptype & ptype::L3_MASK {
+    let pt = pkt.ptype();
+    let l3 = usize::from(pkt.l2_len());
+    match pt & ptype::L3_MASK {
         ptype::L3_IPV4 | ptype::L3_IPV4_EXT => return Some((l3, u16::from(EtherType::Ipv4))),
         ptype::L3_IPV6 | ptype::L3_IPV6_EXT => return Some((l3, u16::from(EtherType::Ipv6))),
         _ => {}
     }
-    match m.ptype & ptype::L2_MASK {
+    match pt & ptype::L2_MASK {
         0 => return None,
         ptype::L2_ETHER_ARP => return Some((l3, u16::from(EtherType::Arp))),
         _ => {}
     }
     let et = pkt.data().get(l3.checked_sub(2)?..l3).map(|b| u16::from_be_bytes([b[0], b[1]]))?;
     // A tag the classifier stopped at: cut short (a third tag is a protocol not handled).
-    if EtherType::from(et).is_vlan_tpid() && m.ptype & ptype::MALFORMED != 0 {
+    if EtherType::from(et).is_vlan_tpid() && pt & ptype::MALFORMED != 0 {
         return None;
     }
     Some((l3, et))

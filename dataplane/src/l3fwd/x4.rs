@@ -65,7 +65,7 @@ pub(crate) fn eligible<B: PacketBuf>(pkts: &[B], max_len: usize) -> bool {
 #[inline(always)]
 pub(crate) fn step<B: PacketBuf>(pkts: &mut [B]) -> Option<[Result<(u32, usize), DropReason>; 4]> {
     let [a, b, c, d, ..] = pkts else { return None };
-    let l3 = [&*a, &*b, &*c, &*d].map(|m| usize::from(m.meta().l2_len));
+    let l3 = [&*a, &*b, &*c, &*d].map(|m| usize::from(m.l2_len()));
     let ha = hdr(a, l3[0])?;
     let hb = hdr(b, l3[1])?;
     let hc = hdr(c, l3[2])?;
@@ -168,7 +168,7 @@ mod tests {
         assert_eq!(r[2], Err(DropReason::BadChecksum));
         assert_eq!(r[3], Err(DropReason::TtlExpired));
         for (m, f) in pkts.iter().zip(&frames) {
-            let l3 = usize::from(m.meta().l2_len);
+            let l3 = usize::from(m.l2_len());
             let mut want = f.clone();
             let _ = super::super::ipv4_check_and_decrement(&mut want[l3..]);
             assert_eq!(m.data(), &want[..]);
