@@ -28,6 +28,7 @@ pub mod mbuf;
 pub mod memlock;
 pub mod port;
 pub mod ring;
+pub mod stage;
 pub mod stats;
 mod sync;
 pub mod txgen;

@@ -2,7 +2,7 @@
 
 use crate::buf::PacketBuf;
 use crate::burst::Burst;
-use crate::lcore::{Forward, Tx};
+use crate::stage::{Forward, Tx};
 
 /// The pipeline rx stage: spreads packets over worker rings by the flow hash the classifier
 /// left in their metadata (RSS Toeplitz by default), keeping each flow on one worker (so its

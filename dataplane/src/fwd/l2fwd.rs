@@ -3,8 +3,8 @@
 use super::{MacRewrite, PortPairs, ETH_HDR, PREFETCH_OFFSET};
 use crate::buf::PacketBuf;
 use crate::burst::Burst;
-use crate::lcore::{DropReason, Forward, Tx};
 use crate::port::{MacAddr, MAX_PORTS};
+use crate::stage::{DropReason, Forward, Tx};
 
 /// DPDK l2fwd's forwarding: each packet goes out on the port paired with its input port; with
 /// MAC updating on (the default), the source MAC becomes the tx port's MAC and the destination

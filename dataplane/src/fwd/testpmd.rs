@@ -4,8 +4,8 @@ use super::{PortPairs, ETH_HDR, PREFETCH_OFFSET};
 use crate::buf::PacketBuf;
 use crate::burst::Burst;
 use crate::l3fwd::ArpOwner;
-use crate::lcore::{DropReason, Forward, Tx};
 use crate::port::{MacAddr, MAX_PORTS};
+use crate::stage::{DropReason, Forward, Tx};
 use crate::wire::{EthernetFrame, Icmpv4Message, Icmpv4Packet, IpProtocol, Ipv4Packet};
 
 /// testpmd `io` mode: every packet leaves untouched on the port paired with its input port

@@ -46,9 +46,9 @@
 use crate::buf::PacketBuf;
 use crate::burst::Burst;
 use crate::fwd::MacRewrite;
-use crate::lcore::{DropReason, Forward, Tx};
 use crate::lpm::{EmKey, Ipv4FiveTuple, Ipv6FiveTuple, MISS};
 use crate::port::MacAddr;
+use crate::stage::{DropReason, Forward, Tx};
 use crate::wire::{Ipv4Packet, Ipv6Packet, UdpPacket};
 use std::fmt;
 use std::net::IpAddr;

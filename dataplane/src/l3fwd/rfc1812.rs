@@ -1,6 +1,6 @@
 //! RFC 1812 §5.2.2 checks and the TTL / hop-limit decrement.
 
-use crate::lcore::DropReason;
+use crate::stage::DropReason;
 use crate::wire::{checksum, Ipv4Packet, Ipv6Packet};
 
 /// RFC 1812 §5.2.2 checks on the IPv4 header at the start of `h` (the frame from L3 on),

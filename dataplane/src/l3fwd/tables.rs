@@ -371,7 +371,7 @@ impl L3FwdTables {
     /// bits of `ports` (bit `p`: port `p` exists and is enabled), the one check of route
     /// files at start and at every reload:
     /// - a route to any other port is an error: all its traffic would be dropped as
-    ///   [`DropReason::NoTxPort`](crate::lcore::DropReason::NoTxPort) (DPDK l3fwd does not use routes to disabled ports either);
+    ///   [`DropReason::NoTxPort`](crate::stage::DropReason::NoTxPort) (DPDK l3fwd does not use routes to disabled ports either);
     /// - a prefix (with `--lookup em`, a flow) given twice is a warning, returned with the
     ///   file and both lines: the later line wins, as `rte_lpm_add` replaces a next hop.
     ///   At most five are listed, then how many more there are.
