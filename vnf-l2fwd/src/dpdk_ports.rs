@@ -15,7 +15,7 @@
 //! message saying how to build.
 
 use crate::ports::PortSpec;
-use crate::{Failure, LeakCheck};
+use crate::run::{Failure, LeakCheck};
 
 /// Why DPDK and native ports cannot share a worker (yet).
 pub const MIX_ERROR: &str = "DPDK ports (vdev:..., PCI addresses) cannot be mixed with native ports \
@@ -127,7 +127,7 @@ mod with_dpdk {
         let pci: Vec<String> =
             devargs.iter().filter(|d| is_pci_addr(d.split(',').next().unwrap_or_default())).cloned().collect();
         let prefix = format!("vnf-l2fwd-{}", std::process::id());
-        let main_cpu = crate::allowed_cpus().first().copied();
+        let main_cpu = crate::run::allowed_cpus().first().copied();
         let args = eal_args(&build_eal_args(&user, &pci, main_cpu, &prefix));
         Eal::init(&args).map_err(|e| Failure::Setup(format!("DPDK: {e}")))?;
         let mut ports = vec![];

@@ -2,9 +2,10 @@
 //! (DPDK l2fwd), `l3fwd` (DPDK l3fwd with SIGHUP route reload) and testpmd's forwarding modes
 //! `io`, `macswap`, `rxonly`, `txonly` and `icmpecho`.
 
+use crate::dpdk_ports;
 use crate::ports::{self, PortSpec};
-use crate::{
-    dpdk_ports, make_pool, parse_portmap, parse_portmask, pool_check, run_l2fwd, Failure, LeakCheck, RunSetup, Sources,
+use crate::run::{
+    make_plan, make_pool, pool_check, ports_from_discovery, run_l2fwd, Failure, LeakCheck, RunSetup, Sources,
 };
 use clap::Args;
 use dataplane::fwd::{IcmpEcho, Io, L2Fwd, MacSwap, PortPairs, RxOnly};
@@ -263,7 +264,7 @@ fn check_common(a: &mut PortArgs) -> Result<u32, Failure> {
         )));
     }
     if a.ports.is_empty() {
-        crate::ports_from_discovery(&a.podnetinfo, &mut a.ports, &mut a.cpu)?;
+        ports_from_discovery(&a.podnetinfo, &mut a.ports, &mut a.cpu)?;
     }
     match a.pci_driver.as_deref() {
         Some("native") => {
@@ -299,7 +300,7 @@ fn check_common(a: &mut PortArgs) -> Result<u32, Failure> {
         )));
     }
     let enabled: Vec<u16> = (0..a.ports.len() as u16).filter(|p| mask & (1 << p) != 0).collect();
-    a.plan = crate::make_plan(a.config.as_deref(), a.queues_per_lcore, a.cpu, &enabled, &mut a.ports)?;
+    a.plan = make_plan(a.config.as_deref(), a.queues_per_lcore, a.cpu, &enabled, &mut a.ports)?;
     let checked = crate::limits::check(&crate::limits::Options {
         specs: &a.ports,
         plan: &a.plan,
@@ -739,6 +740,35 @@ fn testpmd_with(mut a: TestpmdArgs, mode: Mode, addr: &[String]) -> Result<(), F
     open_and_run(&a.port, TestpmdRunner { mode, pairs: pp, addrs })
 }
 
+/// Parses "(0,1)(2,3)" into pairs.
+fn parse_portmap(s: &str) -> Result<Vec<(u16, u16)>, Failure> {
+    let bad = |m: &str| Failure::Usage(format!("--portmap {s:?}: {m}; expected e.g. \"(0,1)(2,3)\""));
+    let mut out = vec![];
+    let mut rest = s.trim();
+    while !rest.is_empty() {
+        let r = rest.strip_prefix('(').ok_or_else(|| bad("missing '('"))?;
+        let (inner, tail) = r.split_once(')').ok_or_else(|| bad("missing ')'"))?;
+        let (a, b) = inner.split_once(',').ok_or_else(|| bad("a pair needs two ports"))?;
+        let a: u16 = a.trim().parse().map_err(|_| bad("port is not a number"))?;
+        let b: u16 = b.trim().parse().map_err(|_| bad("port is not a number"))?;
+        out.push((a, b));
+        rest = tail.trim_start_matches(',').trim();
+    }
+    if out.is_empty() {
+        return Err(bad("no pair"));
+    }
+    Ok(out)
+}
+
+fn parse_portmask(s: &str) -> Result<u32, String> {
+    let h = s.trim_start_matches("0x").trim_start_matches("0X");
+    let v = u32::from_str_radix(h, 16).map_err(|_| format!("port mask {s:?} is not a hex number"))?;
+    if v == 0 {
+        return Err("port mask 0 enables no port".into());
+    }
+    Ok(v)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -762,5 +792,18 @@ mod tests {
             assert!(port_pairs(Some(dup), &[0, 1, 2], false).is_err(), "{dup}");
         }
         assert!(parse_lookup("hash").is_err());
+    }
+
+    #[test]
+    fn portmap_and_masks() {
+        assert_eq!(parse_portmap("(0,1)(2,3)").unwrap(), vec![(0, 1), (2, 3)]);
+        assert_eq!(parse_portmap(" (0, 1),(3,2)").unwrap(), vec![(0, 1), (3, 2)]);
+        for bad in ["", "(0,1", "0,1)", "(0)", "(a,1)"] {
+            assert!(parse_portmap(bad).is_err(), "{bad}");
+        }
+        assert_eq!(parse_portmask("0x3"), Ok(3));
+        assert_eq!(parse_portmask("f"), Ok(15));
+        assert!(parse_portmask("0").is_err());
+        assert!(parse_portmask("zz").is_err());
     }
 }
