@@ -4,7 +4,7 @@
 //! grace period after it stops.
 
 use crate::frame::GenConfig;
-use crate::ports::DynPort;
+use crate::ports::{DynPort, OpenSpec};
 use crate::rx::{Receiver, Report};
 use crate::tx::{send, Generator, TxConfig, TxResult};
 use dataplane::mbuf::{Mbuf, Mempool};

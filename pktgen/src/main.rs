@@ -10,7 +10,7 @@
 use clap::{Args, Parser, Subcommand};
 use pktgen::engine::{opener, receive, run_trial, Side, TrialConfig};
 use pktgen::frame::{FrameSize, GenConfig};
-use pktgen::ports::PortSpec;
+use pktgen::ports::{OpenSpec, PortSpec};
 use pktgen::rfc2544::{line_rate_pps, search, SearchConfig};
 use pktgen::rx::Receiver;
 use pktgen::tx::{send, Generator, TxConfig};

@@ -25,6 +25,7 @@ use crate::frame::{FrameSize, GenConfig};
 use crate::icmp::{PingConfig, SocketKind};
 use crate::ports::PortSpec;
 use crate::tx::TxConfig;
+use dataplane::port::spec::SpecError;
 use netns::{veth_pair, Netns};
 use serde::{Deserialize, Serialize};
 use std::net::{Ipv4Addr, ToSocketAddrs};
@@ -565,8 +566,8 @@ fn traffic(env: &Env<'_>, c: &Case) -> Result<crate::rx::Report, String> {
             gen.src_ip = SENDER_IP;
             gen.dst_ip = RECEIVER_IP;
             let cfg = TrialConfig { gen, tx, ..TrialConfig::default() };
-            let txs = PortSpec::AfPacket { iface: "s0".into(), qdisc_bypass: false };
-            let rxs = PortSpec::AfPacket { iface: "r0".into(), qdisc_bypass: false };
+            let txs = PortSpec::AfPacket { iface: "s0".into(), queues: 0, qdisc_bypass: false };
+            let rxs = PortSpec::AfPacket { iface: "r0".into(), queues: 0, qdisc_bypass: false };
             run_trial(
                 &cfg,
                 Side { open: opener(txs, 0, max, false), ns: Some(&t.sender) },
@@ -583,8 +584,8 @@ fn traffic(env: &Env<'_>, c: &Case) -> Result<crate::rx::Report, String> {
             if let Some(m) = &p.dst_mac {
                 gen.dst_mac = parse_mac(m)?;
             }
-            let txs: PortSpec = p.tx_port.as_deref().unwrap_or("").parse()?;
-            let rxs: PortSpec = p.rx_port.as_deref().unwrap_or("").parse()?;
+            let txs: PortSpec = p.tx_port.as_deref().unwrap_or("").parse().map_err(|e: SpecError| e.to_string())?;
+            let rxs: PortSpec = p.rx_port.as_deref().unwrap_or("").parse().map_err(|e: SpecError| e.to_string())?;
             let cfg = TrialConfig { gen, tx, ..TrialConfig::default() };
             run_trial(
                 &cfg,

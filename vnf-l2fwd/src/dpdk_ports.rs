@@ -16,6 +16,7 @@
 
 use crate::ports::PortSpec;
 use crate::run::{Failure, LeakCheck};
+use dataplane::port::spec::{is_pci_addr, parse_pci};
 
 /// Why DPDK and native ports cannot share a worker (yet).
 pub const MIX_ERROR: &str = "DPDK ports (vdev:..., PCI addresses) cannot be mixed with native ports \
@@ -23,28 +24,6 @@ pub const MIX_ERROR: &str = "DPDK ports (vdev:..., PCI addresses) cannot be mixe
      them would need a copy, which is not supported yet; use only DPDK ports (DPDK's vdevs cover the \
      same ground: vdev:net_null0, vdev:net_ring0, vdev:net_pcap0,rx_pcap=IN,tx_pcap=OUT) or only \
      native ones";
-
-/// `vdev:DEVARGS` or a PCI address (`0000:18:02.5`, `18:02.5`, optionally `,devargs`) as a
-/// DPDK port spec; `Ok(None)` for anything else. Without the `dpdk` feature a bare PCI
-/// address is a native port instead (`ADDRESS[,queues=N][,rxd=N][,txd=N]`, as after `pci:`).
-pub fn parse_spec(spec: &str) -> Result<Option<PortSpec>, String> {
-    if let Some(d) = spec.strip_prefix("vdev:") {
-        let d = d.trim();
-        if d.is_empty() || d.starts_with(',') {
-            return Err("vdev: needs a device, e.g. vdev:net_null0 or vdev:net_af_xdp0,iface=eth1".into());
-        }
-        return Ok(Some(PortSpec::Dpdk { devargs: d.to_string() }));
-    }
-    if is_pci_addr(spec.split(',').next().unwrap_or_default()) {
-        if !cfg!(feature = "dpdk") {
-            return crate::ports::parse_pci(spec, spec).map(Some).map_err(|e| match e {
-                crate::ports::SpecError::Bad { msg, .. } => msg,
-            });
-        }
-        return Ok(Some(PortSpec::Dpdk { devargs: spec.to_string() }));
-    }
-    Ok(None)
-}
 
 /// `--pci-driver native`: a bare PCI address that went to DPDK (`PortSpec::Dpdk` whose
 /// devargs start with a PCI address) as the native driver's port instead; `Ok(None)` for any
@@ -55,26 +34,10 @@ pub fn parse_spec(spec: &str) -> Result<Option<PortSpec>, String> {
 pub fn native_for_bare_pci(spec: &PortSpec) -> Result<Option<PortSpec>, String> {
     match spec {
         PortSpec::Dpdk { devargs } if is_pci_addr(devargs.split(',').next().unwrap_or_default()) => {
-            crate::ports::parse_pci(devargs, devargs).map(Some).map_err(|e| match e {
-                crate::ports::SpecError::Bad { msg, .. } => format!("--pci-driver native: {msg}"),
-            })
+            parse_pci(devargs, devargs).map(Some).map_err(|e| format!("--pci-driver native: {}", e.msg()))
         }
         _ => Ok(None),
     }
-}
-
-/// `DDDD:BB:DD.F` or `BB:DD.F` in hex.
-fn is_pci_addr(s: &str) -> bool {
-    let hex = |p: &str, n: usize| p.len() == n && p.bytes().all(|b| b.is_ascii_hexdigit());
-    let Some((bus_dev, func)) = s.rsplit_once('.') else { return false };
-    let func_ok = func.len() == 1 && matches!(func.as_bytes()[0], b'0'..=b'7');
-    let parts: Vec<&str> = bus_dev.split(':').collect();
-    func_ok
-        && match parts.as_slice() {
-            [d, b, dev] => hex(d, 4) && hex(b, 2) && hex(dev, 2),
-            [b, dev] => hex(b, 2) && hex(dev, 2),
-            _ => false,
-        }
 }
 
 /// Without the `dpdk` feature: says how to build.
@@ -206,28 +169,6 @@ mod with_dpdk {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn dpdk_specs() {
-        let d = |s: &str| Some(PortSpec::Dpdk { devargs: s.to_string() });
-        assert_eq!(parse_spec("vdev:net_null0").unwrap(), d("net_null0"));
-        assert_eq!(parse_spec("vdev:net_null0,size=128").unwrap(), d("net_null0,size=128"));
-        if cfg!(feature = "dpdk") {
-            assert_eq!(parse_spec("0000:18:02.5").unwrap(), d("0000:18:02.5"));
-            assert_eq!(parse_spec("18:02.5").unwrap(), d("18:02.5"));
-        } else {
-            // Without DPDK a bare address is the native driver's.
-            let native = |q| Some(PortSpec::Pci { addr: vfio::PciAddr::new(0, 0x18, 2, 5), queues: q, rxd: 0, txd: 0 });
-            assert_eq!(parse_spec("0000:18:02.5").unwrap(), native(0));
-            assert_eq!(parse_spec("18:02.5,queues=2").unwrap(), native(2));
-            assert!(parse_spec("18:02.5,txq_inline=1").unwrap_err().contains("unknown pci option"));
-        }
-        assert_eq!(parse_spec("null").unwrap(), None);
-        assert_eq!(parse_spec("pcap:rx=a").unwrap(), None);
-        assert!(parse_spec("vdev:").is_err());
-        assert!(parse_spec("0000:18:02.9").unwrap().is_none());
-        assert_eq!("vdev:net_ring0".parse::<PortSpec>().unwrap(), d("net_ring0").unwrap());
-    }
 
     #[test]
     fn pci_driver_native_turns_bare_addresses_native() {

@@ -22,13 +22,13 @@
 use crate::lcores::Plan;
 use crate::ports::PortSpec;
 use dataplane::burst::MAX_BURST;
-use dataplane::mbuf::{DEFAULT_CACHE, DEFAULT_CHUNK, DEFAULT_HEADROOM, MBUF_HEADER};
+use dataplane::mbuf::DEFAULT_CACHE;
 use std::net::ToSocketAddrs;
 
 /// Bytes of frame an mbuf of the VNF's pool holds: a 2048-byte chunk less the mbuf header
 /// and the headroom (1728). A frame is one mbuf, so no port, generator or `--max-pkt-len` can
 /// go beyond it.
-pub const DATA_ROOM: usize = DEFAULT_CHUNK as usize - MBUF_HEADER - DEFAULT_HEADROOM as usize;
+pub const DATA_ROOM: usize = dataplane::mbuf::DEFAULT_DATA_ROOM;
 /// The data room of DPDK's mbufs (`RTE_MBUF_DEFAULT_DATAROOM`), for DPDK ports.
 pub const DPDK_DATA_ROOM: usize = 2048;
 /// The longest statistics period, DPDK l2fwd's `MAX_TIMER_PERIOD` (one day).

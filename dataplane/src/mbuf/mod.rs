@@ -47,6 +47,9 @@ pub const DEFAULT_HEADROOM: u16 = 256;
 pub const MIN_HEADROOM: u16 = 128;
 /// Default chunk size.
 pub const DEFAULT_CHUNK: u32 = 2048;
+/// The data room of a default pool's mbuf: the largest frame one mbuf holds with the default
+/// chunk size and headroom.
+pub const DEFAULT_DATA_ROOM: usize = DEFAULT_CHUNK as usize - MBUF_HEADER - DEFAULT_HEADROOM as usize;
 /// Default per-thread cache size.
 pub const DEFAULT_CACHE: u32 = 256;
 /// Largest per-thread cache.

@@ -18,6 +18,7 @@ pub mod null;
 pub mod pcap;
 pub mod pci;
 pub mod ring;
+pub mod spec;
 
 use crate::buf::PacketBuf;
 use crate::burst::Burst;
