@@ -487,8 +487,8 @@ struct DpdkRx {
 /// Whether PMD `driver` writes its ethdev port id into `m.port` of every received mbuf (as
 /// their rx paths do: `mb->port = rxq->port_id` and the like). net_ring does not (it passes
 /// mbufs through as they were enqueued), nor may drivers not listed here: those get their
-/// mbufs stamped. Skipping the stamp matters: touching every mbuf's header once more cost
-/// ~25 % of the l2fwd loop on net_null (benches/DPDK_RESULTS.md).
+/// mbufs stamped. Skipping the stamp matters: it touches every mbuf's header once more
+/// (figures: benches/DPDK_RESULTS.md).
 pub fn sets_mbuf_port(driver: &str) -> bool {
     matches!(
         driver,
