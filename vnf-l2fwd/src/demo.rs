@@ -1,7 +1,7 @@
 //! `vnf-l2fwd demo`: l2fwd or l3fwd between two synthetic null ports, to see the data path
 //! run without any NIC (and to measure it: `ci/bench`'s `null` and `l3fwd` rows).
 
-use crate::run::{allowed_cpus, default_cpu, make_pool, pool_check, run_l2fwd, Failure, RunSetup};
+use crate::run::{default_cpu, make_pool, pool_check, run_l2fwd, Failure, RunSetup};
 use crate::{demo_l3, lcores, limits, ports};
 use clap::Args;
 use dataplane::fwd::L2Fwd;
@@ -43,7 +43,7 @@ pub(crate) fn demo(a: DemoArgs) -> Result<(), Failure> {
             dataplane::burst::MAX_BURST
         )));
     }
-    let allowed = allowed_cpus();
+    let allowed = vnf_l2fwd::node_features::allowed_cpus();
     if let Some(c) = a.cpu.filter(|c| !allowed.is_empty() && !allowed.contains(c)) {
         return Err(Failure::Usage(format!(
             "--cpu {c} is not in this process's CPU set {}",

@@ -90,7 +90,7 @@ mod with_dpdk {
         let pci: Vec<String> =
             devargs.iter().filter(|d| is_pci_addr(d.split(',').next().unwrap_or_default())).cloned().collect();
         let prefix = format!("vnf-l2fwd-{}", std::process::id());
-        let main_cpu = crate::run::allowed_cpus().first().copied();
+        let main_cpu = vnf_l2fwd::node_features::allowed_cpus().first().copied();
         let args = eal_args(&build_eal_args(&user, &pci, main_cpu, &prefix));
         Eal::init(&args).map_err(|e| Failure::Setup(format!("DPDK: {e}")))?;
         let mut ports = vec![];

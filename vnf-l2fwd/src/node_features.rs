@@ -103,6 +103,15 @@ pub fn parse_cpu_list(s: &str) -> Result<Vec<usize>, String> {
     Ok(v)
 }
 
+/// The CPUs this process may run on (`Cpus_allowed_list` in `/proc/self/status`: its cpuset
+/// and affinity, as in a container); empty when that cannot be read.
+pub fn allowed_cpus() -> Vec<usize> {
+    fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| s.lines().find_map(|l| l.strip_prefix("Cpus_allowed_list:")).and_then(|l| parse_cpu_list(l).ok()))
+        .unwrap_or_default()
+}
+
 /// Whether our AF_XDP port can work on a node, and how that was decided.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct AfXdpSupport {

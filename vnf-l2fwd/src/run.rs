@@ -332,7 +332,8 @@ pub(crate) fn make_plan(
     enabled: &[u16],
     specs: &mut [PortSpec],
 ) -> Result<lcores::Plan, Failure> {
-    let mut plan = lcores::plan(config, q, cpu, enabled, &allowed_cpus()).map_err(Failure::Usage)?;
+    let mut plan =
+        lcores::plan(config, q, cpu, enabled, &vnf_l2fwd::node_features::allowed_cpus()).map_err(Failure::Usage)?;
     for (id, spec) in specs.iter_mut().enumerate() {
         let id = id as u16;
         let explicit = lcores::spread_rx_queues(spec).is_some_and(|n| n > 0);
@@ -372,14 +373,5 @@ pub(crate) fn ports_from_discovery(
 
 /// The last CPU this process may run on (its cpuset, as in a container).
 pub(crate) fn default_cpu() -> Option<usize> {
-    allowed_cpus().last().copied()
-}
-
-/// The CPUs this process may run on, from /proc/self/status.
-pub(crate) fn allowed_cpus() -> Vec<usize> {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("Cpus_allowed_list:")).map(|l| l[18..].trim().to_string()))
-        .and_then(|list| vnf_l2fwd::node_features::parse_cpu_list(&list).ok())
-        .unwrap_or_default()
+    vnf_l2fwd::node_features::allowed_cpus().last().copied()
 }

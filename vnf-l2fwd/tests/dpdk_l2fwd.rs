@@ -33,16 +33,7 @@ fn dpdk_and_native_ports_do_not_mix() {
 
 /// The CPUs this process may use (two lcores need two; one CPU runs both lcores' threads).
 fn cpus() -> Vec<usize> {
-    let s = std::fs::read_to_string("/proc/self/status").unwrap();
-    let list = s.lines().find_map(|l| l.strip_prefix("Cpus_allowed_list:")).unwrap().trim().to_string();
-    let mut v = vec![];
-    for part in list.split(',') {
-        match part.split_once('-') {
-            Some((a, b)) => v.extend(a.parse::<usize>().unwrap()..=b.parse::<usize>().unwrap()),
-            None => v.push(part.parse().unwrap()),
-        }
-    }
-    v
+    vnf_l2fwd::node_features::allowed_cpus()
 }
 
 #[test]

@@ -9,16 +9,7 @@ fn bin() -> &'static str {
 
 /// The CPUs this test may use (the VNF checks lcores against the same set).
 fn allowed() -> Vec<usize> {
-    let s = std::fs::read_to_string("/proc/self/status").unwrap();
-    let l = s.lines().find(|l| l.starts_with("Cpus_allowed_list:")).unwrap()[18..].trim().to_string();
-    let mut v = vec![];
-    for part in l.split(',') {
-        match part.split_once('-') {
-            Some((a, b)) => v.extend(a.parse::<usize>().unwrap()..=b.parse().unwrap()),
-            None => v.push(part.parse().unwrap()),
-        }
-    }
-    v
+    vnf_l2fwd::node_features::allowed_cpus()
 }
 
 #[test]
