@@ -16,7 +16,7 @@ use crate::burst::Burst;
 use crate::mbuf::{Mbuf, Mempool};
 use crate::port::{MacAddr, RxQueue};
 use crate::stats::Counter;
-use crate::wire::{checksum, EthernetAddress, IpProtocol, Ipv4Repr, RawOptions, Udp4FrameRepr};
+use crate::wire::{checksum, EthernetAddress, Udp4FrameRepr};
 use std::net::Ipv4Addr;
 use std::sync::Arc;
 
@@ -113,27 +113,16 @@ pub fn build_frame(c: &TxGenConfig) -> Result<Vec<u8>, TxGenError> {
         return Err(TxGenError::Flows);
     }
     let mut f = vec![0u8; c.frame_len];
-    let repr = Udp4FrameRepr {
-        dst_mac: EthernetAddress(c.dst_mac.0),
-        src_mac: EthernetAddress(c.src_mac.0),
-        vlan: None,
-        ip: Ipv4Repr {
-            src_addr: c.src_ip,
-            dst_addr: c.dst_ip,
-            next_header: IpProtocol::Udp,
-            payload_len: 0,
-            ttl: 64,
-            dscp: 0,
-            ecn: 0,
-            ident: 0,
-            dont_frag: false,
-            more_frags: false,
-            frag_offset: 0,
-            options: RawOptions::EMPTY,
-        },
-        src_port: c.src_port,
-        dst_port: c.dst_port,
-    };
+    let mut repr = Udp4FrameRepr::new(
+        EthernetAddress(c.dst_mac.0),
+        EthernetAddress(c.src_mac.0),
+        c.src_ip,
+        c.dst_ip,
+        c.src_port,
+        c.dst_port,
+    );
+    // DPDK's txonly leaves DF clear.
+    repr.ip.dont_frag = false;
     // MIN_FRAME leaves room for the 42 bytes of headers.
     repr.emit(&mut f).map_err(|_| TxGenError::FrameLen(c.frame_len))?;
     Ok(f)

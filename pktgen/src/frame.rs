@@ -7,9 +7,7 @@
 //! of the CLOCK_MONOTONIC send time in nanoseconds (latency up to 4.29 s is measured with
 //! wrap-around arithmetic). It fits a 64-byte frame with room to spare.
 
-use dataplane::wire::{
-    EtherType, EthernetAddress, IpProtocol, Ipv4Repr, RawOptions, Udp4FrameRepr, UdpPacket, VlanRepr,
-};
+use dataplane::wire::{EtherType, EthernetAddress, Udp4FrameRepr, UdpPacket, VlanRepr};
 use serde::Serialize;
 use std::net::Ipv4Addr;
 
@@ -175,25 +173,15 @@ impl GenConfig {
         let mut f = vec![0u8; len];
         let src = Ipv4Addr::from(u32::from(self.src_ip).wrapping_add(flow as u32 % self.src_addrs));
         let repr = Udp4FrameRepr {
-            dst_mac: EthernetAddress(self.dst_mac),
-            src_mac: EthernetAddress(self.src_mac),
             vlan: self.vlan.map(|vid| VlanRepr { pcp: 0, dei: false, vid, ethertype: EtherType::Ipv4 }),
-            ip: Ipv4Repr {
-                src_addr: src,
-                dst_addr: self.dst_ip,
-                next_header: IpProtocol::Udp,
-                payload_len: 0,
-                ttl: 64,
-                dscp: 0,
-                ecn: 0,
-                ident: 0,
-                dont_frag: true,
-                more_frags: false,
-                frag_offset: 0,
-                options: RawOptions::EMPTY,
-            },
-            src_port: self.src_port + flow,
-            dst_port: self.dst_port,
+            ..Udp4FrameRepr::new(
+                EthernetAddress(self.dst_mac),
+                EthernetAddress(self.src_mac),
+                src,
+                self.dst_ip,
+                self.src_port + flow,
+                self.dst_port,
+            )
         };
         // validate() keeps sizes at MIN_FRAME or more and the tag in range.
         repr.emit(&mut f).expect("the frame holds its headers");

@@ -6,7 +6,7 @@
 
 use dataplane::lpm::Route4;
 use dataplane::port::MacAddr;
-use dataplane::wire::{EthernetAddress, IpProtocol, Ipv4Repr, RawOptions, Udp4FrameRepr};
+use dataplane::wire::{EthernetAddress, Udp4FrameRepr};
 use std::net::Ipv4Addr;
 
 /// The destination of the frames received on port `p` (0 or 1): a host on the other port.
@@ -46,27 +46,7 @@ pub fn routes(n: usize) -> Vec<Route4> {
 /// A 64-byte Ethernet/IPv4/UDP frame to `dst_ip`, addressed to `dst_mac`, with a valid IPv4
 /// header checksum (the UDP checksum is 0: none).
 pub fn frame(dst_mac: MacAddr, src_mac: MacAddr, src_ip: Ipv4Addr, dst_ip: Ipv4Addr) -> Vec<u8> {
-    let repr = Udp4FrameRepr {
-        dst_mac: EthernetAddress(dst_mac.0),
-        src_mac: EthernetAddress(src_mac.0),
-        vlan: None,
-        ip: Ipv4Repr {
-            src_addr: src_ip,
-            dst_addr: dst_ip,
-            next_header: IpProtocol::Udp,
-            payload_len: 0,
-            ttl: 64,
-            dscp: 0,
-            ecn: 0,
-            ident: 0,
-            dont_frag: true,
-            more_frags: false,
-            frag_offset: 0,
-            options: RawOptions::EMPTY,
-        },
-        src_port: 1024,
-        dst_port: 9,
-    };
+    let repr = Udp4FrameRepr::new(EthernetAddress(dst_mac.0), EthernetAddress(src_mac.0), src_ip, dst_ip, 1024, 9);
     let mut f = vec![0u8; 64];
     repr.emit(&mut f).expect("64 bytes hold the 42 bytes of headers");
     f

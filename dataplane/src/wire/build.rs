@@ -25,6 +25,39 @@ pub struct Udp4FrameRepr {
 }
 
 impl Udp4FrameRepr {
+    /// An untagged frame from `src` to `dst` with the generators' defaults: TTL 64, DF set, no
+    /// options, identification 0, DSCP/ECN 0. Change the public fields for anything else.
+    pub fn new(
+        dst_mac: EthernetAddress,
+        src_mac: EthernetAddress,
+        src: std::net::Ipv4Addr,
+        dst: std::net::Ipv4Addr,
+        src_port: u16,
+        dst_port: u16,
+    ) -> Self {
+        Udp4FrameRepr {
+            dst_mac,
+            src_mac,
+            vlan: None,
+            ip: Ipv4Repr {
+                src_addr: src,
+                dst_addr: dst,
+                next_header: super::IpProtocol::Udp,
+                payload_len: 0,
+                ttl: 64,
+                dscp: 0,
+                ecn: 0,
+                ident: 0,
+                dont_frag: true,
+                more_frags: false,
+                frag_offset: 0,
+                options: super::RawOptions::EMPTY,
+            },
+            src_port,
+            dst_port,
+        }
+    }
+
     /// Bytes of headers: 14, 4 for the tag, the IPv4 header, 8.
     pub fn header_len(&self) -> usize {
         14 + if self.vlan.is_some() { 4 } else { 0 } + self.ip.buffer_len() + 8
@@ -63,30 +96,20 @@ impl Udp4FrameRepr {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::wire::{IpProtocol, RawOptions};
+
     use std::net::Ipv4Addr;
 
     fn repr(vlan: Option<u16>) -> Udp4FrameRepr {
         Udp4FrameRepr {
-            dst_mac: EthernetAddress([2, 0, 0, 0, 0, 2]),
-            src_mac: EthernetAddress([2, 0, 0, 0, 0, 1]),
             vlan: vlan.map(|vid| VlanRepr { pcp: 0, dei: false, vid, ethertype: EtherType::Ipv4 }),
-            ip: Ipv4Repr {
-                src_addr: Ipv4Addr::new(198, 18, 0, 1),
-                dst_addr: Ipv4Addr::new(198, 19, 0, 1),
-                next_header: IpProtocol::Udp,
-                payload_len: 0,
-                ttl: 64,
-                dscp: 0,
-                ecn: 0,
-                ident: 0,
-                dont_frag: true,
-                more_frags: false,
-                frag_offset: 0,
-                options: RawOptions::EMPTY,
-            },
-            src_port: 1024,
-            dst_port: 9,
+            ..Udp4FrameRepr::new(
+                EthernetAddress([2, 0, 0, 0, 0, 2]),
+                EthernetAddress([2, 0, 0, 0, 0, 1]),
+                Ipv4Addr::new(198, 18, 0, 1),
+                Ipv4Addr::new(198, 19, 0, 1),
+                1024,
+                9,
+            )
         }
     }
 
