@@ -28,9 +28,7 @@ fn assert_usage(args: &[&str], want: &[&str]) {
 
 /// The first CPU this process may use (an lcore id for `--config`).
 fn first_cpu() -> usize {
-    let s = std::fs::read_to_string("/proc/self/status").unwrap();
-    let l = s.lines().find_map(|l| l.strip_prefix("Cpus_allowed_list:")).unwrap().trim().to_string();
-    l.split([',', '-']).next().unwrap().parse().unwrap()
+    vnf_l2fwd::node_features::allowed_cpus()[0]
 }
 
 /// `--config` naming a queue beyond an explicit `queues=` was silently grown.
