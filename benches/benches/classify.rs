@@ -423,13 +423,13 @@ enum Contender {
 
 /// Same-run comparison robust to the load of a shared machine, as `benches/lpm.rs` does for
 /// LPM: criterion times one function for seconds, then the next, and the load changes in
-/// between (±30 % seen); here each round times every contender in turn on the same burst
+/// between; here each round times every contender in turn on the same burst
 /// (after one untimed pass, the fastest of three timed passes of `PASS_BURSTS` bursts, in TSC
 /// cycles per packet), and each figure is the median over the rounds of the per-round ratio,
 /// so both sides of a ratio see the same load. Contention itself (the other hyperthread or
 /// core busy) moves the ratio, though: etherparse, with three times the instructions and
 /// more memory traffic, suffers more from it, and under load the medians of the ratios grow
-/// (2.9x quiet, 3.5x loaded seen). Hence also the ratio of the fastest passes of the whole
+/// (figures in `benches/CLASSIFY_RESULTS.md`, "Why interleaved"). Hence also the ratio of the fastest passes of the whole
 /// run ("minima"): the least disturbed figure of each side, the quiet-machine ratio.
 fn interleaved(hname: &str, cfg: &ClassifyConfig, refs: &[&[u8]]) {
     let key = cfg.rss_key().clone();
