@@ -510,7 +510,8 @@ fn parse_iommu_info(b: &[u8]) -> IommuInfo {
     info
 }
 
-fn page_size() -> usize {
+/// The system page size (`sysconf(_SC_PAGESIZE)`), 4096 when it cannot be had.
+pub fn page_size() -> usize {
     // SAFETY: sysconf has no memory-safety preconditions.
     let p = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
     if p > 0 {

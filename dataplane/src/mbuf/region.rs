@@ -92,7 +92,7 @@ impl MemRegion {
     }
 
     fn normal(len: usize) -> Result<Self, MempoolError> {
-        let page = page_size();
+        let page = vfio::device::page_size();
         let l = len.div_ceil(page) * page;
         let mut o = memmap2::MmapOptions::new();
         o.len(l);
@@ -146,16 +146,6 @@ fn populate(o: &mut memmap2::MmapOptions) {
 }
 
 static REGION_SEQ: AtomicUsize = AtomicUsize::new(0);
-
-fn page_size() -> usize {
-    // SAFETY: sysconf has no preconditions.
-    let p = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
-    if p > 0 {
-        p as usize
-    } else {
-        4096
-    }
-}
 
 /// The page size of a hugetlbfs mount, from /proc/mounts (`pagesize=2M` option).
 fn hugetlbfs_page_size(dir: &std::path::Path) -> Option<usize> {
