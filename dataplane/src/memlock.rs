@@ -10,7 +10,6 @@
 //! The kernel counts every process of the user together, so a budget that fits here can still
 //! be short once other processes of the same uid hold pinned memory; the callers' own error
 //! hints name the limit too.
-#![allow(unsafe_code)]
 
 use std::fmt;
 
@@ -57,12 +56,14 @@ fn effective_caps() -> Option<u64> {
     u64::from_str_radix(hex, 16).ok()
 }
 
+#[allow(unsafe_code)]
 fn get() -> Option<(u64, u64)> {
     let mut r = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
     // SAFETY: r is a valid rlimit for getrlimit to fill.
     (unsafe { libc::getrlimit(libc::RLIMIT_MEMLOCK, &mut r) } == 0).then_some((r.rlim_cur, r.rlim_max))
 }
 
+#[allow(unsafe_code)]
 fn set(soft: u64, hard: u64) -> bool {
     let r = libc::rlimit { rlim_cur: soft, rlim_max: hard };
     // SAFETY: r is a valid rlimit; setrlimit only reads it.

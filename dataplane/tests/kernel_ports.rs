@@ -8,7 +8,6 @@
 //! Needs root. Without it (or without `ip`) the tests print why and skip; with `CI=true` they
 //! fail instead.
 #![cfg(target_os = "linux")]
-#![allow(unsafe_code)]
 
 use dataplane::mbuf::{MemBacking, Mempool, MempoolConfig};
 use dataplane::port::af_packet::{AfPacketConfig, AfPacketPort};

@@ -7,7 +7,6 @@
 //! `reload 3 ignored: …`. `ctl reload` notes the last number there before it signals: its
 //! SIGHUP makes the next reload (queued behind a running one if need be), whose outcome it
 //! waits for. The history keeps that outcome readable when a queued reload starts at once.
-#![allow(unsafe_code)]
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -189,6 +188,7 @@ pub fn read_pid(path: &Path) -> Result<Option<i32>, String> {
 }
 
 /// True when process `pid` exists.
+#[allow(unsafe_code)]
 pub fn alive(pid: i32) -> bool {
     // SAFETY: kill with signal 0 sends nothing; it only checks that the process exists.
     let r = unsafe { libc::kill(pid, 0) };
@@ -199,6 +199,7 @@ pub fn alive(pid: i32) -> bool {
 ///
 /// # Errors
 /// The OS error (no such process, not permitted).
+#[allow(unsafe_code)]
 pub fn sighup(pid: i32) -> std::io::Result<()> {
     if pid <= 0 {
         return Err(std::io::Error::from_raw_os_error(libc::ESRCH));

@@ -1,6 +1,5 @@
 //! The memory region a pool is carved from: one mapping (hugepages when available), its base
 //! pointer and the page-size probes.
-#![allow(unsafe_code)]
 
 use super::{MemBacking, MempoolError};
 use std::fmt;
@@ -22,6 +21,7 @@ impl MemRegion {
     ///
     /// # Errors
     /// [`MempoolError::Map`] when the mapping fails (for `Auto`, only when normal pages fail).
+    #[allow(unsafe_code)]
     pub fn map(len: usize, backing: &MemBacking) -> Result<Self, MempoolError> {
         const M2: usize = 2 << 20;
         const G1: usize = 1 << 30;

@@ -15,7 +15,6 @@
 //!
 //! Everything runs on the test's thread (the model is behind a mutex, so a test may also
 //! drive it from another thread), so the simulation is deterministic.
-#![allow(unsafe_code)]
 
 use super::dma::{anon_memory, DmaArea, PoolDma};
 use super::{DeviceAccess, PciError};
@@ -82,6 +81,7 @@ impl SimMemory {
     }
 
     /// DMA read; `false` (and a fault) outside a mapping.
+    #[allow(unsafe_code)]
     pub fn read(&mut self, iova: u64, buf: &mut [u8]) -> bool {
         match self.translate(iova, buf.len(), "DMA read") {
             Some(p) => {
@@ -96,6 +96,7 @@ impl SimMemory {
     }
 
     /// DMA write; `false` (and a fault) outside a mapping.
+    #[allow(unsafe_code)]
     pub fn write(&mut self, iova: u64, data: &[u8]) -> bool {
         match self.translate(iova, data.len(), "DMA write") {
             Some(p) => {

@@ -9,7 +9,6 @@
 //!
 //! IOVAs come from one [`IovaAllocator`] per container, inside the ranges the kernel
 //! reports for the IOMMU, from 4 GiB up.
-#![allow(unsafe_code)]
 
 use super::dma::{anon_memory, DmaArea, IovaAllocator, PoolDma};
 use super::{DeviceAccess, PciError};
@@ -82,6 +81,7 @@ impl Context {
     /// # Safety
     /// As [`Container::map_dma`]: the memory must stay mapped in the process until the
     /// returned mapping drops.
+    #[allow(unsafe_code)]
     unsafe fn map(&self, vaddr: *mut u8, len: usize, align: u64) -> Result<DmaMapping, PciError> {
         let iova = self.alloc_iova(len as u64, align)?;
         // VFIO pins the pages against RLIMIT_MEMLOCK: raise the soft limit if allowed. Still
@@ -231,6 +231,7 @@ impl DeviceAccess for VfioDevice {
         }
     }
 
+    #[allow(unsafe_code)]
     fn alloc_dma(&self, len: usize) -> Result<DmaArea, PciError> {
         let mem = anon_memory(len).map_err(|source| PciError::Memory { len, source })?;
         let page = super::dma::page_size() as u64;
@@ -241,6 +242,7 @@ impl DeviceAccess for VfioDevice {
         Ok(DmaArea::new(mem, iova, Box::new(map)))
     }
 
+    #[allow(unsafe_code)]
     fn map_pool(&self, pool: &Mempool) -> Result<Arc<PoolDma>, PciError> {
         lock(&self.ctx.pools).get_or_map(pool, || {
             let r = pool.region();
