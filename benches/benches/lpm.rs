@@ -362,13 +362,6 @@ fn our_bulk(t: &Lpm4, ips: &[u32], out: &mut [u32]) {
     t.lookup_bulk(ips, out);
 }
 
-/// One burst through `Lpm4::lookup_bulk_prefetch`, out of line as [`our_bulk`].
-#[cfg(feature = "dpdk")]
-#[inline(never)]
-fn our_bulk_prefetch(t: &Lpm4, ips: &[u32], out: &mut [u32]) {
-    t.lookup_bulk_prefetch(ips, out);
-}
-
 /// [`our_bulk`] returning the hit count (which the caller uses).
 #[cfg(feature = "dpdk")]
 #[inline(never)]
@@ -689,14 +682,8 @@ const ROUNDS_1M: usize = 50;
 #[cfg(feature = "dpdk")]
 fn interleaved4(t: &mut Lpm4, d: &rte::Lpm4, keys: &[u32], label: &str, rounds: usize) {
     let mut out = vec![0u32; BURST];
-    let names = [
-        "rte_lpm_lookup_bulk",
-        "rte_lpm_lookup_bulk+check",
-        "ours scalar",
-        "ours scalar+hit count",
-        "ours avx2",
-        "ours prefetch (2 passes)",
-    ];
+    let names =
+        ["rte_lpm_lookup_bulk", "rte_lpm_lookup_bulk+check", "ours scalar", "ours scalar+hit count", "ours avx2"];
     let mut cyc: Vec<Vec<f64>> = vec![Vec::new(); names.len()];
     let mut pass = |t: &mut Lpm4, which: usize| -> usize {
         match which {
@@ -732,14 +719,6 @@ fn interleaved4(t: &mut Lpm4, d: &rte::Lpm4, keys: &[u32], label: &str, rounds: 
                     })
                     .sum()
             }
-            5 => keys
-                .chunks_exact(BURST)
-                .map(|ch| {
-                    our_bulk_prefetch(t, ch, &mut out);
-                    black_box(&out);
-                    out[0] as usize
-                })
-                .sum(),
             _ => {
                 t.set_bulk_impl(if which == 2 { BulkImpl::Scalar } else { BulkImpl::Avx2 });
                 keys.chunks_exact(BURST)

@@ -643,35 +643,7 @@ impl Lpm4 {
         }
         out.iter().filter(|&&h| h != MISS).count()
     }
-
-    /// Burst lookup shaped for keys whose table lines are not in cache (same contract and
-    /// results as [`Lpm4::lookup_bulk`]): the loop of [`Lpm4::lookup_bulk_scalar`], with the
-    /// tbl24 line of the address [`PREFETCH_AHEAD`] places ahead prefetched at each step (its
-    /// address depends only on the key, so the prefetch never waits on a load). An earlier
-    /// form, a branch-free first pass loading every tbl24 entry and prefetching the tbl8
-    /// line of the extended ones, then the fix-ups, measured 0.61x `rte_lpm_lookup_bulk`
-    /// on one million keys (`benches/LPM_RESULTS.md`, issue 18).
-    pub fn lookup_bulk_prefetch(&self, ips: &[u32], next_hops: &mut [u32]) -> usize {
-        let n = ips.len().min(next_hops.len());
-        let (ips, out) = (&ips[..n], &mut next_hops[..n]);
-        let t24 = self.t24();
-        let p24 = t24.as_ptr();
-        for &ip in ips.iter().take(PREFETCH_AHEAD) {
-            crate::arch::prefetch(p24.wrapping_add((ip >> 8) as usize));
-        }
-        for (i, (o, &ip)) in out.iter_mut().zip(ips).enumerate() {
-            if let Some(&a) = ips.get(i + PREFETCH_AHEAD) {
-                crate::arch::prefetch(p24.wrapping_add((a >> 8) as usize));
-            }
-            let e = t24[(ip >> 8) as usize];
-            *o = if is_ext_masked(e) { self.tbl8.get(group_index(e, ip)).copied().unwrap_or(EMPTY) } else { e };
-        }
-        out.iter().filter(|&&h| h != MISS).count()
-    }
 }
-
-/// How many addresses ahead [`Lpm4::lookup_bulk_prefetch`] prefetches tbl24 lines.
-const PREFETCH_AHEAD: usize = 8;
 
 /// Resolves one address from raw tables to its next hop or [`MISS`]; shared by the SIMD
 /// files for their tails.
@@ -877,55 +849,6 @@ mod tests {
         let t = Lpm4::from_routes(Lpm4Config { max_rules: 64, tbl8_groups: 12 }, &shared).unwrap();
         assert_eq!(t.tbl8_groups_in_use(), 12);
         assert_eq!(t.lookup(ip(10, 0, 0, 130)), Some(9));
-    }
-
-    /// `lookup_bulk_prefetch` equals the scalar lookup on random tables and keys, for every
-    /// burst size 0..=64 and some odd larger ones, including output slices shorter than the
-    /// input.
-    #[test]
-    fn prefetch_bulk_equals_scalar() {
-        let mut x = 0x9e37_79b9_7f4a_7c15u64;
-        let mut next = move || {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x
-        };
-        for round in 0..4 {
-            let mut t = Lpm4::new(Lpm4Config { max_rules: 4096, tbl8_groups: 512 }).unwrap();
-            for _ in 0..600 {
-                let r = next();
-                // Half the routes under 10.0.0.0/14 so that keys often meet groups.
-                let ip = if r & 1 == 0 { 0x0a00_0000 | (r >> 8) as u32 & 0x0003_ffff } else { (r >> 8) as u32 };
-                let depth = [8, 16, 20, 24, 25, 28, 30, 32][(r >> 1) as usize % 8];
-                let _ = t.add(ip, depth, (r >> 40) as u32 & NH_MASK);
-            }
-            let keys: Vec<u32> = (0..300)
-                .map(|_| {
-                    let r = next();
-                    if r & 1 == 0 {
-                        0x0a00_0000 | (r >> 8) as u32 & 0x0003_ffff
-                    } else {
-                        (r >> 8) as u32
-                    }
-                })
-                .collect();
-            for len in (0..=64).chain([65, 97, 127, 255, 299]) {
-                let ips = &keys[..len];
-                let mut want = vec![0u32; len];
-                let mut got = vec![7u32; len];
-                let wh = t.lookup_bulk_scalar(ips, &mut want);
-                assert_eq!(t.lookup_bulk_prefetch(ips, &mut got), wh, "round {round} len {len}");
-                assert_eq!(got, want, "round {round} len {len}");
-                for (&ip, &h) in ips.iter().zip(&got) {
-                    assert_eq!(h, t.lookup(ip).unwrap_or(MISS));
-                }
-                let short = len / 2;
-                let mut got = vec![7u32; short];
-                assert_eq!(t.lookup_bulk_prefetch(ips, &mut got), want[..short].iter().filter(|&&h| h != MISS).count());
-                assert_eq!(got, want[..short]);
-            }
-        }
     }
 
     #[test]
