@@ -223,7 +223,7 @@ pub(crate) struct Sse42Kernel;
 impl Kernel for Sse42Kernel {
     // Since Toeplitz is hashed straight from the packet in the parse pass, the 16-packet SSSE3
     // pass (rows + transpose) no longer beats the table-driven scalar hash on the mix
-    // (callgrind: 217 vs 210 instructions per packet); only AVX2's 32-packet pass does.
+    // (instruction counts: benches/CLASSIFY_RESULTS.md); only AVX2's 32-packet pass does.
     const BATCHED_TOEPLITZ: bool = false;
 
     #[inline(always)]

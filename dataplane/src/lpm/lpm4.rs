@@ -585,8 +585,8 @@ impl Lpm4 {
     fn lookup_raw(&self, ip: u32) -> u32 {
         let t24 = self.t24();
         // A branch, not a select: the CPU predicts "not extended" and goes on issuing the
-        // loads of the following lookups; a branch-free form makes every lookup wait in
-        // the scheduler for its tbl24 load and measured three times slower in a loop.
+        // loads of the following lookups, where a branch-free form makes every lookup wait
+        // for its tbl24 load (figures: benches/LPM_RESULTS.md).
         let e = t24[(ip >> 8) as usize];
         if is_ext(e) {
             let i = group_index(e, ip);
@@ -640,14 +640,11 @@ impl Lpm4 {
     /// The portable burst lookup (same contract as [`Lpm4::lookup_bulk`]).
     ///
     /// Entries are already the answer, so the loop is `rte_lpm_lookup_bulk`'s: load the
-    /// tbl24 entry; if it points to a group, load the tbl8 entry; store. Its shape was chosen
-    /// by measuring variants side by side on the same tables (`benches/LPM_RESULTS.md`): one
-    /// address per iteration, with "extended" tested as a mask and compare of the two flag
-    /// bits (the signed compare of `is_ext` was 10 % slower here), was the fastest while the
-    /// keys' tbl24 lines stay in cache; unrolling by four, or computing the tbl24 indexes in
-    /// a first pass, gained 5–10 % when every lookup goes to DRAM but lost 3–8 % in cache;
-    /// prefetching, two passes (all tbl24 loads, then the tbl8 fix-ups) and branch-free tbl8
-    /// loads lost in both. The hit count is taken from the output after the loop, so a
+    /// tbl24 entry; if it points to a group, load the tbl8 entry; store. One address per
+    /// iteration, with "extended" tested as a mask and compare of the two flag bits: of the
+    /// variants measured side by side on the same tables (unrolled, two-pass, prefetching,
+    /// branch-free; figures in `benches/LPM_RESULTS.md`) it is the fastest while the keys'
+    /// tbl24 lines stay in cache and close to the best when they do not. The hit count is taken from the output after the loop, so a
     /// caller that ignores it (as l3fwd does) does not pay for it.
     pub fn lookup_bulk_scalar(&self, ips: &[u32], next_hops: &mut [u32]) -> usize {
         let n = ips.len().min(next_hops.len());

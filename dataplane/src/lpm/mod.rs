@@ -37,8 +37,9 @@ pub const MISS: u32 = u32::MAX;
 /// Which burst-lookup implementation a table uses, chosen once at construction.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BulkImpl {
-    /// Portable scalar code: independent loads, four addresses per step. The default on
-    /// x86_64 (see [`BulkImpl::detect`]).
+    /// Portable scalar code: one address per iteration, the independent tbl24 loads of
+    /// successive iterations overlapping in the CPU. The default on x86_64 (see
+    /// [`BulkImpl::detect`]).
     Scalar,
     /// x86_64 AVX2 gathers, eight addresses at a time. Kept for comparison and for CPUs
     /// with fast gathers; choose it with [`Lpm4::set_bulk_impl`].
@@ -49,9 +50,9 @@ pub enum BulkImpl {
 
 impl BulkImpl {
     /// The default implementation for this CPU: NEON on aarch64, scalar elsewhere. On
-    /// x86_64 the scalar loop beats the AVX2 gathers (`vpgatherdd` issues its eight loads
-    /// as micro-ops that crowd the reorder window: about 0.7× the scalar speed on the AMD
-    /// EPYC Zen 4 of `benches/LPM_RESULTS.md`), so AVX2 is not chosen automatically.
+    /// x86_64 the scalar loop beats the AVX2 gathers while the tables are in cache
+    /// (`vpgatherdd` issues its eight loads as micro-ops that crowd the reorder window;
+    /// figures in `benches/LPM_RESULTS.md`), so AVX2 is not chosen automatically.
     pub fn detect() -> Self {
         #[cfg(target_arch = "aarch64")]
         {
