@@ -49,7 +49,7 @@ use crate::fwd::MacRewrite;
 use crate::lpm::{EmKey, Ipv4FiveTuple, Ipv6FiveTuple, MISS};
 use crate::port::MacAddr;
 use crate::stage::{DropReason, Forward, Tx};
-use crate::wire::{Ipv4Packet, Ipv6Packet, UdpPacket};
+use crate::wire::{EtherType, Ipv4Packet, Ipv6Packet, UdpPacket};
 use std::fmt;
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -224,12 +224,12 @@ impl L3Fwd {
         let Some((l3, et)) = l3_of(pkt) else {
             return (Step::Out(Err(DropReason::Malformed)), 0);
         };
-        let step = match et {
-            0x0800 => match ipv4_check_and_decrement(&mut pkt.data_mut()[l3..]) {
+        let step = match EtherType::from(et) {
+            EtherType::Ipv4 => match ipv4_check_and_decrement(&mut pkt.data_mut()[l3..]) {
                 Ok(()) => Step::V4,
                 Err(r) => Step::Out(Err(r)),
             },
-            0x86dd => {
+            EtherType::Ipv6 => {
                 let ns = if conf.addrs6.is_empty() { None } else { ndp_solicit(conf, rx_port, pkt.data(), l3) };
                 match ns {
                     Some((target, src)) => Step::Out(if ndp_reply(conf, rx_port, pkt, l3, target, src) {
@@ -243,7 +243,9 @@ impl L3Fwd {
                     },
                 }
             }
-            0x0806 if arp_reply(ArpOwner::Addrs(&conf.addrs4), conf.mac(rx_port), rx_port, pkt.data_mut(), l3) => {
+            EtherType::Arp
+                if arp_reply(ArpOwner::Addrs(&conf.addrs4), conf.mac(rx_port), rx_port, pkt.data_mut(), l3) =>
+            {
                 Step::Out(Ok(rx_port))
             }
             _ => Step::Out(Err(DropReason::Filtered)),
