@@ -21,17 +21,31 @@ pub fn ipv4_check_and_decrement(h: &mut [u8]) -> Result<(), DropReason> {
 /// # Errors
 /// `TtlExpired` (TTL ≤ 1), the header unchanged then.
 #[inline(always)]
-pub(crate) fn ttl_decrement(h: &mut [u8]) -> Result<(), DropReason> {
-    if h.len() < 20 {
-        return Err(DropReason::Malformed);
+fn ttl_decrement(h: &mut [u8]) -> Result<(), DropReason> {
+    match h.get_mut(..20) {
+        Some(h) => ttl_decrement_hdr(h.try_into().map_err(|_| DropReason::Malformed)?),
+        None => Err(DropReason::Malformed),
     }
+}
+
+/// [`ttl_decrement`] on a 20-byte header.
+///
+/// The RFC 1624 update `~(~C + ~m + m')` for the TTL/protocol word `m` becoming
+/// `m' = m - 0x0100` (TTL ≥ 2, so no borrow) has `~m + m' = 0xfeff` whatever the word, so the
+/// new checksum is `~(~C + 0xfeff)` with one end-around carry: what
+/// [`checksum::update_u16`] computes, without its general fold loop.
+///
+/// # Errors
+/// `TtlExpired` (TTL ≤ 1), the header unchanged then.
+#[inline(always)]
+pub(crate) fn ttl_decrement_hdr(h: &mut [u8; 20]) -> Result<(), DropReason> {
     let ttl = h[8];
     if ttl <= 1 {
         return Err(DropReason::TtlExpired);
     }
-    let proto = h[9];
     let c = u16::from_be_bytes([h[10], h[11]]);
-    let c = checksum::update_u16(c, u16::from_be_bytes([ttl, proto]), u16::from_be_bytes([ttl - 1, proto]));
+    let x = u32::from(!c) + 0xfeff;
+    let c = !(((x & 0xffff) + (x >> 16)) as u16);
     h[8] = ttl - 1;
     h[10..12].copy_from_slice(&c.to_be_bytes());
     Ok(())
@@ -137,6 +151,18 @@ mod tests {
     }
 
     proptest! {
+        /// The TTL-only update gives `checksum::update_u16`'s checksum bit for bit, whatever
+        /// the checksum field holds (valid or not).
+        #[test]
+        fn ttl_update_matches_update_u16(mut h in any::<[u8; 20]>(), ttl in 2u8..=255) {
+            h[8] = ttl;
+            let (proto, c) = (h[9], u16::from_be_bytes([h[10], h[11]]));
+            let want = checksum::update_u16(c, u16::from_be_bytes([ttl, proto]), u16::from_be_bytes([ttl - 1, proto]));
+            prop_assert_eq!(ttl_decrement_hdr(&mut h), Ok(()));
+            prop_assert_eq!(h[8], ttl - 1);
+            prop_assert_eq!(u16::from_be_bytes([h[10], h[11]]), want);
+        }
+
         /// The incremental update equals a full recompute for any header.
         #[test]
         fn ttl_decrement_matches_full_recompute(mut h in proptest::collection::vec(any::<u8>(), 20), ttl in 2u8..=255) {

@@ -4,11 +4,12 @@
 //!
 //! The classifier has already checked what [`super::ipv4_check`] checks besides the
 //! checksum (version 4, IHL 5, total length within the frame), so a step only sums the four
-//! 20-byte headers — with NEON on aarch64 ([`super::neon`]), by the portable loop elsewhere —
+//! 20-byte headers — with NEON on aarch64 ([`super::neon`]), SSE2 on x86_64 ([`super::sse2`]),
+//! by the portable loop elsewhere —
 //! and tests and decrements the TTLs. Outcomes and bytes are those of
 //! [`super::ipv4_check_and_decrement`] packet by packet (the oracle test below).
 
-use super::{ttl_decrement, DropReason};
+use super::{rfc1812::ttl_decrement_hdr, DropReason};
 use crate::buf::PacketBuf;
 use crate::classify::ptype;
 
@@ -24,14 +25,19 @@ pub(crate) fn sum4(h: [&Hdr; 4]) -> [u16; 4] {
     {
         super::neon::sum4(h)
     }
-    #[cfg(not(target_arch = "aarch64"))]
+    #[cfg(target_arch = "x86_64")]
+    {
+        super::sse2::sum4(h)
+    }
+    #[cfg(not(any(target_arch = "aarch64", target_arch = "x86_64")))]
     {
         sum4_scalar(h)
     }
 }
 
-/// The portable [`sum4`] (on aarch64 only the oracle of the NEON twin in the tests).
-#[cfg(any(not(target_arch = "aarch64"), test))]
+/// The portable [`sum4`] (on aarch64 and x86_64 only the oracle of the NEON and SSE2 twins in
+/// the tests).
+#[cfg(any(not(any(target_arch = "aarch64", target_arch = "x86_64")), test))]
 #[inline(always)]
 pub(crate) fn sum4_scalar(h: [&Hdr; 4]) -> [u16; 4] {
     h.map(|h| {
@@ -59,32 +65,32 @@ pub(crate) fn eligible<B: PacketBuf>(pkts: &[B], max_len: usize) -> bool {
 }
 
 /// One step over `pkts[..4]` (all [`eligible`]): per packet, its destination address (host
-/// order) and L3 offset after the checks and TTL decrement, or the drop reason
-/// (`BadChecksum`, `TtlExpired`; the header unchanged then). `None` (nothing changed) if a
-/// header is not where the metadata says, which the classifier rules out.
+/// order) after the checks and TTL decrement, or the drop reason (`BadChecksum`,
+/// `TtlExpired`; the header unchanged then). `None` (nothing changed) if a header is not where
+/// the metadata says, which the classifier rules out.
 #[inline(always)]
-pub(crate) fn step<B: PacketBuf>(pkts: &mut [B]) -> Option<[Result<(u32, usize), DropReason>; 4]> {
+pub(crate) fn step<B: PacketBuf>(pkts: &mut [B]) -> Option<[Result<u32, DropReason>; 4]> {
     let [a, b, c, d, ..] = pkts else { return None };
-    let l3 = [&*a, &*b, &*c, &*d].map(|m| usize::from(m.l2_len()));
-    let ha = hdr(a, l3[0])?;
-    let hb = hdr(b, l3[1])?;
-    let hc = hdr(c, l3[2])?;
-    let hd = hdr(d, l3[3])?;
-    let sums = sum4([ha, hb, hc, hd]);
-    let mut k = 0;
-    Some([ha, hb, hc, hd].map(|h| {
-        let (s, off) = (sums[k], l3[k]);
-        k += 1;
-        if s != 0xffff {
-            return Err(DropReason::BadChecksum);
-        }
-        ttl_decrement(h)?;
-        Ok((u32::from_be_bytes([h[16], h[17], h[18], h[19]]), off))
-    }))
+    let (ha, hb, hc, hd) = (hdr(a)?, hdr(b)?, hdr(c)?, hdr(d)?);
+    let s = sum4([&*ha, &*hb, &*hc, &*hd]);
+    // Written out rather than an array `map` with a closure: LLVM kept that out of line.
+    Some([check(ha, s[0]), check(hb, s[1]), check(hc, s[2]), check(hd, s[3])])
 }
 
+/// One packet's outcome from its header sum: the checksum test, then the TTL.
 #[inline(always)]
-fn hdr<B: PacketBuf>(m: &mut B, l3: usize) -> Option<&mut Hdr> {
+fn check(h: &mut Hdr, sum: u16) -> Result<u32, DropReason> {
+    if sum != 0xffff {
+        return Err(DropReason::BadChecksum);
+    }
+    ttl_decrement_hdr(h)?;
+    Ok(u32::from_be_bytes([h[16], h[17], h[18], h[19]]))
+}
+
+/// The 20-byte IPv4 header at the packet's L3 offset (its metadata's L2 length).
+#[inline(always)]
+fn hdr<B: PacketBuf>(m: &mut B) -> Option<&mut Hdr> {
+    let l3 = usize::from(m.l2_len());
     m.data_mut().get_mut(l3..l3 + 20)?.try_into().ok()
 }
 
@@ -124,14 +130,13 @@ mod tests {
             for (k, h) in got.iter_mut().enumerate() {
                 let mut want = hs[k];
                 let w = super::super::ipv4_check_and_decrement(&mut want);
-                let g = if sums[k] != 0xffff { Err(DropReason::BadChecksum) } else { ttl_decrement(h) };
-                prop_assert_eq!(g, w);
+                prop_assert_eq!(check(h, sums[k]).map(|_| ()), w);
                 prop_assert_eq!(&*h, &want);
             }
         }
     }
 
-    /// `step` over packets: the destination, offset and reasons, and bytes as the per-packet
+    /// `step` over packets: the destinations and reasons, and bytes as the per-packet
     /// checks leave them.
     #[test]
     fn step_over_classified_packets() {
@@ -163,8 +168,8 @@ mod tests {
         assert!(eligible(&pkts, usize::MAX));
         assert!(!eligible(&pkts, 44), "the tagged frames (46 bytes) are too long for the step");
         let r = step(&mut pkts).unwrap();
-        assert_eq!(r[0], Ok((u32::from_be_bytes([198, 19, 0, 1]), 14)));
-        assert_eq!(r[1], Ok((u32::from_be_bytes([198, 19, 0, 2]), 18)));
+        assert_eq!(r[0], Ok(u32::from_be_bytes([198, 19, 0, 1])));
+        assert_eq!(r[1], Ok(u32::from_be_bytes([198, 19, 0, 2])));
         assert_eq!(r[2], Err(DropReason::BadChecksum));
         assert_eq!(r[3], Err(DropReason::TtlExpired));
         for (m, f) in pkts.iter().zip(&frames) {
