@@ -116,7 +116,12 @@ pub struct PortSample {
 }
 
 /// Renders the Prometheus text exposition format.
-pub fn render_prometheus(ports: &[PortSample], drops: &[u64; DropReason::COUNT], uptime_s: f64) -> String {
+pub fn render_prometheus(
+    ports: &[PortSample],
+    drops: &[u64; DropReason::COUNT],
+    workers: &dataplane::lcore::BusyTotals,
+    uptime_s: f64,
+) -> String {
     let mut s = String::new();
     let mut family = |name: &str, help: &str, kind: &str, rows: &mut dyn Iterator<Item = (String, u64)>| {
         let _ = writeln!(s, "# HELP {name} {help}\n# TYPE {name} {kind}");
@@ -172,6 +177,23 @@ pub fn render_prometheus(ports: &[PortSample], drops: &[u64; DropReason::COUNT],
         "counter",
         &mut DropReason::ALL.iter().map(|r| (format!("{{reason=\"{}\"}}", r.name()), drops[*r as usize])),
     );
+    for (name, help, v) in [
+        ("vnf_worker_loops_total", "Worker loop iterations, all workers.", workers.loops),
+        ("vnf_worker_busy_loops_total", "Worker loop iterations that received packets.", workers.busy_loops),
+        (
+            "vnf_worker_busy_cycles_total",
+            "Timer cycles of the busy iterations (TSC on x86_64, CNTVCT on aarch64); over rx packets: busy cycles per packet.",
+            workers.busy_cycles,
+        ),
+        ("vnf_worker_rx_packets_total", "Packets the workers received, all ports.", workers.rx),
+        (
+            "vnf_worker_classified_bursts_total",
+            "Received bursts the workers ran through the packet classifier.",
+            workers.classified_bursts,
+        ),
+    ] {
+        family(name, help, "counter", &mut std::iter::once((String::new(), v)));
+    }
     let _ = writeln!(s, "# HELP vnf_uptime_seconds Seconds since forwarding started.\n# TYPE vnf_uptime_seconds gauge");
     let _ = writeln!(s, "vnf_uptime_seconds {uptime_s:.3}");
     s
@@ -557,7 +579,14 @@ mod tests {
         };
         let mut d = [0u64; DropReason::COUNT];
         d[DropReason::NoRoute as usize] = 3;
-        let t = render_prometheus(std::slice::from_ref(&p), &d, 1.5);
+        let w =
+            dataplane::lcore::BusyTotals { loops: 10, busy_loops: 4, busy_cycles: 900, rx: 9, classified_bursts: 3 };
+        let t = render_prometheus(std::slice::from_ref(&p), &d, &w, 1.5);
+        assert!(
+            t.contains("# TYPE vnf_worker_classified_bursts_total counter\nvnf_worker_classified_bursts_total 3\n"),
+            "{t}"
+        );
+        assert!(t.contains("\nvnf_worker_busy_cycles_total 900\n"), "{t}");
         assert!(t.contains("vnf_port_rx_packets_total{port=\"0\",name=\"net\\\"1\",driver=\"af_xdp\"} 7"));
         assert!(t.contains("vnf_dropped_packets_total{reason=\"no_route\"} 3"));
         assert!(t.contains("# TYPE vnf_port_tx_packets_total counter"));

@@ -195,6 +195,7 @@ pub(crate) fn run_l2fwd<P: Port, F: Forward<P::Buf> + Clone + 'static>(
                 let mut text = metrics::render_prometheus(
                     &samples(&rt, &s.ports),
                     &rt.drop_stats(),
+                    &rt.busy_totals(),
                     start.elapsed().as_secs_f64(),
                 );
                 if let Some(r) = &s.reload {
@@ -253,7 +254,8 @@ pub(crate) fn run_l2fwd<P: Port, F: Forward<P::Buf> + Clone + 'static>(
     let elapsed = start.elapsed().as_secs_f64();
     let lines = stats::port_lines(&rt, nports);
     if let Some(m) = &s.metrics {
-        let mut text = metrics::render_prometheus(&samples(&rt, &s.ports), &rt.drop_stats(), elapsed);
+        let mut text =
+            metrics::render_prometheus(&samples(&rt, &s.ports), &rt.drop_stats(), &rt.busy_totals(), elapsed);
         if let Some(r) = &s.reload {
             text.push_str(&r.prometheus());
         }
