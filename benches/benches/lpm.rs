@@ -419,6 +419,9 @@ fn bench_lpm4(c: &mut Criterion) {
         interleaved4(&mut t, &d, &keys, "65536 keys", ROUNDS);
         interleaved4(&mut t, &d, &keys_1m, "1M distinct keys", ROUNDS_1M);
     }
+    if interleaved_only() {
+        return;
+    }
 
     let mut g = c.benchmark_group("lpm4_lookup");
     g.throughput(Throughput::Elements(KEYS as u64));
@@ -794,7 +797,16 @@ fn sys_success() -> u32 {
 }
 
 /// IPv6: 50 000 routes, lengths /20–/64 and some /128, under 4000 /32s of 2000::/4.
+/// `LPM_INTERLEAVED_ONLY=1`: the IPv4 interleaved comparison alone (what `ci/bench lpm`
+/// quotes), no criterion group and no IPv6 or exact-match benches.
+fn interleaved_only() -> bool {
+    std::env::var_os("LPM_INTERLEAVED_ONLY").is_some()
+}
+
 fn bench_lpm6(c: &mut Criterion) {
+    if interleaved_only() {
+        return;
+    }
     let mut rng = Rng(0x6666_1e55);
     let dist: [(u8, u32); 8] =
         [(20, 100), (28, 500), (32, 2000), (40, 4000), (48, 25000), (56, 5000), (64, 13000), (128, 400)];
@@ -982,6 +994,9 @@ fn build_rte6(t: &Lpm6, routes: &[(u128, u8, u32)], keys: &[[u8; 16]]) -> rte::L
 
 /// Exact match: 1M flows, burst lookups with precomputed hashes (7/8 hits).
 fn bench_em(c: &mut Criterion) {
+    if interleaved_only() {
+        return;
+    }
     let mut rng = Rng(0xe4e4);
     let n = 1 << 20;
     let mut t = EmTable::new(EmConfig { capacity: n }).expect("config");
