@@ -36,15 +36,15 @@ unsafe fn crc32c_hw<const N: usize>(b: &[u8; N]) -> u32 {
 }
 
 /// True when the 16 bytes of `h` from [`SCREEN_AT`] match `pat`: `ptest` of
-/// `(w ^ want) & mask`, the pattern's two vectors kept in registers across the burst; `VEX`
-/// selects the AVX encoding of the load (no SSE/AVX transition in AVX code).
+/// `(w ^ want) & mask`, the pattern's two vectors kept in registers across the burst.
 ///
-/// The 16 bytes are loaded by an `asm!` block: with an intrinsic load LLVM sees that the
-/// header fields read later overlap the vector and extracts them from it (`pextrw`,
-/// `pextrb`), hoisted above the branch, so every frame paid for the fields of every shape
-/// (49.8 instructions per packet instead of 46.0 on the bench's mix). The opaque load keeps
-/// the fields as the plain memory reads they are; being `pure`, it is loaded once for all the
-/// patterns a frame is tested against.
+/// The bytes are read by an `asm!` block: with an intrinsic load LLVM sees that the header
+/// fields read later overlap the vector and extracts them from it (`pextrw`, `pextrb`),
+/// hoisted above the branch, so every frame paid for the fields of every shape (49.8
+/// instructions per packet instead of 46.0 on the bench's mix). The opaque read keeps the
+/// fields as the plain memory reads they are. With AVX (`VEX`) the read is the memory operand
+/// of the `vpxor` (3 instructions per pattern: `vpxor`, `vptest`, branch); the SSE form loads
+/// with `movdqu` first (legacy `pxor` needs an aligned operand).
 ///
 /// # Safety
 /// The CPU must support SSE4.1, and AVX when `VEX`.
@@ -52,33 +52,36 @@ unsafe fn crc32c_hw<const N: usize>(b: &[u8; N]) -> u32 {
 #[target_feature(enable = "sse4.1")]
 unsafe fn matches16_sse41<const VEX: bool>(h: &[u8; 60], pat: &Pattern16) -> bool {
     const _: () = assert!(SCREEN_AT + 16 <= 60);
-    let x: __m128i;
+    // SAFETY: each pointer is to a 16-byte array; loadu has no alignment requirement.
+    let (want, mask) =
+        unsafe { (_mm_loadu_si128(pat.want.as_ptr().cast()), _mm_loadu_si128(pat.mask.as_ptr().cast())) };
+    let diff: __m128i;
     // SAFETY: bytes `SCREEN_AT..SCREEN_AT + 16` of the 60-byte array `h` are readable (asserted
-    // above); an unaligned load touches no other memory, no stack and no flags; the caller
-    // guarantees AVX for the VEX form.
+    // above); an unaligned 16-byte read touches no other memory, no stack and no flags; the
+    // caller guarantees AVX for the VEX form.
     unsafe {
         if VEX {
             core::arch::asm!(
-                "vmovdqu {x}, [{p} + {at}]",
+                "vpxor {d}, {want}, [{p} + {at}]",
                 p = in(reg) h.as_ptr(),
                 at = const SCREEN_AT,
-                x = out(xmm_reg) x,
+                want = in(xmm_reg) want,
+                d = lateout(xmm_reg) diff,
                 options(pure, readonly, nostack, preserves_flags)
             )
         } else {
+            let x: __m128i;
             core::arch::asm!(
                 "movdqu {x}, [{p} + {at}]",
                 p = in(reg) h.as_ptr(),
                 at = const SCREEN_AT,
                 x = out(xmm_reg) x,
                 options(pure, readonly, nostack, preserves_flags)
-            )
+            );
+            diff = _mm_xor_si128(x, want);
         }
     };
-    // SAFETY: each pointer is to a 16-byte array; loadu has no alignment requirement.
-    let (want, mask) =
-        unsafe { (_mm_loadu_si128(pat.want.as_ptr().cast()), _mm_loadu_si128(pat.mask.as_ptr().cast())) };
-    _mm_testz_si128(_mm_xor_si128(x, want), mask) != 0
+    _mm_testz_si128(diff, mask) != 0
 }
 
 /// Transposes 16 rows of 16 bytes: `d[j]` byte `i` = `r[i]` byte `j`.
