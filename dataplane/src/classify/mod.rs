@@ -634,8 +634,8 @@ fn parse_all<T: Frame, S: scalar::Sink>(items: &[T], hash_inner: bool, out: &mut
     // left to prefetch) pay no per-packet check for it. The main one takes two packets per
     // step, so its pointer steps, compare and branch are paid once per pair (with an odd
     // number of packets to prefetch for, the last of them goes to the tail loop, without its
-    // prefetch). Chunk iterators zipped, as slice indexing with `i + AHEAD + 1 < n` as the loop
-    // condition cost 7 instructions of bookkeeping per pair.
+    // prefetch). Chunk iterators zipped: slice indexing with `i + AHEAD + 1 < n` as the loop
+    // condition made LLVM keep more bookkeeping per pair than it saved.
     let m = n.saturating_sub(AHEAD) & !1;
     let ahead = items.get(AHEAD..).unwrap_or(&[]);
     let (Some(head), Some(head_out)) = (items.get(..m), out.get_mut(..m)) else {

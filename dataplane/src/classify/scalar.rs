@@ -448,8 +448,8 @@ pub(crate) trait Sink {
 
     /// Whether the fast path screens the frame's shape with [`matches`](Self::matches)
     /// (the vector implementations: one vector compare per shape) or field by field (the
-    /// portable code, where the 128-bit compare costs more than the field tests it replaces:
-    /// 112.7 instructions per packet on the bench's mix instead of 106.2).
+    /// portable code, where the 128-bit compare costs more than the field tests it replaces;
+    /// figures in `benches/CLASSIFY_RESULTS.md`, round 5).
     const SCREEN: bool = false;
 
     /// True when the 16 bytes of the frame's first 60 `h` from [`SCREEN_AT`] match `pat`

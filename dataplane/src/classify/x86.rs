@@ -40,8 +40,8 @@ unsafe fn crc32c_hw<const N: usize>(b: &[u8; N]) -> u32 {
 ///
 /// The bytes are read by an `asm!` block: with an intrinsic load LLVM sees that the header
 /// fields read later overlap the vector and extracts them from it (`pextrw`, `pextrb`),
-/// hoisted above the branch, so every frame paid for the fields of every shape (49.8
-/// instructions per packet instead of 46.0 on the bench's mix). The opaque read keeps the
+/// hoisted above the branch, so every frame paid for the fields of every shape (figures in
+/// `benches/CLASSIFY_RESULTS.md`, round 5). The opaque read keeps the
 /// fields as the plain memory reads they are. With AVX (`VEX`) the read is the memory operand
 /// of the `vpxor` (3 instructions per pattern: `vpxor`, `vptest`, branch); the SSE form loads
 /// with `movdqu` first (legacy `pxor` needs an aligned operand).
