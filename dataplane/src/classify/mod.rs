@@ -19,7 +19,12 @@
 //! Packets are parsed one at a time by bounds-checked scalar code shared by every
 //! implementation: a straight-line fast path over a fixed-size view of the first 60/78 bytes
 //! for Ethernet/VLAN + IPv4 (no options) / IPv6 (no extension headers) + TCP/UDP and for ARP,
-//! and an out-of-line general parser for everything else. In the fast path the hash input
+//! and an out-of-line general parser for everything else. The vector implementations screen
+//! each frame's shape first: the 16 bytes from the EtherType are matched against whole-header
+//! patterns (untagged IPv4 without options and not a fragment, untagged IPv6, 802.1Q-tagged
+//! IPv4: EtherType, version, IHL and fragment bits at once) with one vector compare per
+//! pattern (`ptest` on x86_64, a NEON compare and `umaxv` on aarch64), and only the frames that
+//! match none are tested field by field. In the fast path the hash input
 //! (RSS order: source address, destination address, source port, destination port) is a
 //! contiguous 12- or 36-byte run of the packet itself, so it is hashed in place:
 //! - CRC32C, and Toeplitz on [`Impl::Scalar`] and [`Impl::Sse42`], are computed in the parse
@@ -550,6 +555,18 @@ pub(crate) trait Kernel {
     /// The CPU must support the kernel's target features.
     unsafe fn crc32c<const N: usize>(b: &[u8; N]) -> u32;
 
+    /// True when the 16 bytes of the frame's first 60 `h` from [`scalar::SCREEN_AT`] match
+    /// `pat` ([`scalar::Pattern16`]): one vector compare (`ptest` on x86_64, a NEON compare and
+    /// reduction on aarch64) in the vector kernels.
+    ///
+    /// # Safety
+    /// The CPU must support the kernel's target features.
+    unsafe fn matches16(h: &[u8; 60], pat: &scalar::Pattern16) -> bool;
+
+    /// Whether the parse pass screens shapes with [`matches16`](Self::matches16) (see
+    /// `scalar::Sink::SCREEN`).
+    const SCREEN: bool;
+
     /// Computes the Toeplitz hash `out[i]` of each of the first `m` rows (only called when
     /// [`BATCHED_TOEPLITZ`](Self::BATCHED_TOEPLITZ)).
     ///
@@ -562,15 +579,25 @@ pub(crate) trait Kernel {
 struct CrcNow<K>(std::marker::PhantomData<K>);
 
 impl<K: Kernel> scalar::Sink for CrcNow<K> {
+    const SCREEN: bool = K::SCREEN;
+
     #[inline(always)]
     fn input<const N: usize>(&mut self, b: &[u8; N]) -> u32 {
         // SAFETY: `CrcNow<K>` is only built by `run::<_, K>`, whose caller guarantees K's
         // features.
         unsafe { K::crc32c(b) }
     }
+
+    #[inline(always)]
+    fn matches(h: &[u8; 60], pat: &scalar::Pattern16) -> bool {
+        // SAFETY: as in `input`.
+        unsafe { K::matches16(h, pat) }
+    }
 }
 
-/// Collects the chunk's hash inputs into zero-padded rows for a batched kernel.
+/// Collects the chunk's hash inputs into zero-padded rows for a batched kernel. Used by
+/// [`run_batched`], which is compiled for the baseline CPU (only the kernel has the vector
+/// features), so it screens field by field (`scalar::Sink::SCREEN`).
 struct RowSink<'a> {
     rows: &'a mut Rows,
     /// The row of the packet being parsed (set by [`parse_all`]).
@@ -603,22 +630,35 @@ fn parse_all<T: Frame, S: scalar::Sink>(items: &[T], hash_inner: bool, out: &mut
     const AHEAD: usize = 4;
     let n = items.len().min(out.len());
     let (items, out) = (&items[..n], &mut out[..n]);
-    // Two loops, so the main one prefetches unconditionally and the last `AHEAD` packets
-    // (nothing left to prefetch) pay no per-packet check for it.
-    // (`i + AHEAD < n` as the loop condition is what lets LLVM drop the bounds checks.)
-    let mut i = 0;
-    while i + AHEAD < n {
-        crate::arch::prefetch(items[i + AHEAD].frame().as_ptr());
-        sink.at(i);
-        scalar::parse_into(items[i].frame(), hash_inner, &mut out[i], sink);
-        i += 1;
+    // Two loops, so the main one prefetches unconditionally and the last packets (nothing
+    // left to prefetch) pay no per-packet check for it. The main one takes two packets per
+    // step, so its pointer steps, compare and branch are paid once per pair (with an odd
+    // number of packets to prefetch for, the last of them goes to the tail loop, without its
+    // prefetch). Chunk iterators zipped: slice indexing with `i + AHEAD + 1 < n` as the loop
+    // condition made LLVM keep more bookkeeping per pair than it saved.
+    let m = n.saturating_sub(AHEAD) & !1;
+    let ahead = items.get(AHEAD..).unwrap_or(&[]);
+    let (Some(head), Some(head_out)) = (items.get(..m), out.get_mut(..m)) else {
+        return;
+    };
+    let pairs = head.chunks_exact(2).zip(ahead.chunks_exact(2)).zip(head_out.chunks_exact_mut(2));
+    for (k, ((pair, next), o)) in pairs.enumerate() {
+        let ([a, b], [next_a, next_b], [out_a, out_b]) = (pair, next, o) else {
+            unreachable!("chunks of two");
+        };
+        crate::arch::prefetch(next_a.frame().as_ptr());
+        crate::arch::prefetch(next_b.frame().as_ptr());
+        sink.at(2 * k);
+        scalar::parse_into(a.frame(), hash_inner, out_a, sink);
+        sink.at(2 * k + 1);
+        scalar::parse_into(b.frame(), hash_inner, out_b, sink);
     }
     // The last packets: nothing left to prefetch.
-    let (Some(items), Some(out)) = (items.get(i..), out.get_mut(i..)) else {
+    let (Some(items), Some(out)) = (items.get(m..), out.get_mut(m..)) else {
         return;
     };
     for (k, (f, o)) in items.iter().zip(out).enumerate() {
-        sink.at(i + k);
+        sink.at(m + k);
         scalar::parse_into(f.frame(), hash_inner, o, sink);
     }
 }
@@ -633,7 +673,7 @@ pub(crate) unsafe fn run<T: Frame, K: Kernel>(items: &[T], cfg: &ClassifyConfig,
         // Hashed right after parsing, straight from the packet bytes.
         HashKind::Crc32c => parse_all(items, cfg.hash_inner, out, &mut CrcNow::<K>(Default::default())),
         HashKind::Toeplitz if !K::BATCHED_TOEPLITZ => {
-            parse_all(items, cfg.hash_inner, out, &mut scalar::ToeplitzNow(&cfg.rss))
+            parse_all(items, cfg.hash_inner, out, &mut scalar::ToeplitzNow::<K>(&cfg.rss, Default::default()))
         }
         // SAFETY: the caller guarantees K's features.
         HashKind::Toeplitz => unsafe { run_batched::<T, K>(items, cfg, out) },

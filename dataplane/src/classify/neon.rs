@@ -4,7 +4,7 @@
 //! (the same scheme as the x86 `pshufb` kernel, see `x86.rs`).
 #![allow(unsafe_code)]
 
-use super::{Classified, ClassifyConfig, Kernel, Rows, CHUNK};
+use super::{scalar::Pattern16, scalar::SCREEN_AT, Classified, ClassifyConfig, Kernel, Rows, CHUNK};
 use core::arch::aarch64::*;
 
 /// CRC32C of `b` with the Armv8 CRC32 instructions (`N` is a multiple of 4: hash inputs
@@ -26,6 +26,22 @@ unsafe fn crc32c_hw<const N: usize>(b: &[u8; N]) -> u32 {
         c = __crc32cw(c, u32::from_le_bytes(*w));
     }
     !c
+}
+
+/// True when the 16 bytes `w` of `h` from [`SCREEN_AT`] match `pat`: `(w ^ want) & mask` in one vector, then its largest
+/// 32-bit lane (`umaxv`) tested for zero — the twin of the x86 `ptest` (`x86::matches16_sse41`).
+#[inline(always)]
+fn matches16(h: &[u8; 60], pat: &Pattern16) -> bool {
+    let w: &[u8; 16] = match h.get(SCREEN_AT..).and_then(|t| t.first_chunk()) {
+        Some(w) => w,
+        None => unreachable!("SCREEN_AT + 16 <= 60"),
+    };
+    // SAFETY: NEON is part of the aarch64 baseline; each load reads a 16-byte array.
+    unsafe {
+        let x = vld1q_u8(w.as_ptr());
+        let d = vandq_u8(veorq_u8(x, vld1q_u8(pat.want.as_ptr())), vld1q_u8(pat.mask.as_ptr()));
+        vmaxvq_u32(vreinterpretq_u32_u8(d)) == 0
+    }
 }
 
 #[inline(always)]
@@ -132,6 +148,13 @@ impl Kernel for NeonKernel {
     unsafe fn crc32c<const N: usize>(b: &[u8; N]) -> u32 {
         // SAFETY: the caller guarantees the CRC extension.
         unsafe { crc32c_hw(b) }
+    }
+
+    const SCREEN: bool = true;
+
+    #[inline(always)]
+    unsafe fn matches16(h: &[u8; 60], pat: &Pattern16) -> bool {
+        matches16(h, pat)
     }
 
     #[inline(always)]

@@ -89,10 +89,16 @@ pub(crate) struct ScalarKernel;
 
 impl Kernel for ScalarKernel {
     const BATCHED_TOEPLITZ: bool = false;
+    const SCREEN: bool = false;
 
     #[inline(always)]
     unsafe fn crc32c<const N: usize>(b: &[u8; N]) -> u32 {
         crc32c(b)
+    }
+
+    #[inline(always)]
+    unsafe fn matches16(h: &[u8; 60], pat: &Pattern16) -> bool {
+        pat.matches(h)
     }
 
     #[inline(always)]
@@ -440,6 +446,20 @@ pub(crate) trait Sink {
     /// returns its hash, or 0 when the hash is computed later for the whole chunk.
     fn input<const N: usize>(&mut self, b: &[u8; N]) -> u32;
 
+    /// Whether the fast path screens the frame's shape with [`matches`](Self::matches)
+    /// (the vector implementations: one vector compare per shape) or field by field (the
+    /// portable code, where the 128-bit compare costs more than the field tests it replaces;
+    /// figures in `benches/CLASSIFY_RESULTS.md`, round 5).
+    const SCREEN: bool = false;
+
+    /// True when the 16 bytes of the frame's first 60 `h` from [`SCREEN_AT`] match `pat`
+    /// ([`Pattern16::matches`]); the sinks of the vector implementations answer with one
+    /// vector compare ([`Kernel::matches16`]).
+    #[inline(always)]
+    fn matches(h: &[u8; 60], pat: &Pattern16) -> bool {
+        pat.matches(h)
+    }
+
     /// [`input`](Self::input) for the hash input of `key` (0, 8, 12, 32 or 36 bytes).
     #[inline(always)]
     fn key(&mut self, key: &FlowKey) -> u32 {
@@ -454,13 +474,44 @@ pub(crate) trait Sink {
     }
 }
 
-/// Scalar Toeplitz, computed in the parse pass.
-pub(crate) struct ToeplitzNow<'a>(pub(crate) &'a super::RssKey);
+/// Scalar Toeplitz, computed in the parse pass; header patterns matched by kernel `K`.
+pub(crate) struct ToeplitzNow<'a, K>(pub(crate) &'a super::RssKey, pub(crate) core::marker::PhantomData<K>);
 
-impl Sink for ToeplitzNow<'_> {
+impl<K: Kernel> Sink for ToeplitzNow<'_, K> {
+    const SCREEN: bool = K::SCREEN;
+
     #[inline(always)]
     fn input<const N: usize>(&mut self, b: &[u8; N]) -> u32 {
         self.0.hash(b)
+    }
+
+    #[inline(always)]
+    fn matches(h: &[u8; 60], pat: &Pattern16) -> bool {
+        // SAFETY: `ToeplitzNow<K>` is only built by `run::<_, K>`, whose caller guarantees K's
+        // features.
+        unsafe { K::matches16(h, pat) }
+    }
+}
+
+/// Where the 16 bytes that [`Pattern16`]s describe start in a frame: the outer EtherType.
+pub(crate) const SCREEN_AT: usize = 12;
+
+/// A shape of the 16 header bytes from [`SCREEN_AT`] (EtherType onwards): the bits set in
+/// `mask` must equal those of `want`; the others are free (`want` is 0 there).
+#[derive(Clone, Copy)]
+pub(crate) struct Pattern16 {
+    pub(crate) want: [u8; 16],
+    pub(crate) mask: [u8; 16],
+}
+
+impl Pattern16 {
+    /// Portable test: `w & mask == want` for the 16 bytes `w` of `h` from [`SCREEN_AT`], as one
+    /// 128-bit compare.
+    #[inline(always)]
+    pub(crate) fn matches(&self, h: &[u8; 60]) -> bool {
+        let w = u128::from_ne_bytes(*sub::<60, 16>(h, SCREEN_AT));
+        let (m, want) = (u128::from_ne_bytes(self.mask), u128::from_ne_bytes(self.want));
+        w & m == want
     }
 }
 
@@ -555,15 +606,68 @@ fn fast_l2_only<const N: usize, S: Sink>(
     c.set_outer(ptype, hash, l2_len, 0, 0);
 }
 
+/// Byte patterns for [`Pattern16`]: `want` and `mask` from `(offset from byte 12, want, mask)`
+/// triples.
+const fn pattern(fields: &[(usize, u8, u8)]) -> Pattern16 {
+    let mut p = Pattern16 { want: [0; 16], mask: [0; 16] };
+    let mut i = 0;
+    while i < fields.len() {
+        let (o, want, mask) = fields[i];
+        p.want[o] = want & mask;
+        p.mask[o] = mask;
+        i += 1;
+    }
+    p
+}
+
+/// Untagged IPv4 without options, not a fragment: EtherType 0x0800, version 4 and IHL 5, and
+/// MF and the fragment offset clear (bytes 20–21 but the reserved and DF bits).
+const SHAPE_V4: Pattern16 = pattern(&[(0, 0x08, 0xff), (1, 0x00, 0xff), (2, 0x45, 0xff), (8, 0, 0x3f), (9, 0, 0xff)]);
+/// Untagged IPv6: EtherType 0x86dd and version 6.
+const SHAPE_V6: Pattern16 = pattern(&[(0, 0x86, 0xff), (1, 0xdd, 0xff), (2, 0x60, 0xf0)]);
+/// IPv4 as [`SHAPE_V4`] behind one 802.1Q tag (any TCI).
+const SHAPE_VLAN_V4: Pattern16 = pattern(&[
+    (0, 0x81, 0xff),
+    (1, 0x00, 0xff),
+    (4, 0x08, 0xff),
+    (5, 0x00, 0xff),
+    (6, 0x45, 0xff),
+    (12, 0, 0x3f),
+    (13, 0, 0xff),
+]);
+
 /// The fast path of [`parse_into`] for a frame of at least 60 bytes (the Ethernet minimum;
 /// `h` is their fixed-size view): false (with nothing written) when the frame is not one of
 /// the common shapes.
+///
+/// The L2/L3 shape is screened first by matching the 16 bytes from the EtherType against
+/// whole-header patterns ([`Pattern16`]: EtherType, IP version and IHL, fragment bits at
+/// once; one vector compare on the SIMD implementations) — untagged IPv4, untagged IPv6,
+/// 802.1Q-tagged IPv4 — and the field-by-field tests run only for the frames that match none.
 ///
 /// With that view (78 bytes for IPv6) and the L2 length a const parameter, every header read
 /// is at a constant offset into an array: no per-field bounds checks and nothing that can
 /// panic.
 #[inline(always)]
 fn parse_fast<S: Sink>(d: &[u8], h: &[u8; 60], c: &mut Classified, sink: &mut S) -> bool {
+    if !S::SCREEN {
+        return parse_fast_fields(d, h, c, sink);
+    }
+    if S::matches(h, &SHAPE_V4) {
+        return fast_v4_plain::<14, S>(d.len(), h, ptype::L2_ETHER, c, sink);
+    }
+    if S::matches(h, &SHAPE_V6) {
+        return fast_v6::<14, S>(d, ptype::L2_ETHER, c, sink);
+    }
+    if S::matches(h, &SHAPE_VLAN_V4) {
+        return fast_v4_plain::<18, S>(d.len(), h, ptype::L2_ETHER_VLAN, c, sink);
+    }
+    parse_fast_rest(d, h, c, sink)
+}
+
+/// [`parse_fast`] field by field, for the sinks that do not screen ([`Sink::SCREEN`]).
+#[inline(always)]
+fn parse_fast_fields<S: Sink>(d: &[u8], h: &[u8; 60], c: &mut Classified, sink: &mut S) -> bool {
     // Ethertypes compared as they lie in memory: no byte swap.
     const RAW_IPV4: u16 = ETH_P_IPV4.to_be();
     const RAW_IPV6: u16 = ETH_P_IPV6.to_be();
@@ -592,6 +696,33 @@ fn parse_fast<S: Sink>(d: &[u8], h: &[u8; 60], c: &mut Classified, sink: &mut S)
         RAW_ARP => {
             // Rarer than tagged IP: marked cold so that LLVM tests VLAN first.
             cold();
+            fast_l2_only(h, ptype::L2_ETHER_ARP, 14, false, c, sink);
+            true
+        }
+        // Anything else, untagged IPv6 of another version included: the general parser.
+        _ => false,
+    }
+}
+
+/// The frames of at least 60 bytes that matched none of [`parse_fast`]'s shapes: IPv4 with
+/// options, a fragment or an invalid version/IHL (untagged or tagged), tagged IPv6, ARP;
+/// false for anything else.
+#[inline(always)]
+fn parse_fast_rest<S: Sink>(d: &[u8], h: &[u8; 60], c: &mut Classified, sink: &mut S) -> bool {
+    // Ethertypes compared as they lie in memory: no byte swap.
+    const RAW_IPV4: u16 = ETH_P_IPV4.to_be();
+    const RAW_IPV6: u16 = ETH_P_IPV6.to_be();
+    const RAW_VLAN: u16 = ETH_P_8021Q.to_be();
+    const RAW_ARP: u16 = ETH_P_ARP.to_be();
+    let raw = |o: usize| u16::from_ne_bytes([h[o], h[o + 1]]);
+    match raw(12) {
+        RAW_IPV4 => fast_v4::<14, S>(d.len(), h, ptype::L2_ETHER, c, sink),
+        RAW_VLAN => match raw(16) {
+            RAW_IPV4 => fast_v4::<18, S>(d.len(), h, ptype::L2_ETHER_VLAN, c, sink),
+            RAW_IPV6 if h[18] >> 4 == 6 => fast_v6::<18, S>(d, ptype::L2_ETHER_VLAN, c, sink),
+            _ => false,
+        },
+        RAW_ARP => {
             fast_l2_only(h, ptype::L2_ETHER_ARP, 14, false, c, sink);
             true
         }
@@ -671,12 +802,13 @@ fn fast_l4<const N: usize, const L4: usize>(h: &[u8; N], proto: u8, room: usize,
     }
 }
 
+/// IPv4 at `L2`, any header: version 4 with IHL 5 and not a fragment is
+/// [`fast_v4_plain`]; options or a fragment go to the general parser; an invalid version or
+/// IHL leaves only L2 valid.
 #[inline(always)]
 fn fast_v4<const L2: usize, S: Sink>(len: usize, h: &[u8; 60], l2t: u32, c: &mut Classified, sink: &mut S) -> bool {
     // Version 4 and IHL 5 (byte 0), then no fragment: MF clear and offset 0 (bytes 6 and 7
-    // but the reserved and DF bits, one masked little-endian 16-bit test). Each is one
-    // compare with memory, and the total length is a load of its own (with `movbe` where
-    // available): cheaper than one masked 64-bit compare and the length shifted out of it.
+    // but the reserved and DF bits, one masked little-endian 16-bit test).
     if h[L2] != 0x45 {
         cold();
         // Version 4 with IHL > 5 (options, 0x46..=0x4f): the general parser. Anything else
@@ -691,6 +823,19 @@ fn fast_v4<const L2: usize, S: Sink>(len: usize, h: &[u8; 60], l2t: u32, c: &mut
     if u16::from_le_bytes(*sub(h, L2 + 6)) & 0xff3f != 0 {
         return false;
     }
+    fast_v4_plain::<{ L2 }, S>(len, h, l2t, c, sink)
+}
+
+/// IPv4 at `L2` whose version/IHL (0x45) and fragment bits (none) the caller checked.
+#[inline(always)]
+fn fast_v4_plain<const L2: usize, S: Sink>(
+    len: usize,
+    h: &[u8; 60],
+    l2t: u32,
+    c: &mut Classified,
+    sink: &mut S,
+) -> bool {
+    // The total length is a load of its own (with `movbe` where available).
     let tot = be16a(h, L2 + 2) as usize;
     // 28 <= total length <= what the frame holds (len >= 60, so no underflow).
     if tot.wrapping_sub(28) > len - L2 - 28 {

@@ -670,3 +670,125 @@ proptest! {
         assert_all_agree(&refs)?;
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// The shape screen (`scalar::Pattern16`, `Kernel::matches16`)
+// ---------------------------------------------------------------------------------------------
+
+/// One frame of each shape the screen looks for, and of the shapes next to them.
+fn screen_fixtures() -> Vec<Vec<u8>> {
+    let mut v = Vec::new();
+    let u = udp(1024, 53, 22);
+    let t = tcp(40000, 443, 0);
+    for tags in [&[][..], &[100][..], &[100, 200][..]] {
+        for (proto, l4) in [(17u8, &u), (6, &t)] {
+            let mut f = eth(tags, 0x0800);
+            f.extend_from_slice(&ipv4([10, 0, 0, 1], [10, 1, 0, 2], proto, 0, 0x4000, l4.len() + 22));
+            f.extend_from_slice(l4);
+            f.resize(f.len() + 22, 0);
+            v.push(f);
+            let mut f = eth(tags, 0x86dd);
+            f.extend_from_slice(&ipv6([1; 16], [2; 16], proto, l4.len() + 12));
+            f.extend_from_slice(l4);
+            f.resize(f.len() + 12, 0xab);
+            v.push(f);
+        }
+    }
+    let mut arp = ARP_REQUEST.to_vec();
+    arp.resize(60, 0);
+    v.push(arp);
+    v
+}
+
+/// Every single-bit change of the 16 screened bytes (EtherType onwards) of every fixture: the
+/// screen never lets a frame through that the field-by-field tests would stop, on every
+/// implementation (checked against the general parser by `assert_all_agree`).
+#[test]
+fn screen_matches_the_field_tests_under_every_bit_flip() {
+    for base in screen_fixtures() {
+        let mut frames = vec![base.clone()];
+        for byte in scalar::SCREEN_AT..scalar::SCREEN_AT + 16 {
+            for bit in 0..8 {
+                let mut f = base.clone();
+                f[byte] ^= 1 << bit;
+                frames.push(f);
+            }
+        }
+        let refs: Vec<&[u8]> = frames.iter().map(|f| &f[..]).collect();
+        assert_all_agree(&refs).unwrap();
+    }
+}
+
+/// Bursts that mix the screened shapes with the others — short frames (under 14, under 34 and
+/// under 60 bytes), VLAN and QinQ, ARP, bad IPv4 headers — in every order of every length up to
+/// 12 (so each shape sits at every position of the main loop, its odd step and the tail).
+#[test]
+fn screen_on_mixed_bursts_in_every_position() {
+    let mut kinds = screen_fixtures();
+    let mut bad_ihl = kinds[0].clone();
+    bad_ihl[14] = 0x44;
+    let mut options = kinds[0].clone();
+    options[14] = 0x46;
+    let mut frag = kinds[0].clone();
+    frag[20] = 0x20;
+    kinds.extend([bad_ihl, options, frag]);
+    kinds.push(kinds[0][..33].to_vec()); // IPv4 cut inside the header (< 34 bytes)
+    kinds.push(kinds[0][..50].to_vec()); // IPv4 under 60 bytes, header whole
+    kinds.push(kinds[1][..40].to_vec()); // IPv6 cut inside the header
+    kinds.push(vec![0xff; 10]); // runt
+    kinds.push(Vec::new());
+    for len in 1..=12 {
+        for start in 0..kinds.len() {
+            let frames: Vec<&[u8]> = (0..len).map(|k| &kinds[(start + 5 * k) % kinds.len()][..]).collect();
+            assert_all_agree(&frames).unwrap();
+        }
+    }
+}
+
+/// Each kernel's vector `matches16` gives the portable answer.
+fn kernel_matches_portable<K: Kernel>(h: &[u8; 60], pat: &scalar::Pattern16) -> bool {
+    // SAFETY: only called for kernels whose implementation `is_available()` on this CPU.
+    let got = unsafe { K::matches16(h, pat) };
+    got == pat.matches(h)
+}
+
+proptest! {
+    /// Random patterns and headers (the header drawn near the pattern, so both answers occur):
+    /// every kernel's `matches16` agrees with the portable 128-bit compare.
+    #[test]
+    fn matches16_agrees_with_the_portable_compare(
+        want in any::<[u8; 16]>(),
+        mask in any::<[u8; 16]>(),
+        noise in any::<[u8; 16]>(),
+        flips in 0u32..3,
+        rest in any::<[u8; 44]>(),
+    ) {
+        let mut pat = scalar::Pattern16 { want, mask };
+        pat.want.iter_mut().zip(&pat.mask).for_each(|(w, m)| *w &= m);
+        let mut h = [0u8; 60];
+        h[..12].copy_from_slice(&rest[..12]);
+        h[28..].copy_from_slice(&rest[12..]);
+        for (i, b) in h[scalar::SCREEN_AT..scalar::SCREEN_AT + 16].iter_mut().enumerate() {
+            // Free bits random; constrained bits as wanted, but for `flips` random bits.
+            *b = (noise[i] & !pat.mask[i]) | pat.want[i];
+        }
+        for k in 0..flips {
+            let i = (noise[k as usize] % 16) as usize;
+            h[scalar::SCREEN_AT + i] ^= 1 << (noise[15 - k as usize] % 8);
+        }
+        prop_assert!(kernel_matches_portable::<scalar::ScalarKernel>(&h, &pat));
+        #[cfg(target_arch = "x86_64")]
+        {
+            if Impl::Sse42.is_available() {
+                prop_assert!(kernel_matches_portable::<x86::Sse42Kernel>(&h, &pat));
+            }
+            if Impl::Avx2.is_available() {
+                prop_assert!(kernel_matches_portable::<x86::Avx2Kernel>(&h, &pat));
+            }
+        }
+        #[cfg(target_arch = "aarch64")]
+        if Impl::Neon.is_available() {
+            prop_assert!(kernel_matches_portable::<neon::NeonKernel>(&h, &pat));
+        }
+    }
+}

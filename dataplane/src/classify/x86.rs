@@ -10,7 +10,7 @@
 //! packets 0–15 and 16–31 through the same in-lane network.
 #![allow(unsafe_code)]
 
-use super::{Classified, ClassifyConfig, Kernel, Rows, CHUNK};
+use super::{scalar::Pattern16, scalar::SCREEN_AT, Classified, ClassifyConfig, Kernel, Rows, CHUNK};
 use core::arch::x86_64::*;
 
 /// CRC32C of `b` with the SSE4.2 `crc32` instruction (`N` is a multiple of 4: hash inputs
@@ -33,6 +33,55 @@ unsafe fn crc32c_hw<const N: usize>(b: &[u8; N]) -> u32 {
         c = _mm_crc32_u32(c, u32::from_le_bytes(*w));
     }
     !c
+}
+
+/// True when the 16 bytes of `h` from [`SCREEN_AT`] match `pat`: `ptest` of
+/// `(w ^ want) & mask`, the pattern's two vectors kept in registers across the burst.
+///
+/// The bytes are read by an `asm!` block: with an intrinsic load LLVM sees that the header
+/// fields read later overlap the vector and extracts them from it (`pextrw`, `pextrb`),
+/// hoisted above the branch, so every frame paid for the fields of every shape (figures in
+/// `benches/CLASSIFY_RESULTS.md`, round 5). The opaque read keeps the
+/// fields as the plain memory reads they are. With AVX (`VEX`) the read is the memory operand
+/// of the `vpxor` (3 instructions per pattern: `vpxor`, `vptest`, branch); the SSE form loads
+/// with `movdqu` first (legacy `pxor` needs an aligned operand).
+///
+/// # Safety
+/// The CPU must support SSE4.1, and AVX when `VEX`.
+#[inline]
+#[target_feature(enable = "sse4.1")]
+unsafe fn matches16_sse41<const VEX: bool>(h: &[u8; 60], pat: &Pattern16) -> bool {
+    const _: () = assert!(SCREEN_AT + 16 <= 60);
+    // SAFETY: each pointer is to a 16-byte array; loadu has no alignment requirement.
+    let (want, mask) =
+        unsafe { (_mm_loadu_si128(pat.want.as_ptr().cast()), _mm_loadu_si128(pat.mask.as_ptr().cast())) };
+    let diff: __m128i;
+    // SAFETY: bytes `SCREEN_AT..SCREEN_AT + 16` of the 60-byte array `h` are readable (asserted
+    // above); an unaligned 16-byte read touches no other memory, no stack and no flags; the
+    // caller guarantees AVX for the VEX form.
+    unsafe {
+        if VEX {
+            core::arch::asm!(
+                "vpxor {d}, {want}, [{p} + {at}]",
+                p = in(reg) h.as_ptr(),
+                at = const SCREEN_AT,
+                want = in(xmm_reg) want,
+                d = lateout(xmm_reg) diff,
+                options(pure, readonly, nostack, preserves_flags)
+            )
+        } else {
+            let x: __m128i;
+            core::arch::asm!(
+                "movdqu {x}, [{p} + {at}]",
+                p = in(reg) h.as_ptr(),
+                at = const SCREEN_AT,
+                x = out(xmm_reg) x,
+                options(pure, readonly, nostack, preserves_flags)
+            );
+            diff = _mm_xor_si128(x, want);
+        }
+    };
+    _mm_testz_si128(diff, mask) != 0
 }
 
 /// Transposes 16 rows of 16 bytes: `d[j]` byte `i` = `r[i]` byte `j`.
@@ -232,6 +281,14 @@ impl Kernel for Sse42Kernel {
         unsafe { crc32c_hw(b) }
     }
 
+    const SCREEN: bool = true;
+
+    #[inline(always)]
+    unsafe fn matches16(h: &[u8; 60], pat: &Pattern16) -> bool {
+        // SAFETY: the caller guarantees SSE4.2, which implies SSE4.1.
+        unsafe { matches16_sse41::<false>(h, pat) }
+    }
+
     #[inline(always)]
     unsafe fn hash(cfg: &ClassifyConfig, rows: &Rows, m: usize, max_len: usize, out: &mut [u32; CHUNK]) {
         // SAFETY: the caller guarantees SSSE3.
@@ -252,6 +309,14 @@ impl Kernel for Avx2Kernel {
     unsafe fn crc32c<const N: usize>(b: &[u8; N]) -> u32 {
         // SAFETY: the caller guarantees SSE4.2.
         unsafe { crc32c_hw(b) }
+    }
+
+    const SCREEN: bool = true;
+
+    #[inline(always)]
+    unsafe fn matches16(h: &[u8; 60], pat: &Pattern16) -> bool {
+        // SAFETY: the caller guarantees AVX2 (so AVX) and SSE4.2 (so SSE4.1).
+        unsafe { matches16_sse41::<true>(h, pat) }
     }
 
     #[inline(always)]
