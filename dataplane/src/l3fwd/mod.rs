@@ -115,6 +115,24 @@ impl Scratch {
     }
 }
 
+impl Scratch {
+    /// The IPv4 burst lookup of the first `n` keys (addresses for LPM, hashes and 5-tuples
+    /// for EM) into `nh4[..n]`; every key misses when the table has no IPv4 side.
+    #[inline(always)]
+    fn lookup4(&mut self, t: &L3FwdTables, n: usize) {
+        let nh = &mut self.nh4[..n];
+        match (t.lookup == Lookup::Em, &t.lpm4, &t.em4) {
+            (false, Some(l), _) => {
+                l.lookup_bulk(&self.dst4[..n], nh);
+            }
+            (true, _, Some(e)) => {
+                e.lookup_bulk(&self.hash4[..n], &self.key4[..n], nh);
+            }
+            _ => nh.fill(MISS),
+        }
+    }
+}
+
 /// Per-port configuration of the stage (MACs, own addresses, limits).
 #[derive(Debug, Clone)]
 struct PortConf {
@@ -328,16 +346,7 @@ impl L3Fwd {
             }
             i += k;
         }
-        let nh = &mut s.nh4[..n];
-        match (em, &t.lpm4, &t.em4) {
-            (false, Some(l), _) => {
-                l.lookup_bulk(&s.dst4[..n], nh);
-            }
-            (true, _, Some(e)) => {
-                e.lookup_bulk(&s.hash4[..n], &s.key4[..n], nh);
-            }
-            _ => nh.fill(MISS),
-        }
+        s.lookup4(t, n);
         let (outs, nh) = (&s.outs, &s.nh4);
         let mut i = 0;
         pkts.drain_front(n, |mut m| {
@@ -544,17 +553,8 @@ impl<B: PacketBuf> Forward<B> for L3Fwd {
                 i += 1;
             }
             // Pass 2: burst lookups.
-            let nh4 = &mut s.nh4[..n4];
+            s.lookup4(t, n4);
             let nh6 = &mut s.nh6[..n6];
-            match (em, &t.lpm4, &t.em4) {
-                (false, Some(l), _) => {
-                    l.lookup_bulk(&s.dst4[..n4], nh4);
-                }
-                (true, _, Some(e)) => {
-                    e.lookup_bulk(&s.hash4[..n4], &s.key4[..n4], nh4);
-                }
-                _ => nh4.fill(MISS),
-            }
             match (em, &t.lpm6, &t.em6) {
                 (false, Some(l), _) => {
                     l.lookup_bulk(&s.dst6[..n6], nh6);
