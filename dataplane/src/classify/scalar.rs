@@ -665,14 +665,15 @@ fn parse_fast<S: Sink>(d: &[u8], h: &[u8; 60], c: &mut Classified, sink: &mut S)
     parse_fast_rest(d, h, c, sink)
 }
 
+// Ethertypes as they lie in memory (compared without a byte swap).
+const RAW_IPV4: u16 = ETH_P_IPV4.to_be();
+const RAW_IPV6: u16 = ETH_P_IPV6.to_be();
+const RAW_VLAN: u16 = ETH_P_8021Q.to_be();
+const RAW_ARP: u16 = ETH_P_ARP.to_be();
+
 /// [`parse_fast`] field by field, for the sinks that do not screen ([`Sink::SCREEN`]).
 #[inline(always)]
 fn parse_fast_fields<S: Sink>(d: &[u8], h: &[u8; 60], c: &mut Classified, sink: &mut S) -> bool {
-    // Ethertypes compared as they lie in memory: no byte swap.
-    const RAW_IPV4: u16 = ETH_P_IPV4.to_be();
-    const RAW_IPV6: u16 = ETH_P_IPV6.to_be();
-    const RAW_VLAN: u16 = ETH_P_8021Q.to_be();
-    const RAW_ARP: u16 = ETH_P_ARP.to_be();
     let raw = |o: usize| u16::from_ne_bytes([h[o], h[o + 1]]);
     // Untagged IPv4 first, on its own: one compare with memory and a branch. (As one `match`
     // on the ethertype, LLVM built a balanced tree of the four types: two compares for each.)
@@ -709,11 +710,6 @@ fn parse_fast_fields<S: Sink>(d: &[u8], h: &[u8; 60], c: &mut Classified, sink: 
 /// false for anything else.
 #[inline(always)]
 fn parse_fast_rest<S: Sink>(d: &[u8], h: &[u8; 60], c: &mut Classified, sink: &mut S) -> bool {
-    // Ethertypes compared as they lie in memory: no byte swap.
-    const RAW_IPV4: u16 = ETH_P_IPV4.to_be();
-    const RAW_IPV6: u16 = ETH_P_IPV6.to_be();
-    const RAW_VLAN: u16 = ETH_P_8021Q.to_be();
-    const RAW_ARP: u16 = ETH_P_ARP.to_be();
     let raw = |o: usize| u16::from_ne_bytes([h[o], h[o + 1]]);
     match raw(12) {
         RAW_IPV4 => fast_v4::<14, S>(d.len(), h, ptype::L2_ETHER, c, sink),
