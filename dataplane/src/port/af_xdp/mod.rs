@@ -43,8 +43,8 @@ pub(crate) mod netdev;
 mod xsk;
 
 use super::{
-    BoxRx, BoxTx, LinkStatus, MacAddr, Port, PortCounters, PortError, PortInfo, PortStats, QueueClaims, RxQueue,
-    TxQueue,
+    BoxRx, BoxTx, LinkStatus, MacAddr, Port, PortCounters, PortError, PortInfo, PortNote, PortStats, QueueClaims,
+    RxQueue, TxQueue,
 };
 use crate::buf::{PacketBuf, PacketMeta};
 use crate::burst::Burst;
@@ -483,6 +483,36 @@ impl Port for AfXdpPort {
 
     fn set_promiscuous(&mut self, on: bool) -> Result<(), PortError> {
         self.promisc.set(&self.cfg.iface, on)
+    }
+
+    /// Where the kernel lost received frames (`imissed` is their sum): with the rx ring full
+    /// (the worker fell behind) or with no frame to copy into (`rx_dropped`: the fill ring was
+    /// empty, or the frame did not fit); how often the kernel found the fill ring empty.
+    fn notes(&self) -> Vec<PortNote> {
+        let mut k = xsk::XdpStatistics::default();
+        for f in &self.fds {
+            if let Ok(s) = f.statistics() {
+                k.rx_dropped += s.rx_dropped;
+                k.rx_ring_full += s.rx_ring_full;
+                k.rx_fill_ring_empty_descs += s.rx_fill_ring_empty_descs;
+            }
+        }
+        if k.rx_dropped + k.rx_ring_full == 0 {
+            return vec![];
+        }
+        vec![PortNote {
+            text: format!(
+                "port {} ({}): the kernel dropped {} received frames (imissed): {} with the rx ring full, {} with no \
+                 fill-ring frame or too long (rx_dropped); fill ring found empty {} times",
+                self.id,
+                self.cfg.iface,
+                k.rx_dropped + k.rx_ring_full,
+                k.rx_ring_full,
+                k.rx_dropped,
+                k.rx_fill_ring_empty_descs
+            ),
+            fatal: false,
+        }]
     }
 
     fn rx_queue(&mut self, q: u16) -> Result<BoxRx<Mbuf>, PortError> {
