@@ -5,8 +5,10 @@
 //! The mempool's region is registered as the UMEM (`XDP_UMEM_REG`: address and length of the
 //! region, `chunk_size` = the pool's chunk size, frame headroom = the 64-byte mbuf header).
 //! The kernel puts a received packet at `chunk + umem headroom + XDP_PACKET_HEADROOM` =
-//! `chunk + 64 + 256 = chunk + 320`, and reports `addr = chunk + 320` in the rx descriptor
-//! (`xp_get_handle` adds the UMEM headroom to the data offset); that is exactly where an
+//! `chunk + 64 + 256 = chunk + 320`, and reports that in the rx descriptor (`xp_get_handle`):
+//! as `chunk + 320` for a UMEM of aligned chunks, as `320 << 48 | chunk` for one registered
+//! with `XDP_UMEM_UNALIGNED_CHUNK_FLAG` (our default, see [`AfXdpConfig::unaligned_chunks`]);
+//! both decode to `chunk + 320` (`xsk::desc_offset`). That is exactly where an
 //! mbuf's data starts with the default 256-byte headroom, so a received frame becomes an
 //! [`Mbuf`] by rewriting its header ([`Mempool::mbuf_from_offset`] takes the offset from the
 //! address, so an XDP program that moved the start would still be handled). The integration
@@ -113,6 +115,12 @@ pub struct AfXdpConfig {
     pub busy_poll: Option<BusyPoll>,
     /// Put the interface in promiscuous mode while the port is open.
     pub promiscuous: bool,
+    /// Register the UMEM in unaligned chunk mode (`XDP_UMEM_UNALIGNED_CHUNK_FLAG`, default
+    /// true, as DPDK's `net_af_xdp` does). The kernel then takes a frame's bookkeeping
+    /// (`xdp_buff_xsk`) from a short LIFO of free heads instead of one head per chunk of the
+    /// pool, which keeps its receive path in cache: with one head per chunk it touches a cold
+    /// one per packet. Ports sharing a UMEM follow the port that registered it.
+    pub unaligned_chunks: bool,
 }
 
 impl AfXdpConfig {
@@ -130,6 +138,7 @@ impl AfXdpConfig {
             need_wakeup: true,
             busy_poll: None,
             promiscuous: false,
+            unaligned_chunks: true,
         }
     }
 
@@ -275,6 +284,7 @@ impl AfXdpPort {
                 BindMode::Copy => xsk::XDP_COPY,
             },
             need_wakeup: cfg.need_wakeup,
+            unaligned: cfg.unaligned_chunks,
         };
         let mut mode = AfXdpMode { native_xdp: attach.native, zerocopy: false, shared_umem: false };
         for q in 0..cfg.queues {
@@ -612,13 +622,14 @@ impl RxQueue for XdpRx {
         let mut bad = 0u64;
         for i in 0..n {
             let d = self.parts.rx.read_desc(i);
-            if !ledger.take_back(d.addr) {
+            let addr = xsk::desc_offset(d.addr);
+            if !ledger.take_back(addr) {
                 bad += 1;
                 continue;
             }
             // SAFETY: the ledger says this chunk was lent by this queue and the kernel has
             // given it back in the rx ring: we own it and no Mbuf refers to it.
-            match unsafe { self.pool.mbuf_from_offset(d.addr, d.len) } {
+            match unsafe { self.pool.mbuf_from_offset(addr, d.len) } {
                 Some(mut m) => {
                     m.set_meta(meta);
                     bytes += d.len as usize;
@@ -629,7 +640,7 @@ impl RxQueue for XdpRx {
                 None => {
                     bad += 1;
                     // Return the chunk itself: its data area start is always valid.
-                    let chunk = d.addr & !(self.pool.config().chunk_size as u64 - 1);
+                    let chunk = addr & !(self.pool.config().chunk_size as u64 - 1);
                     // SAFETY: as above, we own the chunk.
                     drop(unsafe { self.pool.mbuf_from_offset(chunk + crate::mbuf::MBUF_HEADER as u64, 0) });
                 }
@@ -677,7 +688,7 @@ impl XdpTx {
                 break;
             }
             for i in 0..n {
-                let addr = self.parts.comp.read_addr(i);
+                let addr = xsk::desc_offset(self.parts.comp.read_addr(i));
                 if !ledger.take_back(addr) {
                     bad += 1;
                     continue;
