@@ -102,6 +102,14 @@ pub struct AfXdpConfig {
     /// Tx ring entries (power of two).
     pub tx_size: u32,
     /// Fill ring entries (power of two); this many mbufs per queue are lent to the kernel.
+    ///
+    /// Default 1024, half the rx ring: every frame lent is one the kernel writes into on the
+    /// receiving cpu, and fewer frames in circulation keep that write cheap. Over veth (copy
+    /// mode) the kernel's copy into our frames fell from ~5 % to ~1 % of the receiving cpu's
+    /// time with 512 instead of 2048, and `ci/bench 3 af_xdp` went from 0.91× to 0.98×
+    /// (1024) and 0.99× (512): `benches/AF_XDP_RESULTS.md`. The cost: a worker that stalls
+    /// (preempted on a shared cpu) finds at most this many frames received meanwhile; raise
+    /// it for such workers.
     pub fill_size: u32,
     /// Completion ring entries (power of two).
     pub comp_size: u32,
@@ -124,14 +132,15 @@ pub struct AfXdpConfig {
 }
 
 impl AfXdpConfig {
-    /// One queue on `iface`, rings of 2048 (fill 2048), auto modes, need_wakeup on.
+    /// One queue on `iface`, rx/tx/completion rings of 2048, fill ring 1024, auto modes,
+    /// need_wakeup on, unaligned chunks.
     pub fn new(iface: &str) -> Self {
         AfXdpConfig {
             iface: iface.to_string(),
             queues: 1,
             rx_size: 2048,
             tx_size: 2048,
-            fill_size: 2048,
+            fill_size: 1024,
             comp_size: 2048,
             xdp_mode: XdpMode::Auto,
             bind_mode: BindMode::Auto,
@@ -811,7 +820,7 @@ mod tests {
     fn config_checks() {
         let p = pool();
         let mut c = AfXdpConfig::new("lo");
-        assert!(matches!(c.validate(&p), Err(PortError::Config { .. })), "fill 2048 > 1024 mbufs");
+        assert!(matches!(c.validate(&p), Err(PortError::Config { .. })), "fill 1024 lent = all 1024 mbufs");
         c.fill_size = 256;
         assert!(c.validate(&p).is_ok());
         c.rx_size = 1000;
