@@ -300,6 +300,17 @@ fn af_xdp_forwards_between_veths() {
     });
 }
 
+/// The UMEM registered in aligned chunk mode (the default is unaligned): descriptors carry
+/// plain offsets.
+#[test]
+fn af_xdp_aligned_chunks() {
+    run_forwarding("af_xdp_aligned_chunks", 1, |pool: &Mempool| {
+        let c0 = AfXdpConfig { fill_size: 1024, unaligned_chunks: false, ..AfXdpConfig::new("f0") };
+        let c1 = AfXdpConfig { fill_size: 1024, unaligned_chunks: false, ..AfXdpConfig::new("f1") };
+        Ok((AfXdpPort::open(0, c0, pool.clone())?, AfXdpPort::open(1, c1, pool.clone())?))
+    });
+}
+
 #[test]
 fn af_packet_forwards_between_veths() {
     run_forwarding("af_packet_forwards_between_veths", 1, |pool: &Mempool| {

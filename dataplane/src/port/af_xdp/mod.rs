@@ -5,8 +5,10 @@
 //! The mempool's region is registered as the UMEM (`XDP_UMEM_REG`: address and length of the
 //! region, `chunk_size` = the pool's chunk size, frame headroom = the 64-byte mbuf header).
 //! The kernel puts a received packet at `chunk + umem headroom + XDP_PACKET_HEADROOM` =
-//! `chunk + 64 + 256 = chunk + 320`, and reports `addr = chunk + 320` in the rx descriptor
-//! (`xp_get_handle` adds the UMEM headroom to the data offset); that is exactly where an
+//! `chunk + 64 + 256 = chunk + 320`, and reports that in the rx descriptor (`xp_get_handle`):
+//! as `chunk + 320` for a UMEM of aligned chunks, as `320 << 48 | chunk` for one registered
+//! with `XDP_UMEM_UNALIGNED_CHUNK_FLAG` (our default, see [`AfXdpConfig::unaligned_chunks`]);
+//! both decode to `chunk + 320` (`xsk::desc_offset`). That is exactly where an
 //! mbuf's data starts with the default 256-byte headroom, so a received frame becomes an
 //! [`Mbuf`] by rewriting its header ([`Mempool::mbuf_from_offset`] takes the offset from the
 //! address, so an XDP program that moved the start would still be handled). The integration
@@ -43,8 +45,8 @@ pub(crate) mod netdev;
 mod xsk;
 
 use super::{
-    BoxRx, BoxTx, LinkStatus, MacAddr, Port, PortCounters, PortError, PortInfo, PortStats, QueueClaims, RxQueue,
-    TxQueue,
+    BoxRx, BoxTx, LinkStatus, MacAddr, Port, PortCounters, PortError, PortInfo, PortNote, PortStats, QueueClaims,
+    RxQueue, TxQueue,
 };
 use crate::buf::{PacketBuf, PacketMeta};
 use crate::burst::Burst;
@@ -100,6 +102,14 @@ pub struct AfXdpConfig {
     /// Tx ring entries (power of two).
     pub tx_size: u32,
     /// Fill ring entries (power of two); this many mbufs per queue are lent to the kernel.
+    ///
+    /// Default 1024, half the rx ring: every frame lent is one the kernel writes into on the
+    /// receiving cpu, and fewer frames in circulation keep that write cheap. Over veth (copy
+    /// mode) the kernel's copy into our frames fell from ~5 % to ~1 % of the receiving cpu's
+    /// time with 512 instead of 2048, and `ci/bench 3 af_xdp` went from 0.91× to 0.98×
+    /// (1024) and 0.99× (512): `benches/AF_XDP_RESULTS.md`. The cost: a worker that stalls
+    /// (preempted on a shared cpu) finds at most this many frames received meanwhile; raise
+    /// it for such workers.
     pub fill_size: u32,
     /// Completion ring entries (power of two).
     pub comp_size: u32,
@@ -113,23 +123,31 @@ pub struct AfXdpConfig {
     pub busy_poll: Option<BusyPoll>,
     /// Put the interface in promiscuous mode while the port is open.
     pub promiscuous: bool,
+    /// Register the UMEM in unaligned chunk mode (`XDP_UMEM_UNALIGNED_CHUNK_FLAG`, default
+    /// true, as DPDK's `net_af_xdp` does). The kernel then takes a frame's bookkeeping
+    /// (`xdp_buff_xsk`) from a short LIFO of free heads instead of one head per chunk of the
+    /// pool, which keeps its receive path in cache: with one head per chunk it touches a cold
+    /// one per packet. Ports sharing a UMEM follow the port that registered it.
+    pub unaligned_chunks: bool,
 }
 
 impl AfXdpConfig {
-    /// One queue on `iface`, rings of 2048 (fill 2048), auto modes, need_wakeup on.
+    /// One queue on `iface`, rx/tx/completion rings of 2048, fill ring 1024, auto modes,
+    /// need_wakeup on, unaligned chunks.
     pub fn new(iface: &str) -> Self {
         AfXdpConfig {
             iface: iface.to_string(),
             queues: 1,
             rx_size: 2048,
             tx_size: 2048,
-            fill_size: 2048,
+            fill_size: 1024,
             comp_size: 2048,
             xdp_mode: XdpMode::Auto,
             bind_mode: BindMode::Auto,
             need_wakeup: true,
             busy_poll: None,
             promiscuous: false,
+            unaligned_chunks: true,
         }
     }
 
@@ -275,6 +293,7 @@ impl AfXdpPort {
                 BindMode::Copy => xsk::XDP_COPY,
             },
             need_wakeup: cfg.need_wakeup,
+            unaligned: cfg.unaligned_chunks,
         };
         let mut mode = AfXdpMode { native_xdp: attach.native, zerocopy: false, shared_umem: false };
         for q in 0..cfg.queues {
@@ -485,6 +504,36 @@ impl Port for AfXdpPort {
         self.promisc.set(&self.cfg.iface, on)
     }
 
+    /// Where the kernel lost received frames (`imissed` is their sum): with the rx ring full
+    /// (the worker fell behind) or with no frame to copy into (`rx_dropped`: the fill ring was
+    /// empty, or the frame did not fit); how often the kernel found the fill ring empty.
+    fn notes(&self) -> Vec<PortNote> {
+        let mut k = xsk::XdpStatistics::default();
+        for f in &self.fds {
+            if let Ok(s) = f.statistics() {
+                k.rx_dropped += s.rx_dropped;
+                k.rx_ring_full += s.rx_ring_full;
+                k.rx_fill_ring_empty_descs += s.rx_fill_ring_empty_descs;
+            }
+        }
+        if k.rx_dropped + k.rx_ring_full == 0 {
+            return vec![];
+        }
+        vec![PortNote {
+            text: format!(
+                "port {} ({}): the kernel dropped {} received frames (imissed): {} with the rx ring full, {} with no \
+                 fill-ring frame or too long (rx_dropped); fill ring found empty {} times",
+                self.id,
+                self.cfg.iface,
+                k.rx_dropped + k.rx_ring_full,
+                k.rx_ring_full,
+                k.rx_dropped,
+                k.rx_fill_ring_empty_descs
+            ),
+            fatal: false,
+        }]
+    }
+
     fn rx_queue(&mut self, q: u16) -> Result<BoxRx<Mbuf>, PortError> {
         let parts = self.claims.take(&self.cfg.iface, true, q, &mut self.rx_parts)?;
         Ok(Box::new(XdpRx {
@@ -582,13 +631,14 @@ impl RxQueue for XdpRx {
         let mut bad = 0u64;
         for i in 0..n {
             let d = self.parts.rx.read_desc(i);
-            if !ledger.take_back(d.addr) {
+            let addr = xsk::desc_offset(d.addr);
+            if !ledger.take_back(addr) {
                 bad += 1;
                 continue;
             }
             // SAFETY: the ledger says this chunk was lent by this queue and the kernel has
             // given it back in the rx ring: we own it and no Mbuf refers to it.
-            match unsafe { self.pool.mbuf_from_offset(d.addr, d.len) } {
+            match unsafe { self.pool.mbuf_from_offset(addr, d.len) } {
                 Some(mut m) => {
                     m.set_meta(meta);
                     bytes += d.len as usize;
@@ -599,7 +649,7 @@ impl RxQueue for XdpRx {
                 None => {
                     bad += 1;
                     // Return the chunk itself: its data area start is always valid.
-                    let chunk = d.addr & !(self.pool.config().chunk_size as u64 - 1);
+                    let chunk = addr & !(self.pool.config().chunk_size as u64 - 1);
                     // SAFETY: as above, we own the chunk.
                     drop(unsafe { self.pool.mbuf_from_offset(chunk + crate::mbuf::MBUF_HEADER as u64, 0) });
                 }
@@ -647,7 +697,7 @@ impl XdpTx {
                 break;
             }
             for i in 0..n {
-                let addr = self.parts.comp.read_addr(i);
+                let addr = xsk::desc_offset(self.parts.comp.read_addr(i));
                 if !ledger.take_back(addr) {
                     bad += 1;
                     continue;
@@ -770,7 +820,7 @@ mod tests {
     fn config_checks() {
         let p = pool();
         let mut c = AfXdpConfig::new("lo");
-        assert!(matches!(c.validate(&p), Err(PortError::Config { .. })), "fill 2048 > 1024 mbufs");
+        assert!(matches!(c.validate(&p), Err(PortError::Config { .. })), "fill 1024 lent = all 1024 mbufs");
         c.fill_size = 256;
         assert!(c.validate(&p).is_ok());
         c.rx_size = 1000;

@@ -28,6 +28,11 @@ const XDP_UMEM_COMPLETION_RING: libc::c_int = 6;
 pub(crate) const XDP_STATISTICS: libc::c_int = 7;
 const XDP_OPTIONS: libc::c_int = 8;
 const XDP_OPTIONS_ZEROCOPY: u32 = 1;
+/// `XDP_UMEM_UNALIGNED_CHUNK_FLAG`: fill and tx addresses may point anywhere in the UMEM.
+const XDP_UMEM_UNALIGNED_CHUNK_FLAG: u32 = 1 << 0;
+/// In unaligned mode the kernel returns a received frame's address as the fill address in
+/// the low 48 bits and the data offset from it in the high 16 (`XSK_UNALIGNED_BUF_OFFSET_SHIFT`).
+const XSK_UNALIGNED_BUF_OFFSET_SHIFT: u32 = 48;
 
 pub(crate) const XDP_SHARED_UMEM: u16 = 1 << 0;
 pub(crate) const XDP_COPY: u16 = 1 << 1;
@@ -39,6 +44,13 @@ const PGOFF_RX: libc::off_t = 0;
 const PGOFF_TX: libc::off_t = 0x8000_0000;
 const PGOFF_FILL: libc::off_t = 0x1_0000_0000;
 const PGOFF_COMP: libc::off_t = 0x1_8000_0000;
+
+/// The UMEM offset a descriptor address stands for: in unaligned mode the high 16 bits are
+/// an offset to add to the low 48; in aligned mode they are zero and this is the identity.
+#[inline(always)]
+pub(crate) fn desc_offset(addr: u64) -> u64 {
+    (addr & ((1 << XSK_UNALIGNED_BUF_OFFSET_SHIFT) - 1)) + (addr >> XSK_UNALIGNED_BUF_OFFSET_SHIFT)
+}
 
 /// `struct xdp_desc`.
 #[repr(C)]
@@ -397,6 +409,8 @@ pub(crate) struct SockParams {
     /// XDP_COPY / XDP_ZEROCOPY / 0 (kernel tries zero-copy, falls back to copy).
     pub mode_flag: u16,
     pub need_wakeup: bool,
+    /// Register the UMEM in unaligned chunk mode (only the registering socket's setting counts).
+    pub unaligned: bool,
 }
 
 /// A socket bound to one (interface, queue) with its four rings.
@@ -443,7 +457,7 @@ pub(crate) fn open(pool: &Mempool, ifindex: u32, queue: u32, p: &SockParams) -> 
             len: r.len() as u64,
             chunk_size: pool.config().chunk_size,
             headroom: MBUF_HEADER as u32,
-            flags: 0,
+            flags: if p.unaligned { XDP_UMEM_UNALIGNED_CHUNK_FLAG } else { 0 },
             tx_metadata_len: 0,
         };
         step("registering the mempool as UMEM (XDP_UMEM_REG)", setsockopt(&fd, SOL_XDP, XDP_UMEM_REG, &umem))?;
@@ -559,5 +573,14 @@ mod tests {
         unsafe { l.reclaim(&pool) };
         assert_eq!(l.held(), 0);
         assert_eq!(pool.in_use(), 0);
+    }
+
+    #[test]
+    fn unaligned_descriptor_addresses() {
+        // Fill address 0x1000 (a chunk), data 320 bytes in: the kernel reports 320 << 48 | 0x1000.
+        assert_eq!(desc_offset((320 << 48) | 0x1000), 0x1000 + 320);
+        // Aligned mode and our own tx addresses: the address itself.
+        assert_eq!(desc_offset(0x1000 + 320), 0x1000 + 320);
+        assert_eq!(desc_offset(0), 0);
     }
 }
