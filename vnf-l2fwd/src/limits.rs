@@ -42,7 +42,8 @@ pub const MAX_MBUFS: u32 = 1 << 28;
 /// Descriptors per queue of a DPDK port (`DpdkPortConfig`'s default) and of a native PCI port
 /// without `rxd=`/`txd=` (`PciPortConfig`'s).
 const RING_1024: u32 = 1024;
-/// AF_XDP's fill and tx rings (`AfXdpConfig::new`), AF_PACKET's tx frames
+/// AF_XDP's rx and tx rings (`AfXdpConfig::new`; the fill ring, what a queue lends, is
+/// `af_xdp::DEFAULT_FILL_SIZE`), AF_PACKET's tx frames
 /// (`AfPacketConfig::new`) and a ring port's ring (`ports::open`).
 const AF_XDP_RING: u32 = 2048;
 const AF_PACKET_TX_FRAMES: u32 = 1024;
@@ -98,7 +99,7 @@ fn port_rings(spec: &PortSpec, plan: &Plan, port: u16) -> PortRings {
         PortSpec::AfXdp { queues, .. } => PortRings {
             rx_queues: q(*queues),
             tx_queues: q(*queues),
-            rx_lent: AF_XDP_RING,
+            rx_lent: dataplane::port::af_xdp::DEFAULT_FILL_SIZE,
             tx_held: AF_XDP_RING,
             rx_ring: Some(Ring { entries: AF_XDP_RING, key: "AF_XDP rx ring" }),
             tx_ring: Some(Ring { entries: AF_XDP_RING, key: "AF_XDP tx ring" }),
@@ -369,8 +370,8 @@ mod tests {
         fitted(&mut specs, &plan);
         let n = MbufNeed::of(&specs, &plan, 2, 32, 32);
         assert_eq!((n.minimum(), n.dpdk()), (96, 96));
-        // Two AF_XDP ports with two queues on two lcores: fill rings 4 x 2048, tx rings as
-        // many, bursts 2 x (32 + 2 x 32), caches 2 x 384.
+        // Two AF_XDP ports with two queues on two lcores: fill rings 4 x 1024, tx rings 4 x
+        // 2048, bursts 2 x (32 + 2 x 32), caches 2 x 384.
         let plan = parse_config("(0,0,0),(0,1,1),(1,0,0),(1,1,1)", &[0, 1], &[0, 1]).unwrap();
         let xdp = |i: &str| PortSpec::AfXdp {
             iface: i.into(),
@@ -381,17 +382,17 @@ mod tests {
         };
         let specs = vec![xdp("a"), xdp("b")];
         let n = MbufNeed::of(&specs, &plan, 2, 32, 32);
-        assert_eq!(n, MbufNeed { rx_rings: 8192, bursts: 192, tx_rings: 8192, caches: 768 });
-        assert_eq!((n.minimum(), n.dpdk()), (8384, 17344));
+        assert_eq!(n, MbufNeed { rx_rings: 4096, bursts: 192, tx_rings: 8192, caches: 768 });
+        assert_eq!((n.minimum(), n.dpdk()), (4288, 13248));
         // The default pool grows to DPDK's count; an explicit one below the minimum is refused,
         // below DPDK's count warned about.
         let enabled = [0, 1];
-        assert_eq!(check(&opts(&specs, &plan, &enabled)).unwrap().mbufs, 17344);
-        let e = check(&Options { mbufs: Some(8383), ..opts(&specs, &plan, &enabled) }).unwrap_err();
-        assert!(e.contains("minimum 8384") && e.contains("8192 lent to the rx rings"), "{e}");
-        let c = check(&Options { mbufs: Some(8384), ..opts(&specs, &plan, &enabled) }).unwrap();
-        assert_eq!(c.mbufs, 8384);
-        assert!(c.warnings.iter().any(|w| w.contains("below 17344")), "{:?}", c.warnings);
+        assert_eq!(check(&opts(&specs, &plan, &enabled)).unwrap().mbufs, 16384, "at least 16384");
+        let e = check(&Options { mbufs: Some(4287), ..opts(&specs, &plan, &enabled) }).unwrap_err();
+        assert!(e.contains("minimum 4288") && e.contains("4096 lent to the rx rings"), "{e}");
+        let c = check(&Options { mbufs: Some(4288), ..opts(&specs, &plan, &enabled) }).unwrap();
+        assert_eq!(c.mbufs, 4288);
+        assert!(c.warnings.iter().any(|w| w.contains("below 13248")), "{:?}", c.warnings);
         // Native PCI: rxd/txd per queue, 1024 when not given.
         let pci = PortSpec::Pci { addr: vfio::PciAddr::new(0, 3, 0, 0), queues: 1, rxd: 0, txd: 256 };
         let n = MbufNeed::of(&[pci], &single(None, &[0]), 1, 32, 32);

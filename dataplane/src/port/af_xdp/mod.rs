@@ -131,6 +131,10 @@ pub struct AfXdpConfig {
     pub unaligned_chunks: bool,
 }
 
+/// The fill ring's default size ([`AfXdpConfig::fill_size`]): the mbufs a queue lends the
+/// kernel for receiving.
+pub const DEFAULT_FILL_SIZE: u32 = 1024;
+
 impl AfXdpConfig {
     /// One queue on `iface`, rx/tx/completion rings of 2048, fill ring 1024, auto modes,
     /// need_wakeup on, unaligned chunks.
@@ -140,7 +144,7 @@ impl AfXdpConfig {
             queues: 1,
             rx_size: 2048,
             tx_size: 2048,
-            fill_size: 1024,
+            fill_size: DEFAULT_FILL_SIZE,
             comp_size: 2048,
             xdp_mode: XdpMode::Auto,
             bind_mode: BindMode::Auto,
