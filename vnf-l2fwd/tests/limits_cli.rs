@@ -77,11 +77,11 @@ fn port_spec_limits_are_checked_before_the_ports_are_opened() {
             &["--tx-burst", "128"],
             &["--tx-burst 128", "txd"],
         ),
-        // The mbufs lent to the AF_XDP fill rings (2048 per queue) must leave some for the lcore.
+        // The mbufs lent to the AF_XDP fill rings (1024 per queue) must leave some for the lcore.
         (
             &["--port", "af_xdp:nosuchif0,queues=8", "--port", "af_xdp:nosuchif1,queues=8"],
-            &["--mbufs", "20000"],
-            &["--mbufs 20000", "32768"],
+            &["--mbufs", "16000"],
+            &["--mbufs 16000", "16384"],
         ),
         // A pcap port has one queue: two lcores cannot each have a tx queue on it.
         (&["--port", &pcap, "--port", "af_packet:nosuchif1"], &["-q", "1"], &["one tx queue", "2 lcores"]),
