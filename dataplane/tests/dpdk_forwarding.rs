@@ -80,6 +80,28 @@ fn mbuf_ops(pool: &DpdkMempool) {
     m.set_meta(meta);
     assert_eq!(m.meta(), meta);
     assert_eq!((m.port(), m.hash()), (7, 0xdead_beef));
+    // set_class: type and lengths; the TSO and outer-length fields above the lengths are
+    // kept under a tx offload flag and cleared without one (where DPDK ignores them).
+    let tx_offload = |m: &RteMbuf| {
+        // SAFETY: m owns a valid mbuf; tx_offload is the u64 view of its union.
+        unsafe { (*m.as_ptr()).__bindgen_anon_3.tx_offload }
+    };
+    let upper = 0x1234_5678_u64 << 24;
+    // SAFETY: m owns its mbuf exclusively.
+    unsafe { (*m.as_ptr()).__bindgen_anon_3.tx_offload = upper | 0xab_cdef };
+    m.set_class(0x211, 18, 40, 20);
+    assert_eq!((m.ptype(), m.l2_len(), m.meta().l3_len, m.meta().l4_len), (0x211, 18, 40, 20));
+    assert_eq!(tx_offload(&m) >> 24, 0, "no tx offload flag: the upper fields are cleared");
+    // SAFETY: as above.
+    unsafe {
+        (*m.as_ptr()).__bindgen_anon_3.tx_offload = upper | 0xab_cdef;
+        (*m.as_ptr()).ol_flags |= dpdk_sys::RTE_MBUF_F_TX_TCP_SEG;
+    }
+    m.set_class(0x11, 14, 20, 8);
+    assert_eq!((m.ptype(), m.l2_len(), m.meta().l3_len, m.meta().l4_len), (0x11, 14, 20, 8));
+    assert_eq!(tx_offload(&m) & !0xff_ffff, upper, "TSO requested: the upper fields are kept");
+    // SAFETY: as above.
+    unsafe { (*m.as_ptr()).ol_flags &= !dpdk_sys::RTE_MBUF_F_TX_TCP_SEG };
     m.data_mut()[0] = 0x42;
     assert_eq!(m.data()[0], 0x42);
     assert_eq!(pool.avail(), before - 1);
