@@ -22,8 +22,8 @@ pub fn ipv4_check_and_decrement(h: &mut [u8]) -> Result<(), DropReason> {
 /// `TtlExpired` (TTL ≤ 1), the header unchanged then.
 #[inline(always)]
 fn ttl_decrement(h: &mut [u8]) -> Result<(), DropReason> {
-    match h.get_mut(..20) {
-        Some(h) => ttl_decrement_hdr(h.try_into().map_err(|_| DropReason::Malformed)?),
+    match h.first_chunk_mut::<20>() {
+        Some(h) => ttl_decrement_hdr(h),
         None => Err(DropReason::Malformed),
     }
 }
