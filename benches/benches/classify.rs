@@ -488,7 +488,8 @@ fn interleaved(hname: &str, cfg: &ClassifyConfig, refs: &[&[u8]]) {
     let ns_per_cycle = 1e9 / dataplane::arch::cycles_per_sec() as f64;
     eprintln!(
         "classify interleaved/{hname}: burst {BURST}, {ROUNDS} rounds x {PASS_BURSTS} bursts per pass; \
-         speed ratios are medians of per-round ratios (>1 = faster)"
+         speed ratios are medians of per-round ratios (>1 = faster); TSC {:.3} GHz",
+        dataplane::arch::cycles_per_sec() as f64 / 1e9
     );
     for (i, (name, _)) in list.iter().enumerate() {
         let med = median(cyc[i].clone());
