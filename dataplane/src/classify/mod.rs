@@ -138,6 +138,18 @@ pub mod ptype {
     /// Our own marker (DPDK has none): some layer was truncated or invalid; the bits above
     /// describe the valid prefix of the packet.
     pub const MALFORMED: u32 = 0x8000_0000;
+
+    /// The outer L2 header length that the L2 bits of `pt` stand for: 14 for Ethernet and
+    /// ARP, 18 for one VLAN tag, 22 for QinQ, 0 for none and for L2 values this classifier
+    /// never writes. The classifier's `l2_len` is always `l2_len(ptype)`, so a buffer type can
+    /// derive it instead of storing it (`RteMbuf` does).
+    #[inline(always)]
+    pub const fn l2_len(pt: u32) -> u8 {
+        // Half-lengths, one nibble per L2 value: ETHER (1) and ETHER_ARP (3) → 7, VLAN (6) → 9,
+        // QINQ (7) → 11.
+        const HALF: u64 = 0xb900_7070;
+        ((HALF >> ((pt & L2_MASK) * 4)) & 0xf) as u8 * 2
+    }
 }
 
 /// UDP destination port that marks VXLAN.
@@ -950,6 +962,7 @@ mod level_tests {
             let full = classify_one_lengths(&f);
             prop_assert_eq!(pt & ptype::L2_MASK, full.ptype & ptype::L2_MASK);
             prop_assert_eq!(l2, full.l2_len);
+            prop_assert_eq!(u16::from(ptype::l2_len(pt)), l2);
             if f.len() < 14 {
                 prop_assert_eq!(pt, ptype::MALFORMED);
             }
@@ -976,6 +989,7 @@ mod level_tests {
             for ((p, f), o) in pkts.iter().zip(&frames).zip(&out) {
                 let full = classify_one(f, &cfg);
                 prop_assert_eq!(*o, Classified { hash: 0, ..full });
+                prop_assert_eq!(u16::from(ptype::l2_len(full.ptype)), full.l2_len);
                 let m = p.meta();
                 prop_assert_eq!((m.ptype, m.hash), (full.ptype, 0xfeed));
                 prop_assert_eq!((u16::from(m.l2_len), m.l3_len, u16::from(m.l4_len)), (full.l2_len, full.l3_len, full.l4_len));
