@@ -121,6 +121,9 @@ fn meta_is_derived(pool: &DpdkMempool) {
     assert_eq!(m.meta(), meta, "the lengths are those of the headers, not the ones given");
     assert_eq!((m.port(), m.hash()), (7, 0xdead_beef));
     assert_eq!(tx_offload(&m), 0xab_cdef, "set_meta leaves tx_offload alone");
+    m.set_class(ptype::L2_ETHER | ptype::L3_IPV4, 14, 20, 0);
+    let got = m.meta();
+    assert_eq!((got.l2_len, got.l3_len, got.l4_len), (14, 20, 0), "a Level::L3 type: no L4 length");
     for (l2t, l2) in [(ptype::L2_ETHER_VLAN, 18), (ptype::L2_ETHER_QINQ, 22), (ptype::L2_ETHER_ARP, 14), (0, 0)] {
         m.set_class(l2t, l2, 0, 0);
         assert_eq!(m.l2_len(), l2);

@@ -788,6 +788,12 @@ pub enum Level {
     /// the L2 length; L3/L4 lengths 0, the hash left as the port wrote it. For stages that
     /// only need to know the frame is Ethernet (l2fwd).
     L2,
+    /// The L2 and L3 layers ([`classify_burst_l3`]): the packet type's L2 and L3 bits and the
+    /// L2 and L3 lengths as the full classifier reports them, no L4 or tunnel bits, L4 length
+    /// 0, [`ptype::MALFORMED`] only when no L3 header is valid and the L2 or L3 header is cut
+    /// short or invalid; the hash left as the port wrote it. For stages that route on the L3
+    /// header (l3fwd), as DPDK l3fwd's `--parse-ptype` callback.
+    L3,
     /// Packet type and header lengths, no flow hash ([`classify_burst_lengths`]): the parse
     /// pass alone. The metadata's hash is left as the port wrote it.
     Lengths,
@@ -846,6 +852,68 @@ fn lengths_into_meta<B: PacketBuf>(pkts: &mut [B], out: &mut [Classified]) {
     }
 }
 
+/// What [`Level::L3`] keeps of a [`Level::Lengths`] record: the L2 and L3 type bits and
+/// lengths, and [`ptype::MALFORMED`] only when no L3 header was valid (with one, the fault
+/// was deeper).
+#[inline(always)]
+fn l3_part(c: &Classified) -> Classified {
+    let l3 = c.ptype & ptype::L3_MASK;
+    let bad = if l3 == 0 { c.ptype & ptype::MALFORMED } else { 0 };
+    let mut r = Classified::default();
+    r.set_outer(c.ptype & ptype::L2_MASK | l3 | bad, 0, c.l2_len, c.l3_len, 0);
+    r
+}
+
+/// Parses one frame for [`Level::L3`] into `c`: untagged IPv4 without options whose total
+/// length fits the frame in a few compares, anything else by the full parse cut down to L3.
+#[inline(always)]
+fn parse_l3_into(d: &[u8], c: &mut Classified) {
+    if let Some(h) = d.first_chunk::<34>() {
+        // EtherType 0x0800, version 4 and IHL 5, and 20 <= total length <= len - 14: the
+        // general parser's IPv4 header checks for this shape.
+        let tot = usize::from(u16::from_be_bytes([h[16], h[17]]));
+        if h[12..15] == [0x08, 0x00, 0x45] && tot.wrapping_sub(20) <= d.len() - 34 {
+            c.set_outer(ptype::L2_ETHER | ptype::L3_IPV4, 0, 14, 20, 0);
+            return;
+        }
+    }
+    scalar::parse_into(d, false, c, &mut NoHash);
+    *c = l3_part(c);
+}
+
+/// Classifies a burst for [`Level::L3`]: fills `out[..n]` (hash 0) and writes the packet
+/// type and the L2/L3 lengths (L4 length 0) into each packet's metadata, leaving its hash
+/// alone. Returns `n = min(pkts.len(), out.len())`; packets past `n` are untouched.
+pub fn classify_burst_l3<B: PacketBuf>(pkts: &mut [B], out: &mut [Classified]) -> usize {
+    let n = pkts.len().min(out.len());
+    l3_into_meta(&mut pkts[..n], &mut out[..n]);
+    n
+}
+
+/// The pass of [`classify_burst_l3`], as [`lengths_into_meta`] is for [`Level::Lengths`].
+#[inline(never)]
+fn l3_into_meta<B: PacketBuf>(pkts: &mut [B], out: &mut [Classified]) {
+    /// Packets prefetched ahead of the one being parsed.
+    const AHEAD: usize = 4;
+    let n = pkts.len().min(out.len());
+    for i in 0..n {
+        if let Some(p) = pkts.get(i + AHEAD) {
+            crate::arch::prefetch(p.data().as_ptr());
+        }
+        let (p, c) = (&mut pkts[i], &mut out[i]);
+        parse_l3_into(p.data(), c);
+        p.set_class(c.ptype, len_u8(c.l2_len), c.l3_len, 0);
+    }
+}
+
+/// Classifies one frame for [`Level::L3`] (the pass of [`classify_burst_l3`], for code that
+/// looks at one frame at a time).
+pub fn classify_one_l3(frame: &[u8]) -> Classified {
+    let mut c = Classified::default();
+    parse_l3_into(frame, &mut c);
+    c
+}
+
 /// Classifies a burst for [`Level::L2`]: writes the L2 packet type bits and the L2 length
 /// into each packet's metadata (L3/L4 lengths 0, the hash left alone). Returns the packets
 /// classified.
@@ -869,6 +937,7 @@ pub fn classify_burst_level<B: PacketBuf>(
     match level {
         Level::None => 0,
         Level::L2 => classify_burst_l2(pkts),
+        Level::L3 => classify_burst_l3(pkts, out),
         Level::Lengths => classify_burst_lengths(pkts, out),
         Level::Full => classify_burst(pkts, cfg, out),
     }
@@ -953,6 +1022,24 @@ mod level_tests {
         })
     }
 
+    /// Untagged IPv4 frames around the edges of the L3 fast path: version/IHL 0x45 or a
+    /// neighbour, total length near 20 and near what the frame holds.
+    fn v4_frame() -> impl Strategy<Value = Vec<u8>> {
+        let vihl = prop::sample::select(vec![0x45u8, 0x45, 0x46, 0x44, 0x55, 0x4f]);
+        (prop::collection::vec(any::<u8>(), 30..80), vihl, 0usize..4, 0u16..4).prop_map(|(mut f, vihl, how, d)| {
+            f[12..15].copy_from_slice(&[0x08, 0x00, vihl]);
+            let room = f.len() as u16 - 14;
+            let tot = match how {
+                0 => room.saturating_sub(d),
+                1 => room + d,
+                2 => 18 + d,
+                _ => u16::from_be_bytes([f[16], f[17]]),
+            };
+            f[16..18].copy_from_slice(&tot.to_be_bytes());
+            f
+        })
+    }
+
     proptest! {
         /// The L2 level reports the full classifier's L2 bits and L2 length, and MALFORMED for
         /// frames shorter than Ethernet.
@@ -968,6 +1055,34 @@ mod level_tests {
             }
             if pt & ptype::MALFORMED != 0 {
                 prop_assert!(full.is_malformed());
+            }
+        }
+
+        /// The `L3` level is the full classifier's record cut down to L3, fast path or not,
+        /// and writes it into the metadata leaving the hash alone.
+        #[test]
+        fn l3_level_matches_the_full_parse_cut_to_l3(
+            frames in prop::collection::vec(prop_oneof![frame(), v4_frame()], 1..40)
+        ) {
+            use crate::mbuf::{Mbuf, MemBacking, Mempool, MempoolConfig};
+            let mut c = MempoolConfig::new("l3-level", 64);
+            c.backing = MemBacking::Normal;
+            let pool = Mempool::new(c).unwrap();
+            let mut pkts: Vec<Mbuf> = frames.iter().map(|f| Mbuf::from_slice(&pool, f).unwrap()).collect();
+            for p in pkts.iter_mut() {
+                p.set_hash(0xfeed);
+            }
+            let mut out = vec![Classified::default(); pkts.len()];
+            prop_assert_eq!(classify_burst_l3(&mut pkts, &mut out), frames.len());
+            for ((p, f), o) in pkts.iter().zip(&frames).zip(&out) {
+                let full = classify_one_lengths(f);
+                let want = l3_part(&full);
+                prop_assert_eq!(*o, want, "{:02x?}", f);
+                prop_assert_eq!(classify_one_l3(f), want);
+                prop_assert_eq!(want.ptype & !(ptype::L2_MASK | ptype::L3_MASK | ptype::MALFORMED), 0);
+                let m = p.meta();
+                prop_assert_eq!((m.ptype, m.hash), (want.ptype, 0xfeed));
+                prop_assert_eq!((u16::from(m.l2_len), m.l3_len, m.l4_len), (want.l2_len, want.l3_len, 0));
             }
         }
 

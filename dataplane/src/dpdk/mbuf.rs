@@ -180,12 +180,24 @@ impl PacketBuf for RteMbuf {
 
     /// Port, packet type and hash from their `rte_mbuf` fields; the header lengths are
     /// derived, not stored (see [`set_class`](Self::set_class)): `l2_len` from the packet
-    /// type's L2 bits, `l3_len` and `l4_len` by classifying the headers again, and 0 when that
-    /// gives another packet type than the stored one. `queue` and `timestamp` are 0.
+    /// type's L2 bits, `l3_len` and `l4_len` by classifying the headers again at the level
+    /// whose packet type is the stored one ([`Level::Lengths`](crate::classify::Level::Lengths),
+    /// or [`Level::L3`](crate::classify::Level::L3) with L4 length 0), and 0 when neither
+    /// gives it. `queue` and `timestamp` are 0.
     fn meta(&self) -> PacketMeta {
-        let ptype = self.ptype();
-        let c = crate::classify::classify_one_lengths(self.data());
-        let (l3, l4) = if c.ptype == ptype { (c.l3_len, u8::try_from(c.l4_len).unwrap_or(u8::MAX)) } else { (0, 0) };
+        use crate::classify::{classify_one_l3, classify_one_lengths};
+        let (ptype, d) = (self.ptype(), self.data());
+        let c = classify_one_lengths(d);
+        let (l3, l4) = if c.ptype == ptype {
+            (c.l3_len, u8::try_from(c.l4_len).unwrap_or(u8::MAX))
+        } else {
+            let c = classify_one_l3(d);
+            if c.ptype == ptype {
+                (c.l3_len, 0)
+            } else {
+                (0, 0)
+            }
+        };
         PacketMeta {
             port: self.port(),
             queue: 0,
