@@ -864,53 +864,60 @@ fn l3_part(c: &Classified) -> Classified {
     r
 }
 
-/// Parses one frame for [`Level::L3`] into `c`: untagged IPv4 without options whose total
-/// length fits the frame in a few compares, anything else by the full parse cut down to L3.
+/// Parses one frame for [`Level::L3`]: packet type, L2 and L3 lengths. Untagged IPv4
+/// without options whose total length fits the frame takes a few compares.
 #[inline(always)]
-fn parse_l3_into(d: &[u8], c: &mut Classified) {
+fn parse_l3(d: &[u8]) -> (u32, u16, u16) {
     if let Some(h) = d.first_chunk::<34>() {
-        // EtherType 0x0800, version 4 and IHL 5, and 20 <= total length <= len - 14: the
-        // general parser's IPv4 header checks for this shape.
+        // EtherType 0x0800 with version 4 and IHL 5 (one masked 32-bit compare), and 20 <=
+        // total length <= len - 14: the general parser's IPv4 header checks for this shape.
+        let w = u32::from_le_bytes([h[12], h[13], h[14], h[15]]);
         let tot = usize::from(u16::from_be_bytes([h[16], h[17]]));
-        if h[12..15] == [0x08, 0x00, 0x45] && tot.wrapping_sub(20) <= d.len() - 34 {
-            c.set_outer(ptype::L2_ETHER | ptype::L3_IPV4, 0, 14, 20, 0);
-            return;
+        if w & 0x00ff_ffff == 0x0045_0008 && tot.wrapping_sub(20) <= d.len() - 34 {
+            return (ptype::L2_ETHER | ptype::L3_IPV4, 14, 20);
         }
     }
-    scalar::parse_into(d, false, c, &mut NoHash);
-    *c = l3_part(c);
+    parse_l3_general(d)
 }
 
-/// Classifies a burst for [`Level::L3`]: fills `out[..n]` (hash 0) and writes the packet
-/// type and the L2/L3 lengths (L4 length 0) into each packet's metadata, leaving its hash
-/// alone. Returns `n = min(pkts.len(), out.len())`; packets past `n` are untouched.
-pub fn classify_burst_l3<B: PacketBuf>(pkts: &mut [B], out: &mut [Classified]) -> usize {
-    let n = pkts.len().min(out.len());
-    l3_into_meta(&mut pkts[..n], &mut out[..n]);
-    n
-}
-
-/// The pass of [`classify_burst_l3`], as [`lengths_into_meta`] is for [`Level::Lengths`].
+/// Every other frame: the full parse cut down to L3, out of line so the burst loop stays small.
 #[inline(never)]
-fn l3_into_meta<B: PacketBuf>(pkts: &mut [B], out: &mut [Classified]) {
+fn parse_l3_general(d: &[u8]) -> (u32, u16, u16) {
+    let mut c = Classified::default();
+    scalar::parse_into(d, false, &mut c, &mut NoHash);
+    let r = l3_part(&c);
+    (r.ptype, r.l2_len, r.l3_len)
+}
+
+/// Classifies a burst for [`Level::L3`]: writes the packet type and the L2/L3 lengths (L4
+/// length 0) into each packet's metadata, leaving its hash alone; no records, as for
+/// [`Level::L2`]. Returns the packets classified.
+pub fn classify_burst_l3<B: PacketBuf>(pkts: &mut [B]) -> usize {
+    l3_into_meta(pkts);
+    pkts.len()
+}
+
+/// The pass of [`classify_burst_l3`], out of line like [`lengths_into_meta`].
+#[inline(never)]
+fn l3_into_meta<B: PacketBuf>(pkts: &mut [B]) {
     /// Packets prefetched ahead of the one being parsed.
     const AHEAD: usize = 4;
-    let n = pkts.len().min(out.len());
-    for i in 0..n {
+    for i in 0..pkts.len() {
         if let Some(p) = pkts.get(i + AHEAD) {
             crate::arch::prefetch(p.data().as_ptr());
         }
-        let (p, c) = (&mut pkts[i], &mut out[i]);
-        parse_l3_into(p.data(), c);
-        p.set_class(c.ptype, len_u8(c.l2_len), c.l3_len, 0);
+        let p = &mut pkts[i];
+        let (pt, l2, l3) = parse_l3(p.data());
+        p.set_class(pt, len_u8(l2), l3, 0);
     }
 }
 
 /// Classifies one frame for [`Level::L3`] (the pass of [`classify_burst_l3`], for code that
-/// looks at one frame at a time).
+/// looks at one frame at a time): a record with hash 0 and L4 length 0.
 pub fn classify_one_l3(frame: &[u8]) -> Classified {
+    let (pt, l2, l3) = parse_l3(frame);
     let mut c = Classified::default();
-    parse_l3_into(frame, &mut c);
+    c.set_outer(pt, 0, l2, l3, 0);
     c
 }
 
@@ -937,7 +944,7 @@ pub fn classify_burst_level<B: PacketBuf>(
     match level {
         Level::None => 0,
         Level::L2 => classify_burst_l2(pkts),
-        Level::L3 => classify_burst_l3(pkts, out),
+        Level::L3 => classify_burst_l3(pkts),
         Level::Lengths => classify_burst_lengths(pkts, out),
         Level::Full => classify_burst(pkts, cfg, out),
     }
@@ -1072,13 +1079,11 @@ mod level_tests {
             for p in pkts.iter_mut() {
                 p.set_hash(0xfeed);
             }
-            let mut out = vec![Classified::default(); pkts.len()];
-            prop_assert_eq!(classify_burst_l3(&mut pkts, &mut out), frames.len());
-            for ((p, f), o) in pkts.iter().zip(&frames).zip(&out) {
+            prop_assert_eq!(classify_burst_l3(&mut pkts), frames.len());
+            for (p, f) in pkts.iter().zip(&frames) {
                 let full = classify_one_lengths(f);
                 let want = l3_part(&full);
-                prop_assert_eq!(*o, want, "{:02x?}", f);
-                prop_assert_eq!(classify_one_l3(f), want);
+                prop_assert_eq!(classify_one_l3(f), want, "{:02x?}", f);
                 prop_assert_eq!(want.ptype & !(ptype::L2_MASK | ptype::L3_MASK | ptype::MALFORMED), 0);
                 let m = p.meta();
                 prop_assert_eq!((m.ptype, m.hash), (want.ptype, 0xfeed));

@@ -732,13 +732,12 @@ mod tests {
         let mut c = MempoolConfig::new("l3fwd-diff", 512);
         c.backing = MemBacking::Normal;
         let pool = Mempool::new(c).unwrap();
-        let mut classified = vec![crate::classify::Classified::default(); 512];
         for chunk in frames.chunks(burst) {
             let mut b: Burst<Mbuf> = Burst::new();
             for f in chunk {
                 let _ = b.push(Mbuf::from_slice(&pool, &frame_bytes(f)).unwrap());
             }
-            crate::classify::classify_burst_l3(&mut b[..], &mut classified);
+            crate::classify::classify_burst_l3(&mut b[..]);
             Forward::forward(&mut stage, 0, &mut b, &mut tx);
             assert!(b.is_empty());
         }
@@ -777,14 +776,14 @@ mod tests {
     /// a frame shorter than Ethernet or a tag cut short is `None`.
     #[test]
     fn l3_of_reads_the_classifier_metadata() {
-        use crate::classify::{classify_burst_l3, Classified};
+        use crate::classify::classify_burst_l3;
         use crate::mbuf::{MemBacking, Mempool, MempoolConfig};
         let mut c = MempoolConfig::new("l3-of", 64);
         c.backing = MemBacking::Normal;
         let pool = Mempool::new(c).unwrap();
         let l3 = |f: &[u8]| {
             let mut m = [crate::mbuf::Mbuf::from_slice(&pool, f).unwrap()];
-            classify_burst_l3(&mut m, &mut [Classified::default()]);
+            classify_burst_l3(&mut m);
             l3_of(&m[0])
         };
         let mut f = vec![0u8; 34];
