@@ -8,7 +8,12 @@
 
 /// Per-packet metadata carried next to the packet data, in the spirit of `rte_mbuf`'s fields.
 ///
-/// All fields are plain values; a buffer type stores them however suits it.
+/// All fields are plain values; a buffer type stores them however suits it. The header
+/// lengths are a function of the packet type and the packet bytes (the classifier's), so a
+/// buffer type may derive them instead of storing them: DPDK's `RteMbuf` does, because its
+/// only length fields are the transmit offload request (`tx_offload`, the mbuf's second cache
+/// line). There `set_meta` and `set_class` ignore the lengths given, and `meta` and `l2_len`
+/// return those of the packet's headers for the stored packet type.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct PacketMeta {
     /// Input port id.
@@ -85,7 +90,8 @@ pub trait PacketBuf: Send + Sized + 'static {
     /// Writes the classifier's fields (packet type and header lengths) and leaves the rest
     /// of the metadata alone: the per-packet write of the worker loop's classify pass, which
     /// buffer types implement as plain stores instead of a read-modify-write of the whole
-    /// [`PacketMeta`].
+    /// [`PacketMeta`]. A buffer type that derives the lengths ([`PacketMeta`]) stores only
+    /// the packet type.
     #[inline(always)]
     fn set_class(&mut self, ptype: u32, l2_len: u8, l3_len: u16, l4_len: u8) {
         let mut m = self.meta();

@@ -263,6 +263,7 @@ impl<B: PacketBuf, F: Forward<B>> Lcore<B, F> {
                         )
                         .unwrap_or(0),
                         Level::L2 => crate::classify::classify_burst_l2(burst),
+                        Level::L3 => crate::classify::classify_burst_l3(burst),
                         _ => crate::classify::classify_burst_lengths(burst, &mut self.classified[..]),
                     };
                     self.stats.classified_bursts.inc();

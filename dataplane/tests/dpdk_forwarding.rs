@@ -75,33 +75,7 @@ fn mbuf_ops(pool: &DpdkMempool) {
     assert_eq!(m.pkt_len(), 4);
     assert!(m.append(4000).is_none());
     assert_eq!(m.hash(), 0, "no RSS hash flag on a fresh mbuf");
-    let meta =
-        PacketMeta { port: 7, ptype: 0x11, hash: 0xdead_beef, l2_len: 14, l3_len: 20, l4_len: 8, ..Default::default() };
-    m.set_meta(meta);
-    assert_eq!(m.meta(), meta);
-    assert_eq!((m.port(), m.hash()), (7, 0xdead_beef));
-    // set_class: type and lengths; the TSO and outer-length fields above the lengths are
-    // kept under a tx offload flag and cleared without one (where DPDK ignores them).
-    let tx_offload = |m: &RteMbuf| {
-        // SAFETY: m owns a valid mbuf; tx_offload is the u64 view of its union.
-        unsafe { (*m.as_ptr()).__bindgen_anon_3.tx_offload }
-    };
-    let upper = 0x1234_5678_u64 << 24;
-    // SAFETY: m owns its mbuf exclusively.
-    unsafe { (*m.as_ptr()).__bindgen_anon_3.tx_offload = upper | 0xab_cdef };
-    m.set_class(0x211, 18, 40, 20);
-    assert_eq!((m.ptype(), m.l2_len(), m.meta().l3_len, m.meta().l4_len), (0x211, 18, 40, 20));
-    assert_eq!(tx_offload(&m) >> 24, 0, "no tx offload flag: the upper fields are cleared");
-    // SAFETY: as above.
-    unsafe {
-        (*m.as_ptr()).__bindgen_anon_3.tx_offload = upper | 0xab_cdef;
-        (*m.as_ptr()).ol_flags |= dpdk_sys::RTE_MBUF_F_TX_TCP_SEG;
-    }
-    m.set_class(0x11, 14, 20, 8);
-    assert_eq!((m.ptype(), m.l2_len(), m.meta().l3_len, m.meta().l4_len), (0x11, 14, 20, 8));
-    assert_eq!(tx_offload(&m) & !0xff_ffff, upper, "TSO requested: the upper fields are kept");
-    // SAFETY: as above.
-    unsafe { (*m.as_ptr()).ol_flags &= !dpdk_sys::RTE_MBUF_F_TX_TCP_SEG };
+    meta_is_derived(pool);
     m.data_mut()[0] = 0x42;
     assert_eq!(m.data()[0], 0x42);
     assert_eq!(pool.avail(), before - 1);
@@ -113,6 +87,53 @@ fn mbuf_ops(pool: &DpdkMempool) {
     RteMbuf::free_bulk(&mut b);
     assert!(b.is_empty());
     assert_eq!(pool.avail(), before);
+}
+
+/// The metadata of an rte_mbuf: port, packet type and hash stored in the first cache line,
+/// the header lengths derived from the packet type and the headers; `tx_offload` (the second
+/// line) is never written.
+fn meta_is_derived(pool: &DpdkMempool) {
+    use dataplane::classify::{classify_one_lengths, ptype};
+    let tx_offload = |m: &RteMbuf| {
+        // SAFETY: m owns a valid mbuf; tx_offload is the u64 view of its union.
+        unsafe { (*m.as_ptr()).__bindgen_anon_3.tx_offload }
+    };
+    // Ethernet, IPv4 without options (total length 46), UDP (length 26).
+    let mut frame = [0u8; 60];
+    frame[12..14].copy_from_slice(&[0x08, 0x00]);
+    frame[14] = 0x45;
+    frame[16..18].copy_from_slice(&46u16.to_be_bytes());
+    frame[22] = 64;
+    frame[23] = 17;
+    frame[38..40].copy_from_slice(&26u16.to_be_bytes());
+    let c = classify_one_lengths(&frame);
+    let udp4 = ptype::L2_ETHER | ptype::L3_IPV4 | ptype::L4_UDP;
+    assert_eq!((c.ptype, c.l2_len, c.l3_len, c.l4_len), (udp4, 14, 20, 8));
+    let mut m = RteMbuf::from_slice(pool, &frame).unwrap();
+    // SAFETY: m owns its mbuf exclusively.
+    unsafe { (*m.as_ptr()).__bindgen_anon_3.tx_offload = 0xab_cdef };
+    m.set_class(udp4, 14, 20, 8);
+    assert_eq!((m.ptype(), m.l2_len()), (udp4, 14));
+    assert_eq!(tx_offload(&m), 0xab_cdef, "set_class stores the packet type only");
+    let meta =
+        PacketMeta { port: 7, ptype: udp4, hash: 0xdead_beef, l2_len: 14, l3_len: 20, l4_len: 8, ..Default::default() };
+    m.set_meta(PacketMeta { l2_len: 1, l3_len: 2, l4_len: 3, ..meta });
+    assert_eq!(m.meta(), meta, "the lengths are those of the headers, not the ones given");
+    assert_eq!((m.port(), m.hash()), (7, 0xdead_beef));
+    assert_eq!(tx_offload(&m), 0xab_cdef, "set_meta leaves tx_offload alone");
+    m.set_class(ptype::L2_ETHER | ptype::L3_IPV4, 14, 20, 0);
+    let got = m.meta();
+    assert_eq!((got.l2_len, got.l3_len, got.l4_len), (14, 20, 0), "a Level::L3 type: no L4 length");
+    for (l2t, l2) in [(ptype::L2_ETHER_VLAN, 18), (ptype::L2_ETHER_QINQ, 22), (ptype::L2_ETHER_ARP, 14), (0, 0)] {
+        m.set_class(l2t, l2, 0, 0);
+        assert_eq!(m.l2_len(), l2);
+        let got = m.meta();
+        assert_eq!(
+            (got.l2_len, got.l3_len, got.l4_len),
+            (l2, 0, 0),
+            "another type than the headers': no L3/L4 lengths"
+        );
+    }
 }
 
 /// Two hot-plugged net_null vdevs, l2fwd between them on one worker thread (a non-EAL

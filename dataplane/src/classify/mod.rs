@@ -138,6 +138,18 @@ pub mod ptype {
     /// Our own marker (DPDK has none): some layer was truncated or invalid; the bits above
     /// describe the valid prefix of the packet.
     pub const MALFORMED: u32 = 0x8000_0000;
+
+    /// The outer L2 header length that the L2 bits of `pt` stand for: 14 for Ethernet and
+    /// ARP, 18 for one VLAN tag, 22 for QinQ, 0 for none and for L2 values this classifier
+    /// never writes. The classifier's `l2_len` is always `l2_len(ptype)`, so a buffer type can
+    /// derive it instead of storing it (`RteMbuf` does).
+    #[inline(always)]
+    pub const fn l2_len(pt: u32) -> u8 {
+        // Half-lengths, one nibble per L2 value: ETHER (1) and ETHER_ARP (3) → 7, VLAN (6) → 9,
+        // QINQ (7) → 11.
+        const HALF: u64 = 0xb900_7070;
+        ((HALF >> ((pt & L2_MASK) * 4)) & 0xf) as u8 * 2
+    }
 }
 
 /// UDP destination port that marks VXLAN.
@@ -776,6 +788,12 @@ pub enum Level {
     /// the L2 length; L3/L4 lengths 0, the hash left as the port wrote it. For stages that
     /// only need to know the frame is Ethernet (l2fwd).
     L2,
+    /// The L2 and L3 layers ([`classify_burst_l3`]): the packet type's L2 and L3 bits and the
+    /// L2 and L3 lengths as the full classifier reports them, no L4 or tunnel bits, L4 length
+    /// 0, [`ptype::MALFORMED`] only when no L3 header is valid and the L2 or L3 header is cut
+    /// short or invalid; the hash left as the port wrote it. For stages that route on the L3
+    /// header (l3fwd), as DPDK l3fwd's `--parse-ptype` callback.
+    L3,
     /// Packet type and header lengths, no flow hash ([`classify_burst_lengths`]): the parse
     /// pass alone. The metadata's hash is left as the port wrote it.
     Lengths,
@@ -834,6 +852,75 @@ fn lengths_into_meta<B: PacketBuf>(pkts: &mut [B], out: &mut [Classified]) {
     }
 }
 
+/// What [`Level::L3`] keeps of a [`Level::Lengths`] record: the L2 and L3 type bits and
+/// lengths, and [`ptype::MALFORMED`] only when no L3 header was valid (with one, the fault
+/// was deeper).
+#[inline(always)]
+fn l3_part(c: &Classified) -> Classified {
+    let l3 = c.ptype & ptype::L3_MASK;
+    let bad = if l3 == 0 { c.ptype & ptype::MALFORMED } else { 0 };
+    let mut r = Classified::default();
+    r.set_outer(c.ptype & ptype::L2_MASK | l3 | bad, 0, c.l2_len, c.l3_len, 0);
+    r
+}
+
+/// Parses one frame for [`Level::L3`]: packet type, L2 and L3 lengths. Untagged IPv4
+/// without options whose total length fits the frame takes a few compares.
+#[inline(always)]
+fn parse_l3(d: &[u8]) -> (u32, u16, u16) {
+    if let Some(h) = d.first_chunk::<34>() {
+        // EtherType 0x0800 with version 4 and IHL 5 (one masked 32-bit compare), and 20 <=
+        // total length <= len - 14: the general parser's IPv4 header checks for this shape.
+        let w = u32::from_le_bytes([h[12], h[13], h[14], h[15]]);
+        let tot = usize::from(u16::from_be_bytes([h[16], h[17]]));
+        if w & 0x00ff_ffff == 0x0045_0008 && tot.wrapping_sub(20) <= d.len() - 34 {
+            return (ptype::L2_ETHER | ptype::L3_IPV4, 14, 20);
+        }
+    }
+    parse_l3_general(d)
+}
+
+/// Every other frame: the full parse cut down to L3, out of line so the burst loop stays small.
+#[inline(never)]
+fn parse_l3_general(d: &[u8]) -> (u32, u16, u16) {
+    let mut c = Classified::default();
+    scalar::parse_into(d, false, &mut c, &mut NoHash);
+    let r = l3_part(&c);
+    (r.ptype, r.l2_len, r.l3_len)
+}
+
+/// Classifies a burst for [`Level::L3`]: writes the packet type and the L2/L3 lengths (L4
+/// length 0) into each packet's metadata, leaving its hash alone; no records, as for
+/// [`Level::L2`]. Returns the packets classified.
+pub fn classify_burst_l3<B: PacketBuf>(pkts: &mut [B]) -> usize {
+    l3_into_meta(pkts);
+    pkts.len()
+}
+
+/// The pass of [`classify_burst_l3`], out of line like [`lengths_into_meta`].
+#[inline(never)]
+fn l3_into_meta<B: PacketBuf>(pkts: &mut [B]) {
+    /// Packets prefetched ahead of the one being parsed.
+    const AHEAD: usize = 4;
+    for i in 0..pkts.len() {
+        if let Some(p) = pkts.get(i + AHEAD) {
+            crate::arch::prefetch(p.data().as_ptr());
+        }
+        let p = &mut pkts[i];
+        let (pt, l2, l3) = parse_l3(p.data());
+        p.set_class(pt, len_u8(l2), l3, 0);
+    }
+}
+
+/// Classifies one frame for [`Level::L3`] (the pass of [`classify_burst_l3`], for code that
+/// looks at one frame at a time): a record with hash 0 and L4 length 0.
+pub fn classify_one_l3(frame: &[u8]) -> Classified {
+    let (pt, l2, l3) = parse_l3(frame);
+    let mut c = Classified::default();
+    c.set_outer(pt, 0, l2, l3, 0);
+    c
+}
+
 /// Classifies a burst for [`Level::L2`]: writes the L2 packet type bits and the L2 length
 /// into each packet's metadata (L3/L4 lengths 0, the hash left alone). Returns the packets
 /// classified.
@@ -857,6 +944,7 @@ pub fn classify_burst_level<B: PacketBuf>(
     match level {
         Level::None => 0,
         Level::L2 => classify_burst_l2(pkts),
+        Level::L3 => classify_burst_l3(pkts),
         Level::Lengths => classify_burst_lengths(pkts, out),
         Level::Full => classify_burst(pkts, cfg, out),
     }
@@ -941,6 +1029,24 @@ mod level_tests {
         })
     }
 
+    /// Untagged IPv4 frames around the edges of the L3 fast path: version/IHL 0x45 or a
+    /// neighbour, total length near 20 and near what the frame holds.
+    fn v4_frame() -> impl Strategy<Value = Vec<u8>> {
+        let vihl = prop::sample::select(vec![0x45u8, 0x45, 0x46, 0x44, 0x55, 0x4f]);
+        (prop::collection::vec(any::<u8>(), 30..80), vihl, 0usize..4, 0u16..4).prop_map(|(mut f, vihl, how, d)| {
+            f[12..15].copy_from_slice(&[0x08, 0x00, vihl]);
+            let room = f.len() as u16 - 14;
+            let tot = match how {
+                0 => room.saturating_sub(d),
+                1 => room + d,
+                2 => 18 + d,
+                _ => u16::from_be_bytes([f[16], f[17]]),
+            };
+            f[16..18].copy_from_slice(&tot.to_be_bytes());
+            f
+        })
+    }
+
     proptest! {
         /// The L2 level reports the full classifier's L2 bits and L2 length, and MALFORMED for
         /// frames shorter than Ethernet.
@@ -950,11 +1056,38 @@ mod level_tests {
             let full = classify_one_lengths(&f);
             prop_assert_eq!(pt & ptype::L2_MASK, full.ptype & ptype::L2_MASK);
             prop_assert_eq!(l2, full.l2_len);
+            prop_assert_eq!(u16::from(ptype::l2_len(pt)), l2);
             if f.len() < 14 {
                 prop_assert_eq!(pt, ptype::MALFORMED);
             }
             if pt & ptype::MALFORMED != 0 {
                 prop_assert!(full.is_malformed());
+            }
+        }
+
+        /// The `L3` level is the full classifier's record cut down to L3, fast path or not,
+        /// and writes it into the metadata leaving the hash alone.
+        #[test]
+        fn l3_level_matches_the_full_parse_cut_to_l3(
+            frames in prop::collection::vec(prop_oneof![frame(), v4_frame()], 1..40)
+        ) {
+            use crate::mbuf::{Mbuf, MemBacking, Mempool, MempoolConfig};
+            let mut c = MempoolConfig::new("l3-level", 64);
+            c.backing = MemBacking::Normal;
+            let pool = Mempool::new(c).unwrap();
+            let mut pkts: Vec<Mbuf> = frames.iter().map(|f| Mbuf::from_slice(&pool, f).unwrap()).collect();
+            for p in pkts.iter_mut() {
+                p.set_hash(0xfeed);
+            }
+            prop_assert_eq!(classify_burst_l3(&mut pkts), frames.len());
+            for (p, f) in pkts.iter().zip(&frames) {
+                let full = classify_one_lengths(f);
+                let want = l3_part(&full);
+                prop_assert_eq!(classify_one_l3(f), want, "{:02x?}", f);
+                prop_assert_eq!(want.ptype & !(ptype::L2_MASK | ptype::L3_MASK | ptype::MALFORMED), 0);
+                let m = p.meta();
+                prop_assert_eq!((m.ptype, m.hash), (want.ptype, 0xfeed));
+                prop_assert_eq!((u16::from(m.l2_len), m.l3_len, m.l4_len), (want.l2_len, want.l3_len, 0));
             }
         }
 
@@ -976,6 +1109,7 @@ mod level_tests {
             for ((p, f), o) in pkts.iter().zip(&frames).zip(&out) {
                 let full = classify_one(f, &cfg);
                 prop_assert_eq!(*o, Classified { hash: 0, ..full });
+                prop_assert_eq!(u16::from(ptype::l2_len(full.ptype)), full.l2_len);
                 let m = p.meta();
                 prop_assert_eq!((m.ptype, m.hash), (full.ptype, 0xfeed));
                 prop_assert_eq!((u16::from(m.l2_len), m.l3_len, u16::from(m.l4_len)), (full.l2_len, full.l3_len, full.l4_len));

@@ -598,6 +598,7 @@ fn assert_all_agree(frames: &[&[u8]]) -> Result<(), TestCaseError> {
             full.hash = w.hash;
             prop_assert_eq!(*w, full, "fast path vs general parser, {:02x?}", f);
             prop_assert_eq!(w.flow_key(f), key, "flow_key vs parser key, {:02x?}", f);
+            prop_assert_eq!(u16::from(ptype::l2_len(w.ptype)), w.l2_len, "l2_len from the L2 bits, {:02x?}", f);
             prop_assert_eq!(w.hash, hash_of(&cfg, &key), "scalar hash vs bitwise oracle, {:02x?}", f);
         }
         for imp in available() {

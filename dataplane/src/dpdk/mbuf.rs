@@ -178,41 +178,45 @@ impl PacketBuf for RteMbuf {
         unsafe { dpdk_sys::dpdk_shim_pktmbuf_trim(self.as_ptr(), n16) == 0 }
     }
 
+    /// Port, packet type and hash from their `rte_mbuf` fields; the header lengths are
+    /// derived, not stored (see [`set_class`](Self::set_class)): `l2_len` from the packet
+    /// type's L2 bits, `l3_len` and `l4_len` by classifying the headers again at the level
+    /// whose packet type is the stored one ([`Level::Lengths`](crate::classify::Level::Lengths),
+    /// or [`Level::L3`](crate::classify::Level::L3) with L4 length 0), and 0 when neither
+    /// gives it. `queue` and `timestamp` are 0.
     fn meta(&self) -> PacketMeta {
-        let m = self.as_ptr();
-        // SAFETY: self owns a valid mbuf; the tx_offload union's bitfield view covers the
-        // whole u64.
-        let (l2, l3, l4) = unsafe {
-            let t = &(*m).__bindgen_anon_3.__bindgen_anon_1;
-            (t.l2_len(), t.l3_len(), t.l4_len())
+        use crate::classify::{classify_one_l3, classify_one_lengths};
+        let (ptype, d) = (self.ptype(), self.data());
+        let c = classify_one_lengths(d);
+        let (l3, l4) = if c.ptype == ptype {
+            (c.l3_len, u8::try_from(c.l4_len).unwrap_or(u8::MAX))
+        } else {
+            let c = classify_one_l3(d);
+            if c.ptype == ptype {
+                (c.l3_len, 0)
+            } else {
+                (0, 0)
+            }
         };
         PacketMeta {
             port: self.port(),
             queue: 0,
-            ptype: f::packet_type(self.raw()),
+            ptype,
             hash: self.hash(),
-            l2_len: l2 as u8,
-            l3_len: l3 as u16,
-            l4_len: l4 as u8,
+            l2_len: self.l2_len(),
+            l3_len: l3,
+            l4_len: l4,
             timestamp: 0,
         }
     }
 
-    /// Stores port, packet type, hash and the l2/l3/l4 lengths (in the `tx_offload`
-    /// fields, truncated to their 7/9/8 bits); `queue` and `timestamp` have no `rte_mbuf`
-    /// field and are not kept.
+    /// Stores port, packet type and hash; the lengths are derived from the packet type and
+    /// the headers (see [`meta`](PacketBuf::meta)), and `queue` and `timestamp` have no
+    /// `rte_mbuf` field, so those are not kept.
     fn set_meta(&mut self, meta: PacketMeta) {
         self.set_port(meta.port);
         self.set_hash(meta.hash);
-        let m = self.as_ptr();
-        // SAFETY: self owns a valid mbuf exclusively (&mut self).
-        unsafe {
-            (*m).__bindgen_anon_1.packet_type = meta.ptype;
-            let t = &mut (*m).__bindgen_anon_3.__bindgen_anon_1;
-            t.set_l2_len(u64::from(meta.l2_len) & 0x7f);
-            t.set_l3_len(u64::from(meta.l3_len) & 0x1ff);
-            t.set_l4_len(u64::from(meta.l4_len));
-        }
+        self.set_class(meta.ptype, meta.l2_len, meta.l3_len, meta.l4_len);
     }
 
     #[inline(always)]
@@ -220,37 +224,22 @@ impl PacketBuf for RteMbuf {
         f::packet_type(self.raw())
     }
 
+    /// The L2 length the packet type's L2 bits stand for ([`ptype::l2_len`](crate::classify::ptype::l2_len)),
+    /// which is the one the classifier measured.
     #[inline(always)]
     fn l2_len(&self) -> u8 {
-        // SAFETY: self owns a valid mbuf; `tx_offload` is the u64 view of the union, whose
-        // low 7 bits are `l2_len`.
-        (unsafe { (*self.as_ptr()).__bindgen_anon_3.tx_offload } & 0x7f) as u8
+        crate::classify::ptype::l2_len(self.ptype())
     }
 
-    /// Packet type and the l2/l3/l4 lengths (the low 24 bits of `tx_offload`: 7, 9 and 8
-    /// bits, as `rte_mbuf` lays them out), in two stores instead of three bitfield
-    /// read-modify-writes.
-    ///
-    /// The fields above the lengths (TSO segment size, outer lengths) mean something only
-    /// under a transmit offload flag (`RTE_MBUF_F_TX_OFFLOAD_MASK`). With such a flag set they
-    /// are kept; without one (every received mbuf) the word is written whole and they become
-    /// zero, so that the classifier's pass does not read the mbuf's second cache line first:
-    /// 3 % of l3fwd's cycles on DPDK ports (`benches/FORWARDING_RESULTS.md`).
+    /// Stores the packet type only, in the mbuf's first cache line, as DPDK's own software
+    /// packet type parse does: the lengths are derived when read ([`l2_len`](PacketBuf::l2_len),
+    /// [`meta`](PacketBuf::meta)), so the classify pass never touches the second line, where
+    /// `tx_offload` is. `tx_offload` is left as it was; a stage that requests a transmit
+    /// offload writes it itself.
     #[inline(always)]
-    fn set_class(&mut self, ptype: u32, l2_len: u8, l3_len: u16, l4_len: u8) {
-        let m = self.as_ptr();
-        let lens = u64::from(l2_len & 0x7f) | (u64::from(l3_len & 0x1ff) << 7) | (u64::from(l4_len) << 16);
-        // SAFETY: self owns a valid mbuf exclusively (&mut self); `tx_offload` is the u64
-        // view of the union whose bitfield view `set_meta` writes.
-        unsafe {
-            (*m).__bindgen_anon_1.packet_type = ptype;
-            let t = &mut (*m).__bindgen_anon_3.tx_offload;
-            if f::ol_flags(self.raw()) & dpdk_sys::RTE_MBUF_F_TX_OFFLOAD_MASK == 0 {
-                *t = lens;
-            } else {
-                *t = (*t & !0xff_ffff) | lens;
-            }
-        }
+    fn set_class(&mut self, ptype: u32, _l2_len: u8, _l3_len: u16, _l4_len: u8) {
+        // SAFETY: self owns a valid mbuf exclusively (&mut self).
+        unsafe { (*self.as_ptr()).__bindgen_anon_1.packet_type = ptype }
     }
 
     #[inline(always)]

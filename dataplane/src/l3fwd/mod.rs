@@ -2,7 +2,7 @@
 //! match, with RFC 1812 checks, TTL/hop-limit decrement and next-hop MAC rewrite.
 //!
 //! Per burst, in chunks of 64 packets, each packet classified by the lcore beforehand
-//! (packet type and header lengths in its metadata, [`crate::classify`]):
+//! (packet type through L3 and the L2 length in its metadata, [`Level::L3`](crate::classify::Level::L3)):
 //! 1. every packet is dispatched on its packet type (Ethernet, up to two VLAN tags which are
 //!    kept, then IPv4, IPv6 or ARP). Four IPv4 packets without options in a row are checked
 //!    together (`x4`: the four header checksums summed at once, with NEON on aarch64, as
@@ -470,7 +470,7 @@ fn key6(h: &[u8]) -> Ipv6FiveTuple {
 
 impl<B: PacketBuf> Forward<B> for L3Fwd {
     fn classify_level(&self) -> crate::classify::Level {
-        crate::classify::Level::Lengths
+        crate::classify::Level::L3
     }
     #[inline]
     fn forward(&mut self, rx_port: u16, pkts: &mut Burst<B>, tx: &mut Tx<B>) {
@@ -732,13 +732,12 @@ mod tests {
         let mut c = MempoolConfig::new("l3fwd-diff", 512);
         c.backing = MemBacking::Normal;
         let pool = Mempool::new(c).unwrap();
-        let mut classified = vec![crate::classify::Classified::default(); 512];
         for chunk in frames.chunks(burst) {
             let mut b: Burst<Mbuf> = Burst::new();
             for f in chunk {
                 let _ = b.push(Mbuf::from_slice(&pool, &frame_bytes(f)).unwrap());
             }
-            crate::classify::classify_burst_lengths(&mut b[..], &mut classified);
+            crate::classify::classify_burst_l3(&mut b[..]);
             Forward::forward(&mut stage, 0, &mut b, &mut tx);
             assert!(b.is_empty());
         }
@@ -777,14 +776,14 @@ mod tests {
     /// a frame shorter than Ethernet or a tag cut short is `None`.
     #[test]
     fn l3_of_reads_the_classifier_metadata() {
-        use crate::classify::{classify_burst_lengths, Classified};
+        use crate::classify::classify_burst_l3;
         use crate::mbuf::{MemBacking, Mempool, MempoolConfig};
         let mut c = MempoolConfig::new("l3-of", 64);
         c.backing = MemBacking::Normal;
         let pool = Mempool::new(c).unwrap();
         let l3 = |f: &[u8]| {
             let mut m = [crate::mbuf::Mbuf::from_slice(&pool, f).unwrap()];
-            classify_burst_lengths(&mut m, &mut [Classified::default()]);
+            classify_burst_l3(&mut m);
             l3_of(&m[0])
         };
         let mut f = vec![0u8; 34];

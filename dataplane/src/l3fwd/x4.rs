@@ -140,7 +140,7 @@ mod tests {
     /// checks leave them.
     #[test]
     fn step_over_classified_packets() {
-        use crate::classify::{classify_burst_lengths, Classified};
+        use crate::classify::classify_burst_l3;
         use crate::mbuf::{Mbuf, MemBacking, Mempool, MempoolConfig};
         let mut cfg = MempoolConfig::new("x4", 64);
         cfg.backing = MemBacking::Normal;
@@ -164,7 +164,7 @@ mod tests {
         let frames =
             [frame(false, 64, true, 1), frame(true, 64, true, 2), frame(false, 64, false, 3), frame(true, 1, true, 4)];
         let mut pkts: Vec<Mbuf> = frames.iter().map(|f| Mbuf::from_slice(&pool, f).unwrap()).collect();
-        classify_burst_lengths(&mut pkts, &mut [Classified::default(); 4]);
+        classify_burst_l3(&mut pkts);
         assert!(eligible(&pkts, usize::MAX));
         assert!(!eligible(&pkts, 44), "the tagged frames (46 bytes) are too long for the step");
         let r = step(&mut pkts).unwrap();
