@@ -74,12 +74,16 @@ impl<T, const N: usize> Burst<T, N> {
     /// Appends `v`, or gives it back when the burst is full.
     #[inline(always)]
     pub fn push(&mut self, v: T) -> Result<(), T> {
-        if self.len == N {
-            return Err(v);
+        // One check: `get_mut` is the capacity test and the index's bounds check at once.
+        let len = self.len;
+        match self.items.get_mut(len) {
+            Some(slot) => {
+                slot.write(v);
+                self.len = len + 1;
+                Ok(())
+            }
+            None => Err(v),
         }
-        self.items[self.len].write(v);
-        self.len += 1;
-        Ok(())
     }
 
     /// Removes and returns the last value.
@@ -113,6 +117,20 @@ impl<T, const N: usize> Burst<T, N> {
     /// If `f` panics, the values handed out so far are `f`'s (each dropped exactly once, by
     /// whoever holds it) and the burst keeps the others, as `Vec::drain` does.
     pub fn drain_front(&mut self, n: usize, mut f: impl FnMut(T)) {
+        self.drain_front_indexed(n, |v, _| f(v));
+    }
+
+    /// [`Burst::drain_front`] of the first `tags.len()` values (at most all of them), handing
+    /// each to `f` with the tag at its index: `f(value[i], tags[i])`.
+    #[inline(always)]
+    pub fn drain_front_with<U: Copy>(&mut self, tags: &[U], mut f: impl FnMut(T, U)) {
+        let tags = &tags[..tags.len().min(self.len)];
+        self.drain_front_indexed(tags.len(), |v, i| f(v, tags[i]));
+    }
+
+    /// [`Burst::drain_front`] handing each value with its index.
+    #[inline(always)]
+    fn drain_front_indexed(&mut self, n: usize, mut f: impl FnMut(T, usize)) {
         /// Closes the gap of the values moved out, also when `f` unwinds.
         struct Guard<'a, T, const N: usize> {
             burst: &'a mut Burst<T, N>,
@@ -131,12 +149,15 @@ impl<T, const N: usize> Burst<T, N> {
         let n = n.min(self.len);
         let mut g = Guard { burst: self, taken: 0 };
         while g.taken < n {
+            let i = g.taken;
+            debug_assert!(i < g.burst.len && g.burst.len <= N);
             #[allow(unsafe_code)]
-            // SAFETY: taken < n <= len, so the slot is initialised; it is read once, counted
-            // as moved out at once, and then left outside the prefix by `forget_front`.
-            let v = unsafe { g.burst.items[g.taken].assume_init_read() };
+            // SAFETY: i < n <= len <= N, so the slot exists and is initialised; it is read
+            // once, counted as moved out at once, and then left outside the prefix by
+            // `forget_front`.
+            let v = unsafe { g.burst.items.get_unchecked(i).assume_init_read() };
             g.taken += 1;
-            f(v);
+            f(v, i);
         }
     }
 
@@ -317,6 +338,20 @@ mod tests {
         assert_eq!(Rc::strong_count(&tracker), 3);
         drop(b);
         assert_eq!(Rc::strong_count(&tracker), 1);
+    }
+
+    #[test]
+    fn drain_front_with_pairs_values_and_tags() {
+        let mut b: Burst<u32, 8> = Burst::new();
+        b.extend([1, 2, 3, 4, 5]);
+        let mut got = vec![];
+        b.drain_front_with(&['a', 'b', 'c'], |v, t| got.push((v, t)));
+        assert_eq!(got, [(1, 'a'), (2, 'b'), (3, 'c')]);
+        assert_eq!(&b[..], &[4, 5]);
+        // More tags than values: the values run out first.
+        b.drain_front_with(&['x'; 6], |v, t| got.push((v, t)));
+        assert_eq!(got[3..], [(4, 'x'), (5, 'x')]);
+        assert!(b.is_empty());
     }
 
     #[test]

@@ -127,6 +127,78 @@ impl LcoreStats {
     }
 }
 
+/// What becomes of one packet, in one byte: sent on a port (below [`MAX_PORTS`]) or dropped
+/// with a [`DropReason`]. The compact form of `Result<u16, DropReason>`, for stages that decide
+/// a whole burst before handing it to [`Tx::send_verdicts`].
+///
+/// # Examples
+/// ```
+/// use dataplane::stage::{DropReason, Verdict};
+/// assert_eq!(Verdict::port(3).get(), Ok(3));
+/// assert_eq!(Verdict::drop(DropReason::NoRoute).get(), Err(DropReason::NoRoute));
+/// assert_eq!(Verdict::port(40_000).get(), Err(DropReason::NoTxPort));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(transparent)]
+pub struct Verdict(u8);
+
+impl Verdict {
+    /// The bit that marks a drop; the reason is in the bits below it.
+    const DROP: u8 = 0x80;
+
+    /// Sent on `port`; a port not below [`MAX_PORTS`] is a drop as `NoTxPort` (what
+    /// [`Tx::send`] does with it).
+    #[inline(always)]
+    pub const fn port(port: u16) -> Self {
+        if (port as usize) < MAX_PORTS {
+            Verdict(port as u8)
+        } else {
+            Verdict::drop(DropReason::NoTxPort)
+        }
+    }
+
+    /// Dropped for `reason`.
+    #[inline(always)]
+    pub const fn drop(reason: DropReason) -> Self {
+        Verdict(Self::DROP | reason as u8)
+    }
+
+    /// True for a drop.
+    #[inline(always)]
+    pub const fn is_drop(self) -> bool {
+        self.0 & Self::DROP != 0
+    }
+
+    /// The port, or the drop reason.
+    #[inline(always)]
+    pub fn get(self) -> Result<u16, DropReason> {
+        if self.is_drop() {
+            Err(self.reason())
+        } else {
+            Ok(u16::from(self.0))
+        }
+    }
+
+    /// The drop reason (`NoTxPort` for a port, which only a missing tx queue drops).
+    #[inline(always)]
+    fn reason(self) -> DropReason {
+        match DropReason::ALL.get(usize::from(self.0 & !Self::DROP)) {
+            Some(&r) if self.is_drop() => r,
+            _ => DropReason::NoTxPort,
+        }
+    }
+}
+
+impl From<Result<u16, DropReason>> for Verdict {
+    #[inline(always)]
+    fn from(o: Result<u16, DropReason>) -> Self {
+        match o {
+            Ok(p) => Verdict::port(p),
+            Err(r) => Verdict::drop(r),
+        }
+    }
+}
+
 struct TxPort<B: PacketBuf> {
     q: BoxTx<B>,
     buf: Burst<B>,
@@ -134,7 +206,7 @@ struct TxPort<B: PacketBuf> {
 
 /// The transmit side of an lcore: one tx queue and one buffer per output port.
 pub struct Tx<B: PacketBuf> {
-    ports: Vec<Option<TxPort<B>>>,
+    ports: Box<[Option<TxPort<B>>; MAX_PORTS]>,
     stats: Arc<LcoreStats>,
     burst: usize,
 }
@@ -147,7 +219,11 @@ impl<B: PacketBuf> fmt::Debug for Tx<B> {
 
 impl<B: PacketBuf> Tx<B> {
     pub(crate) fn new(stats: Arc<LcoreStats>, burst: usize) -> Self {
-        Tx { ports: (0..MAX_PORTS).map(|_| None).collect(), stats, burst }
+        // Built on the heap (a buffer per port is ~4 KiB); a fixed length makes the port check a
+        // compare with a constant.
+        let ports: Box<[Option<TxPort<B>>]> = (0..MAX_PORTS).map(|_| None).collect();
+        let Ok(ports) = ports.try_into() else { unreachable!("MAX_PORTS slots were collected") };
+        Tx { ports, stats, burst }
     }
 
     /// Gives port `port` the tx queue `q` (the lcore's `add_tx`); the message says why not
@@ -222,6 +298,34 @@ impl<B: PacketBuf> Tx<B> {
                 stats.drop_reason(DropReason::NoTxPort, k as u64);
             }
         }
+    }
+
+    /// Sends or drops the first `vs.len()` packets of `pkts` (at most all of them), packet `i`
+    /// as `vs[i]` says, and moves the rest of `pkts` to its front: the same as [`Tx::send`] or
+    /// [`Tx::drop_pkt`] on each in order, for stages that decide a whole burst before sending
+    /// it.
+    #[inline(always)]
+    pub fn send_verdicts(&mut self, pkts: &mut Burst<B>, vs: &[Verdict]) {
+        let burst = self.burst;
+        let stats = &self.stats;
+        let ports = &mut self.ports;
+        pkts.drain_front_with(vs, |m, v| {
+            match ports.get_mut(usize::from(v.0)) {
+                Some(Some(tp)) => {
+                    // The buffer is flushed at `burst` (<= MAX_BURST), so it always has room;
+                    // its length is read before the store of the packet, which might alias it.
+                    let full = tp.buf.len() + 1 >= burst;
+                    let _ = tp.buf.push(m);
+                    if full {
+                        Self::flush_one(tp, stats, u16::from(v.0));
+                    }
+                }
+                _ => {
+                    drop(m);
+                    stats.drop_reason(v.reason(), 1);
+                }
+            }
+        });
     }
 
     /// Drops `pkt` (returns it to its pool), counting it under `reason`.
