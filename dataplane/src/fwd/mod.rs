@@ -68,6 +68,12 @@ impl MacRewrite {
         self.hdr.get(port as usize)
     }
 
+    /// [`MacRewrite::get`] for a port number of any width (a lookup's next hop).
+    #[inline(always)]
+    pub(crate) fn get_wide(&self, port: u32) -> Option<&[u8; 12]> {
+        self.hdr.get(usize::try_from(port).ok()?)
+    }
+
     /// Port `port`'s own MAC (zero when out of range or not set).
     pub fn port_mac(&self, port: u16) -> [u8; 6] {
         let mut m = [0; 6];

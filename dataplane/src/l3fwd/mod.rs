@@ -26,7 +26,9 @@
 //!
 //! A chunk whose packets are all IPv4 without options (the classifier's packet type), the
 //! common case of a router, takes a shorter path with the same outcomes: no dispatch and no
-//! index arrays, the lookup keys at the packets' own indexes, and steps 3 and 4 in one pass.
+//! index arrays, the lookup keys and one-byte outcomes ([`Verdict`]) at the packets' own
+//! indexes, and the whole chunk handed to the tx buffers in one call
+//! ([`Tx::send_verdicts`]).
 //!
 //! Nothing allocates per packet or per burst: the scratch arrays live in the stage, built once.
 //!
@@ -52,7 +54,7 @@ use crate::burst::Burst;
 use crate::fwd::MacRewrite;
 use crate::lpm::{EmKey, Ipv4FiveTuple, Ipv6FiveTuple, MISS};
 use crate::port::MacAddr;
-use crate::stage::{DropReason, Forward, Tx};
+use crate::stage::{DropReason, Forward, Tx, Verdict};
 use crate::wire::{EtherType, Ipv4Packet, Ipv6Packet, UdpPacket};
 use std::fmt;
 use std::net::IpAddr;
@@ -80,11 +82,16 @@ const CHUNK: usize = 64;
 const PREFETCH_OFFSET: usize = 4;
 /// What becomes of one packet: sent on a port, or dropped for a reason.
 type Outcome = Result<u16, DropReason>;
+/// The fast path's mark of a packet that passed the checks (any port: the route pass
+/// replaces it).
+const PASS: Verdict = Verdict::port(0);
 
 /// Per-chunk scratch arrays, allocated once per stage.
 #[derive(Clone)]
 struct Scratch {
     outs: [Outcome; CHUNK],
+    /// The fast path's outcomes: a drop from the checks, or [`PASS`] until the route pass.
+    verdicts: [Verdict; CHUNK],
     idx4: [u8; CHUNK],
     dst4: [u32; CHUNK],
     hash4: [u32; CHUNK],
@@ -101,6 +108,7 @@ impl Scratch {
     fn boxed() -> Box<Self> {
         Box::new(Scratch {
             outs: [Err(DropReason::Filtered); CHUNK],
+            verdicts: [PASS; CHUNK],
             idx4: [0; CHUNK],
             dst4: [0; CHUNK],
             hash4: [0; CHUNK],
@@ -156,19 +164,31 @@ impl PortConf {
     /// The output port for lookup result `nh` (a miss goes to the default port, if any),
     /// with the packet's MACs rewritten for it.
     #[inline(always)]
-    fn route<B: PacketBuf>(&self, nh: u32, pkt: &mut B) -> Outcome {
-        let out = match (nh, self.default_port) {
-            (MISS, Some(p)) => p,
-            (MISS, None) => return Err(DropReason::NoRoute),
-            (p, _) => u16::try_from(p).map_err(|_| DropReason::NoTxPort)?,
-        };
-        match (self.rewrite.get(out), pkt.data_mut().get_mut(..12)) {
-            (Some(r), Some(h)) => {
-                h.copy_from_slice(r);
-                Ok(out)
+    fn route<B: PacketBuf>(&self, nh: u32, pkt: &mut B) -> Verdict {
+        // A next hop that is a port with a rewrite, the common case, in one compare.
+        let (out, r) = match self.rewrite.get_wide(nh) {
+            Some(r) => (nh as u16, r),
+            None => {
+                let out = match (nh, self.default_port) {
+                    (MISS, Some(p)) => p,
+                    (MISS, None) => return Verdict::drop(DropReason::NoRoute),
+                    (p, _) => match u16::try_from(p) {
+                        Ok(p) => p,
+                        Err(_) => return Verdict::drop(DropReason::NoTxPort),
+                    },
+                };
+                match self.rewrite.get(out) {
+                    Some(r) => (out, r),
+                    None => return Verdict::drop(DropReason::NoTxPort),
+                }
             }
-            (None, _) => Err(DropReason::NoTxPort),
-            (_, None) => Err(DropReason::Malformed),
+        };
+        match pkt.data_mut().get_mut(..12) {
+            Some(h) => {
+                h.copy_from_slice(r);
+                Verdict::port(out)
+            }
+            None => Verdict::drop(DropReason::Malformed),
         }
     }
 }
@@ -282,12 +302,12 @@ impl L3Fwd {
     }
 
     /// The common case of a router, a chunk of `n` packets that are all IPv4 without options
-    /// ([`L3Fwd::all_plain_v4`]), in three passes instead of four and without the index
-    /// arrays: the checks four at a time (`x4`) with the keys written at the packet's own
-    /// index, one burst lookup over the whole chunk (the keys of dropped packets are looked
-    /// up too and their answers ignored), then each packet routed, rewritten and handed to
-    /// its tx buffer (or dropped) in one pass. Outcomes, bytes and order are those of the
-    /// general path (the tests run both).
+    /// ([`L3Fwd::all_plain_v4`]), without the index arrays: the checks four at a time
+    /// (`x4`) with each packet's verdict and key written at its own index, one burst lookup
+    /// over the whole chunk (the keys of dropped packets are looked up too and their answers
+    /// ignored), the route pass (output port and MAC rewrite of the packets that passed),
+    /// then the chunk to the tx buffers by [`Tx::send_verdicts`]. Outcomes, bytes and order
+    /// are those of the general path (the tests run both).
     #[inline(always)]
     fn forward_v4<B: PacketBuf>(
         t: &L3FwdTables,
@@ -298,6 +318,8 @@ impl L3Fwd {
         tx: &mut Tx<B>,
     ) {
         let em = t.lookup == Lookup::Em;
+        debug_assert!(n <= CHUNK, "a step's slots are within the scratch arrays");
+        let n = n.min(pkts.len());
         let mut i = 0;
         // Four at a time, the tail one by one with the full checks (as is a step that found
         // no header, should the metadata ever be wrong).
@@ -310,15 +332,16 @@ impl L3Fwd {
             } else {
                 None
             };
-            let k = match step {
-                Some(r) => {
-                    for (j, o) in r.into_iter().enumerate() {
-                        s.outs[i + j] = o.map(|_| 0);
-                        s.dst4[i + j] = o.unwrap_or(0);
-                    }
+            let k = match (step, s.verdicts.get_mut(i..i + 4), s.dst4.get_mut(i..i + 4)) {
+                (Some(r), Some(v), Some(d)) => {
+                    // Written out per slot: a loop over the results kept them in memory.
+                    (v[0], d[0]) = pass_or_drop(r[0]);
+                    (v[1], d[1]) = pass_or_drop(r[1]);
+                    (v[2], d[2]) = pass_or_drop(r[2]);
+                    (v[3], d[3]) = pass_or_drop(r[3]);
                     4
                 }
-                None => {
+                _ => {
                     let m = &mut pkts[i];
                     let l3 = usize::from(m.l2_len());
                     let o = match m.data_mut().get_mut(l3..) {
@@ -327,8 +350,7 @@ impl L3Fwd {
                         }
                         None => Err(DropReason::Malformed),
                     };
-                    s.outs[i] = o.map(|_| 0);
-                    s.dst4[i] = o.unwrap_or(0);
+                    (s.verdicts[i], s.dst4[i]) = pass_or_drop(o);
                     1
                 }
             };
@@ -336,7 +358,7 @@ impl L3Fwd {
                 // Only routed packets get a key; a dropped one keeps an older key, whose
                 // answer is ignored.
                 for j in i..i + k {
-                    if s.outs[j].is_ok() {
+                    if !s.verdicts[j].is_drop() {
                         let m = &pkts[j];
                         let key = key4(&m.data()[usize::from(m.l2_len())..]);
                         s.hash4[j] = key.flow_hash();
@@ -347,16 +369,13 @@ impl L3Fwd {
             i += k;
         }
         s.lookup4(t, n);
-        let (outs, nh) = (&s.outs, &s.nh4);
-        let mut i = 0;
-        pkts.drain_front(n, |mut m| {
-            let o = outs[i].and_then(|_| conf.route(nh[i], &mut m));
-            i += 1;
-            match o {
-                Ok(port) => tx.send(port, m),
-                Err(r) => tx.drop_pkt(m, r),
+        // The route pass: output port and MAC rewrite of the packets that passed.
+        for ((v, &nh), m) in s.verdicts[..n].iter_mut().zip(&s.nh4[..n]).zip(pkts[..n].iter_mut()) {
+            if !v.is_drop() {
+                *v = conf.route(nh, m);
             }
-        });
+        }
+        tx.send_verdicts(pkts, &s.verdicts[..n]);
     }
 
     /// Pass 1 for one packet: checks, TTL decrement, ARP/ND replies.
@@ -428,6 +447,16 @@ pub(crate) fn l3_of<B: PacketBuf>(pkt: &B) -> Option<(usize, u16)> {
         return None;
     }
     Some((l3, et))
+}
+
+/// The fast path's verdict and lookup key from a packet's checks: [`PASS`] and the
+/// destination address, or the drop (key 0, looked up and ignored).
+#[inline(always)]
+fn pass_or_drop(o: Result<u32, DropReason>) -> (Verdict, u32) {
+    match o {
+        Ok(dst) => (PASS, dst),
+        Err(r) => (Verdict::drop(r), 0),
+    }
 }
 
 /// The EM key of an IPv4 packet (`h` from L3 on, already checked): ports for TCP, UDP and
@@ -569,7 +598,7 @@ impl<B: PacketBuf> Forward<B> for L3Fwd {
                 s.idx4[..n4].iter().zip(s.nh4[..n4].iter()).chain(s.idx6[..n6].iter().zip(s.nh6[..n6].iter()))
             {
                 let i = usize::from(i);
-                s.outs[i] = conf.route(nh, &mut pkts[i]);
+                s.outs[i] = conf.route(nh, &mut pkts[i]).get();
             }
             // Pass 4: hand each packet to its tx buffer or drop it.
             let mut i = 0;
