@@ -317,7 +317,7 @@ impl<B: PacketBuf> Tx<B> {
                     let full = tp.buf.len() + 1 >= burst;
                     let _ = tp.buf.push(m);
                     if full {
-                        Self::flush_one(tp, stats, u16::from(v.0));
+                        Self::flush_cold(tp, stats, u16::from(v.0));
                     }
                 }
                 _ => {
@@ -343,6 +343,14 @@ impl<B: PacketBuf> Tx<B> {
     /// True when this lcore can send on `port`.
     pub fn has_port(&self, port: u16) -> bool {
         matches!(self.ports.get(port as usize), Some(Some(_)))
+    }
+
+    /// [`Tx::flush_one`] out of line, once per tx burst: the per-packet loop around it keeps
+    /// its values in registers.
+    #[cold]
+    #[inline(never)]
+    fn flush_cold(tp: &mut TxPort<B>, stats: &LcoreStats, port: u16) {
+        Self::flush_one(tp, stats, port)
     }
 
     #[inline(always)]
