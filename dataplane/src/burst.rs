@@ -130,7 +130,7 @@ impl<T, const N: usize> Burst<T, N> {
 
     /// [`Burst::drain_front`] handing each value with its index.
     #[inline(always)]
-    fn drain_front_indexed(&mut self, n: usize, mut f: impl FnMut(T, usize)) {
+    pub(crate) fn drain_front_indexed(&mut self, n: usize, mut f: impl FnMut(T, usize)) {
         /// Closes the gap of the values moved out, also when `f` unwinds.
         struct Guard<'a, T, const N: usize> {
             burst: &'a mut Burst<T, N>,

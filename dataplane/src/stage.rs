@@ -306,10 +306,19 @@ impl<B: PacketBuf> Tx<B> {
     /// it.
     #[inline(always)]
     pub fn send_verdicts(&mut self, pkts: &mut Burst<B>, vs: &[Verdict]) {
+        self.send_each(pkts, vs.len(), |i, _| vs[i]);
+    }
+
+    /// [`Tx::send_verdicts`] of the first `n` packets (at most all of them), each packet's
+    /// verdict computed by `f(i, &mut packet)` just before it is sent: for stages that finish
+    /// a packet (a rewrite) and send it in one pass.
+    #[inline(always)]
+    pub fn send_each(&mut self, pkts: &mut Burst<B>, n: usize, mut f: impl FnMut(usize, &mut B) -> Verdict) {
         let burst = self.burst;
         let stats = &self.stats;
         let ports = &mut self.ports;
-        pkts.drain_front_with(vs, |m, v| {
+        pkts.drain_front_indexed(n, |mut m, i| {
+            let v = f(i, &mut m);
             match ports.get_mut(usize::from(v.0)) {
                 Some(Some(tp)) => {
                     // The buffer is flushed at `burst` (<= MAX_BURST), so it always has room;

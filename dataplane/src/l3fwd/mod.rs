@@ -27,8 +27,7 @@
 //! A chunk whose packets are all IPv4 without options (the classifier's packet type), the
 //! common case of a router, takes a shorter path with the same outcomes: no dispatch and no
 //! index arrays, the lookup keys and one-byte outcomes ([`Verdict`]) at the packets' own
-//! indexes, and the whole chunk handed to the tx buffers in one call
-//! ([`Tx::send_verdicts`]).
+//! indexes, and each packet routed as it is handed to its tx buffer ([`Tx::send_each`]).
 //!
 //! Nothing allocates per packet or per burst: the scratch arrays live in the stage, built once.
 //!
@@ -82,15 +81,15 @@ const CHUNK: usize = 64;
 const PREFETCH_OFFSET: usize = 4;
 /// What becomes of one packet: sent on a port, or dropped for a reason.
 type Outcome = Result<u16, DropReason>;
-/// The fast path's mark of a packet that passed the checks (any port: the route pass
-/// replaces it).
+/// The fast path's mark of a packet that passed the checks (any port: routing replaces
+/// it).
 const PASS: Verdict = Verdict::port(0);
 
 /// Per-chunk scratch arrays, allocated once per stage.
 #[derive(Clone)]
 struct Scratch {
     outs: [Outcome; CHUNK],
-    /// The fast path's outcomes: a drop from the checks, or [`PASS`] until the route pass.
+    /// The fast path's outcomes of the checks: a drop, or [`PASS`] (to be routed).
     verdicts: [Verdict; CHUNK],
     idx4: [u8; CHUNK],
     dst4: [u32; CHUNK],
@@ -305,9 +304,9 @@ impl L3Fwd {
     /// ([`L3Fwd::all_plain_v4`]), without the index arrays: the checks four at a time
     /// (`x4`) with each packet's verdict and key written at its own index, one burst lookup
     /// over the whole chunk (the keys of dropped packets are looked up too and their answers
-    /// ignored), the route pass (output port and MAC rewrite of the packets that passed),
-    /// then the chunk to the tx buffers by [`Tx::send_verdicts`]. Outcomes, bytes and order
-    /// are those of the general path (the tests run both).
+    /// ignored), then each packet that passed routed (output port and MAC rewrite) as
+    /// [`Tx::send_each`] hands it to its tx buffer. Outcomes, bytes and order are those of
+    /// the general path (the tests run both).
     #[inline(always)]
     fn forward_v4<B: PacketBuf>(
         t: &L3FwdTables,
@@ -369,13 +368,11 @@ impl L3Fwd {
             i += k;
         }
         s.lookup4(t, n);
-        // The route pass: output port and MAC rewrite of the packets that passed.
-        for ((v, &nh), m) in s.verdicts[..n].iter_mut().zip(&s.nh4[..n]).zip(pkts[..n].iter_mut()) {
-            if !v.is_drop() {
-                *v = conf.route(nh, m);
-            }
-        }
-        tx.send_verdicts(pkts, &s.verdicts[..n]);
+        let (vs, nh) = (&s.verdicts[..n], &s.nh4[..n]);
+        tx.send_each(pkts, n, |i, m| match vs[i] {
+            v if v.is_drop() => v,
+            _ => conf.route(nh[i], m),
+        });
     }
 
     /// Pass 1 for one packet: checks, TTL decrement, ARP/ND replies.
