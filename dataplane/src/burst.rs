@@ -120,14 +120,6 @@ impl<T, const N: usize> Burst<T, N> {
         self.drain_front_indexed(n, |v, _| f(v));
     }
 
-    /// [`Burst::drain_front`] of the first `tags.len()` values (at most all of them), handing
-    /// each to `f` with the tag at its index: `f(value[i], tags[i])`.
-    #[inline(always)]
-    pub fn drain_front_with<U: Copy>(&mut self, tags: &[U], mut f: impl FnMut(T, U)) {
-        let tags = &tags[..tags.len().min(self.len)];
-        self.drain_front_indexed(tags.len(), |v, i| f(v, tags[i]));
-    }
-
     /// [`Burst::drain_front`] handing each value with its index.
     #[inline(always)]
     pub(crate) fn drain_front_indexed(&mut self, n: usize, mut f: impl FnMut(T, usize)) {
@@ -338,20 +330,6 @@ mod tests {
         assert_eq!(Rc::strong_count(&tracker), 3);
         drop(b);
         assert_eq!(Rc::strong_count(&tracker), 1);
-    }
-
-    #[test]
-    fn drain_front_with_pairs_values_and_tags() {
-        let mut b: Burst<u32, 8> = Burst::new();
-        b.extend([1, 2, 3, 4, 5]);
-        let mut got = vec![];
-        b.drain_front_with(&['a', 'b', 'c'], |v, t| got.push((v, t)));
-        assert_eq!(got, [(1, 'a'), (2, 'b'), (3, 'c')]);
-        assert_eq!(&b[..], &[4, 5]);
-        // More tags than values: the values run out first.
-        b.drain_front_with(&['x'; 6], |v, t| got.push((v, t)));
-        assert_eq!(got[3..], [(4, 'x'), (5, 'x')]);
-        assert!(b.is_empty());
     }
 
     #[test]

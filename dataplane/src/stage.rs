@@ -129,7 +129,7 @@ impl LcoreStats {
 
 /// What becomes of one packet, in one byte: sent on a port (below [`MAX_PORTS`]) or dropped
 /// with a [`DropReason`]. The compact form of `Result<u16, DropReason>`, for stages that decide
-/// a whole burst before handing it to [`Tx::send_verdicts`].
+/// each packet before handing it to [`Tx::send_each`].
 ///
 /// # Examples
 /// ```
@@ -300,18 +300,10 @@ impl<B: PacketBuf> Tx<B> {
         }
     }
 
-    /// Sends or drops the first `vs.len()` packets of `pkts` (at most all of them), packet `i`
-    /// as `vs[i]` says, and moves the rest of `pkts` to its front: the same as [`Tx::send`] or
-    /// [`Tx::drop_pkt`] on each in order, for stages that decide a whole burst before sending
-    /// it.
-    #[inline(always)]
-    pub fn send_verdicts(&mut self, pkts: &mut Burst<B>, vs: &[Verdict]) {
-        self.send_each(pkts, vs.len(), |i, _| vs[i]);
-    }
-
-    /// [`Tx::send_verdicts`] of the first `n` packets (at most all of them), each packet's
-    /// verdict computed by `f(i, &mut packet)` just before it is sent: for stages that finish
-    /// a packet (a rewrite) and send it in one pass.
+    /// Sends or drops the first `n` packets of `pkts` (at most all of them) and moves the rest
+    /// of `pkts` to its front; packet `i`'s verdict is computed by `f(i, &mut packet)` just
+    /// before it is sent or dropped. The same as [`Tx::send`] or [`Tx::drop_pkt`] on each in
+    /// order, for stages that finish a packet (a rewrite) and send it in one pass.
     #[inline(always)]
     pub fn send_each(&mut self, pkts: &mut Burst<B>, n: usize, mut f: impl FnMut(usize, &mut B) -> Verdict) {
         let burst = self.burst;
