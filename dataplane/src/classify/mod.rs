@@ -1047,6 +1047,24 @@ mod level_tests {
         })
     }
 
+    /// The frames in mbufs of a fresh heap-backed pool (returned too: it outlives them), each
+    /// with the hash a port would have written (0xfeed), which the levels must leave alone.
+    fn hashed_mbufs(name: &str, frames: &[Vec<u8>]) -> (crate::mbuf::Mempool, Vec<crate::mbuf::Mbuf>) {
+        use crate::mbuf::{Mbuf, MemBacking, Mempool, MempoolConfig};
+        let mut c = MempoolConfig::new(name, 64);
+        c.backing = MemBacking::Normal;
+        let pool = Mempool::new(c).unwrap();
+        let pkts = frames
+            .iter()
+            .map(|f| {
+                let mut m = Mbuf::from_slice(&pool, f).unwrap();
+                m.set_hash(0xfeed);
+                m
+            })
+            .collect();
+        (pool, pkts)
+    }
+
     proptest! {
         /// The L2 level reports the full classifier's L2 bits and L2 length, and MALFORMED for
         /// frames shorter than Ethernet.
@@ -1071,14 +1089,7 @@ mod level_tests {
         fn l3_level_matches_the_full_parse_cut_to_l3(
             frames in prop::collection::vec(prop_oneof![frame(), v4_frame()], 1..40)
         ) {
-            use crate::mbuf::{Mbuf, MemBacking, Mempool, MempoolConfig};
-            let mut c = MempoolConfig::new("l3-level", 64);
-            c.backing = MemBacking::Normal;
-            let pool = Mempool::new(c).unwrap();
-            let mut pkts: Vec<Mbuf> = frames.iter().map(|f| Mbuf::from_slice(&pool, f).unwrap()).collect();
-            for p in pkts.iter_mut() {
-                p.set_hash(0xfeed);
-            }
+            let (_pool, mut pkts) = hashed_mbufs("l3-level", &frames);
             prop_assert_eq!(classify_burst_l3(&mut pkts), frames.len());
             for (p, f) in pkts.iter().zip(&frames) {
                 let full = classify_one_lengths(f);
@@ -1095,14 +1106,7 @@ mod level_tests {
         /// the metadata, and leaves the hash the port wrote.
         #[test]
         fn lengths_level_matches_the_full_parse(frames in prop::collection::vec(frame(), 1..40)) {
-            use crate::mbuf::{Mbuf, MemBacking, Mempool, MempoolConfig};
-            let mut c = MempoolConfig::new("lengths-level", 64);
-            c.backing = MemBacking::Normal;
-            let pool = Mempool::new(c).unwrap();
-            let mut pkts: Vec<Mbuf> = frames.iter().map(|f| Mbuf::from_slice(&pool, f).unwrap()).collect();
-            for p in pkts.iter_mut() {
-                p.set_hash(0xfeed);
-            }
+            let (_pool, mut pkts) = hashed_mbufs("lengths-level", &frames);
             let mut out = vec![Classified::default(); pkts.len()];
             prop_assert_eq!(classify_burst_lengths(&mut pkts, &mut out), frames.len());
             let cfg = ClassifyConfig::default();
