@@ -189,16 +189,6 @@ impl Verdict {
     }
 }
 
-impl From<Result<u16, DropReason>> for Verdict {
-    #[inline(always)]
-    fn from(o: Result<u16, DropReason>) -> Self {
-        match o {
-            Ok(p) => Verdict::port(p),
-            Err(r) => Verdict::drop(r),
-        }
-    }
-}
-
 struct TxPort<B: PacketBuf> {
     q: BoxTx<B>,
     buf: Burst<B>,
