@@ -145,10 +145,9 @@ pub mod ptype {
     /// derive it instead of storing it (`RteMbuf` does).
     #[inline(always)]
     pub const fn l2_len(pt: u32) -> u8 {
-        // Half-lengths, one nibble per L2 value: ETHER (1) and ETHER_ARP (3) → 7, VLAN (6) → 9,
-        // QINQ (7) → 11.
-        const HALF: u64 = 0xb900_7070;
-        ((HALF >> ((pt & L2_MASK) * 4)) & 0xf) as u8 * 2
+        /// By L2 value: ETHER (1) and ETHER_ARP (3) → 14, VLAN (6) → 18, QINQ (7) → 22.
+        const LEN: [u8; 16] = [0, 14, 0, 14, 0, 0, 18, 22, 0, 0, 0, 0, 0, 0, 0, 0];
+        LEN[(pt & L2_MASK) as usize]
     }
 }
 
@@ -835,21 +834,39 @@ fn len_u8(v: u16) -> u8 {
     u8::try_from(v).unwrap_or(u8::MAX)
 }
 
+/// Runs `f` on each packet (with its index) in order, the packet four places further
+/// prefetched: a main loop that prefetches without a test, then the last four packets, which
+/// have nothing left to prefetch. The per-packet loop of the metadata passes.
+#[inline(always)]
+fn each_prefetched<B: PacketBuf>(pkts: &mut [B], mut f: impl FnMut(usize, &mut B)) {
+    /// Packets prefetched ahead of the one being parsed.
+    const AHEAD: usize = 4;
+    let m = pkts.len().saturating_sub(AHEAD);
+    for i in 0..m {
+        if let Some(next) = pkts.get(i + AHEAD) {
+            next.prefetch();
+        }
+        if let Some(p) = pkts.get_mut(i) {
+            f(i, p);
+        }
+    }
+    for (i, p) in pkts.iter_mut().enumerate().skip(m) {
+        f(i, p);
+    }
+}
+
 /// The parse pass of [`classify_burst_lengths`], each record written to the packet's
 /// metadata as soon as it is parsed (one loop, not a parse loop then a copy loop).
 #[inline(never)]
 fn lengths_into_meta<B: PacketBuf>(pkts: &mut [B], out: &mut [Classified]) {
-    /// Packets prefetched ahead of the one being parsed.
-    const AHEAD: usize = 4;
     let n = pkts.len().min(out.len());
-    for i in 0..n {
-        if let Some(p) = pkts.get(i + AHEAD) {
-            crate::arch::prefetch(p.data().as_ptr());
+    let (pkts, out) = (&mut pkts[..n], &mut out[..n]);
+    each_prefetched(pkts, |i, p| {
+        if let Some(c) = out.get_mut(i) {
+            scalar::parse_into(p.data(), false, c, &mut NoHash);
+            p.set_class(c.ptype, len_u8(c.l2_len), c.l3_len, len_u8(c.l4_len));
         }
-        let (p, c) = (&mut pkts[i], &mut out[i]);
-        scalar::parse_into(p.data(), false, c, &mut NoHash);
-        p.set_class(c.ptype, len_u8(c.l2_len), c.l3_len, len_u8(c.l4_len));
-    }
+    });
 }
 
 /// What [`Level::L3`] keeps of a [`Level::Lengths`] record: the L2 and L3 type bits and
@@ -900,16 +917,10 @@ pub fn classify_burst_l3<B: PacketBuf>(pkts: &mut [B]) -> usize {
 /// The pass of [`classify_burst_l3`], out of line like [`lengths_into_meta`].
 #[inline(never)]
 fn l3_into_meta<B: PacketBuf>(pkts: &mut [B]) {
-    /// Packets prefetched ahead of the one being parsed.
-    const AHEAD: usize = 4;
-    for i in 0..pkts.len() {
-        if let Some(p) = pkts.get(i + AHEAD) {
-            crate::arch::prefetch(p.data().as_ptr());
-        }
-        let p = &mut pkts[i];
+    each_prefetched(pkts, |_, p| {
         let (pt, l2, l3) = parse_l3(p.data());
         p.set_class(pt, len_u8(l2), l3, 0);
-    }
+    });
 }
 
 /// Classifies one frame for [`Level::L3`] (the pass of [`classify_burst_l3`], for code that
