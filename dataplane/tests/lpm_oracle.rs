@@ -82,6 +82,12 @@ fn check4(t: &mut Lpm4, routes: &[(u32, u8, u32)], probes: &[u32]) -> Result<(),
     out.fill(0);
     t.lookup_bulk_scalar(&addrs, &mut out);
     prop_assert_eq!(&out, &want);
+    // Four at a time (a four-packet step's lookup), the tail rotated in from the front.
+    for (k, w) in want.chunks(4).enumerate() {
+        let ips: [u32; 4] = std::array::from_fn(|j| addrs[(4 * k + j) % addrs.len()]);
+        let got = t.lookup_x4(ips);
+        prop_assert_eq!(&got[..w.len()], w, "lookup_x4 {:x?}", ips);
+    }
     // Every burst implementation this CPU has (AVX2 is not the x86 default), then back.
     let default = t.bulk_impl();
     for imp in [BulkImpl::Scalar, BulkImpl::Avx2, BulkImpl::Neon] {

@@ -114,17 +114,32 @@ impl PacketBuf for RteMbuf {
     #[inline(always)]
     fn data(&self) -> &[u8] {
         let m = self.raw();
+        let p = f::mtod(m);
         // SAFETY: self owns a valid mbuf whose first segment holds data_len initialised bytes
-        // at mtod (DPDK invariant data_off + data_len <= buf_len); the borrow of self keeps
-        // it alive and unaliased by writers.
-        unsafe { std::slice::from_raw_parts(f::mtod(m), usize::from(f::data_len(m))) }
+        // at mtod, inside its buffer (DPDK invariant data_off + data_len <= buf_len, buf_addr
+        // not null), so p is not null, as from_raw_parts requires anyway: the unreachable
+        // branch tells the compiler, which then drops null tests on slices taken from the
+        // data (an `Option<&[u8; N]>`'s niche); the borrow of self keeps the bytes alive and
+        // unaliased by writers.
+        unsafe {
+            if p.is_null() {
+                std::hint::unreachable_unchecked();
+            }
+            std::slice::from_raw_parts(p, usize::from(f::data_len(m)))
+        }
     }
 
     #[inline(always)]
     fn data_mut(&mut self) -> &mut [u8] {
         let (p, len) = (f::mtod(self.raw()), usize::from(f::data_len(self.raw())));
-        // SAFETY: as in `data`, and &mut self makes the borrow exclusive (refcount 1).
-        unsafe { std::slice::from_raw_parts_mut(p, len) }
+        // SAFETY: as in `data` (p is not null), and &mut self makes the borrow exclusive
+        // (refcount 1).
+        unsafe {
+            if p.is_null() {
+                std::hint::unreachable_unchecked();
+            }
+            std::slice::from_raw_parts_mut(p, len)
+        }
     }
 
     #[inline(always)]

@@ -25,9 +25,11 @@
 //!    port's tx buffer.
 //!
 //! A chunk whose packets are all IPv4 without options (the classifier's packet type), the
-//! common case of a router, takes a shorter path with the same outcomes: no dispatch and no
-//! index arrays, the lookup keys and one-byte outcomes ([`Verdict`]) at the packets' own
-//! indexes, and each packet routed as it is handed to its tx buffer ([`Tx::send_each`]).
+//! common case of a router, takes a shorter path with the same outcomes, as DPDK's
+//! `l3fwd_lpm_sse.h` does: no dispatch and no index arrays, and each step of four packets
+//! checked, looked up ([`Lpm4::lookup_x4`](crate::lpm::Lpm4::lookup_x4)) and rewritten at
+//! once, while their lines are in the cache, with one-byte outcomes ([`Verdict`]) at the
+//! packets' own indexes that [`Tx::send_each`] then follows.
 //!
 //! Nothing allocates per packet or per burst: the scratch arrays live in the stage, built once.
 //!
@@ -123,17 +125,17 @@ impl Scratch {
 }
 
 impl Scratch {
-    /// The IPv4 burst lookup of the first `n` keys (addresses for LPM, hashes and 5-tuples
-    /// for EM) into `nh4[..n]`; every key misses when the table has no IPv4 side.
+    /// The IPv4 burst lookup of keys `from..to` (addresses for LPM, hashes and 5-tuples for
+    /// EM) into `nh4[from..to]`; every key misses when the table has no IPv4 side.
     #[inline(always)]
-    fn lookup4(&mut self, t: &L3FwdTables, n: usize) {
-        let nh = &mut self.nh4[..n];
+    fn lookup4(&mut self, t: &L3FwdTables, from: usize, to: usize) {
+        let Some(nh) = self.nh4.get_mut(from..to) else { return };
         match (t.lookup == Lookup::Em, &t.lpm4, &t.em4) {
             (false, Some(l), _) => {
-                l.lookup_bulk(&self.dst4[..n], nh);
+                l.lookup_bulk(&self.dst4[from..to], nh);
             }
             (true, _, Some(e)) => {
-                e.lookup_bulk(&self.hash4[..n], &self.key4[..n], nh);
+                e.lookup_bulk(&self.hash4[from..to], &self.key4[from..to], nh);
             }
             _ => nh.fill(MISS),
         }
@@ -301,12 +303,12 @@ impl L3Fwd {
     }
 
     /// The common case of a router, a chunk of `n` packets that are all IPv4 without options
-    /// ([`L3Fwd::all_plain_v4`]), without the index arrays: the checks four at a time
-    /// (`x4`) with each packet's verdict and key written at its own index, one burst lookup
-    /// over the whole chunk (the keys of dropped packets are looked up too and their answers
-    /// ignored), then each packet that passed routed (output port and MAC rewrite) as
-    /// [`Tx::send_each`] hands it to its tx buffer. Outcomes, bytes and order are those of
-    /// the general path (the tests run both).
+    /// ([`L3Fwd::all_plain_v4`]), without the index arrays: per step of four packets (the
+    /// tail one by one), the checks (`x4`) with each packet's verdict and key written at its
+    /// own index, the step's lookup (the keys of dropped packets are looked up too and their
+    /// answers ignored) and the routing (output port and MAC rewrite) of the packets that
+    /// passed; then [`Tx::send_each`] hands each packet to its port's tx buffer by its
+    /// verdict. Outcomes, bytes and order are those of the general path (the tests run both).
     #[inline(always)]
     fn forward_v4<B: PacketBuf>(
         t: &L3FwdTables,
@@ -317,41 +319,32 @@ impl L3Fwd {
         tx: &mut Tx<B>,
     ) {
         let em = t.lookup == Lookup::Em;
+        let lpm = if em { None } else { t.lpm4.as_ref() };
         debug_assert!(n <= CHUNK, "a step's slots are within the scratch arrays");
         let n = n.min(pkts.len());
         let mut i = 0;
         // Four at a time, the tail one by one with the full checks (as is a step that found
         // no header, should the metadata ever be wrong).
         while i < n {
-            let step = if i + 4 <= n {
-                for p in pkts[..n].iter().skip(i + PREFETCH_OFFSET).take(4) {
-                    p.prefetch();
+            let stepped = if i + 4 <= n {
+                if let Some(next) = pkts[..n].get(i + PREFETCH_OFFSET..i + PREFETCH_OFFSET + 4) {
+                    next.iter().for_each(B::prefetch);
                 }
-                x4::step(&mut pkts[i..n])
+                x4::step(&mut pkts[i..n], &mut s.verdicts[i..], &mut s.dst4[i..])
             } else {
-                None
+                false
             };
-            let k = match (step, s.verdicts.get_mut(i..i + 4), s.dst4.get_mut(i..i + 4)) {
-                (Some(r), Some(v), Some(d)) => {
-                    // Written out per slot: a loop over the results kept them in memory.
-                    (v[0], d[0]) = pass_or_drop(r[0]);
-                    (v[1], d[1]) = pass_or_drop(r[1]);
-                    (v[2], d[2]) = pass_or_drop(r[2]);
-                    (v[3], d[3]) = pass_or_drop(r[3]);
-                    4
-                }
-                _ => {
-                    let m = &mut pkts[i];
-                    let l3 = usize::from(m.l2_len());
-                    let o = match m.data_mut().get_mut(l3..) {
-                        Some(h) => {
-                            ipv4_check_and_decrement(h).map(|()| u32::from_be_bytes([h[16], h[17], h[18], h[19]]))
-                        }
-                        None => Err(DropReason::Malformed),
-                    };
-                    (s.verdicts[i], s.dst4[i]) = pass_or_drop(o);
-                    1
-                }
+            let k = if stepped {
+                4
+            } else {
+                let m = &mut pkts[i];
+                let l3 = usize::from(m.l2_len());
+                let o = match m.data_mut().get_mut(l3..) {
+                    Some(h) => ipv4_check_and_decrement(h).map(|()| u32::from_be_bytes([h[16], h[17], h[18], h[19]])),
+                    None => Err(DropReason::Malformed),
+                };
+                (s.verdicts[i], s.dst4[i]) = pass_or_drop(o);
+                1
             };
             if em {
                 // Only routed packets get a key; a dropped one keeps an older key, whose
@@ -365,14 +358,26 @@ impl L3Fwd {
                     }
                 }
             }
+            // The step's lookups and rewrites at once, while its packets' lines are in the
+            // cache (as DPDK's `processx4_step2/3`); a later pass over the chunk found them
+            // evicted by the other packets' and the table's lines.
+            match (lpm, s.dst4.get(i..i + 4), s.nh4.get_mut(i..i + 4)) {
+                (Some(l), Some(&[a, b, c, d]), Some(nh)) if k == 4 => nh.copy_from_slice(&l.lookup_x4([a, b, c, d])),
+                _ => s.lookup4(t, i, i + k),
+            }
+            if let (Some(vs), Some(nhs), Some(ms)) =
+                (s.verdicts.get_mut(i..i + k), s.nh4.get(i..i + k), pkts.get_mut(i..i + k))
+            {
+                for ((v, &nh), m) in vs.iter_mut().zip(nhs).zip(ms) {
+                    if !v.is_drop() {
+                        *v = conf.route(nh, m);
+                    }
+                }
+            }
             i += k;
         }
-        s.lookup4(t, n);
-        let (vs, nh) = (&s.verdicts[..n], &s.nh4[..n]);
-        tx.send_each(pkts, n, |i, m| match vs[i] {
-            v if v.is_drop() => v,
-            _ => conf.route(nh[i], m),
-        });
+        let vs = &s.verdicts[..n];
+        tx.send_each(pkts, n, |i, _| vs[i]);
     }
 
     /// Pass 1 for one packet: checks, TTL decrement, ARP/ND replies.
@@ -522,11 +527,12 @@ impl<B: PacketBuf> Forward<B> for L3Fwd {
                     for p in pkts[..n].iter().skip(i + PREFETCH_OFFSET).take(4) {
                         p.prefetch();
                     }
-                    if let Some(r) = x4::step(&mut pkts[i..n]) {
-                        for (k, r) in r.into_iter().enumerate() {
-                            match r {
+                    let (mut v, mut d) = ([PASS; 4], [0u32; 4]);
+                    if x4::step(&mut pkts[i..n], &mut v, &mut d) {
+                        for (k, (v, dst)) in v.into_iter().zip(d).enumerate() {
+                            match v.get() {
                                 Err(e) => s.outs[i + k] = Err(e),
-                                Ok(dst) => {
+                                Ok(_) => {
                                     s.idx4[n4] = (i + k) as u8;
                                     if em {
                                         let l3 = usize::from(pkts[i + k].l2_len());
@@ -579,7 +585,7 @@ impl<B: PacketBuf> Forward<B> for L3Fwd {
                 i += 1;
             }
             // Pass 2: burst lookups.
-            s.lookup4(t, n4);
+            s.lookup4(t, 0, n4);
             let nh6 = &mut s.nh6[..n6];
             match (em, &t.lpm6, &t.em6) {
                 (false, Some(l), _) => {

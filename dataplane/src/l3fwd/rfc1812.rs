@@ -33,22 +33,31 @@ fn ttl_decrement(h: &mut [u8]) -> Result<(), DropReason> {
 /// The RFC 1624 update `~(~C + ~m + m')` for the TTL/protocol word `m` becoming
 /// `m' = m - 0x0100` (TTL ≥ 2, so no borrow) has `~m + m' = 0xfeff` whatever the word, so the
 /// new checksum is `~(~C + 0xfeff)` with one end-around carry: what
-/// [`checksum::update_u16`] computes, without its general fold loop.
+/// [`checksum::update_u16`] computes, without its general fold loop. One's complement sums
+/// do not depend on byte order (RFC 1071), so the checksum word is read and written in the
+/// CPU's order with the constant in that order too: no byte swaps.
 ///
 /// # Errors
 /// `TtlExpired` (TTL ≤ 1), the header unchanged then.
 #[inline(always)]
 pub(crate) fn ttl_decrement_hdr(h: &mut [u8; 20]) -> Result<(), DropReason> {
-    let ttl = h[8];
-    if ttl <= 1 {
+    if h[8] <= 1 {
         return Err(DropReason::TtlExpired);
     }
-    let c = u16::from_be_bytes([h[10], h[11]]);
-    let x = u32::from(!c) + 0xfeff;
-    let c = !(((x & 0xffff) + (x >> 16)) as u16);
-    h[8] = ttl - 1;
-    h[10..12].copy_from_slice(&c.to_be_bytes());
+    decrement_live_ttl(h);
     Ok(())
+}
+
+/// The decrement and checksum update of [`ttl_decrement_hdr`] for a TTL the caller has
+/// found to be 2 or more.
+#[inline(always)]
+pub(crate) fn decrement_live_ttl(h: &mut [u8; 20]) {
+    debug_assert!(h[8] > 1, "only a live TTL is decremented");
+    let c = u16::from_ne_bytes([h[10], h[11]]);
+    let x = u32::from(!c) + u32::from(0xfeff_u16.to_be());
+    let c = !(((x & 0xffff) + (x >> 16)) as u16);
+    h[8] = h[8].wrapping_sub(1);
+    h[10..12].copy_from_slice(&c.to_ne_bytes());
 }
 
 /// RFC 1812 §5.2.2 checks on the IPv4 header at the start of `h` (the frame from L3 on):

@@ -651,10 +651,35 @@ impl Lpm4 {
         let (ips, out) = (&ips[..n], &mut next_hops[..n]);
         let t24 = self.t24();
         for (o, &ip) in out.iter_mut().zip(ips) {
-            let e = t24[(ip >> 8) as usize];
-            *o = if is_ext_masked(e) { self.tbl8.get(group_index(e, ip)).copied().unwrap_or(EMPTY) } else { e };
+            *o = self.resolve_in(t24, ip);
         }
         out.iter().filter(|&&h| h != MISS).count()
+    }
+
+    /// Four addresses at once, as `rte_lpm_lookupx4`: each one's next hop or [`MISS`]. The
+    /// lookup of a four-packet step: four independent tbl24 loads, without the burst
+    /// lookup's implementation dispatch and loop.
+    #[inline(always)]
+    pub fn lookup_x4(&self, ips: [u32; 4]) -> [u32; 4] {
+        let t24 = self.t24();
+        [
+            self.resolve_in(t24, ips[0]),
+            self.resolve_in(t24, ips[1]),
+            self.resolve_in(t24, ips[2]),
+            self.resolve_in(t24, ips[3]),
+        ]
+    }
+
+    /// One address through `t24` (this table's [`Lpm4::t24`]): the tbl24 entry, or the tbl8
+    /// entry it points to.
+    #[inline(always)]
+    fn resolve_in(&self, t24: &[u32; TBL24_LEN], ip: u32) -> u32 {
+        let e = t24[(ip >> 8) as usize];
+        if is_ext_masked(e) {
+            self.tbl8.get(group_index(e, ip)).copied().unwrap_or(EMPTY)
+        } else {
+            e
+        }
     }
 }
 
