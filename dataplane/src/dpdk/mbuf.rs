@@ -115,12 +115,12 @@ impl PacketBuf for RteMbuf {
     fn data(&self) -> &[u8] {
         let m = self.raw();
         let p = f::mtod(m);
+        // The unreachable branch below tells the compiler what from_raw_parts requires anyway,
+        // that p is not null, so it drops null tests on slices taken from the data (an
+        // `Option<&[u8; N]>`'s niche).
         // SAFETY: self owns a valid mbuf whose first segment holds data_len initialised bytes
-        // at mtod, inside its buffer (DPDK invariant data_off + data_len <= buf_len, buf_addr
-        // not null), so p is not null, as from_raw_parts requires anyway: the unreachable
-        // branch tells the compiler, which then drops null tests on slices taken from the
-        // data (an `Option<&[u8; N]>`'s niche); the borrow of self keeps the bytes alive and
-        // unaliased by writers.
+        // at mtod, inside its non-null buffer (DPDK invariant data_off + data_len <= buf_len),
+        // so p is not null; the borrow of self keeps them alive and unaliased by writers.
         unsafe {
             if p.is_null() {
                 std::hint::unreachable_unchecked();

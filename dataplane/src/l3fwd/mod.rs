@@ -359,8 +359,8 @@ impl L3Fwd {
                 }
             }
             // The step's lookups and rewrites at once, while its packets' lines are in the
-            // cache (as DPDK's `processx4_step2/3`); a later pass over the chunk found them
-            // evicted by the other packets' and the table's lines.
+            // cache (as DPDK's `processx4_step2/3`); in callgrind's cache simulation a later
+            // pass over the chunk found them evicted by the other packets' and the table's.
             match (lpm, s.dst4.get(i..i + 4), s.nh4.get_mut(i..i + 4)) {
                 (Some(l), Some(&[a, b, c, d]), Some(nh)) if k == 4 => nh.copy_from_slice(&l.lookup_x4([a, b, c, d])),
                 _ => s.lookup4(t, i, i + k),
