@@ -503,3 +503,83 @@ fn rate_af_packet() {
         Ok((AfPacketPort::open(0, AfPacketConfig::new("f0"), pool.clone())?, AfPacketPort::open(1, c1, pool.clone())?))
     });
 }
+
+/// A frame the kernel's qdisc refuses after an AF_PACKET port handed it over (`sendto` fails
+/// with `ENOBUFS`) is not lost: the kernel marks it for sending again, and it goes out, once,
+/// with a later kick when the qdisc takes it. A `pfifo` of length 0 refuses every frame; the
+/// test then removes it.
+#[test]
+fn af_packet_frames_a_full_qdisc_refuses_go_out_later() {
+    if !netns::require_or_skip("af_packet_frames_a_full_qdisc_refuses_go_out_later") {
+        return;
+    }
+    let (a, b) = (Netns::new("qfull").unwrap(), Netns::new("qpeer").unwrap());
+    let _v = veth_pair_mq(&a, "q0", &b, "q1", 1).unwrap();
+    a.exec(&["tc", "qdisc", "add", "dev", "q0", "root", "pfifo", "limit", "0"]).unwrap();
+    const K: u32 = 10;
+    let (ready_tx, ready_rx) = mpsc::channel();
+    let receiver = b
+        .spawn(move || {
+            let fd = RawSocket::open("q1").unwrap();
+            ready_tx.send(()).unwrap();
+            let mut seen = vec![0u32; K as usize];
+            let mut buf = [0u8; 2048];
+            // Until every frame arrived (and 300 ms more for duplicates), at most 5 s.
+            let mut deadline = Instant::now() + Duration::from_secs(5);
+            let mut all = false;
+            while Instant::now() < deadline {
+                if let Some(n) = fd.recv(&mut buf) {
+                    if let Some(c) = seq_of(&buf[..n]).and_then(|s| seen.get_mut(s as usize)) {
+                        *c += 1;
+                    }
+                }
+                if !all && seen.iter().all(|&c| c > 0) {
+                    all = true;
+                    deadline = deadline.min(Instant::now() + Duration::from_millis(300));
+                }
+            }
+            seen
+        })
+        .unwrap();
+    ready_rx.recv().unwrap();
+    let na = a.name().to_string();
+    let (refused, stats, in_use) = a
+        .run(move || {
+            let pool = pool("qfull");
+            let mut port = AfPacketPort::open(0, AfPacketConfig::new("q0"), pool.clone()).unwrap();
+            let mut tx = port.tx_queue(0).unwrap();
+            let mut b: Burst<Mbuf> = Burst::new();
+            for seq in 0..K {
+                let mut m = pool.alloc().unwrap();
+                let f = frame(seq);
+                assert!(m.set_len(f.len()));
+                m.data_mut().copy_from_slice(&f);
+                assert!(b.push(m).is_ok());
+            }
+            assert_eq!(tx.tx_burst(&mut b), K as usize, "the ring takes the whole burst");
+            for _ in 0..K {
+                tx.flush();
+            }
+            let qdisc = |args: &[&str]| {
+                let o =
+                    std::process::Command::new("ip").args(["netns", "exec", &na, "tc"]).args(args).output().unwrap();
+                assert!(o.status.success(), "tc {args:?}: {}", String::from_utf8_lossy(&o.stderr));
+                String::from_utf8_lossy(&o.stdout).into_owned()
+            };
+            let refused = qdisc(&["-s", "qdisc", "show", "dev", "q0"]);
+            qdisc(&["qdisc", "del", "dev", "q0", "root"]);
+            for _ in 0..10 {
+                tx.flush();
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            let s = port.stats();
+            drop((tx, port));
+            (refused, s, pool.in_use())
+        })
+        .unwrap();
+    assert!(!refused.contains("dropped 0,"), "the qdisc refused frames: {refused}");
+    let seen = receiver.join().unwrap();
+    assert!(seen.iter().all(|&c| c == 1), "each frame arrived once: {seen:?}");
+    assert_eq!((stats.opackets, stats.oerrors), (K as u64, 0), "{stats:?}");
+    assert_eq!(in_use, 0);
+}
