@@ -583,3 +583,183 @@ fn af_packet_frames_a_full_qdisc_refuses_go_out_later() {
     assert_eq!((stats.opackets, stats.oerrors), (K as u64, 0), "{stats:?}");
     assert_eq!(in_use, 0);
 }
+
+/// Sends `K` numbered frames through transmit queue 0 of the port `open` makes on `s0` (as
+/// fast as its ring takes them), flushes once, drops the queue and the port at once, and
+/// checks that each frame arrived on the peer `s1` exactly once and that the port counts them
+/// all sent without errors. `slow_qdisc` puts a 2 Mbit/s `tbf` on `s0`.
+fn pending_at_close_go_out<P: Port<Buf = Mbuf>>(
+    tag: &str,
+    slow_qdisc: bool,
+    open: impl FnOnce(&Mempool) -> Result<P, PortError> + Send + 'static,
+) {
+    if !netns::require_or_skip(tag) {
+        return;
+    }
+    let (a, b) = (Netns::new(&format!("{tag}_tx")).unwrap(), Netns::new(&format!("{tag}_rx")).unwrap());
+    let _v = veth_pair_mq(&a, "s0", &b, "s1", 1).unwrap();
+    if slow_qdisc {
+        a.exec(&["tc", "qdisc", "add", "dev", "s0", "root", "tbf", "rate", "2mbit", "burst", "4kb", "limit", "10mb"])
+            .unwrap();
+    }
+    const K: u32 = 3000;
+    let (ready_tx, ready_rx) = mpsc::channel();
+    let rtag = format!("{tag}_rx");
+    let receiver = b
+        .spawn(move || {
+            // A packet-ring receiver (megabytes of ring) keeps up with an unpaced sender.
+            let pool = pool(&rtag);
+            let mut port = AfPacketPort::open(0, AfPacketConfig::new("s1"), pool.clone()).unwrap();
+            let mut rx = port.rx_queue(0).unwrap();
+            ready_tx.send(()).unwrap();
+            let mut seen = vec![0u32; K as usize];
+            let mut burst: Burst<Mbuf> = Burst::new();
+            // Until every frame arrived (and 300 ms more for duplicates), at most 10 s.
+            let mut deadline = Instant::now() + Duration::from_secs(10);
+            let mut all = false;
+            while Instant::now() < deadline {
+                if rx.rx_burst(&mut burst, 32) == 0 {
+                    std::thread::sleep(Duration::from_micros(200));
+                }
+                for m in burst.iter() {
+                    if let Some(c) = seq_of(m.data()).and_then(|s| seen.get_mut(s as usize)) {
+                        *c += 1;
+                    }
+                }
+                burst.clear();
+                if !all && seen.iter().all(|&c| c > 0) {
+                    all = true;
+                    deadline = deadline.min(Instant::now() + Duration::from_millis(300));
+                }
+            }
+            (seen, port.stats().imissed)
+        })
+        .unwrap();
+    ready_rx.recv().unwrap();
+    let ptag = tag.to_string();
+    let (stats, in_use) = a
+        .run(move || {
+            let pool = pool(&ptag);
+            let mut port = open(&pool).unwrap();
+            let mut tx = port.tx_queue(0).unwrap();
+            let mut b: Burst<Mbuf> = Burst::new();
+            let mut seq = 0;
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while seq < K || !b.is_empty() {
+                while seq < K && !b.is_full() {
+                    let mut m = pool.alloc().unwrap();
+                    let f = frame(seq);
+                    assert!(m.set_len(f.len()));
+                    m.data_mut().copy_from_slice(&f);
+                    assert!(b.push(m).is_ok());
+                    seq += 1;
+                }
+                if tx.tx_burst(&mut b) == 0 {
+                    assert!(Instant::now() < deadline, "the ring never took frame {seq}");
+                    tx.flush();
+                    std::thread::sleep(Duration::from_micros(200));
+                }
+            }
+            tx.flush();
+            drop(tx);
+            let s = port.stats();
+            drop(port);
+            (s, pool.in_use())
+        })
+        .unwrap();
+    let (seen, missed) = receiver.join().unwrap();
+    let missing: Vec<usize> = seen.iter().enumerate().filter(|(_, &c)| c == 0).map(|(i, _)| i).collect();
+    assert!(
+        missing.is_empty(),
+        "{} of {K} frames never arrived (the receiver missed {missed}), first {:?}",
+        missing.len(),
+        &missing[..missing.len().min(8)]
+    );
+    assert!(seen.iter().all(|&c| c == 1), "each frame arrived once");
+    assert_eq!((stats.opackets, stats.oerrors), (K as u64, 0), "{stats:?}");
+    assert_eq!(in_use, 0);
+}
+
+/// Frames an AF_PACKET transmit queue took are sent even when the queue is dropped right after
+/// its last flush: while a slow link (a `tbf` qdisc) holds earlier frames, the socket's send
+/// buffer is full, the kernel leaves later frames marked in the ring (`sendto` gives `EAGAIN`),
+/// and closing the socket then would lose them. Dropping the queue waits until the kernel has
+/// taken every marked frame.
+#[test]
+fn af_packet_frames_pending_at_close_still_go_out() {
+    pending_at_close_go_out("afp_close", true, |pool| AfPacketPort::open(0, AfPacketConfig::new("s0"), pool.clone()));
+}
+
+/// The same for an AF_XDP transmit queue: in copy mode a kick sends a bounded batch, so
+/// frames the last flush did not reach would be lost with the socket.
+#[test]
+fn af_xdp_frames_pending_at_close_still_go_out() {
+    pending_at_close_go_out("xdp_close", false, |pool| {
+        AfXdpPort::open(0, AfXdpConfig { fill_size: 1024, ..AfXdpConfig::new("s0") }, pool.clone())
+    });
+}
+
+/// A frame longer than the interface's MTU allows is a counted transmit error, and the frames
+/// after it go out at once: the kernel refuses such a frame (`EMSGSIZE`), and without
+/// `PACKET_LOSS` it would stay at the head of the ring, holding back every later frame until
+/// the ring wrapped around to it.
+#[test]
+fn af_packet_frame_over_the_mtu_is_counted_and_blocks_nothing() {
+    if !netns::require_or_skip("af_packet_frame_over_the_mtu_is_counted_and_blocks_nothing") {
+        return;
+    }
+    let (a, b) = (Netns::new("mtutx").unwrap(), Netns::new("mturx").unwrap());
+    let _v = veth_pair_mq(&a, "m0", &b, "m1", 1).unwrap();
+    const K: u32 = 10;
+    let (ready_tx, ready_rx) = mpsc::channel();
+    let receiver = b
+        .spawn(move || {
+            let fd = RawSocket::open("m1").unwrap();
+            ready_tx.send(()).unwrap();
+            let mut seen = vec![0u32; K as usize];
+            let mut buf = [0u8; 2048];
+            let deadline = Instant::now() + Duration::from_millis(1500);
+            while Instant::now() < deadline {
+                if let Some(n) = fd.recv(&mut buf) {
+                    if let Some(c) = seq_of(&buf[..n]).and_then(|s| seen.get_mut(s as usize)) {
+                        *c += 1;
+                    }
+                }
+            }
+            seen
+        })
+        .unwrap();
+    ready_rx.recv().unwrap();
+    let (stats_before_drop, in_use) = a
+        .run(move || {
+            let pool = pool("mtutx");
+            let mut port = AfPacketPort::open(0, AfPacketConfig::new("m0"), pool.clone()).unwrap();
+            let mut tx = port.tx_queue(0).unwrap();
+            let mut b: Burst<Mbuf> = Burst::new();
+            for seq in 0..K {
+                let mut f = frame(seq);
+                if seq == 3 {
+                    f.resize(1600, 0); // 1500-byte MTU: at most 1514 bytes untagged
+                }
+                let mut m = pool.alloc().unwrap();
+                assert!(m.set_len(f.len()));
+                m.data_mut().copy_from_slice(&f);
+                assert!(b.push(m).is_ok());
+            }
+            assert_eq!(tx.tx_burst(&mut b), K as usize, "the ring takes the whole burst");
+            for _ in 0..10 {
+                tx.flush();
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            // Before the queue's drop, which would count what is still held back.
+            let s = port.stats();
+            drop((tx, port));
+            (s, pool.in_use())
+        })
+        .unwrap();
+    let seen = receiver.join().unwrap();
+    let want: Vec<u32> = (0..K).map(|s| u32::from(s != 3)).collect();
+    assert_eq!(seen, want, "every frame but the oversized one arrived, once");
+    assert_eq!((stats_before_drop.opackets, stats_before_drop.oerrors), (K as u64 - 1, 1), "{stats_before_drop:?}");
+    assert_eq!(in_use, 0);
+}

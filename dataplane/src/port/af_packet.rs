@@ -12,6 +12,11 @@
 //!   frame's `sll_pkttype`. A VLAN tag the kernel stripped is put back.
 //! - Transmit: one socket per queue with a TPACKET_V2 ring: a burst is copied into free
 //!   frames marked `TP_STATUS_SEND_REQUEST`, then one non-blocking `sendto` sends them all.
+//!   Frames the kernel leaves marked (its qdisc refused one, or the socket's send buffer is
+//!   full of frames in flight) go out with a later kick; dropping the queue kicks until none
+//!   is left (bounded; the rest are counted errors), as closing the socket would discard them.
+//!   A frame longer than the interface's MTU allows is a counted error, and `PACKET_LOSS`
+//!   lets the kernel drop a frame it refuses rather than hold the ring behind it.
 //!   `qdisc_bypass` sets `PACKET_QDISC_BYPASS` (straight to the driver, no traffic control).
 //! - MAC address from SIOCGIFHWADDR, link state from SIOCGIFFLAGS and ethtool, promiscuous
 //!   mode through a `PACKET_MR_PROMISC` membership (dropped with the port).
@@ -35,6 +40,7 @@ const PACKET_STATISTICS: libc::c_int = 6;
 const PACKET_VERSION: libc::c_int = 10;
 const PACKET_TX_RING: libc::c_int = 13;
 const PACKET_FANOUT: libc::c_int = 18;
+const PACKET_LOSS: libc::c_int = 14;
 const PACKET_QDISC_BYPASS: libc::c_int = 20;
 const PACKET_IGNORE_OUTGOING: libc::c_int = 23;
 const TPACKET_V2: libc::c_int = 1;
@@ -258,6 +264,7 @@ impl AfPacketPort {
         let ifindex = netdev::ifindex(&name)?;
         cfg.validate()?;
         let mac = netdev::mac(&name)?;
+        let mtu = netdev::mtu(&name).map_err(|e| os_err(&name, "reading the MTU", e, ""))?;
         let mut rx = Vec::new();
         let mut rx_fds = Vec::new();
         let mut tx = Vec::new();
@@ -327,6 +334,9 @@ impl AfPacketPort {
             if cfg.qdisc_bypass {
                 setsockopt(&tfd, SOL_PACKET, PACKET_QDISC_BYPASS, &1i32).map_err(e("enabling qdisc bypass"))?;
             }
+            // A frame the kernel refuses as malformed is let go instead of staying at the
+            // ring's head, where it would hold back every later frame.
+            setsockopt(&tfd, SOL_PACKET, PACKET_LOSS, &1i32).map_err(e("enabling PACKET_LOSS"))?;
             let tblock = (cfg.frame_size * 16).max(4096);
             let tframes = cfg.tx_frames.div_ceil(16) * 16;
             let treq: [u32; 4] = [tblock, tframes / 16, cfg.frame_size, tframes];
@@ -337,6 +347,7 @@ impl AfPacketPort {
             tx.push(Some(PacketTx {
                 fd: tfd,
                 map: tmap,
+                max_len: (cfg.frame_size as usize - TX_DATA_OFF).min(mtu as usize + TX_MTU_OVERHEAD),
                 frame_size: cfg.frame_size as usize,
                 frames: tframes as usize,
                 cur: 0,
@@ -560,9 +571,17 @@ impl RxQueue for PacketRx {
     }
 }
 
+/// What a frame may carry beyond the MTU: the Ethernet header and one VLAN tag (the kernel
+/// takes the tag's 4 bytes only on a tagged frame; an untagged frame longer than MTU + 14 is
+/// refused and, with `PACKET_LOSS`, let go uncounted).
+const TX_MTU_OVERHEAD: usize = 14 + 4;
+
 struct PacketTx {
     fd: OwnedFd,
     map: RingMap,
+    /// The longest frame sent: what a ring frame holds, and at most the interface's MTU (when
+    /// the port opened) plus [`TX_MTU_OVERHEAD`]. Longer ones are counted transmit errors.
+    max_len: usize,
     frame_size: usize,
     frames: usize,
     cur: usize,
@@ -570,14 +589,77 @@ struct PacketTx {
     q: u16,
 }
 
+/// How long dropping a transmit queue waits for the kernel to take its marked frames: it gives
+/// up after this long without progress, or after [`TX_DRAIN_MAX`] in all.
+const TX_DRAIN_STALL: std::time::Duration = std::time::Duration::from_millis(500);
+/// The longest a transmit queue's drop waits for its marked frames.
+const TX_DRAIN_MAX: std::time::Duration = std::time::Duration::from_secs(5);
+
 impl PacketTx {
-    fn kick(&self) -> bool {
-        // SAFETY: a zero-length non-blocking sendto: the kernel sends the frames marked
-        // SEND_REQUEST in the mapped ring.
-        let rc = unsafe {
+    /// A zero-length non-blocking `sendto`: the kernel takes the frames marked
+    /// `SEND_REQUEST`, in ring order (marking each `SENDING`, then available once sent),
+    /// until its qdisc refuses one or the socket's send buffer is full (frames still in
+    /// flight are charged to it); those stay marked, for a later kick.
+    fn kick(&self) {
+        // SAFETY: a zero-length non-blocking sendto on our own socket; the kernel reads only
+        // the mapped ring.
+        let _ = unsafe {
             libc::sendto(self.fd.as_raw_fd(), core::ptr::null(), 0, libc::MSG_DONTWAIT, core::ptr::null(), 0)
         };
-        rc >= 0
+    }
+
+    /// The status of the frame marked last. The kernel takes marked frames in ring order, so
+    /// while any is left marked, this one is too.
+    fn last_status(&self) -> u32 {
+        let last = (self.cur + self.frames - 1) % self.frames;
+        // Acquire: pairs with the kernel's status update.
+        self.map.atomic(last * self.frame_size).load(Ordering::Acquire)
+    }
+
+    /// Frames the kernel has not taken yet (still `SEND_REQUEST`), and frames it refused as
+    /// malformed that no burst has counted yet.
+    fn unsent(&self) -> (u64, u64) {
+        let (mut marked, mut wrong) = (0, 0);
+        for i in 0..self.frames {
+            // Acquire: pairs with the kernel's status update.
+            match self.map.atomic(i * self.frame_size).load(Ordering::Acquire) {
+                TP_STATUS_SEND_REQUEST => marked += 1,
+                TP_STATUS_WRONG_FORMAT => wrong += 1,
+                _ => {}
+            }
+        }
+        (marked, wrong)
+    }
+}
+
+impl Drop for PacketTx {
+    /// Closing the socket would discard the frames still marked (the kernel left them for a
+    /// later kick): kicks until it has taken them all, then counts what it never took, or
+    /// refused as malformed, as transmit errors. Bounded: it gives up after
+    /// [`TX_DRAIN_STALL`] without progress or [`TX_DRAIN_MAX`] in all.
+    fn drop(&mut self) {
+        let start = std::time::Instant::now();
+        let mut progress = start;
+        let (mut left, _) = self.unsent();
+        while left > 0 && progress.elapsed() < TX_DRAIN_STALL && start.elapsed() < TX_DRAIN_MAX {
+            self.kick();
+            std::thread::sleep(std::time::Duration::from_micros(500));
+            let (now, _) = self.unsent();
+            if now < left {
+                progress = std::time::Instant::now();
+            }
+            left = now;
+        }
+        let (left, wrong) = self.unsent();
+        if left + wrong > 0 {
+            log::warn!(
+                "af_packet tx queue {}: {left} frame(s) never taken by the kernel, {wrong} refused as malformed; counted as tx errors",
+                self.q
+            );
+            if let Some(c) = &self.counters {
+                c.tx(self.q as usize).errors.add(left + wrong);
+            }
+        }
     }
 }
 
@@ -585,7 +667,6 @@ impl TxQueue for PacketTx {
     type Buf = Mbuf;
 
     fn tx_burst(&mut self, pkts: &mut Burst<Mbuf>) -> usize {
-        let room = self.frame_size - TX_DATA_OFF;
         let mut n = 0;
         let (mut sent, mut bytes, mut errors) = (0u64, 0usize, 0u64);
         while n < pkts.len() {
@@ -601,7 +682,7 @@ impl TxQueue for PacketTx {
             let m = &pkts[n];
             n += 1;
             let len = m.len();
-            if len == 0 || len > room {
+            if len == 0 || len > self.max_len {
                 errors += 1;
                 st.store(TP_STATUS_AVAILABLE, Ordering::Relaxed);
                 continue;
@@ -617,8 +698,10 @@ impl TxQueue for PacketTx {
             bytes += len;
         }
         pkts.truncate_front(n);
-        if sent > 0 && !self.kick() {
-            // ENOBUFS/EAGAIN: the frames stay marked and go out with the next kick.
+        if sent > 0 {
+            // Frames the kernel leaves marked go out with a later kick (flush, or the next
+            // burst's).
+            self.kick();
         }
         if let Some(c) = &self.counters {
             let c = c.tx(self.q as usize);
@@ -632,7 +715,10 @@ impl TxQueue for PacketTx {
     }
 
     fn flush(&mut self) {
-        self.kick();
+        // A kick only when a frame is left marked: an idle queue makes no system call.
+        if self.last_status() == TP_STATUS_SEND_REQUEST {
+            self.kick();
+        }
     }
 }
 

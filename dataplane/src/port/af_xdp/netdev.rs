@@ -110,6 +110,13 @@ pub(crate) fn mac(name: &str) -> Result<MacAddr, PortError> {
     Ok(MacAddr(m))
 }
 
+/// The interface's MTU (SIOCGIFMTU).
+pub(crate) fn mtu(name: &str) -> io::Result<u32> {
+    let mut r = IfReq::new(name);
+    ioctl(name, libc::SIOCGIFMTU, &mut r)?;
+    Ok(i32::from_ne_bytes([r.data[0], r.data[1], r.data[2], r.data[3]]).max(0) as u32)
+}
+
 /// Interface flags (SIOCGIFFLAGS).
 pub(crate) fn flags(name: &str) -> io::Result<u32> {
     let mut r = IfReq::new(name);
