@@ -586,8 +586,9 @@ fn af_packet_frames_a_full_qdisc_refuses_go_out_later() {
 
 /// Sends `K` numbered frames through transmit queue 0 of the port `open` makes on `s0` (as
 /// fast as its ring takes them), flushes once, drops the queue and the port at once, and
-/// checks that each frame arrived on the peer `s1` exactly once and that the port counts them
-/// all sent without errors. `slow_qdisc` puts a 2 Mbit/s `tbf` on `s0`.
+/// checks that each frame arrived on the peer `s1` at most once, that every one that did not
+/// is one the receiving port counted as missed, and that the port counts them all sent
+/// without errors. `slow_qdisc` puts a 2 Mbit/s `tbf` on `s0`.
 fn pending_at_close_go_out<P: Port<Buf = Mbuf>>(
     tag: &str,
     slow_qdisc: bool,
@@ -669,8 +670,11 @@ fn pending_at_close_go_out<P: Port<Buf = Mbuf>>(
         .unwrap();
     let (seen, missed) = receiver.join().unwrap();
     let missing: Vec<usize> = seen.iter().enumerate().filter(|(_, &c)| c == 0).map(|(i, _)| i).collect();
-    assert!(
-        missing.is_empty(),
+    // The receiving port may miss a frame when the host starves it (it counts each one): every
+    // frame that did not arrive must be one of those.
+    assert_eq!(
+        missing.len() as u64,
+        missed,
         "{} of {K} frames never arrived (the receiver missed {missed}), first {:?}",
         missing.len(),
         &missing[..missing.len().min(8)]

@@ -589,12 +589,6 @@ struct PacketTx {
     q: u16,
 }
 
-/// How long dropping a transmit queue waits for the kernel to take its marked frames: it gives
-/// up after this long without progress, or after [`TX_DRAIN_MAX`] in all.
-const TX_DRAIN_STALL: std::time::Duration = std::time::Duration::from_millis(500);
-/// The longest a transmit queue's drop waits for its marked frames.
-const TX_DRAIN_MAX: std::time::Duration = std::time::Duration::from_secs(5);
-
 impl PacketTx {
     /// A zero-length non-blocking `sendto`: the kernel takes the frames marked
     /// `SEND_REQUEST`, in ring order (marking each `SENDING`, then available once sent),
@@ -634,23 +628,11 @@ impl PacketTx {
 
 impl Drop for PacketTx {
     /// Closing the socket would discard the frames still marked (the kernel left them for a
-    /// later kick): kicks until it has taken them all, then counts what it never took, or
-    /// refused as malformed, as transmit errors. Bounded: it gives up after
-    /// [`TX_DRAIN_STALL`] without progress or [`TX_DRAIN_MAX`] in all.
+    /// later kick): kicks until it has taken them all (bounded, [`super::drain_at_close`]),
+    /// then counts what it never took, or refused as malformed, as transmit errors.
     fn drop(&mut self) {
-        let start = std::time::Instant::now();
-        let mut progress = start;
-        let (mut left, _) = self.unsent();
-        while left > 0 && progress.elapsed() < TX_DRAIN_STALL && start.elapsed() < TX_DRAIN_MAX {
-            self.kick();
-            std::thread::sleep(std::time::Duration::from_micros(500));
-            let (now, _) = self.unsent();
-            if now < left {
-                progress = std::time::Instant::now();
-            }
-            left = now;
-        }
-        let (left, wrong) = self.unsent();
+        let left = super::drain_at_close(self, |q| q.unsent().0, |q| q.kick());
+        let wrong = self.unsent().1;
         if left + wrong > 0 {
             log::warn!(
                 "af_packet tx queue {}: {left} frame(s) never taken by the kernel, {wrong} refused as malformed; counted as tx errors",

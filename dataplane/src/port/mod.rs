@@ -334,6 +334,30 @@ impl QueueClaims {
     }
 }
 
+/// For a kernel-socket transmit queue `q` being dropped: closing its socket would discard the
+/// frames the kernel has not taken from the ring yet, so `kick` until `pending` (frames not
+/// taken) reaches 0. Bounded: gives up after 500 ms without progress or 5 s in all. Returns
+/// what is still pending, for the caller to count as transmit errors.
+pub(crate) fn drain_at_close<Q>(q: &mut Q, pending: impl Fn(&Q) -> u64, mut kick: impl FnMut(&mut Q)) -> u64 {
+    use std::time::{Duration, Instant};
+    const STALL: Duration = Duration::from_millis(500);
+    const MAX: Duration = Duration::from_secs(5);
+    let start = Instant::now();
+    let mut progress = start;
+    let mut left = pending(q);
+    while left > 0 && progress.elapsed() < STALL && start.elapsed() < MAX {
+        kick(q);
+        let now = pending(q);
+        if now < left {
+            progress = Instant::now();
+        } else {
+            std::thread::sleep(Duration::from_micros(500));
+        }
+        left = now;
+    }
+    left
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

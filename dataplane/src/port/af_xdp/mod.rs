@@ -800,35 +800,22 @@ impl TxQueue for XdpTx {
     }
 }
 
-/// How long dropping a transmit queue waits for the kernel to take the frames in its ring: it
-/// gives up after this long without progress, or after [`TX_DRAIN_MAX`] in all.
-const TX_DRAIN_STALL: std::time::Duration = std::time::Duration::from_millis(500);
-/// The longest a transmit queue's drop waits for the frames in its ring.
-const TX_DRAIN_MAX: std::time::Duration = std::time::Duration::from_secs(5);
-
 impl Drop for XdpTx {
     /// Closing the socket would discard the frames still in the transmit ring (a copy-mode
-    /// kick sends a bounded batch): kicks until the kernel has taken them all, then counts
-    /// what it never took as transmit errors. Bounded: it gives up after [`TX_DRAIN_STALL`]
-    /// without progress or [`TX_DRAIN_MAX`] in all.
+    /// kick sends a bounded batch): kicks until the kernel has taken them all (bounded,
+    /// [`super::drain_at_close`]), then counts what it never took as transmit errors.
     fn drop(&mut self) {
-        let start = std::time::Instant::now();
-        let mut progress = start;
-        let mut left = self.parts.tx.outstanding();
-        while left > 0 && progress.elapsed() < TX_DRAIN_STALL && start.elapsed() < TX_DRAIN_MAX {
-            self.kick();
-            self.complete();
-            let now = self.parts.tx.outstanding();
-            if now < left {
-                progress = std::time::Instant::now();
-            } else {
-                std::thread::sleep(std::time::Duration::from_micros(500));
-            }
-            left = now;
-        }
+        let left = super::drain_at_close(
+            self,
+            |q| u64::from(q.parts.tx.outstanding()),
+            |q| {
+                q.kick();
+                q.complete();
+            },
+        );
         if left > 0 {
             log::warn!("af_xdp tx queue {}: {left} frame(s) never taken by the kernel; counted as tx errors", self.q);
-            self.counters.tx(self.q as usize).errors.add(left as u64);
+            self.counters.tx(self.q as usize).errors.add(left);
         }
         self.complete();
         if let Some(l) = self.ledger.take() {
