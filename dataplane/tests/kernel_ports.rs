@@ -98,6 +98,37 @@ fn seq_of(f: &[u8]) -> Option<u32> {
     Some(u32::from_be_bytes([f[p + 6], f[p + 7], f[p + 8], f[p + 9]]))
 }
 
+/// Counts numbered frames `0..k` arriving on `ifname` in namespace `ns` with a raw socket, in
+/// a thread that is receiving when this returns: until every one arrived (and 300 ms more, for
+/// duplicates), at most `max`. The thread returns how often each arrived.
+fn count_frames(ns: &Netns, ifname: &'static str, k: u32, max: Duration) -> std::thread::JoinHandle<Vec<u32>> {
+    let (ready_tx, ready_rx) = mpsc::channel();
+    let h = ns
+        .spawn(move || {
+            let fd = RawSocket::open(ifname).unwrap();
+            ready_tx.send(()).unwrap();
+            let mut seen = vec![0u32; k as usize];
+            let mut buf = [0u8; 2048];
+            let mut deadline = Instant::now() + max;
+            let mut all = false;
+            while Instant::now() < deadline {
+                if let Some(n) = fd.recv(&mut buf) {
+                    if let Some(c) = seq_of(&buf[..n]).and_then(|s| seen.get_mut(s as usize)) {
+                        *c += 1;
+                    }
+                }
+                if !all && seen.iter().all(|&c| c > 0) {
+                    all = true;
+                    deadline = deadline.min(Instant::now() + Duration::from_millis(300));
+                }
+            }
+            seen
+        })
+        .unwrap();
+    ready_rx.recv().unwrap();
+    h
+}
+
 /// What the forwarding thread reports.
 struct FwdReport {
     forwarded: u64,
@@ -517,31 +548,7 @@ fn af_packet_frames_a_full_qdisc_refuses_go_out_later() {
     let _v = veth_pair_mq(&a, "q0", &b, "q1", 1).unwrap();
     a.exec(&["tc", "qdisc", "add", "dev", "q0", "root", "pfifo", "limit", "0"]).unwrap();
     const K: u32 = 10;
-    let (ready_tx, ready_rx) = mpsc::channel();
-    let receiver = b
-        .spawn(move || {
-            let fd = RawSocket::open("q1").unwrap();
-            ready_tx.send(()).unwrap();
-            let mut seen = vec![0u32; K as usize];
-            let mut buf = [0u8; 2048];
-            // Until every frame arrived (and 300 ms more for duplicates), at most 5 s.
-            let mut deadline = Instant::now() + Duration::from_secs(5);
-            let mut all = false;
-            while Instant::now() < deadline {
-                if let Some(n) = fd.recv(&mut buf) {
-                    if let Some(c) = seq_of(&buf[..n]).and_then(|s| seen.get_mut(s as usize)) {
-                        *c += 1;
-                    }
-                }
-                if !all && seen.iter().all(|&c| c > 0) {
-                    all = true;
-                    deadline = deadline.min(Instant::now() + Duration::from_millis(300));
-                }
-            }
-            seen
-        })
-        .unwrap();
-    ready_rx.recv().unwrap();
+    let receiver = count_frames(&b, "q1", K, Duration::from_secs(5));
     let na = a.name().to_string();
     let (refused, stats, in_use) = a
         .run(move || {
@@ -679,7 +686,7 @@ fn pending_at_close_go_out<P: Port<Buf = Mbuf>>(
         missing.len(),
         &missing[..missing.len().min(8)]
     );
-    assert!(seen.iter().all(|&c| c == 1), "each frame arrived once");
+    assert!(seen.iter().all(|&c| c <= 1), "a frame arrived twice");
     assert_eq!((stats.opackets, stats.oerrors), (K as u64, 0), "{stats:?}");
     assert_eq!(in_use, 0);
 }
@@ -715,25 +722,7 @@ fn af_packet_frame_over_the_mtu_is_counted_and_blocks_nothing() {
     let (a, b) = (Netns::new("mtutx").unwrap(), Netns::new("mturx").unwrap());
     let _v = veth_pair_mq(&a, "m0", &b, "m1", 1).unwrap();
     const K: u32 = 10;
-    let (ready_tx, ready_rx) = mpsc::channel();
-    let receiver = b
-        .spawn(move || {
-            let fd = RawSocket::open("m1").unwrap();
-            ready_tx.send(()).unwrap();
-            let mut seen = vec![0u32; K as usize];
-            let mut buf = [0u8; 2048];
-            let deadline = Instant::now() + Duration::from_millis(1500);
-            while Instant::now() < deadline {
-                if let Some(n) = fd.recv(&mut buf) {
-                    if let Some(c) = seq_of(&buf[..n]).and_then(|s| seen.get_mut(s as usize)) {
-                        *c += 1;
-                    }
-                }
-            }
-            seen
-        })
-        .unwrap();
-    ready_rx.recv().unwrap();
+    let receiver = count_frames(&b, "m1", K, Duration::from_millis(1500));
     let (stats_before_drop, in_use) = a
         .run(move || {
             let pool = pool("mtutx");
