@@ -315,7 +315,10 @@ nic_deltas() { # BEFORE AFTER
        END {for (i in d) print i ":" d[i]}' "$1" "$2" | sort
 }
 # Frames QEMU's igb dropped so far because the queue they hashed to had no receive buffer
-# (counted by no register; ci/vm-test has QEMU trace them into the job directory).
+# (counted by no register; ci/vm-test has QEMU trace them into the job directory). A named loss,
+# like a NIC's rx_missed: only frames of the scenario cross the wires, and in the window of an
+# inject only its frames (arm64 kernel-ports lost 223 this way once in CI, the VNF's igb port
+# with a 4096-entry ring, under two guests' load).
 qemu_rx_full() {
   local n
   n=$(grep -c e1000e_rx_not_written_to_guest "$VMTEST_JOB/qemu-trace.log" 2>/dev/null) || true
@@ -386,16 +389,19 @@ inject() { # TX_IF RX_IF DST_MAC [IF...]
 # VNF port backend's missed count, the counting socket's ring) — none is
 # duplicated, and every mbuf went back to its pool.
 forward_verdict() {
-  local named=$(( VNF_DROPS + VNF_MISSED + COUNTER_MISSED )) why=""
+  local named=$(( VNF_DROPS + VNF_MISSED + COUNTER_MISSED + ${QEMU_RX_FULL:-0} )) why=""
   [ "$SENT" = "$FRAMES" ] || fail "pktgen sent $SENT of $FRAMES"
   [ "$DUPS" = 0 ] || fail "sent $SENT, received $RECEIVED, $DUPS duplicated"
   [ $(( RECEIVED + named )) = "$SENT" ] || fail "sent $SENT, received $RECEIVED, lost $LOST of which $named are named (VNF dropped $VNF_DROPS, VNF missed $VNF_MISSED, counting socket $COUNTER_MISSED; VNF port 0 rx $VNF_RX0, port 1 tx $VNF_TX1; injector qdisc refused $INJECT_QDISC_DROPS; QEMU igb ring full ${QEMU_RX_FULL:-?}; kernel: $(kernel_drops $INJECT_IFS | tr '\n' ';'))"
+  # Named drops are the exception: a run that lost most of its frames proves nothing.
+  [ $(( RECEIVED * 2 )) -ge "$SENT" ] || fail "only $RECEIVED of $SENT frames arrived (named drops: VNF $VNF_DROPS, VNF missed $VNF_MISSED, counting socket $COUNTER_MISSED, emulated igb ring full ${QEMU_RX_FULL:-0})"
   [ "$VNF_LEAKED" = 0 ] || fail "sent $SENT, received $RECEIVED, but the VNF leaked $VNF_LEAKED mbufs"
   [ "${VNF_RX0:-0}" -ge "$RECEIVED" ] && [ "${VNF_TX1:-0}" -ge "$RECEIVED" ] \
     || fail "the VNF counted rx $VNF_RX0 / tx $VNF_TX1 for $RECEIVED frames that arrived"
   [ "$VNF_DROPS" -gt 0 ] && why="$why, VNF drops $VNF_DROPS"
   [ "$VNF_MISSED" -gt 0 ] && why="$why, VNF rx ring full $VNF_MISSED"
   [ "$COUNTER_MISSED" -gt 0 ] && why="$why, counting socket full $COUNTER_MISSED"
+  [ "${QEMU_RX_FULL:-0}" -gt 0 ] && why="$why, emulated igb ring full $QEMU_RX_FULL"
   pass "${VERDICT_PREFIX:-}sent $SENT, received $RECEIVED, dropped $named${why:+ (${why#, })}, leaked $VNF_LEAKED, ${RX_PPS:-?} pps"
 }
 
