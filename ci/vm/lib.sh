@@ -386,8 +386,8 @@ inject() { # TX_IF RX_IF DST_MAC [IF...]
 
 # The exact-count verdict of a forwarding scenario: every injected frame is accounted for —
 # it arrived exactly once, or a counter names where it was dropped (the VNF's drop reasons, a
-# VNF port backend's missed count, the counting socket's ring) — none is
-# duplicated, and every mbuf went back to its pool.
+# VNF port backend's missed count, the counting socket's ring, QEMU's traced igb ring-full
+# drops) — none is duplicated, at least half arrived, and every mbuf went back to its pool.
 forward_verdict() {
   local named=$(( VNF_DROPS + VNF_MISSED + COUNTER_MISSED + ${QEMU_RX_FULL:-0} )) why=""
   [ "$SENT" = "$FRAMES" ] || fail "pktgen sent $SENT of $FRAMES"
