@@ -98,31 +98,49 @@ fn seq_of(f: &[u8]) -> Option<u32> {
     Some(u32::from_be_bytes([f[p + 6], f[p + 7], f[p + 8], f[p + 9]]))
 }
 
-/// Counts numbered frames `0..k` arriving on `ifname` in namespace `ns` with a raw socket, in
-/// a thread that is receiving when this returns: until every one arrived (and 300 ms more, for
-/// duplicates), at most `max`. The thread returns how often each arrived.
+/// An mbuf of `pool` holding `f`.
+fn mbuf_of(pool: &Mempool, f: &[u8]) -> Mbuf {
+    let mut m = pool.alloc().unwrap();
+    assert!(m.set_len(f.len()));
+    m.data_mut().copy_from_slice(f);
+    m
+}
+
+/// How often each numbered frame `0..k` arrived, from what `recv` hands over (each call gives
+/// whatever frames are there to its callback): until every one arrived (and 300 ms more, for
+/// duplicates), at most `max`.
+fn tally(k: u32, max: Duration, mut recv: impl FnMut(&mut dyn FnMut(&[u8]))) -> Vec<u32> {
+    let mut seen = vec![0u32; k as usize];
+    let mut deadline = Instant::now() + max;
+    let mut all = false;
+    while Instant::now() < deadline {
+        recv(&mut |f| {
+            if let Some(c) = seq_of(f).and_then(|s| seen.get_mut(s as usize)) {
+                *c += 1;
+            }
+        });
+        if !all && seen.iter().all(|&c| c > 0) {
+            all = true;
+            deadline = deadline.min(Instant::now() + Duration::from_millis(300));
+        }
+    }
+    seen
+}
+
+/// Counts numbered frames `0..k` arriving on `ifname` in namespace `ns` with a raw socket
+/// ([`tally`]), in a thread that is receiving when this returns.
 fn count_frames(ns: &Netns, ifname: &'static str, k: u32, max: Duration) -> std::thread::JoinHandle<Vec<u32>> {
     let (ready_tx, ready_rx) = mpsc::channel();
     let h = ns
         .spawn(move || {
             let fd = RawSocket::open(ifname).unwrap();
             ready_tx.send(()).unwrap();
-            let mut seen = vec![0u32; k as usize];
             let mut buf = [0u8; 2048];
-            let mut deadline = Instant::now() + max;
-            let mut all = false;
-            while Instant::now() < deadline {
+            tally(k, max, |got| {
                 if let Some(n) = fd.recv(&mut buf) {
-                    if let Some(c) = seq_of(&buf[..n]).and_then(|s| seen.get_mut(s as usize)) {
-                        *c += 1;
-                    }
+                    got(&buf[..n]);
                 }
-                if !all && seen.iter().all(|&c| c > 0) {
-                    all = true;
-                    deadline = deadline.min(Instant::now() + Duration::from_millis(300));
-                }
-            }
-            seen
+            })
         })
         .unwrap();
     ready_rx.recv().unwrap();
@@ -557,11 +575,7 @@ fn af_packet_frames_a_full_qdisc_refuses_go_out_later() {
             let mut tx = port.tx_queue(0).unwrap();
             let mut b: Burst<Mbuf> = Burst::new();
             for seq in 0..K {
-                let mut m = pool.alloc().unwrap();
-                let f = frame(seq);
-                assert!(m.set_len(f.len()));
-                m.data_mut().copy_from_slice(&f);
-                assert!(b.push(m).is_ok());
+                assert!(b.push(mbuf_of(&pool, &frame(seq))).is_ok());
             }
             assert_eq!(tx.tx_burst(&mut b), K as usize, "the ring takes the whole burst");
             for _ in 0..K {
@@ -620,26 +634,16 @@ fn pending_at_close_go_out<P: Port<Buf = Mbuf>>(
             let mut port = AfPacketPort::open(0, AfPacketConfig::new("s1"), pool.clone()).unwrap();
             let mut rx = port.rx_queue(0).unwrap();
             ready_tx.send(()).unwrap();
-            let mut seen = vec![0u32; K as usize];
             let mut burst: Burst<Mbuf> = Burst::new();
-            // Until every frame arrived (and 300 ms more for duplicates), at most 10 s.
-            let mut deadline = Instant::now() + Duration::from_secs(10);
-            let mut all = false;
-            while Instant::now() < deadline {
+            let seen = tally(K, Duration::from_secs(10), |got| {
                 if rx.rx_burst(&mut burst, 32) == 0 {
                     std::thread::sleep(Duration::from_micros(200));
                 }
                 for m in burst.iter() {
-                    if let Some(c) = seq_of(m.data()).and_then(|s| seen.get_mut(s as usize)) {
-                        *c += 1;
-                    }
+                    got(m.data());
                 }
                 burst.clear();
-                if !all && seen.iter().all(|&c| c > 0) {
-                    all = true;
-                    deadline = deadline.min(Instant::now() + Duration::from_millis(300));
-                }
-            }
+            });
             (seen, port.stats().imissed)
         })
         .unwrap();
@@ -655,11 +659,7 @@ fn pending_at_close_go_out<P: Port<Buf = Mbuf>>(
             let deadline = Instant::now() + Duration::from_secs(10);
             while seq < K || !b.is_empty() {
                 while seq < K && !b.is_full() {
-                    let mut m = pool.alloc().unwrap();
-                    let f = frame(seq);
-                    assert!(m.set_len(f.len()));
-                    m.data_mut().copy_from_slice(&f);
-                    assert!(b.push(m).is_ok());
+                    assert!(b.push(mbuf_of(&pool, &frame(seq))).is_ok());
                     seq += 1;
                 }
                 if tx.tx_burst(&mut b) == 0 {
@@ -734,10 +734,7 @@ fn af_packet_frame_over_the_mtu_is_counted_and_blocks_nothing() {
                 if seq == 3 {
                     f.resize(1600, 0); // 1500-byte MTU: at most 1514 bytes untagged
                 }
-                let mut m = pool.alloc().unwrap();
-                assert!(m.set_len(f.len()));
-                m.data_mut().copy_from_slice(&f);
-                assert!(b.push(m).is_ok());
+                assert!(b.push(mbuf_of(&pool, &f)).is_ok());
             }
             assert_eq!(tx.tx_burst(&mut b), K as usize, "the ring takes the whole burst");
             for _ in 0..10 {
