@@ -334,10 +334,11 @@ impl QueueClaims {
     }
 }
 
-/// For a kernel-socket transmit queue `q` being dropped: closing its socket would discard the
-/// frames the kernel has not taken from the ring yet, so `kick` until `pending` (frames not
-/// taken) reaches 0. Bounded: gives up after 500 ms without progress or 5 s in all. Returns
-/// what is still pending, for the caller to count as transmit errors.
+/// For a transmit queue `q` being dropped whose frames would be discarded by the close (a
+/// kernel socket's ring the kernel has not taken them from, a device reset before the device
+/// sent them): `kick` (or reclaim) until `pending` (frames not yet gone) reaches 0. Bounded:
+/// gives up after 500 ms without progress or 5 s in all. Returns what is still pending, for
+/// the caller to count as transmit errors.
 pub(crate) fn drain_at_close<Q>(q: &mut Q, pending: impl Fn(&Q) -> u64, mut kick: impl FnMut(&mut Q)) -> u64 {
     use std::time::{Duration, Instant};
     const STALL: Duration = Duration::from_millis(500);

@@ -555,6 +555,60 @@ pub(crate) fn a_stuck_transmit_ring_finds_the_reset_without_the_link_check<D: Si
     d.torn_down_after_reset(&h, &p);
 }
 
+/// Both drivers: a transmit queue dropped while the device still holds frames waits for the
+/// device to send them (the port's close resets it, which would lose them although counted
+/// as sent); frames the device never sends are counted as transmit errors after a bounded
+/// wait. Either way every mbuf comes back.
+pub(crate) fn frames_the_device_holds_at_close_are_sent_or_counted<D: SimDriver>(d: &D)
+where
+    D::Model: Send,
+{
+    let p = test_pool("sim-close", 1024);
+    let push = |b: &mut Burst<Mbuf>, ids: std::ops::Range<u32>| {
+        for i in ids {
+            let _ = b.push(Mbuf::from_slice(&p, &frame_to(d.mac(), i, 64)).unwrap());
+        }
+    };
+    // The device catches up 100 ms after the close began: all 10 go out, no error.
+    let (mut port, h) = d.open(1, 64, 32, &p);
+    let mut tx = port.tx_queue(0).unwrap();
+    let mut b: Burst<Mbuf> = Burst::new();
+    h.with(|m, mem| m.hold_tx(mem, true));
+    push(&mut b, 0..10);
+    assert_eq!(tx.tx_burst(&mut b), 10);
+    let dev = h.clone();
+    let late = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        dev.with(|m, mem| m.hold_tx(mem, false));
+    });
+    drop(tx);
+    late.join().unwrap();
+    h.with(|m, _| {
+        let got: Vec<u32> = m.tx_frames().iter().map(|(_, f)| id_of(f)).collect();
+        assert_eq!(got, (0..10).collect::<Vec<_>>(), "sent before the close went on");
+    });
+    let st = port.stats();
+    assert_eq!((st.opackets, st.oerrors), (10, 0));
+    no_faults(&h);
+    drop(port);
+    assert_eq!(p.in_use(), 0);
+    // The device never sends: the close gives up (500 ms without progress) and counts them.
+    let (mut port, h) = d.open(1, 64, 32, &p);
+    let mut tx = port.tx_queue(0).unwrap();
+    h.with(|m, mem| m.hold_tx(mem, true));
+    push(&mut b, 0..7);
+    assert_eq!(tx.tx_burst(&mut b), 7);
+    let t = std::time::Instant::now();
+    drop(tx);
+    assert!(t.elapsed() < std::time::Duration::from_secs(5), "the wait is bounded");
+    let st = port.stats();
+    assert_eq!((st.opackets, st.oerrors), (7, 7), "never sent: counted as errors, once");
+    assert!(h.with(|m, _| m.tx_frames().is_empty()));
+    no_faults(&h);
+    drop(port);
+    assert_eq!(p.in_use(), 0);
+}
+
 /// One l2fwd worker (`fwd::L2Fwd` on an `lcore`) forwarding between a port of driver `d0`
 /// and one of `d1`, both ways at once (3000 frames of `len0(k)` bytes into port 0, 2000 of 64
 /// into port 1): every frame leaves the other port once, in order, intact, with its MACs

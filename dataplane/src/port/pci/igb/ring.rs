@@ -67,7 +67,8 @@ use super::Shared;
 use crate::buf::{PacketBuf, PacketMeta};
 use crate::burst::Burst;
 use crate::mbuf::{Mbuf, Mempool};
-use crate::port::{PortCounters, RxQueue, TxQueue};
+use crate::port::{drain_at_close, PortCounters, RxQueue, TxQueue};
+use std::cell::Cell;
 use std::sync::Arc;
 
 /// Most receive buffers posted per refill (one allocation burst).
@@ -411,21 +412,22 @@ pub(crate) struct IgbTx<D: DeviceAccess> {
 }
 
 impl<D: DeviceAccess> IgbTx<D> {
-    /// Returns the buffers the device is done with to the pool, in bursts.
+    /// Returns the buffers the device is done with to the pool, in bursts. `false` when the
+    /// device reported a head it cannot have (counted as a transmit error).
     #[inline]
-    fn reclaim(ring: &mut TxRing, env: &TxEnv<D>) {
+    fn reclaim(ring: &mut TxRing, env: &TxEnv<D>) -> bool {
         if ring.inflight == 0 {
-            return;
+            return true;
         }
         let head = ring.mem.read_u32(ring.wb);
         let done = (head as u16).wrapping_sub(ring.clean) & ring.mask;
         if head >= ring.size as u32 || done > ring.inflight {
             // A head outside the ring or past our tail: a device fault, nothing reclaimed.
             env.counters.tx(env.q as usize).errors.inc();
-            return;
+            return false;
         }
         if done == 0 {
-            return;
+            return true;
         }
         ring.stuck = 0;
         // The head before the buffers are reused: see the module docs.
@@ -442,6 +444,7 @@ impl<D: DeviceAccess> IgbTx<D> {
         }
         ring.inflight -= done;
         Mbuf::free_bulk(&mut b);
+        true
     }
 
     /// The device was reset under us: takes what it reported done before, and counts the
@@ -453,6 +456,13 @@ impl<D: DeviceAccess> IgbTx<D> {
             return;
         }
         Self::reclaim(ring, env);
+        Self::give_up(ring, env);
+    }
+
+    /// Counts what the device still holds as transmit errors (it will never send them), once;
+    /// the buffers stay in the ring until the teardown.
+    #[cold]
+    fn give_up(ring: &mut TxRing, env: &TxEnv<D>) {
         if ring.inflight > 0 {
             env.counters.tx(env.q as usize).errors.add(ring.inflight as u64);
         }
@@ -570,9 +580,31 @@ impl<D: DeviceAccess> TxQueue for IgbTx<D> {
 }
 
 impl<D: DeviceAccess> Drop for IgbTx<D> {
+    /// The device is reset when the port closes, and a frame it has not sent by then is lost
+    /// although counted as sent: waits (bounded, [`drain_at_close`]) until the device has sent
+    /// what the ring holds, and counts what it never sent as transmit errors.
     fn drop(&mut self) {
         if let Some(mut r) = self.ring.take() {
-            Self::reclaim(&mut r, &self.env);
+            if self.env.shared.is_dead() {
+                Self::abandon(&mut r, &self.env);
+            } else if !r.dead {
+                // A faulty head ends the wait: what is still in the ring is counted below.
+                let sane = Cell::new(true);
+                drain_at_close(
+                    &mut r,
+                    |r| if sane.get() { r.inflight as u64 } else { 0 },
+                    |r| sane.set(Self::reclaim(r, &self.env)),
+                );
+                if r.inflight > 0 {
+                    log::warn!(
+                        "{}: transmit queue {} closed with {} frame(s) the device never sent; counted as tx errors",
+                        self.env.shared.name,
+                        self.env.q,
+                        r.inflight
+                    );
+                    Self::give_up(&mut r, &self.env);
+                }
+            }
             self.env.shared.park(Box::new(r));
         }
     }

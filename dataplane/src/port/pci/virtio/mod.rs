@@ -61,8 +61,8 @@ use crate::buf::{PacketBuf, PacketMeta};
 use crate::burst::Burst;
 use crate::mbuf::{Mbuf, Mempool};
 use crate::port::{
-    BoxRx, BoxTx, LinkStatus, MacAddr, Port, PortCounters, PortError, PortInfo, PortStats, QueueClaims, RxQueue,
-    TxQueue,
+    drain_at_close, BoxRx, BoxTx, LinkStatus, MacAddr, Port, PortCounters, PortError, PortInfo, PortStats, QueueClaims,
+    RxQueue, TxQueue,
 };
 use regs::{common, feature, feature::bit, hdr, netcfg, ring, status};
 use std::sync::Arc;
@@ -379,6 +379,11 @@ impl MbufRing {
         MbufRing { vq, slots }
     }
 
+    /// Descriptors the device holds (made available, not yet returned used).
+    fn held(&self) -> u16 {
+        self.vq.size() - self.vq.nfree()
+    }
+
     /// Takes back the mbuf of descriptor `id` (from the device's used ring); `None` for an
     /// id the device should not have returned.
     #[inline(always)]
@@ -595,7 +600,7 @@ impl<D: DeviceAccess> VirtioTx<D> {
             return;
         }
         Self::reclaim(ring, &self.env);
-        let left = ring.vq.size() - ring.vq.nfree();
+        let left = ring.held();
         if left > 0 {
             self.env.counters.tx(self.env.q as usize).errors.add(left as u64);
         }
@@ -717,9 +722,24 @@ impl<D: DeviceAccess> TxQueue for VirtioTx<D> {
 }
 
 impl<D: DeviceAccess> Drop for VirtioTx<D> {
+    /// The device is reset when the port closes, and a frame it has not sent by then is lost
+    /// although counted as sent: waits (bounded, [`drain_at_close`]) until the device has used
+    /// every buffer the ring holds, and counts what it never sent as transmit errors.
     fn drop(&mut self) {
-        if let Some(mut r) = self.ring.take() {
-            Self::reclaim(&mut r, &self.env);
+        if self.env.shared.is_dead() {
+            self.abandon();
+        } else if let (Some(ring), false) = (self.ring.as_mut(), self.dead) {
+            let left = drain_at_close(ring, |r| r.held() as u64, |r| Self::reclaim(r, &self.env));
+            if left > 0 {
+                log::warn!(
+                    "{}: transmit queue {} closed with {left} frame(s) the device never sent; counted as tx errors",
+                    self.env.shared.name,
+                    self.env.q
+                );
+                self.abandon();
+            }
+        }
+        if let Some(r) = self.ring.take() {
             self.env.shared.park(Box::new(r));
         }
     }

@@ -225,6 +225,7 @@ shared_driver_tests! {
     foreign_pool_mbufs_are_copied_empty_ones_dropped: Virtio;
     a_device_reset_under_the_port_is_counted_to_the_last_packet: Virtio;
     a_stuck_transmit_ring_finds_the_reset_without_the_link_check: Virtio;
+    frames_the_device_holds_at_close_are_sent_or_counted: Virtio;
 }
 
 #[test]
