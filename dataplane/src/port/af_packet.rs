@@ -15,7 +15,8 @@
 //!   Frames the kernel leaves marked (its qdisc refused one, or the socket's send buffer is
 //!   full of frames in flight) go out with a later kick; dropping the queue kicks until none
 //!   is left (bounded; the rest are counted errors), as closing the socket would discard them.
-//!   A frame longer than the interface's MTU allows is a counted error, and `PACKET_LOSS`
+//!   A frame longer than the interface's MTU allows (MTU + 14 bytes, MTU + 18 for an
+//!   802.1Q-tagged frame, as the kernel rules) is a counted error, and `PACKET_LOSS`
 //!   lets the kernel drop a frame it refuses rather than hold the ring behind it.
 //!   `qdisc_bypass` sets `PACKET_QDISC_BYPASS` (straight to the driver, no traffic control).
 //! - MAC address from SIOCGIFHWADDR, link state from SIOCGIFFLAGS and ethtool, promiscuous
@@ -24,13 +25,12 @@
 
 use super::af_xdp::netdev::{self, getsockopt, last_err, os_err, setsockopt};
 use super::{
-    BoxRx, BoxTx, LinkStatus, MacAddr, Port, PortCounters, PortError, PortInfo, PortStats, QueueClaims, RxQueue,
-    TxQueue,
+    BoxRx, BoxTx, FrameLimit, LinkStatus, MacAddr, Port, PortCounters, PortError, PortInfo, PortStats, QueueClaims,
+    RxQueue, TxQueue,
 };
 use crate::buf::{PacketBuf, PacketMeta};
 use crate::burst::Burst;
 use crate::mbuf::{Mbuf, Mempool};
-use crate::wire::{EtherType, EthernetFrame};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
@@ -348,8 +348,7 @@ impl AfPacketPort {
             tx.push(Some(PacketTx {
                 fd: tfd,
                 map: tmap,
-                max_len: (cfg.frame_size as usize - TX_DATA_OFF).min(mtu as usize + TX_MTU_OVERHEAD),
-                max_tagged: (cfg.frame_size as usize - TX_DATA_OFF).min(mtu as usize + TX_MTU_OVERHEAD + TX_VLAN_EXTRA),
+                limit: FrameLimit::new(mtu, cfg.frame_size as usize - TX_DATA_OFF),
                 frame_size: cfg.frame_size as usize,
                 frames: tframes as usize,
                 cur: 0,
@@ -573,24 +572,12 @@ impl RxQueue for PacketRx {
     }
 }
 
-/// What a frame may carry beyond the MTU: the Ethernet header, and one 802.1Q tag on a frame
-/// whose EtherType is 0x8100 (the kernel's `packet_extra_vlan_len_allowed`). A frame over
-/// its limit is refused by the kernel and, with `PACKET_LOSS`, let go uncounted: the queue
-/// counts it as a transmit error instead of handing it over.
-const TX_MTU_OVERHEAD: usize = 14;
-/// The 802.1Q tag's share of [`TX_MTU_OVERHEAD`]'s extra.
-const TX_VLAN_EXTRA: usize = 4;
-
 struct PacketTx {
     fd: OwnedFd,
     map: RingMap,
-    /// The longest untagged frame sent: what a ring frame holds, and at most the interface's
-    /// MTU (when the port opened) plus [`TX_MTU_OVERHEAD`]. Longer ones are counted transmit
-    /// errors, but for an 802.1Q-tagged frame up to [`Self::max_tagged`].
-    max_len: usize,
-    /// The longest 802.1Q-tagged frame sent: `max_len` plus [`TX_VLAN_EXTRA`], within the
-    /// ring frame.
-    max_tagged: usize,
+    /// The longest frames sent: what a ring frame holds, within the interface's MTU when the
+    /// port opened. Longer ones are counted transmit errors.
+    limit: FrameLimit,
     frame_size: usize,
     frames: usize,
     cur: usize,
@@ -599,13 +586,6 @@ struct PacketTx {
 }
 
 impl PacketTx {
-    /// For a frame over [`Self::max_len`]: whether the kernel takes it as an 802.1Q-tagged
-    /// frame within [`Self::max_tagged`].
-    #[cold]
-    fn tagged_fits(&self, f: &[u8]) -> bool {
-        f.len() <= self.max_tagged && EthernetFrame::new_checked(f).is_ok_and(|e| e.ethertype() == EtherType::Vlan)
-    }
-
     /// A zero-length non-blocking `sendto`: the kernel takes the frames marked
     /// `SEND_REQUEST`, in ring order (marking each `SENDING`, then available once sent),
     /// until its qdisc refuses one or the socket's send buffer is full (frames still in
@@ -680,7 +660,7 @@ impl TxQueue for PacketTx {
             let m = &pkts[n];
             n += 1;
             let len = m.len();
-            if len == 0 || (len > self.max_len && !self.tagged_fits(m.data())) {
+            if len == 0 || !self.limit.allows(m.data()) {
                 errors += 1;
                 st.store(TP_STATUS_AVAILABLE, Ordering::Relaxed);
                 continue;

@@ -334,6 +334,38 @@ impl QueueClaims {
     }
 }
 
+/// The longest frame a kernel interface of a given MTU transmits: the MTU plus the Ethernet
+/// header, and 4 bytes more for a frame whose EtherType is 0x8100 (one 802.1Q tag: the
+/// kernel's `packet_extra_vlan_len_allowed`). The kernel-socket transmit queues count a frame
+/// over it as a transmit error instead of handing it over: AF_PACKET with `PACKET_LOSS` would
+/// let it go uncounted, AF_XDP would leave it to the driver (veth drops it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct FrameLimit {
+    untagged: usize,
+    tagged: usize,
+}
+
+impl FrameLimit {
+    /// For an interface of `mtu` bytes, and at most `room` bytes in any case (what a transmit
+    /// slot holds).
+    pub(crate) fn new(mtu: u32, room: usize) -> Self {
+        let untagged = (mtu as usize).saturating_add(14);
+        FrameLimit { untagged: untagged.min(room), tagged: untagged.saturating_add(4).min(room) }
+    }
+
+    /// Whether `frame` is within the limit.
+    #[inline(always)]
+    pub(crate) fn allows(&self, frame: &[u8]) -> bool {
+        frame.len() <= self.untagged || self.tagged_fits(frame)
+    }
+
+    #[cold]
+    fn tagged_fits(&self, frame: &[u8]) -> bool {
+        use crate::wire::{EtherType, EthernetFrame};
+        frame.len() <= self.tagged && EthernetFrame::new_checked(frame).is_ok_and(|e| e.ethertype() == EtherType::Vlan)
+    }
+}
+
 /// For a transmit queue `q` being dropped whose frames would be discarded by the close (a
 /// kernel socket's ring the kernel has not taken them from, a device reset before the device
 /// sent them): `kick` (or reclaim) until `pending` (frames not yet gone) reaches 0. Bounded:
@@ -362,6 +394,25 @@ pub(crate) fn drain_at_close<Q>(q: &mut Q, pending: impl Fn(&Q) -> u64, mut kick
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn frame_limit_takes_the_tag_only_on_a_tagged_frame() {
+        let l = FrameLimit::new(1500, 4096);
+        let tagged = |len: usize, tpid: [u8; 2]| {
+            let mut f = vec![0u8; len];
+            f[12..14].copy_from_slice(&tpid);
+            f
+        };
+        assert!(l.allows(&[0u8; 1514]));
+        assert!(!l.allows(&[0u8; 1515]), "untagged: MTU + 14");
+        assert!(l.allows(&tagged(1518, [0x81, 0x00])));
+        assert!(!l.allows(&tagged(1519, [0x81, 0x00])));
+        assert!(!l.allows(&tagged(1518, [0x88, 0xa8])), "802.1ad is not the kernel's exception");
+        assert!(!l.allows(&[0u8; 1516][..]));
+        let small = FrameLimit::new(9000, 2000);
+        assert!(small.allows(&[0u8; 2000]) && !small.allows(&tagged(2001, [0x81, 0x00])), "the slot bounds both");
+        assert!(FrameLimit::new(u32::MAX, usize::MAX).allows(&[0u8; 64]));
+    }
 
     #[test]
     fn claims() {

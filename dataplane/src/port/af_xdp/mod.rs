@@ -15,7 +15,10 @@
 //! test checks the offset on a live socket. A transmitted mbuf's data offset goes in the tx
 //! descriptor as is. Several ports opened over one pool share the UMEM (`XDP_SHARED_UMEM`,
 //! each socket with its own fill and completion rings), so forwarding between them copies
-//! nothing; a packet from another pool is copied into this pool on transmit.
+//! nothing; a packet from another pool is copied into this pool on transmit. A frame longer
+//! than the interface's MTU allows (MTU + 14 bytes, MTU + 18 for an 802.1Q-tagged frame, the
+//! rule of the kernel's packet sockets) is a counted transmit error: the kernel would hand
+//! it to the driver as it is.
 //!
 //! # The XDP program
 //! Loaded and attached with raw `bpf(2)` calls, not libbpf/libxdp (a C -sys dependency and
@@ -45,8 +48,8 @@ pub(crate) mod netdev;
 mod xsk;
 
 use super::{
-    BoxRx, BoxTx, LinkStatus, MacAddr, Port, PortCounters, PortError, PortInfo, PortNote, PortStats, QueueClaims,
-    RxQueue, TxQueue,
+    BoxRx, BoxTx, FrameLimit, LinkStatus, MacAddr, Port, PortCounters, PortError, PortInfo, PortNote, PortStats,
+    QueueClaims, RxQueue, TxQueue,
 };
 use crate::buf::{PacketBuf, PacketMeta};
 use crate::burst::Burst;
@@ -227,6 +230,8 @@ pub struct AfXdpPort {
     tx_parts: Vec<Option<TxParts>>,
     fds: Vec<Arc<XskFd>>,
     mode: AfXdpMode,
+    /// The longest frames sent, from the interface's MTU when the port opened.
+    limit: FrameLimit,
     promisc: netdev::PromiscGuard,
     // Dropped last: detaches the program after the sockets are out of the map.
     attach: Attachment,
@@ -269,6 +274,7 @@ impl AfXdpPort {
         let ifindex = netdev::ifindex(&name)?;
         cfg.validate(&pool)?;
         let mac = netdev::mac(&name)?;
+        let mtu = netdev::mtu(&name).map_err(|e| os_err(&name, "reading the MTU", e, ""))?;
         let map = bpf::create_xskmap(cfg.queues as u32)
             .map_err(|e| os_err(&name, "creating the XSKMAP", e, "; is the kernel built with CONFIG_XDP_SOCKETS?"))?;
         let prog = bpf::load_redirect_prog(&map).map_err(|(e, log)| {
@@ -354,6 +360,7 @@ impl AfXdpPort {
             tx_parts,
             fds,
             mode,
+            limit: FrameLimit::new(mtu, usize::MAX),
             promisc,
             attach,
         })
@@ -561,6 +568,7 @@ impl Port for AfXdpPort {
             counters: self.counters.clone(),
             q,
             need_wakeup: self.cfg.need_wakeup,
+            limit: self.limit,
         }))
     }
 }
@@ -685,6 +693,8 @@ struct XdpTx {
     counters: Arc<PortCounters>,
     q: u16,
     need_wakeup: bool,
+    /// Longer frames are counted transmit errors (the kernel would leave them to the driver).
+    limit: FrameLimit,
 }
 
 impl XdpTx {
@@ -755,6 +765,7 @@ impl TxQueue for XdpTx {
         let mut dropped = 0u64;
         let tx = &mut self.parts.tx;
         let pool = &self.pool;
+        let limit = self.limit;
         pkts.drain_front(n, |m| {
             // A packet from another pool is copied into ours (counted as a drop if ours is
             // empty); ours goes out as is.
@@ -769,7 +780,7 @@ impl TxQueue for XdpTx {
                     }
                 }
             };
-            if m.is_empty() {
+            if m.is_empty() || !limit.allows(m.data()) {
                 dropped += 1;
                 return;
             }
