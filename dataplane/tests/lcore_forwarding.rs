@@ -210,3 +210,75 @@ fn queues_that_fill_the_packet_type_skip_the_classifier() {
     drop((l, burst, null0, null1));
     assert_eq!(pool.in_use(), 0);
 }
+
+/// With an rx chunk, the stage gets each received burst in chunks of at most that many
+/// packets, in order, each classified just before (the classifier counted once per received
+/// burst); a stage that asks for no classification gets the whole burst; 0 is whole bursts.
+#[test]
+fn an_rx_chunk_hands_the_stage_classified_chunks_in_order() {
+    use dataplane::classify::Level;
+    use dataplane::lcore::Tx;
+    use std::sync::{Arc, Mutex};
+    /// Records the size of each call and the first byte of every packet, and whether each was
+    /// classified (Ethernet in its packet type), then sends all to port 1.
+    #[derive(Default)]
+    struct Seen {
+        calls: Vec<usize>,
+        firsts: Vec<u8>,
+        all_classified: bool,
+    }
+    #[derive(Clone)]
+    struct Record(Level, Arc<Mutex<Seen>>);
+    impl Forward<Mbuf> for Record {
+        fn forward(&mut self, _rx_port: u16, pkts: &mut Burst<Mbuf>, tx: &mut Tx<Mbuf>) {
+            let mut r = self.1.lock().unwrap();
+            r.calls.push(pkts.len());
+            for m in pkts.iter() {
+                r.firsts.push(m.data()[0]);
+                r.all_classified &= self.0 == Level::None || m.ptype() & dataplane::classify::ptype::L2_MASK != 0;
+            }
+            let n = pkts.len();
+            tx.send_front(1, pkts, n);
+        }
+        fn classify_level(&self) -> Level {
+            self.0
+        }
+    }
+    for (level, chunk, want) in [
+        (Level::L3, 8, vec![8, 8, 8, 8, 8, 2]),
+        (Level::L2, 16, vec![16, 16, 10]),
+        (Level::L3, 0, vec![42]),
+        (Level::None, 8, vec![42]),
+    ] {
+        let pool = pool(256);
+        let (mut outer, mut p0) = RingPort::<Mbuf>::pair(10, 0, 1, 64).unwrap();
+        let (mut p1, _outer1) = RingPort::<Mbuf>::pair(1, 11, 1, 64).unwrap();
+        let rec = Arc::new(Mutex::new(Seen { all_classified: true, ..Seen::default() }));
+        let mut l = Lcore::new("chunk", None, Record(level, rec.clone()));
+        l.set_rx_chunk(chunk).unwrap().set_rx_burst(64).unwrap();
+        l.add_rx(0, p0.rx_queue(0).unwrap());
+        l.add_tx(1, p1.tx_queue(0).unwrap()).unwrap();
+        let frame = dataplane::txgen::build_frame(&dataplane::txgen::TxGenConfig::default()).unwrap();
+        let mut b = Burst::new();
+        for i in 0..42u8 {
+            let mut f = frame.clone();
+            f[0] = i;
+            b.push(Mbuf::from_slice(&pool, &f).unwrap()).unwrap();
+        }
+        assert_eq!(outer.tx_queue(0).unwrap().tx_burst(&mut b), 42);
+        let stats = l.stats();
+        assert_eq!(l.poll_once(&mut Burst::new(), true), 42);
+        let r = rec.lock().unwrap();
+        assert_eq!(r.calls, want, "{level:?}, chunk {chunk}");
+        assert_eq!(r.firsts, (0..42).collect::<Vec<u8>>(), "in order");
+        assert!(r.all_classified, "every packet classified before its stage call");
+        let classified = level != Level::None;
+        assert_eq!(stats.classified_bursts.get(), u64::from(classified));
+        assert_eq!(stats.classified_pkts.get(), if classified { 42 } else { 0 });
+        drop(r);
+        drop((l, outer, p0, p1, _outer1));
+        assert_eq!(pool.in_use(), 0);
+    }
+    let mut l: Lcore<Mbuf, L2Fwd> = Lcore::new("chunk", None, L2Fwd::new());
+    assert!(l.set_rx_chunk(513).is_err());
+}

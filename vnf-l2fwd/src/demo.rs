@@ -91,7 +91,7 @@ pub(crate) fn demo(a: DemoArgs) -> Result<(), Failure> {
         println!("Port {id}: {} ({}) MAC {}", p.info().name, p.info().driver, p.mac());
     }
     println!("l2fwd demo: null0 <-> null1 on one worker ({}) for {} s", worker_cpu(cpu), a.duration);
-    run_l2fwd(setup(ports), fwd, a.rx_burst, 32, 0)
+    run_l2fwd(setup(ports), fwd, a.rx_burst, 0, 32, 0)
 }
 
 /// Where a worker runs, for messages: `cpu 3`, or `not pinned`.
@@ -133,5 +133,5 @@ pub(crate) fn demo_l3fwd(
         worker_cpu(cpu),
         a.duration
     );
-    run_l2fwd(setup(ports), fwd, a.rx_burst, 32, 0)
+    run_l2fwd(setup(ports), fwd, a.rx_burst, 0, 32, 0)
 }

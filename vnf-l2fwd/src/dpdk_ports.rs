@@ -64,6 +64,19 @@ pub fn open_all(
 #[cfg(feature = "dpdk")]
 pub use with_dpdk::open_all;
 
+/// Whether DPDK's memory is on 4 KiB pages (`--no-huge`), once [`open_all`] has initialised
+/// the EAL (false before, and without the `dpdk` feature).
+pub fn small_pages() -> bool {
+    #[cfg(feature = "dpdk")]
+    {
+        dataplane::dpdk::Eal::get().is_some_and(|e| !e.has_hugepages())
+    }
+    #[cfg(not(feature = "dpdk"))]
+    {
+        false
+    }
+}
+
 #[cfg(feature = "dpdk")]
 mod with_dpdk {
     use super::*;

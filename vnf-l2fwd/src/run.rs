@@ -89,6 +89,7 @@ pub(crate) fn run_l2fwd<P: Port, F: Forward<P::Buf> + Clone + 'static>(
     mut s: RunSetup<P>,
     fwd: F,
     rx_burst: usize,
+    rx_chunk: usize,
     tx_burst: usize,
     idle_sleep_us: u64,
 ) -> Result<(), Failure> {
@@ -98,6 +99,7 @@ pub(crate) fn run_l2fwd<P: Port, F: Forward<P::Buf> + Clone + 'static>(
         let name = lp.cpu.map_or_else(|| k.to_string(), |c| c.to_string());
         let mut l = Lcore::new(&name, lp.cpu, fwd.clone());
         l.set_rx_burst(rx_burst).map_err(|e| Failure::Usage(e.to_string()))?;
+        l.set_rx_chunk(rx_chunk).map_err(|e| Failure::Usage(e.to_string()))?;
         l.set_tx_burst(tx_burst).map_err(|e| Failure::Usage(e.to_string()))?;
         l.set_idle_sleep_us(idle_sleep_us).map_err(|e| Failure::Usage(e.to_string()))?;
         for &(port, q) in &lp.rx {

@@ -78,6 +78,13 @@ impl Eal {
         // SAFETY: EAL is up; a plain query.
         unsafe { dpdk_sys::rte_get_tsc_hz() }
     }
+
+    /// Whether EAL's memory is on hugepages (`rte_eal_has_hugepages`; false under
+    /// `--no-huge`).
+    pub fn has_hugepages(self) -> bool {
+        // SAFETY: EAL is up; a plain query.
+        unsafe { dpdk_sys::rte_eal_has_hugepages() != 0 }
+    }
 }
 
 fn get_affinity() -> Option<libc::cpu_set_t> {
